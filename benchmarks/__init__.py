@@ -1,0 +1,1 @@
+"""skutag benchmarks: speed, memory and quality against the peers, measured in one run."""

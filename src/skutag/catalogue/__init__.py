@@ -1,0 +1,1 @@
+"""Reading, mapping and writing product catalogues."""

@@ -1,0 +1,83 @@
+"""Rejected rows: every row skutag does not pass on is written here with where it came from and why."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+
+@dataclass(frozen=True)
+class Reject:
+    source: str | None
+    row: int | None
+    column: str | None
+    reason: str
+    record: Any = None
+
+
+class RejectSink:
+    """Collects rejected rows; streams them to a JSON Lines file when given a path.
+
+    ``count`` is always the number of rejects seen, so callers can hold rows in = rows out + rows rejected.
+    Kept in memory only when ``path`` is None (``keep`` bounds how many are kept for examples).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, keep: int = 1000) -> None:
+        self.path = Path(path) if path is not None else None
+        self.keep = keep
+        self.count = 0
+        self.by_reason: dict[str, int] = {}
+        self.examples: list[Reject] = []
+        self._fh: TextIO | None = None
+
+    def add(
+        self,
+        reason: str,
+        *,
+        source: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        record: Any = None,
+    ) -> None:
+        rej = Reject(source=source, row=row, column=column, reason=reason, record=_jsonable(record))
+        self.count += 1
+        key = reason.split(":", 1)[0]
+        self.by_reason[key] = self.by_reason.get(key, 0) + 1
+        if len(self.examples) < self.keep:
+            self.examples.append(rej)
+        if self.path is not None:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = self.path.open("w", encoding="utf-8")
+            self._fh.write(json.dumps(asdict(rej), ensure_ascii=False, default=str) + "\n")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        elif self.path is not None and not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("", encoding="utf-8")
+
+    def __enter__(self) -> RejectSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _jsonable(record: Any) -> Any:
+    if record is None or isinstance(record, str | int | float | bool | list | dict):
+        return record
+    if hasattr(record, "to_dict"):
+        return {str(k): (None if _isna(v) else v) for k, v in record.to_dict().items()}
+    return str(record)
+
+
+def _isna(v: Any) -> bool:
+    try:
+        return bool(v != v)
+    except Exception:
+        return False

@@ -1,0 +1,45 @@
+"""Helpers shared by CLI commands: option parsing, error reporting, console output."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+
+from skutag.errors import SkutagError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def split_csv(value: str | None) -> tuple[str, ...]:
+    """``"a,b, c"`` -> ``("a", "b", "c")``; None or empty -> ``()``."""
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@contextlib.contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn skutag errors into one clear red line and exit status 2, never a traceback."""
+    try:
+        yield
+    except SkutagError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        raise typer.Exit(code=2) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        raise typer.Exit(code=130) from None
+
+
+def setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )

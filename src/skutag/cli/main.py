@@ -1,0 +1,31 @@
+"""The `skutag` console command."""
+
+from __future__ import annotations
+
+import typer
+
+from skutag import __version__
+from skutag.cli.common import out, setup_logging
+
+app = typer.Typer(
+    name="skutag",
+    help="Automatic product tagging: inspect, clean, train, evaluate, predict.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    setup_logging(verbose)
+
+
+@app.command()
+def version() -> None:
+    """Print the skutag version."""
+    out.print(__version__)
+
+
+# --- command registrations (one line per command module) ---
+# --- end of command registrations ---
