@@ -1,0 +1,58 @@
+"""Which columns the checks look at: text columns, the title column, label levels, the split column."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from skutag.catalogue.schema import RESERVED_COLUMNS, ColumnSpec
+
+
+def text_columns(df: pd.DataFrame, spec: ColumnSpec) -> list[str]:
+    """The spec's text columns present in ``df``; without any, every string column that is not a label/id/split."""
+    cols = [c for c in spec.text if c in df.columns]
+    if cols:
+        return cols
+    skip = set(RESERVED_COLUMNS) | set(spec.label) | {spec.id, spec.split}
+    return [c for c in df.columns if c not in skip and _is_stringy(df[c])]
+
+
+def title_column(df: pd.DataFrame, spec: ColumnSpec) -> str | None:
+    """The first text column: the product title that duplicate checks compare."""
+    cols = text_columns(df, spec)
+    return cols[0] if cols else None
+
+
+def as_text(series: pd.Series) -> pd.Series:
+    """Strings with missing values as ``""``."""
+    return series.astype("str").where(series.notna(), "")
+
+
+def title_key(series: pd.Series) -> pd.Series:
+    """Normalised title for exact-duplicate matching: case-folded, whitespace collapsed; empty -> missing."""
+    key = as_text(series).str.lower().str.replace(r"\s+", " ", regex=True).str.strip()
+    return key.where(key != "")
+
+
+def label_levels(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame | None:
+    """Label frame with columns ``level_1..level_n`` (strings, missing as NA); None without labels."""
+    if not spec.has_labels or not all(c in df.columns for c in spec.label):
+        return None
+    try:
+        from skutag.catalogue.columns import label_frame
+    except ImportError:  # the reader helper's module is not there yet
+        label_frame = _label_frame_fallback
+    return label_frame(df, spec)
+
+
+def _label_frame_fallback(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame:
+    if spec.is_path_column:
+        parts = as_text(df[spec.label[0]]).str.split(spec.label_sep, regex=False, expand=True)
+        parts = parts.apply(lambda s: s.str.strip()).replace("", pd.NA)
+    else:
+        parts = df[list(spec.label)].copy()
+    parts.columns = [f"level_{i + 1}" for i in range(parts.shape[1])]
+    return parts.reset_index(drop=True)
+
+
+def _is_stringy(series: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(series) or series.dtype == object

@@ -1,0 +1,68 @@
+"""Duplicate groups over titles, shared by the duplicate, conflict and leakage checks.
+
+A group array holds, for each row, the position of the first row of its group; rows without a duplicate
+(and rows with an empty title) are their own group.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from skutag.catalogue.schema import ColumnSpec
+from skutag.quality.columns import as_text, title_column
+
+
+def exact_title_groups(df: pd.DataFrame, spec: ColumnSpec) -> np.ndarray:
+    """Groups of rows whose titles are equal after case folding and whitespace collapsing."""
+    col = title_column(df, spec)
+    if col is None:
+        return np.arange(len(df), dtype=np.int64)
+    from skutag.dedup import exact_duplicate_groups
+
+    return np.asarray(exact_duplicate_groups(df[col]), dtype=np.int64)
+
+
+def near_title_groups(df: pd.DataFrame, spec: ColumnSpec, *, threshold: float = 0.8, num_perm: int = 64) -> np.ndarray:
+    """Groups of rows whose titles are near-duplicates (MinHash-LSH, Jaccard >= ``threshold``)."""
+    col = title_column(df, spec)
+    if col is None or len(df) == 0:
+        return np.arange(len(df), dtype=np.int64)
+    from skutag.dedup import near_duplicate_groups
+
+    return np.asarray(near_duplicate_groups(as_text(df[col]), threshold=threshold, num_perm=num_perm), dtype=np.int64)
+
+
+def groups_from_keys(keys: pd.Series) -> np.ndarray:
+    """Group array from a key per row; missing keys never group."""
+    codes, _ = pd.factorize(keys, use_na_sentinel=True)
+    n = len(codes)
+    pos = np.arange(n, dtype=np.int64)
+    valid = codes >= 0
+    first = np.full(codes.max() + 1 if valid.any() else 0, n, dtype=np.int64)
+    np.minimum.at(first, codes[valid], pos[valid])
+    out = pos.copy()
+    out[valid] = first[codes[valid]]
+    return out
+
+
+def merge_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Union of two groupings (connected components), in the same first-row convention."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(a)
+    if n == 0:
+        return np.arange(0, dtype=np.int64)
+    rows = np.concatenate([np.arange(n), np.arange(n)])
+    cols = np.concatenate([a, b])
+    graph = coo_matrix((np.ones(2 * n, dtype=np.int8), (rows, cols)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    return groups_from_keys(pd.Series(comp))
+
+
+def in_group(groups: np.ndarray) -> np.ndarray:
+    """True for rows whose group has more than one row."""
+    if len(groups) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.bincount(groups, minlength=len(groups))[groups] > 1
