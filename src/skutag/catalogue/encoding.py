@@ -1,0 +1,145 @@
+"""Text encoding: detect it on a sample (BOM aware), and decode line by line without ever losing a line.
+
+Policy for bytes that do not decode in the detected encoding: the line is kept; only the offending bytes
+are decoded with cp1252 (Latin-1 for the five bytes cp1252 leaves undefined), and the line is counted as
+*fallback-decoded* so the reader can report it. Conversely, in a file detected as a single-byte legacy
+encoding (cp1252, latin-1, ...), a non-ASCII line that is valid UTF-8 is decoded as UTF-8. So a file that
+mixes UTF-8 and Latin-1 lines comes out readable either way, and every line decoded differently from the
+rest is reported.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from charset_normalizer import from_bytes
+
+FALLBACK_ERRORS = "skutag-cp1252"
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_SINGLE_BYTE_PREFIXES = ("cp125", "windows-125", "latin", "iso8859", "iso-8859", "mac", "cp437", "cp850", "koi8")
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return "".join(
+        bytes([b]).decode("cp1252", errors="strict") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b) for b in bad
+    ), exc.end
+
+
+codecs.register_error(FALLBACK_ERRORS, _cp1252_fallback)
+
+
+def bom_encoding(head: bytes) -> str | None:
+    """The encoding a byte-order mark announces, or None."""
+    for bom, enc in _BOMS:
+        if head.startswith(bom):
+            return enc
+    return None
+
+
+def normalise_encoding(name: str) -> str:
+    """Python's canonical codec name (``UTF8`` -> ``utf-8``); unknown names are returned lower-cased."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name.lower()
+
+
+def detect_encoding(sample: bytes) -> str:
+    """Best encoding for ``sample``: a BOM wins, then strict UTF-8, then charset-normalizer, else cp1252."""
+    bom = bom_encoding(sample)
+    if bom is not None:
+        return bom
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the end of the sample is not an error.
+        if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"
+    best = from_bytes(sample[: 256 * 1024]).best()
+    if best is None or best.encoding is None:
+        return "cp1252"
+    enc = normalise_encoding(best.encoding)
+    if enc == "ascii":
+        return "utf-8"
+    # Mostly-UTF-8 samples with a few Latin-1 bytes are still UTF-8 files with bad lines.
+    if _mostly_utf8(sample):
+        return "utf-8"
+    return enc
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    lines = [ln for ln in sample.split(b"\n")[:-1] if any(b > 0x7F for b in ln)]
+    if not lines:
+        return False
+    ok = 0
+    for ln in lines:
+        try:
+            ln.decode("utf-8")
+            ok += 1
+        except UnicodeDecodeError:
+            pass
+    return ok * 2 >= len(lines)
+
+
+def is_single_byte(encoding: str) -> bool:
+    """True for legacy one-byte-per-character encodings (where a valid UTF-8 line is almost surely UTF-8)."""
+    enc = normalise_encoding(encoding)
+    return enc.startswith(_SINGLE_BYTE_PREFIXES)
+
+
+class LineDecoder:
+    """Decodes physical lines (bytes) in ``encoding``, falling back per line as the module docstring says.
+
+    After each :meth:`decode`, ``last_fallback`` tells whether that line was decoded differently from the
+    file's encoding (and ``fallback_lines`` counts such lines).
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = normalise_encoding(encoding)
+        self._single_byte = is_single_byte(self.encoding)
+        self._utf8 = self.encoding in ("utf-8", "utf-8-sig")
+        self.fallback_lines = 0
+        self.last_fallback = False
+        self._first = True
+
+    def decode(self, raw: bytes) -> str:
+        """Text of one physical line."""
+        self.last_fallback = False
+        enc = self.encoding
+        if self._first:
+            self._first = False
+            if raw.startswith(codecs.BOM_UTF8):
+                raw = raw[3:]
+            if enc == "utf-8-sig":
+                enc = self.encoding = "utf-8"
+        if raw.isascii():
+            return raw.decode("ascii")
+        if self._single_byte:
+            try:
+                text = raw.decode("utf-8")
+                self.last_fallback = True
+                self.fallback_lines += 1
+                return text
+            except UnicodeDecodeError:
+                return raw.decode(enc, errors=FALLBACK_ERRORS)
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            self.last_fallback = True
+            self.fallback_lines += 1
+            if not self._utf8:
+                try:
+                    return raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            return raw.decode(enc, errors=FALLBACK_ERRORS)

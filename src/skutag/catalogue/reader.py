@@ -1,0 +1,594 @@
+"""Stream catalogues (CSV/TSV, JSON, JSON Lines, Parquet; plain, gzip or bz2) as DataFrame chunks.
+
+Every chunk carries ``_row`` (1-based record number in its file: data records after the header for CSV,
+the physical line for JSON Lines, the element index for a JSON array, the row for Parquet) and ``_source``
+(the path as given). Values are ``str`` or missing (``None``/NaN): CSV fields are strings; JSON and Parquet
+scalars (numbers, booleans, dates) are converted to strings (``true``/``false`` for booleans), while JSON
+lists and objects are kept as Python lists/dicts. Empty strings count as missing in every format.
+
+Bad records (wrong field count, broken quoting, invalid JSON, a JSON line that is not an object, a field
+longer than ``max_field_chars``) go to the :class:`RejectSink` with a reason naming file, row and column,
+and reading continues; without a sink the first bad record raises :class:`InputError`. For every file,
+rows yielded + rows rejected = records in the file (blank lines are not records).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import math
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from skutag.catalogue.columns import missing_column_error
+from skutag.catalogue.encoding import LineDecoder, detect_encoding, normalise_encoding
+from skutag.catalogue.formats import SNIFF_BYTES, FormatInfo, open_binary, sniff_format
+from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.schema import RESERVED_COLUMNS, ROW_COL, SOURCE_COL
+from skutag.errors import EmptyInputError, InputError
+from skutag.log import get_logger
+
+log = get_logger(__name__)
+
+_FALLBACK_ROWS_KEPT = 1000
+_JSON_READ = 1 << 20
+
+
+@dataclass
+class ReadStats:
+    """What reading one file found: counts for the rows-in = rows-out + rejected contract, and decoding."""
+
+    source: str
+    fmt: str = ""
+    encoding: str | None = None
+    delimiter: str | None = None
+    records: int = 0
+    rows: int = 0
+    rejected: int = 0
+    fallback_count: int = 0
+    fallback_rows: list[int] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+
+    def add_fallback(self, row: int) -> None:
+        self.fallback_count += 1
+        if len(self.fallback_rows) < _FALLBACK_ROWS_KEPT:
+            self.fallback_rows.append(row)
+
+
+@dataclass
+class _Bad:
+    reason: str
+    column: str | None = None
+    record: Any = None
+
+
+# An event from a format parser: (record number, record or None, bad or None, fallback-decoded?)
+_Event = tuple[int, dict[str, Any] | None, _Bad | None, bool]
+
+
+def iter_catalogue(
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    encoding: str | None = None,
+    chunksize: int = 50_000,
+    rejects: RejectSink | None = None,
+    max_field_chars: int = 1_000_000,
+    usecols: Sequence[str] | None = None,
+    stats: ReadStats | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield ``path`` as DataFrame chunks of at most ``chunksize`` rows, never holding the whole file.
+
+    ``fmt`` forces a format (csv, tsv, json, jsonl, parquet) and ``encoding`` a text encoding; both are
+    detected otherwise. ``usecols`` keeps only those columns (plus ``_row``/``_source``). ``stats``, when
+    given, is filled with counts, the encoding and the rows decoded with a fallback encoding. At least one
+    chunk is yielded (empty, with the columns, when every record was rejected).
+    """
+    if chunksize < 1:
+        raise InputError(f"chunksize must be >= 1, got {chunksize}", source=str(path))
+    source = str(path)
+    info = sniff_format(path, fmt)
+    st = stats if stats is not None else ReadStats(source)
+    st.source, st.fmt = source, info.fmt if info.delimiter != "\t" else "tsv"
+    if info.fmt == "parquet":
+        yield from _iter_parquet(Path(path), source, chunksize, rejects, max_field_chars, usecols, st)
+        return
+    if encoding:
+        enc = normalise_encoding(encoding)
+    else:
+        with open_binary(path, info.compression) as fh:
+            enc = detect_encoding(fh.read(SNIFF_BYTES))
+    st.encoding = enc
+    with open_binary(path, info.compression) as fh:
+        if info.fmt == "csv":
+            st.delimiter = info.delimiter
+            header, events = _csv_events(fh, enc, info, source, max_field_chars, usecols)
+            yield from _batches(events, header, source, chunksize, rejects, max_field_chars, usecols, st)
+        elif info.fmt == "jsonl":
+            events = _jsonl_events(fh, enc)
+            yield from _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
+        else:
+            events = _json_events(fh, enc, source, max_field_chars)
+            yield from _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
+    if st.fallback_count:
+        log.warning(
+            "%s: %d row(s) held bytes that are not %s and were decoded with a fallback (first rows: %s)",
+            source,
+            st.fallback_count,
+            enc,
+            ", ".join(map(str, st.fallback_rows[:10])),
+        )
+
+
+def read_catalogue(paths: str | Path | Sequence[str | Path], **kwargs: Any) -> pd.DataFrame:
+    """Read one or several files (same options as :func:`iter_catalogue`) into one DataFrame."""
+    items: list[str | Path] = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not items:
+        raise InputError("no input files given")
+    frames = [chunk for p in items for chunk in iter_catalogue(p, **kwargs)]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------- batching
+
+
+def _batches(
+    events: Iterable[_Event],
+    header: list[str] | None,
+    source: str,
+    chunksize: int,
+    rejects: RejectSink | None,
+    max_field_chars: int,
+    usecols: Sequence[str] | None,
+    st: ReadStats,
+) -> Iterator[pd.DataFrame]:
+    keep = set(usecols) if usecols is not None else None
+    columns: dict[str, None] = dict.fromkeys(header) if header is not None else {}
+    if keep is not None:
+        columns = dict.fromkeys(c for c in (usecols or ()) if c not in RESERVED_COLUMNS)
+    rows: list[dict[str, Any]] = []
+    nums: list[int] = []
+    yielded = False
+    for num, rec, bad, fallback in events:
+        st.records += 1
+        if fallback:
+            st.add_fallback(num)
+        if rec is not None and bad is None:
+            bad = _check_record(rec, max_field_chars)
+        if bad is not None:
+            st.rejected += 1
+            if rejects is None:
+                raise InputError(bad.reason, source=source, row=num, column=bad.column)
+            rejects.add(bad.reason, source=source, row=num, column=bad.column, record=_shorten(bad.record))
+            continue
+        assert rec is not None
+        if keep is not None:
+            rec = {k: v for k, v in rec.items() if k in keep}
+        elif header is None:
+            for k in rec:
+                if k not in columns:
+                    columns[k] = None
+        rows.append(rec)
+        nums.append(num)
+        if len(rows) >= chunksize:
+            yield _frame(rows, nums, list(columns), source)
+            st.rows += len(rows)
+            yielded = True
+            rows, nums = [], []
+    st.columns = list(columns)
+    if st.records == 0:
+        what = "a header but no data rows" if header else "no records"
+        raise EmptyInputError(f"file holds {what}", source=source)
+    if rows or not yielded:
+        st.rows += len(rows)
+        yield _frame(rows, nums, list(columns), source)
+
+
+def _frame(rows: list[dict[str, Any]], nums: list[int], columns: list[str], source: str) -> pd.DataFrame:
+    cols = [c for c in columns if c not in RESERVED_COLUMNS]
+    data: dict[str, Any] = {c: [r.get(c) for r in rows] for c in cols}
+    df = pd.DataFrame(data, columns=cols) if rows else pd.DataFrame({c: pd.Series([], dtype="str") for c in cols})
+    for c in cols:
+        if df[c].dtype == object and all(v is None for v in data.get(c, ())):
+            df[c] = pd.Series([None] * len(df), dtype="str")
+    df[ROW_COL] = pd.Series(nums, dtype="int64")
+    df[SOURCE_COL] = pd.Series([source] * len(rows), dtype="str")
+    return df
+
+
+def _check_record(rec: dict[str, Any], limit: int) -> _Bad | None:
+    for k, v in rec.items():
+        if isinstance(v, str) and len(v) > limit:
+            return _Bad(f"field longer than max_field_chars={limit:,} ({len(v):,} characters)", k, rec)
+    return None
+
+
+def _shorten(record: Any, limit: int = 500) -> Any:
+    """A copy of a rejected record small enough for a rejects file."""
+    if isinstance(record, str):
+        return record if len(record) <= limit else record[:limit] + f"… [{len(record):,} characters]"
+    if isinstance(record, dict):
+        return {str(k): _shorten(v, limit) for k, v in record.items()}
+    if isinstance(record, list):
+        return [_shorten(v, limit) for v in record[:100]]
+    return record
+
+
+def _scalar(v: Any) -> Any:
+    """JSON value -> the reader's value policy (strings, missing, or kept lists/dicts)."""
+    if v is None or isinstance(v, list | dict):
+        return v
+    if isinstance(v, str):
+        return v if v else None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else str(v)
+    return str(v)
+
+
+# -------------------------------------------------------------------------------------------------- CSV
+
+
+class _LineFeed:
+    """Decoded physical lines for :mod:`csv`, remembering which lines each record consumed (for resyncing)."""
+
+    def __init__(self, lines: Iterator[bytes] | Iterator[str], decoder: LineDecoder | None) -> None:
+        self._it = lines
+        self._decoder = decoder
+        self._pending: deque[tuple[int, str, bool]] = deque()
+        self.lineno = 0
+        self.current: list[tuple[int, str, bool]] = []
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self._pending:
+            item = self._pending.popleft()
+        else:
+            raw = next(self._it)
+            self.lineno += 1
+            if self._decoder is None:
+                assert isinstance(raw, str)
+                item = (self.lineno, raw, False)
+            else:
+                assert isinstance(raw, bytes)
+                text = self._decoder.decode(raw)
+                item = (self.lineno, text, self._decoder.last_fallback)
+        self.current.append(item)
+        return item[1]
+
+    def push_back(self, items: list[tuple[int, str, bool]]) -> None:
+        self._pending.extendleft(reversed(items))
+
+
+def _line_source(fh: IO[bytes], enc: str) -> tuple[Iterator[bytes] | Iterator[str], LineDecoder | None]:
+    if enc.startswith(("utf-16", "utf-32")):
+        import io
+
+        text = io.TextIOWrapper(fh, encoding=enc, newline="", errors="replace")
+        return iter(text), None
+    return iter(fh), LineDecoder(enc)
+
+
+def _unique_header(names: list[str], source: str) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, name in enumerate(names, start=1):
+        base = name.strip() or f"column_{i}"
+        cand, n = base, 1
+        while cand in seen:
+            cand, n = f"{base}.{n}", n + 1
+        if cand != name:
+            log.warning("%s: header column %d %r renamed to %r", source, i, name, cand)
+        seen.add(cand)
+        out.append(cand)
+    return out
+
+
+def _csv_events(
+    fh: IO[bytes], enc: str, info: FormatInfo, source: str, max_field_chars: int, usecols: Sequence[str] | None
+) -> tuple[list[str], Iterator[_Event]]:
+    lines, decoder = _line_source(fh, enc)
+    feed = _LineFeed(lines, decoder)
+    hard_limit = min(sys.maxsize, max(16 * max_field_chars, 1 << 26))
+    if csv.field_size_limit() < hard_limit:
+        csv.field_size_limit(hard_limit)
+    reader = csv.reader(feed, delimiter=info.delimiter, strict=True)
+    header: list[str] | None = None
+    while header is None:
+        feed.current = []
+        try:
+            first = next(reader)
+        except StopIteration:
+            raise EmptyInputError("file holds no header and no rows", source=source) from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"cannot decode as {enc}: {exc}", source=source) from exc
+        except csv.Error as exc:
+            raise InputError(f"unreadable header (line {feed.lineno}): {exc}", source=source) from exc
+        if any(f.strip() for f in first):
+            header = _unique_header(first, source)
+    if usecols is not None:
+        for c in usecols:
+            if c not in header and c not in RESERVED_COLUMNS:
+                raise missing_column_error(c, header, source)
+    return header, _csv_records(reader, feed, header, enc, source)
+
+
+def _csv_records(reader: Any, feed: _LineFeed, header: list[str], enc: str, source: str) -> Iterator[_Event]:
+    n = len(header)
+    num = 0
+    while True:
+        feed.current = []
+        bad: _Bad | None = None
+        fields: list[str] | None = None
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise InputError(f"cannot decode as {enc}: {exc}", source=source) from exc
+        except csv.Error as exc:
+            bad = _Bad(f"unparseable CSV ({exc})")
+        consumed = feed.current
+        fallback = any(item[2] for item in consumed)
+        first_line = consumed[0][0] if consumed else feed.lineno
+        if fields is not None and (not fields or (len(fields) == 1 and not fields[0].strip() and n > 1)):
+            continue  # a blank line is not a record
+        num += 1
+        if bad is None and fields is not None and len(fields) != n:
+            bad = _Bad(f"expected {n} fields, found {len(fields)}")
+        if bad is not None:
+            span = f"line {first_line}" if len(consumed) <= 1 else f"lines {first_line}-{consumed[-1][0]}"
+            if len(consumed) > 1 and "field larger than field limit" not in bad.reason:
+                # Most likely an unclosed quote swallowed the following lines: reject the first line only
+                # and parse the others again.
+                feed.push_back(consumed[1:])
+                bad = _Bad(f"broken quoting or {bad.reason} (record starting at line {first_line})")
+                raw = consumed[0][1]
+            else:
+                bad = _Bad(f"{bad.reason} ({span})")
+                raw = "".join(item[1] for item in consumed)
+            bad.record = raw.rstrip("\r\n")
+            yield num, None, bad, fallback
+            continue
+        assert fields is not None
+        rec = {h: (v if v != "" else None) for h, v in zip(header, fields, strict=True)}
+        yield num, rec, None, fallback
+
+
+# ------------------------------------------------------------------------------------------- JSON Lines
+
+
+def _jsonl_events(fh: IO[bytes], enc: str) -> Iterator[_Event]:
+    lines, decoder = _line_source(fh, enc)
+    for lineno, raw in enumerate(lines, start=1):
+        text = decoder.decode(raw) if decoder is not None and isinstance(raw, bytes) else str(raw)
+        fallback = decoder.last_fallback if decoder is not None else False
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            yield lineno, None, _Bad(f"invalid JSON: {exc}", record=text.rstrip("\r\n")), fallback
+            continue
+        if not isinstance(value, dict):
+            kind = type(value).__name__ if value is not None else "null"
+            yield lineno, None, _Bad(f"JSON line is a {kind}, not an object", record=value), fallback
+            continue
+        yield lineno, {str(k): _scalar(v) for k, v in value.items()}, None, fallback
+
+
+# ------------------------------------------------------------------------------------------------- JSON
+
+
+class _JsonStream:
+    """Incremental reader of one JSON document: an array of objects, or an object holding such an array."""
+
+    def __init__(self, fh: IO[bytes], enc: str, source: str, max_value_chars: int) -> None:
+        self._decoder = codecs.getincrementaldecoder(enc)(errors="strict")
+        self._fh = fh
+        self._enc = enc
+        self.source = source
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.fallback_chunks = 0
+        self._max = max(16 * max_value_chars, 1 << 26)
+        self._json = json.JSONDecoder()
+
+    def fill(self) -> bool:
+        if self.eof:
+            return False
+        raw = self._fh.read(max(_JSON_READ, len(self.buf)))
+        final = not raw
+        try:
+            text = self._decoder.decode(raw, final)
+        except UnicodeDecodeError:
+            self.fallback_chunks += 1
+            self._decoder.reset()
+            text = raw.decode(self._enc, errors="skutag-cp1252")
+        self.buf = self.buf[self.pos :] + text
+        self.pos = 0
+        if final:
+            self.eof = True
+        return True
+
+    def peek(self) -> str:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n\ufeff":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.fill():
+                return ""
+
+    def expect(self, chars: str) -> str:
+        c = self.peek()
+        if c == "" or c not in chars:
+            found = repr(c) if c else "end of file"
+            raise ValueError(f"expected one of {chars!r}, found {found}")
+        self.pos += 1
+        return c
+
+    def value(self) -> Any:
+        self.peek()
+        while True:
+            try:
+                value, end = self._json.raw_decode(self.buf, self.pos)
+                # A number at the end of the buffer may continue in the next read.
+                if end == len(self.buf) and not self.eof and self.fill():
+                    continue
+                self.pos = end
+                return value
+            except json.JSONDecodeError:
+                if self.eof or len(self.buf) - self.pos > self._max or not self.fill():
+                    raise
+
+
+def _json_events(fh: IO[bytes], enc: str, source: str, max_field_chars: int) -> Iterator[_Event]:
+    stream = _JsonStream(fh, enc, source, max_field_chars)
+    num = 0
+    try:
+        first = stream.expect("[{")
+        if first == "{":
+            found = False
+            while stream.peek() != "}":
+                key = stream.value()
+                stream.expect(":")
+                if stream.peek() == "[" and not found:
+                    stream.expect("[")
+                    log.debug("%s: reading the records under key %r", source, key)
+                    found = True
+                    for ev in _json_array(stream):
+                        num = ev[0]
+                        yield ev
+                else:
+                    if found and stream.peek() == "[":
+                        log.warning("%s: ignoring a second array under key %r", source, key)
+                    stream.value()
+                if stream.expect(",}") == "}":
+                    break
+            if not found:
+                raise InputError("JSON object holds no array of records", source=source)
+        else:
+            for ev in _json_array(stream):
+                num = ev[0]
+                yield ev
+    except (ValueError, RecursionError) as exc:
+        reason = f"invalid JSON after record {num}: {exc}; the rest of the file cannot be read"
+        yield num + 1, None, _Bad(reason), False
+    if stream.fallback_chunks:
+        log.warning("%s: bytes that are not %s were decoded with cp1252", source, enc)
+
+
+def _json_array(stream: _JsonStream) -> Iterator[_Event]:
+    num = 0
+    if stream.peek() == "]":
+        stream.expect("]")
+        return
+    while True:
+        num += 1
+        value = stream.value()
+        if isinstance(value, dict):
+            yield num, {str(k): _scalar(v) for k, v in value.items()}, None, False
+        else:
+            kind = type(value).__name__ if value is not None else "null"
+            yield num, None, _Bad(f"JSON array element is a {kind}, not an object", record=value), False
+        if stream.expect(",]") == "]":
+            return
+
+
+# ---------------------------------------------------------------------------------------------- Parquet
+
+
+def _iter_parquet(
+    path: Path,
+    source: str,
+    chunksize: int,
+    rejects: RejectSink | None,
+    max_field_chars: int,
+    usecols: Sequence[str] | None,
+    st: ReadStats,
+) -> Iterator[pd.DataFrame]:
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"unreadable Parquet file: {exc}", source=source) from exc
+    names = [n for n in pf.schema_arrow.names]
+    if usecols is not None:
+        for c in usecols:
+            if c not in names and c not in RESERVED_COLUMNS:
+                raise missing_column_error(c, names, source)
+    cols = [c for c in (usecols if usecols is not None else names) if c not in RESERVED_COLUMNS]
+    st.columns = list(cols)
+    if pf.metadata.num_rows == 0:
+        raise EmptyInputError("file holds no rows", source=source)
+    start = 0
+    for batch in pf.iter_batches(batch_size=chunksize, columns=cols):
+        n = batch.num_rows
+        bad_mask = [False] * n
+        out: dict[str, Any] = {}
+        for name, arr in zip(batch.schema.names, batch.columns, strict=True):
+            values = _arrow_to_values(arr)
+            if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+                lengths = pc.fill_null(pc.utf8_length(values), 0).to_pylist()
+                for i, ln in enumerate(lengths):
+                    if ln > max_field_chars and not bad_mask[i]:
+                        bad_mask[i] = True
+                        reason = f"field longer than max_field_chars={max_field_chars:,} ({ln:,} characters)"
+                        row = start + i + 1
+                        st.rejected += 1
+                        if rejects is None:
+                            raise InputError(reason, source=source, row=row, column=name)
+                        rejects.add(
+                            reason,
+                            source=source,
+                            row=row,
+                            column=name,
+                            record=_shorten(batch.slice(i, 1).to_pylist()[0]),
+                        )
+                out[name] = pd.Series(values.to_pandas(), dtype="str") if n else pd.Series([], dtype="str")
+            else:
+                out[name] = pd.Series(values.to_pylist(), dtype=object)
+        df = pd.DataFrame(out, columns=cols)
+        df[ROW_COL] = pd.Series(range(start + 1, start + n + 1), dtype="int64")
+        df[SOURCE_COL] = pd.Series([source] * n, dtype="str")
+        st.records += n
+        start += n
+        if any(bad_mask):
+            df = df[[not b for b in bad_mask]].reset_index(drop=True)
+        st.rows += len(df)
+        yield df
+
+
+def _arrow_to_values(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Scalars -> strings ('' -> null); nested values stay nested."""
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.cast(t.value_type)
+        t = arr.type
+    if pa.types.is_nested(t):
+        return arr
+    if pa.types.is_boolean(t):
+        arr = pc.if_else(arr, "true", "false")
+    elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        try:
+            arr = arr.cast(pa.string())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            return arr
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+
+
+__all__ = ["ReadStats", "iter_catalogue", "read_catalogue"]
