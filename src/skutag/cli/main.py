@@ -28,4 +28,9 @@ def version() -> None:
 
 
 # --- command registrations (one line per command module) ---
+from skutag.cli import inspect as inspect_cmd  # noqa: E402
+from skutag.cli import split as split_cmd  # noqa: E402
+
+app.command("inspect")(inspect_cmd.inspect)
+app.command("split")(split_cmd.split)
 # --- end of command registrations ---

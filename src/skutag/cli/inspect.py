@@ -1,0 +1,48 @@
+"""`skutag inspect`: data-quality report (JSON + HTML) for one or more catalogue files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from skutag.cli.common import cli_errors, out, split_csv
+
+
+def inspect(
+    inputs: list[Path] = typer.Argument(..., help="Catalogue file(s); several files are checked for leakage."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for quality.json, quality.html, rejects."),
+    text: str = typer.Option("", "--text", help="Text column(s), comma-separated (default: auto-detect)."),
+    label: str = typer.Option("", "--label", help="Label column(s), one per level, comma-separated."),
+    label_sep: str | None = typer.Option(None, "--label-sep", help="Separator of a single path label column."),
+    split: str | None = typer.Option(None, "--split", help="Column holding train/validation/test."),
+    checks: str = typer.Option("", "--checks", help="Only these checks, comma-separated (default: all)."),
+) -> None:
+    """Check a catalogue for missing values, damaged text, duplicates, label conflicts, leakage and outliers."""
+    from skutag.quality.report import inspect_catalogue
+
+    with cli_errors():
+        report = inspect_catalogue(
+            inputs,
+            text=split_csv(text),
+            label=split_csv(label),
+            label_sep=label_sep,
+            split=split,
+            out_dir=out_dir,
+            checks=split_csv(checks) or None,
+        )
+    table = Table(title=f"{report.rows:,} rows inspected ({report.rejected_rows:,} rejected while reading)")
+    table.add_column("check")
+    table.add_column("flagged rows", justify="right")
+    table.add_column("key figures")
+    for r in report.results:
+        figures = ", ".join(f"{k}={v}" for k, v in list(r.summary.items())[:4])
+        table.add_row(r.name, f"{r.n_flagged:,}", figures)
+    for name, reason in report.skipped.items():
+        table.add_row(name, "-", f"skipped: {reason}")
+    out.print(table)
+    out.print(f"JSON report: {report.json_path}")
+    out.print(f"HTML report: {report.html_path}")
+    if report.rejected_rows:
+        out.print(f"Rejected rows: {report.rejects_path}")
