@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from skutag.cli.common import cli_errors, out, split_csv
+
+
+def _headline(summary: dict[str, Any], k: int = 3) -> list[tuple[str, Any]]:
+    """The figures worth a glance: rare classes per level, else the first plain (non per-column) counts."""
+    rare = [(key, v) for key, v in summary.items() if key.startswith("rare_classes:")]
+    plain = [(key, v) for key, v in summary.items() if ":" not in key and key != "share"]
+    return rare or plain[:k]
 
 
 def inspect(
@@ -37,7 +45,7 @@ def inspect(
     table.add_column("flagged rows", justify="right")
     table.add_column("key figures")
     for r in report.results:
-        figures = ", ".join(f"{k}={v}" for k, v in list(r.summary.items())[:4])
+        figures = ", ".join(f"{k}={v}" for k, v in _headline(r.summary))
         table.add_row(r.name, f"{r.n_flagged:,}", figures)
     for name, reason in report.skipped.items():
         table.add_row(name, "-", f"skipped: {reason}")

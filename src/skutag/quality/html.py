@@ -31,7 +31,10 @@ def _img(b64: str, alt: str) -> str:
 
 
 def _kv_table(rows: dict[str, Any]) -> str:
-    body = "".join(f'<tr><th>{_e(k)}</th><td class="num">{_e(_fmt(v))}</td></tr>' for k, v in rows.items())
+    body = "".join(
+        f'<tr><th>{_e(k)}</th><td class="{"num" if isinstance(v, int | float) else "text"}">{_e(_fmt(v))}</td></tr>'
+        for k, v in rows.items()
+    )
     return f"<table>{body}</table>"
 
 

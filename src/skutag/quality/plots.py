@@ -58,7 +58,9 @@ def missingness_png(shares: Mapping[str, float]) -> str:
     """Share of rows lacking a value, per column."""
     names = list(shares)
     fig, ax = _figure(height=max(2.0, 0.3 * len(names) + 1.0))
-    ax.barh(names[::-1], [100 * shares[n] for n in names][::-1], color="#ff7f0e")
+    values = [100 * shares[n] for n in names][::-1]
+    bars = ax.barh(names[::-1], values, color="#ff7f0e")
+    ax.bar_label(bars, labels=[f"{v:.1f}%" for v in values], padding=3, fontsize=8)
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of rows missing, empty or placeholder")
     ax.set_title("Missing values by column")

@@ -150,6 +150,8 @@ def inspect_catalogue(
             report.skipped[info.name] = reason
             continue
         opts = dict(options.get(info.name, {}))
+        if info.name == "missing_fields":
+            opts.setdefault("columns", report.columns)
         if info.uses_groups:
             opts.update(shared)
         t = time.perf_counter()

@@ -36,7 +36,7 @@ def check_split_leakage(
     split = as_text(df[spec.split]).to_numpy()
     summary: dict[str, Any] = {}
     spans = _spans(groups, split)
-    scores = pd.Series(groups).map(spans).fillna(1).to_numpy(dtype=float)
+    scores = np.array(pd.Series(groups).map(spans).fillna(1), dtype=float)
     scores[scores < 2] = 0
     flags = scores > 0
     leaking = spans[spans > 1].index.to_numpy()
