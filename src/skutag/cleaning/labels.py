@@ -47,9 +47,7 @@ def split_code_labels(values: Any) -> pd.DataFrame:
     parts = s.str.extract(r"^\s*(\d+)\s*_\s*(.*?)\s*$", expand=True)
     code = parts[0]
     name = parts[1].where(code.notna(), s)
-    return pd.DataFrame(
-        {"code": code.astype("str"), "name": normalize_whitespace_arrow_series(name)}, index=s.index
-    )
+    return pd.DataFrame({"code": code.astype("str"), "name": normalize_whitespace_arrow_series(name)}, index=s.index)
 
 
 def normalize_whitespace_arrow_series(s: pd.Series) -> pd.Series:

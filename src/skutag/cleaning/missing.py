@@ -110,6 +110,6 @@ def apply_missing_policies(
         if pol.action == "flag":
             out[f"_missing_{col}"] = miss
         else:
-            sel = miss & np.equal(drop_column, None)
+            sel = miss & pd.isna(drop_column)
             drop_column[sel] = col
     return MissingOutcome(frame=out, drop_column=drop_column, counts=counts)

@@ -1,0 +1,319 @@
+"""`clean`: stream catalogues through cleaning, duplicate detection and missing-value policies.
+
+Pass 1 reads each input chunk by chunk, cleans it, sends dropped rows to the rejects and parks the kept
+rows in temporary Parquet files, keeping only the duplicate-detection text and labels in memory.
+Duplicate groups are then computed over all rows at once. Pass 2 adds the duplicate flags, drops the
+duplicates if asked (keeping the first of each group) and streams everything to the output.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from skutag.catalogue.columns import resolve_spec
+from skutag.catalogue.reader import ReadStats, iter_catalogue
+from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.schema import ROW_COL, SOURCE_COL, ColumnSpec
+from skutag.catalogue.writer import write_catalogue
+from skutag.cleaning.frame import CleanOptions, clean_frame, joined_text
+from skutag.cleaning.labels import Case
+from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, parse_missing_policies
+from skutag.dedup import conflicting_label_groups, exact_duplicate_groups, near_duplicate_groups
+from skutag.errors import ConfigError, InputError, SkutagError
+from skutag.log import get_logger
+
+from .summary import CleanSummary
+
+log = get_logger(__name__)
+
+Dedup = Literal["none", "exact", "near"]
+DUP_GROUP = "_dup_group"
+NEAR_DUP_GROUP = "_near_dup_group"
+DUP_CONFLICT = "_dup_conflict"
+NEAR_DUP_CONFLICT = "_near_dup_conflict"
+
+
+def default_rejects_path(out: Path) -> Path:
+    """``catalogue.jsonl`` -> ``catalogue.jsonl.rejects.jsonl``."""
+    return out.with_name(out.name + ".rejects.jsonl")
+
+
+@dataclass
+class _Parked:
+    """What pass 1 keeps in memory about the kept rows of all inputs."""
+
+    files: list[Path]
+    keys: list[pa.Array]
+    labels: list[pa.Array]
+    sources: list[str]
+    source_idx: list[np.ndarray]
+    rows: list[np.ndarray]
+
+
+def clean_catalogue(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    text: Sequence[str] = (),
+    label: Sequence[str] = (),
+    label_sep: str | None = None,
+    missing: Mapping[str, MissingPolicy] | str | None = None,
+    placeholders: frozenset[str] = DEFAULT_PLACEHOLDERS,
+    drop_empty_text: bool = True,
+    dedup: Dedup = "none",
+    dedup_on: Sequence[str] | None = None,
+    near: bool = True,
+    near_threshold: float = 0.8,
+    num_perm: int = 64,
+    shingle: str = "word3",
+    label_case: Case = "keep",
+    keep_newlines: bool = False,
+    rejects_path: str | Path | None = None,
+    chunksize: int = 50_000,
+    fmt: str | None = None,
+    encoding: str | None = None,
+    progress: bool = False,
+) -> CleanSummary:
+    """Clean ``inputs`` into ``out`` (format from its extension) and return a :class:`CleanSummary`.
+
+    Text columns (``text``, auto-detected when empty) are stripped of HTML, repaired with ftfy and
+    whitespace-normalised; label columns are whitespace-normalised (paths re-joined with ``label_sep``).
+    ``missing`` maps columns to policies (or is a ``"name=drop,description=fill:"`` string); rows with no
+    text at all are rejected when ``drop_empty_text``. Every row gets ``_html_fixed``, ``_unicode_fixed``,
+    ``_fffd``, ``_dup_group`` (exact duplicates of the ``dedup_on`` columns, default the first text
+    column), ``_dup_conflict`` (its exact group has several labels) and, when ``near`` or
+    ``dedup="near"``, ``_near_dup_group`` and ``_near_dup_conflict``. Group ids are the 0-based position,
+    among the rows that passed cleaning, of the group's first row. ``dedup`` drops all but the first row of
+    each exact (``"exact"``) or near (``"near"``) group into the rejects. Rejects go to ``rejects_path``
+    (default ``<out>.rejects.jsonl``). Rows in = rows out + rows rejected, always.
+    """
+    t0 = time.perf_counter()
+    if dedup not in ("none", "exact", "near"):
+        raise ConfigError(f"dedup must be none, exact or near, got {dedup!r}")
+    if not inputs:
+        raise InputError("no input files given")
+    if chunksize < 1:
+        raise ConfigError(f"chunksize must be >= 1, got {chunksize}")
+    policies = parse_missing_policies(missing) if isinstance(missing, str | None) else dict(missing)
+    out_path = Path(out)
+    rej_path = Path(rejects_path) if rejects_path is not None else default_rejects_path(out_path)
+    for p in inputs:
+        if Path(p).resolve() == out_path.resolve():
+            raise ConfigError(f"the output {out_path} is also an input")
+    options = CleanOptions(
+        missing=policies,
+        placeholders=frozenset(placeholders),
+        drop_empty_text=drop_empty_text,
+        keep_newlines=keep_newlines,
+        label_case=label_case,
+    )
+    summary = CleanSummary(out=out_path, rejects_path=rej_path, inputs=[str(p) for p in inputs])
+    counts: dict[str, int] = {}
+    with (
+        tempfile.TemporaryDirectory(
+            prefix=".skutag-clean-", dir=out_path.parent if out_path.parent.exists() else None
+        ) as tmp,
+        RejectSink(rej_path) as sink,
+    ):
+        parked, spec, rows_in = _pass_one(
+            inputs,
+            Path(tmp),
+            text,
+            label,
+            label_sep,
+            dedup_on,
+            options,
+            sink,
+            counts,
+            chunksize,
+            fmt,
+            encoding,
+            progress,
+        )
+        summary.text_columns = list(spec.text) if spec else []
+        summary.label_columns = list(spec.label) if spec else []
+        flags, drop_reason = _duplicates(
+            parked, dedup, near or dedup == "near", near_threshold, num_perm, shingle, counts
+        )
+        rows_out = write_catalogue(_pass_two(parked, flags, drop_reason, sink), out_path)
+        sink.close()
+        summary.rows_in = rows_in
+        summary.rows_out = rows_out
+        summary.rows_rejected = sink.count
+        summary.rejected_by_reason = dict(sink.by_reason)
+    summary.counts = counts
+    summary.duration_s = time.perf_counter() - t0
+    if summary.rows_in != summary.rows_out + summary.rows_rejected:
+        raise SkutagError(
+            f"internal error: rows in ({summary.rows_in}) != rows out ({summary.rows_out}) + rejected "
+            f"({summary.rows_rejected})"
+        )
+    log.info(
+        "cleaned %d rows: %d out, %d rejected in %.1f s",
+        summary.rows_in,
+        rows_out,
+        summary.rows_rejected,
+        summary.duration_s,
+    )
+    return summary
+
+
+def _pass_one(
+    inputs: Sequence[str | Path],
+    tmp: Path,
+    text: Sequence[str],
+    label: Sequence[str],
+    label_sep: str | None,
+    dedup_on: Sequence[str] | None,
+    options: CleanOptions,
+    sink: RejectSink,
+    counts: dict[str, int],
+    chunksize: int,
+    fmt: str | None,
+    encoding: str | None,
+    progress: bool,
+) -> tuple[_Parked, ColumnSpec | None, int]:
+    from tqdm import tqdm
+
+    parked = _Parked([], [], [], [], [], [])
+    spec: ColumnSpec | None = None
+    rows_in = 0
+    bar = tqdm(desc="cleaning", unit=" rows", disable=not progress or None, leave=False)
+    try:
+        for src_i, path in enumerate(inputs):
+            source = str(path)
+            parked.sources.append(source)
+            stats = ReadStats(source)
+            file_spec: ColumnSpec | None = None
+            for chunk in iter_catalogue(
+                path, fmt=fmt, encoding=encoding, chunksize=chunksize, rejects=sink, stats=stats
+            ):
+                if file_spec is None:
+                    names_text = text if spec is None else spec.text
+                    names_label = label if spec is None else spec.label
+                    file_spec = resolve_spec(
+                        list(chunk.columns), text=names_text, label=names_label, label_sep=label_sep, source=source
+                    )
+                    spec = spec or file_spec
+                    key_cols = _key_columns(dedup_on, file_spec, list(chunk.columns), source)
+                cleaned = clean_frame(chunk, file_spec, options)
+                for k, v in cleaned.counts.items():
+                    counts[k] = counts.get(k, 0) + v
+                keep = cleaned.keep
+                if not keep.all():
+                    _reject_rows(chunk, cleaned.reject_reason, cleaned.reject_column, ~keep, sink)
+                kept = cleaned.frame.loc[keep]
+                if len(kept):
+                    part = tmp / f"{len(parked.files):06d}.parquet"
+                    write_catalogue(kept, part)
+                    parked.files.append(part)
+                    parked.keys.append(joined_text(kept, key_cols))
+                    parked.labels.append(_label_key(kept, file_spec))
+                    parked.source_idx.append(np.full(len(kept), src_i, dtype=np.int32))
+                    parked.rows.append(kept[ROW_COL].to_numpy(dtype=np.int64))
+                bar.update(len(chunk))
+            rows_in += stats.records
+    finally:
+        bar.close()
+    return parked, spec, rows_in
+
+
+def _key_columns(dedup_on: Sequence[str] | None, spec: ColumnSpec, columns: list[str], source: str) -> list[str]:
+    if dedup_on:
+        return [resolve_spec(columns, text=[c], source=source).text[0] for c in dedup_on]
+    return list(spec.text[:1])
+
+
+def _label_key(df: pd.DataFrame, spec: ColumnSpec) -> pa.Array:
+    if not spec.label:
+        return pa.nulls(len(df), pa.large_string())
+    if spec.label_tags:
+        return pa.array([None if v is None else str(v) for v in df[spec.label[0]].tolist()], type=pa.large_string())
+    return joined_text(df, spec.label, " > ")
+
+
+def _reject_rows(
+    raw: pd.DataFrame, reasons: np.ndarray, columns: np.ndarray, mask: np.ndarray, sink: RejectSink
+) -> None:
+    sub = raw.loc[mask]
+    for (_, rec), reason, col in zip(sub.iterrows(), reasons[mask], columns[mask], strict=True):
+        sink.add(
+            str(reason),
+            source=str(rec[SOURCE_COL]),
+            row=int(rec[ROW_COL]),
+            column=None if col is None else str(col),
+            record=rec.drop([ROW_COL, SOURCE_COL]),
+        )
+
+
+def _duplicates(
+    parked: _Parked,
+    dedup: Dedup,
+    near: bool,
+    threshold: float,
+    num_perm: int,
+    shingle: str,
+    counts: dict[str, int],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Duplicate flag columns over all kept rows, and the drop reason per row (None = keep)."""
+    keys = pa.concat_arrays(parked.keys) if parked.keys else pa.array([], pa.large_string())
+    labels = pa.concat_arrays(parked.labels) if parked.labels else pa.array([], pa.large_string())
+    n = len(keys)
+    pos = np.arange(n, dtype=np.int64)
+    exact = exact_duplicate_groups(keys)
+    label_series = labels.to_pandas()
+    flags: dict[str, np.ndarray] = {DUP_GROUP: exact, DUP_CONFLICT: conflicting_label_groups(exact, label_series)}
+    counts["exact_duplicate_rows"] = int((exact != pos).sum())
+    counts["conflict_rows"] = int(flags[DUP_CONFLICT].sum())
+    drop_reason = np.full(n, None, dtype=object)
+    groups = exact
+    kind = "exact_duplicate"
+    if near:
+        near_g = near_duplicate_groups(keys, threshold=threshold, num_perm=num_perm, shingle=shingle)
+        flags[NEAR_DUP_GROUP] = near_g
+        flags[NEAR_DUP_CONFLICT] = conflicting_label_groups(near_g, label_series)
+        counts["near_duplicate_rows"] = int((near_g != pos).sum())
+        counts["near_conflict_rows"] = int(flags[NEAR_DUP_CONFLICT].sum())
+        if dedup == "near":
+            groups, kind = near_g, "near_duplicate"
+    if dedup != "none":
+        dup = np.flatnonzero(groups != pos)
+        if len(dup):
+            sources = np.concatenate(parked.source_idx)
+            rows = np.concatenate(parked.rows)
+            first = groups[dup]
+            drop_reason[dup] = [
+                f"{kind}: of {parked.sources[s]} row {r}" for s, r in zip(sources[first], rows[first], strict=True)
+            ]
+    return flags, drop_reason
+
+
+def _pass_two(
+    parked: _Parked, flags: Mapping[str, np.ndarray], drop_reason: np.ndarray, sink: RejectSink
+) -> Iterator[pd.DataFrame]:
+    start = 0
+    for part in parked.files:
+        df = pq.read_table(part).to_pandas()
+        stop = start + len(df)
+        for name, values in flags.items():
+            df[name] = values[start:stop]
+        reasons = drop_reason[start:stop]
+        drop = pd.notna(reasons)
+        if drop.any():
+            cols = np.full(len(df), None, dtype=object)
+            _reject_rows(df, reasons, cols, drop, sink)
+            df = df.loc[~drop]
+        start = stop
+        yield df
+    if not parked.files:
+        yield pd.DataFrame()
