@@ -22,6 +22,46 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+#: Encodings trusted from detection; anything else detected on a sample is taken as cp1252.
+COMMON_ENCODINGS = frozenset(
+    codecs.lookup(n).name
+    for n in (
+        "utf-8",
+        "utf-8-sig",
+        "utf-16",
+        "utf-32",
+        "cp1252",
+        "latin-1",
+        "iso8859-15",
+        "cp1250",
+        "cp1251",
+        "cp1253",
+        "cp1254",
+        "cp1255",
+        "cp1256",
+        "cp1257",
+        "cp1258",
+        "iso8859-2",
+        "iso8859-5",
+        "iso8859-7",
+        "iso8859-9",
+        "koi8-r",
+        "koi8-u",
+        "gb18030",
+        "gbk",
+        "gb2312",
+        "big5",
+        "big5hkscs",
+        "shift_jis",
+        "cp932",
+        "euc_jp",
+        "euc_kr",
+        "cp949",
+        "iso2022_jp",
+        "tis-620",
+        "cp874",
+    )
+)
 _SINGLE_BYTE_PREFIXES = ("cp125", "windows-125", "latin", "iso8859", "iso-8859", "mac", "cp437", "cp850", "koi8")
 
 
@@ -65,10 +105,16 @@ def detect_encoding(sample: bytes) -> str:
         # A multi-byte character cut by the end of the sample is not an error.
         if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
             return "utf-8"
-    best = from_bytes(sample[: 256 * 1024]).best()
+    matches = from_bytes(sample[: 256 * 1024])
+    best = matches.best()
     if best is None or best.encoding is None:
         return "cp1252"
     enc = normalise_encoding(best.encoding)
+    # On short samples charset-normalizer hesitates between Latin code pages (and picks odd DOS/Mac ones):
+    # prefer cp1252, the usual one on the web, when it is about as plausible, or when the pick is exotic.
+    near = [m for m in matches if m.chaos <= best.chaos + 0.02]
+    if enc not in COMMON_ENCODINGS or (is_single_byte(enc) and any("cp1252" in m.could_be_from_charset for m in near)):
+        enc = "cp1252"
     if enc == "ascii":
         return "utf-8"
     # Mostly-UTF-8 samples with a few Latin-1 bytes are still UTF-8 files with bad lines.
@@ -131,6 +177,12 @@ class LineDecoder:
                 self.fallback_lines += 1
                 return text
             except UnicodeDecodeError:
+                pass
+            try:
+                return raw.decode(enc)
+            except UnicodeDecodeError:
+                self.last_fallback = True
+                self.fallback_lines += 1
                 return raw.decode(enc, errors=FALLBACK_ERRORS)
         try:
             return raw.decode(enc)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import json
 import math
 import sys
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +111,31 @@ def iter_catalogue(
         with open_binary(path, info.compression) as fh:
             enc = detect_encoding(fh.read(SNIFF_BYTES))
     st.encoding = enc
+    try:
+        yield from _iter_text(path, info, enc, source, chunksize, rejects, max_field_chars, usecols, st)
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        raise InputError(f"cannot read the file ({info.compression or 'plain'}): {exc}", source=source) from exc
+    if st.fallback_count:
+        log.warning(
+            "%s: %d row(s) held bytes that are not %s and were decoded with a fallback (first rows: %s)",
+            source,
+            st.fallback_count,
+            enc,
+            ", ".join(map(str, st.fallback_rows[:10])),
+        )
+
+
+def _iter_text(
+    path: str | Path,
+    info: FormatInfo,
+    enc: str,
+    source: str,
+    chunksize: int,
+    rejects: RejectSink | None,
+    max_field_chars: int,
+    usecols: Sequence[str] | None,
+    st: ReadStats,
+) -> Iterator[pd.DataFrame]:
     with open_binary(path, info.compression) as fh:
         if info.fmt == "csv":
             st.delimiter = info.delimiter
@@ -120,14 +147,6 @@ def iter_catalogue(
         else:
             events = _json_events(fh, enc, source, max_field_chars)
             yield from _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
-    if st.fallback_count:
-        log.warning(
-            "%s: %d row(s) held bytes that are not %s and were decoded with a fallback (first rows: %s)",
-            source,
-            st.fallback_count,
-            enc,
-            ", ".join(map(str, st.fallback_rows[:10])),
-        )
 
 
 def read_catalogue(paths: str | Path | Sequence[str | Path], **kwargs: Any) -> pd.DataFrame:
