@@ -81,28 +81,44 @@ def group_stratified_split(
     gcodes = pd.factorize(pd.Series(g))[0]
     n_groups = int(gcodes.max()) + 1
     sizes = np.bincount(gcodes, minlength=n_groups)
+    kcodes = pd.factorize(pd.Series(keys))[0]
+    n_keys = int(kcodes.max()) + 1
+    # A group's rows usually share a stratum; for groups that mix strata keep every (stratum, rows) pair.
     first_row = np.full(n_groups, n, dtype=np.int64)
     np.minimum.at(first_row, gcodes, np.arange(n))
-    kcodes, _ = pd.factorize(pd.Series(keys[first_row]))
-    n_keys = int(kcodes.max()) + 1
-    key_rows = np.bincount(kcodes, weights=sizes, minlength=n_keys)
+    group_key = kcodes[first_row]
+    mixed_rows = np.flatnonzero(kcodes != group_key[gcodes])
+    mixed: dict[int, list[tuple[int, int]]] = {}
+    if len(mixed_rows):
+        mixed_groups = np.unique(gcodes[mixed_rows])
+        sel = np.isin(gcodes, mixed_groups)
+        pairs = pd.DataFrame({"g": gcodes[sel], "k": kcodes[sel]}).value_counts().reset_index()
+        for grp, k, c in pairs.itertuples(index=False, name=None):
+            mixed.setdefault(int(grp), []).append((int(k), int(c)))
     rng = np.random.default_rng(seed)
     order = rng.permutation(n_groups)
     order = order[np.argsort(-sizes[order], kind="stable")]
+    key_rows = np.bincount(kcodes, minlength=n_keys)
     target = (key_rows[:, None] * fr[None, :]).tolist()
     count = [[0.0] * len(fr) for _ in range(n_keys)]
     total_target = (fr * n).tolist()
     total = [0.0] * len(fr)
     assigned = np.empty(n_groups, dtype=np.int64)
-    ks = range(len(fr))
-    sizes_l, kcodes_l = sizes.tolist(), kcodes.tolist()
+    live = [s for s in range(len(fr)) if fr[s] > 0]
+    sizes_l, gkey_l = sizes.tolist(), group_key.tolist()
     for grp in order.tolist():
-        k, size = kcodes_l[grp], sizes_l[grp]
-        t, c = target[k], count[k]
-        best = max(ks, key=lambda s: (t[s] - c[s], total_target[s] - total[s]) if fr[s] > 0 else (-math.inf, 0.0))
+        parts = mixed.get(grp) or [(gkey_l[grp], sizes_l[grp])]
+        best = max(
+            live,
+            key=lambda s: (
+                sum(c * (target[k][s] - count[k][s]) for k, c in parts),
+                total_target[s] - total[s],
+            ),
+        )
         assigned[grp] = best
-        c[best] += size
-        total[best] += size
+        for k, c in parts:
+            count[k][best] += c
+        total[best] += sizes_l[grp]
     return np.asarray(names, dtype=object)[assigned[gcodes]]
 
 
