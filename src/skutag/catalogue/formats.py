@@ -116,6 +116,15 @@ def _looks_like_jsonl(text: str, ext_fmt: str | None = None) -> bool:
     return not holds_records
 
 
+def _looks_binary(head: bytes) -> bool:
+    """Control bytes that text never has in such numbers (UTF-16/32 text is recognised by its BOM)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return False
+    sample = head[:4096]
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13, 12))
+    return controls > max(2, len(sample) // 20)
+
+
 def sniff_delimiter(text: str, default: str = ",") -> str:
     """Delimiter of delimited text via :class:`csv.Sniffer` (restricted to , tab ; |), else ``default``."""
     lines = text.splitlines()
@@ -166,7 +175,9 @@ def sniff_format(path: str | Path, fmt: str | None = None) -> FormatInfo:
         if f == "csv":
             return FormatInfo("csv", compression, sniff_delimiter(text))
         return FormatInfo("jsonl" if f == "jsonl" else "json", compression)
-    if b"\x00" in head[:4096] and not head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+    if head.startswith(b"PK\x03\x04"):
+        raise UnsupportedFormatError("a ZIP archive (an Excel workbook?): export it as CSV", source=str(p))
+    if _looks_binary(head):
         raise UnsupportedFormatError("binary data: not CSV, JSON, JSON Lines or Parquet", source=str(p))
     stripped = text.lstrip()
     if stripped.startswith("{"):

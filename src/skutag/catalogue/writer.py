@@ -207,8 +207,8 @@ def _cast(col: pa.ChunkedArray, f: pa.Field) -> pa.ChunkedArray | pa.Array:
     try:
         return col.cast(f.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        if pa.types.is_string(f.type):
-            return pa.array([_cell(v) if v is not None else None for v in col.to_pylist()], type=pa.string())
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            return pa.array([_cell(v) if v is not None else None for v in col.to_pylist()], type=f.type)
         try:
             return pa.array(col.to_pylist(), type=f.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc2:
