@@ -74,8 +74,9 @@ class _Bad:
     record: Any = None
 
 
-# An event from a format parser: (record number, record or None, bad or None, fallback-decoded?)
-_Event = tuple[int, dict[str, Any] | None, _Bad | None, bool]
+# An event from a format parser: (record number, record or None, bad or None, fallback-decoded?). CSV records
+# are lists of fields in header order (already checked for length); JSON records are dicts.
+_Event = tuple[int, dict[str, Any] | list[str] | None, _Bad | None, bool]
 
 
 def iter_catalogue(
@@ -175,14 +176,19 @@ def _batches(
     columns: dict[str, None] = dict.fromkeys(header) if header is not None else {}
     if keep is not None:
         columns = dict.fromkeys(c for c in (usecols or ()) if c not in RESERVED_COLUMNS)
-    rows: list[dict[str, Any]] = []
+    if header is not None:
+        if any(h in RESERVED_COLUMNS for h in header):
+            log.info("%s: input columns %s are replaced by the reader's own", source, RESERVED_COLUMNS)
+        picks = [i for i, h in enumerate(header) if h in columns and h not in RESERVED_COLUMNS]
+        names = [header[i] for i in picks]
+    rows: list[Any] = []
     nums: list[int] = []
     yielded = False
     for num, rec, bad, fallback in events:
         st.records += 1
         if fallback:
             st.add_fallback(num)
-        if rec is not None and bad is None:
+        if isinstance(rec, dict) and bad is None:
             bad = _check_record(rec, max_field_chars)
         if bad is not None:
             st.rejected += 1
@@ -191,7 +197,9 @@ def _batches(
             rejects.add(bad.reason, source=source, row=num, column=bad.column, record=_shorten(bad.record))
             continue
         assert rec is not None
-        if keep is not None:
+        if isinstance(rec, list):
+            pass
+        elif keep is not None:
             rec = {k: v for k, v in rec.items() if k in keep}
         elif header is None:
             for k in rec:
@@ -200,7 +208,7 @@ def _batches(
         rows.append(rec)
         nums.append(num)
         if len(rows) >= chunksize:
-            yield _frame(rows, nums, list(columns), source)
+            yield _list_frame(rows, nums, picks, names, source) if header else _frame(rows, nums, list(columns), source)
             st.rows += len(rows)
             yielded = True
             rows, nums = [], []
@@ -210,7 +218,22 @@ def _batches(
         raise EmptyInputError(f"file holds {what}", source=source)
     if rows or not yielded:
         st.rows += len(rows)
-        yield _frame(rows, nums, list(columns), source)
+        yield _list_frame(rows, nums, picks, names, source) if header else _frame(rows, nums, list(columns), source)
+
+
+def _list_frame(
+    rows: list[list[str]], nums: list[int], picks: list[int], names: list[str], source: str
+) -> pd.DataFrame:
+    """A chunk from CSV field lists; empty fields become missing."""
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(max(picks, default=-1) + 1)]
+    data: dict[str, pd.Series] = {}
+    for i, name in zip(picks, names, strict=True):
+        s = pd.Series(cols[i] if rows else [], dtype="str")
+        data[name] = s.mask(s == "")
+    df = pd.DataFrame(data, columns=names)
+    df[ROW_COL] = pd.Series(nums, dtype="int64")
+    df[SOURCE_COL] = pd.Series([source] * len(rows), dtype="str")
+    return df
 
 
 def _frame(rows: list[dict[str, Any]], nums: list[int], columns: list[str], source: str) -> pd.DataFrame:
@@ -228,7 +251,7 @@ def _frame(rows: list[dict[str, Any]], nums: list[int], columns: list[str], sour
 def _check_record(rec: dict[str, Any], limit: int) -> _Bad | None:
     for k, v in rec.items():
         if isinstance(v, str) and len(v) > limit:
-            return _Bad(f"field longer than max_field_chars={limit:,} ({len(v):,} characters)", k, rec)
+            return _Bad(f"field too long: {len(v):,} characters > max_field_chars={limit:,}", k, rec)
     return None
 
 
@@ -268,6 +291,7 @@ class _LineFeed:
         self._pending: deque[tuple[int, str, bool]] = deque()
         self.lineno = 0
         self.current: list[tuple[int, str, bool]] = []
+        self.fallback = False
 
     def __iter__(self) -> _LineFeed:
         return self
@@ -285,6 +309,8 @@ class _LineFeed:
                 assert isinstance(raw, bytes)
                 text = self._decoder.decode(raw)
                 item = (self.lineno, text, self._decoder.last_fallback)
+        if item[2]:
+            self.fallback = True
         self.current.append(item)
         return item[1]
 
@@ -342,14 +368,17 @@ def _csv_events(
         for c in usecols:
             if c not in header and c not in RESERVED_COLUMNS:
                 raise missing_column_error(c, header, source)
-    return header, _csv_records(reader, feed, header, enc, source)
+    return header, _csv_records(reader, feed, header, enc, source, max_field_chars)
 
 
-def _csv_records(reader: Any, feed: _LineFeed, header: list[str], enc: str, source: str) -> Iterator[_Event]:
+def _csv_records(
+    reader: Any, feed: _LineFeed, header: list[str], enc: str, source: str, limit: int
+) -> Iterator[_Event]:
     n = len(header)
     num = 0
     while True:
         feed.current = []
+        feed.fallback = False
         bad: _Bad | None = None
         fields: list[str] | None = None
         try:
@@ -359,32 +388,35 @@ def _csv_records(reader: Any, feed: _LineFeed, header: list[str], enc: str, sour
         except UnicodeDecodeError as exc:
             raise InputError(f"cannot decode as {enc}: {exc}", source=source) from exc
         except csv.Error as exc:
-            bad = _Bad(f"unparseable CSV ({exc})")
+            bad = _Bad(f"unparseable CSV: {exc}")
         consumed = feed.current
-        fallback = any(item[2] for item in consumed)
+        fallback = feed.fallback
         first_line = consumed[0][0] if consumed else feed.lineno
         if fields is not None and (not fields or (len(fields) == 1 and not fields[0].strip() and n > 1)):
             continue  # a blank line is not a record
         num += 1
-        if bad is None and fields is not None and len(fields) != n:
-            bad = _Bad(f"expected {n} fields, found {len(fields)}")
+        if bad is None and fields is not None:
+            if len(fields) != n:
+                bad = _Bad(f"wrong field count: expected {n} fields, found {len(fields)}")
+            elif max(map(len, fields)) > limit:
+                bad = _check_record(dict(zip(header, fields, strict=True)), limit)
         if bad is not None:
             span = f"line {first_line}" if len(consumed) <= 1 else f"lines {first_line}-{consumed[-1][0]}"
-            if len(consumed) > 1 and "field larger than field limit" not in bad.reason:
+            if len(consumed) > 1 and "field larger than field limit" not in bad.reason and fields is None:
                 # Most likely an unclosed quote swallowed the following lines: reject the first line only
                 # and parse the others again.
                 feed.push_back(consumed[1:])
-                bad = _Bad(f"broken quoting or {bad.reason} (record starting at line {first_line})")
+                detail = bad.reason.split(": ", 1)[-1]
+                bad = _Bad(f"broken quoting: {detail}; the record starting at line {first_line} is rejected alone")
                 raw = consumed[0][1]
             else:
-                bad = _Bad(f"{bad.reason} ({span})")
                 raw = "".join(item[1] for item in consumed)
-            bad.record = raw.rstrip("\r\n")
+                bad = _Bad(f"{bad.reason} ({span})", bad.column, bad.record if bad.column else None)
+            if bad.record is None:
+                bad.record = raw.rstrip("\r\n")
             yield num, None, bad, fallback
             continue
-        assert fields is not None
-        rec = {h: (v if v != "" else None) for h, v in zip(header, fields, strict=True)}
-        yield num, rec, None, fallback
+        yield num, fields, None, fallback
 
 
 # ------------------------------------------------------------------------------------------- JSON Lines
@@ -404,7 +436,7 @@ def _jsonl_events(fh: IO[bytes], enc: str) -> Iterator[_Event]:
             continue
         if not isinstance(value, dict):
             kind = type(value).__name__ if value is not None else "null"
-            yield lineno, None, _Bad(f"JSON line is a {kind}, not an object", record=value), fallback
+            yield lineno, None, _Bad(f"not an object: the JSON line is a {kind}", record=value), fallback
             continue
         yield lineno, {str(k): _scalar(v) for k, v in value.items()}, None, fallback
 
@@ -506,7 +538,7 @@ def _json_events(fh: IO[bytes], enc: str, source: str, max_field_chars: int) -> 
                 num = ev[0]
                 yield ev
     except (ValueError, RecursionError) as exc:
-        reason = f"invalid JSON after record {num}: {exc}; the rest of the file cannot be read"
+        reason = f"invalid JSON: {exc} (after record {num}); the rest of the file cannot be read"
         yield num + 1, None, _Bad(reason), False
     if stream.fallback_chunks:
         log.warning("%s: bytes that are not %s were decoded with cp1252", source, enc)
@@ -524,7 +556,7 @@ def _json_array(stream: _JsonStream) -> Iterator[_Event]:
             yield num, {str(k): _scalar(v) for k, v in value.items()}, None, False
         else:
             kind = type(value).__name__ if value is not None else "null"
-            yield num, None, _Bad(f"JSON array element is a {kind}, not an object", record=value), False
+            yield num, None, _Bad(f"not an object: the JSON array element is a {kind}", record=value), False
         if stream.expect(",]") == "]":
             return
 
@@ -566,7 +598,7 @@ def _iter_parquet(
                 for i, ln in enumerate(lengths):
                     if ln > max_field_chars and not bad_mask[i]:
                         bad_mask[i] = True
-                        reason = f"field longer than max_field_chars={max_field_chars:,} ({ln:,} characters)"
+                        reason = f"field too long: {ln:,} characters > max_field_chars={max_field_chars:,}"
                         row = start + i + 1
                         st.rejected += 1
                         if rejects is None:
