@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -52,3 +53,11 @@ def to_series(arr: pa.Array, index: pd.Index | None = None, name: Any = None) ->
 def to_bool(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """An Arrow boolean array as numpy bool, nulls as False."""
     return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def apply_where(arr: pa.Array, mask: Any, fn: Any) -> pa.Array:
+    """``fn`` applied only to the values where ``mask`` holds (a fast path when few values need work)."""
+    m = pa.array(mask, type=pa.bool_()) if isinstance(mask, np.ndarray) else mask.fill_null(False)
+    if not pc.any(m).as_py():
+        return arr
+    return pc.replace_with_mask(arr, m, fn(arr.filter(m)).cast(arr.type))

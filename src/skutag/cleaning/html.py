@@ -5,6 +5,7 @@ Only values that look like HTML (a tag, a comment or an entity) are parsed; ever
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ HTML_HINT = (
     r"|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 )
 
+_HINT_RE = re.compile(HTML_HINT)
 _DROP = ["script", "style", "noscript", "template", "head", "iframe", "svg", "object"]
 _BLOCKS = (
     "p,div,li,ul,ol,dl,dt,dd,tr,table,thead,tbody,h1,h2,h3,h4,h5,h6,section,article,header,footer,"
@@ -44,7 +46,7 @@ def html_to_text(text: str) -> str:
     out = text
     for _ in range(_MAX_PASSES):
         out = _strip_once(out)
-        if not looks_like_html([out])[0]:
+        if _HINT_RE.search(out) is None:
             break
     return out
 

@@ -292,8 +292,10 @@ def _duplicates(
             sources = np.concatenate(parked.source_idx)
             rows = np.concatenate(parked.rows)
             first = groups[dup]
+            kinds = np.where(exact[dup] != dup, "exact_duplicate", kind)
             drop_reason[dup] = [
-                f"{kind}: of {parked.sources[s]} row {r}" for s, r in zip(sources[first], rows[first], strict=True)
+                f"{k}: of {parked.sources[s]} row {r}"
+                for k, s, r in zip(kinds, sources[first], rows[first], strict=True)
             ]
     return flags, drop_reason
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skutag.cleaning._arrow import to_arrow, to_series
+from skutag.cleaning._arrow import apply_where, to_arrow, to_series
 
 #: Every character Python's ``str.split()`` treats as whitespace, written for RE2 (Arrow's regex engine).
 _WS = r"\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
@@ -17,18 +17,25 @@ _HWS = r"\t\x0b\x0c\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{202f}\x{205
 _JUNK = r"[\x00-\x08\x0e-\x1b\x7f\x{200b}\x{200c}\x{200d}\x{2060}\x{feff}]+"
 
 
-def normalize_whitespace_arrow(arr: pa.Array, *, keep_newlines: bool = False) -> pa.Array:
-    """Arrow kernel behind :func:`normalize_whitespace`."""
-    arr = pc.replace_substring_regex(arr, _JUNK, "")
+_WS_NOT_SPACE = _WS.replace(" ", "")
+#: A value needs work when it holds whitespace other than a single space, or a leading/trailing space.
+_NEEDS_WORK = f"[{_WS_NOT_SPACE}]|  |^ | $"
+
+
+def _normalize_all(arr: pa.Array, keep_newlines: bool) -> pa.Array:
     if keep_newlines:
         arr = pc.replace_substring_regex(arr, r"\r\n?|[\x{2028}\x{2029}]", "\n")
         arr = pc.replace_substring_regex(arr, f"[{_HWS}]+", " ")
         arr = pc.replace_substring_regex(arr, r" ?\n[\n ]*", "\n")
-        arr = pc.replace_substring_regex(arr, r"^[\n ]+|[\n ]+$", "")
-    else:
-        arr = pc.replace_substring_regex(arr, f"[{_WS}]+", " ")
-        arr = pc.replace_substring_regex(arr, r"^ | $", "")
-    return arr
+        return pc.replace_substring_regex(arr, r"^[\n ]+|[\n ]+$", "")
+    arr = pc.replace_substring_regex(arr, f"[{_WS}]+", " ")
+    return pc.replace_substring_regex(arr, r"^ | $", "")
+
+
+def normalize_whitespace_arrow(arr: pa.Array, *, keep_newlines: bool = False) -> pa.Array:
+    """Arrow kernel behind :func:`normalize_whitespace`; only values that need work are rewritten."""
+    needs = pc.match_substring_regex(arr, f"{_JUNK}|{_NEEDS_WORK}")
+    return apply_where(arr, needs, lambda s: _normalize_all(pc.replace_substring_regex(s, _JUNK, ""), keep_newlines))
 
 
 def normalize_whitespace(values: Any, *, keep_newlines: bool = False) -> pd.Series:

@@ -28,9 +28,11 @@ def version() -> None:
 
 
 # --- command registrations (one line per command module) ---
+from skutag.cli import clean as clean_cmd  # noqa: E402
 from skutag.cli import inspect as inspect_cmd  # noqa: E402
 from skutag.cli import split as split_cmd  # noqa: E402
 
 app.command("inspect")(inspect_cmd.inspect)
 app.command("split")(split_cmd.split)
+app.command("clean")(clean_cmd.clean)
 # --- end of command registrations ---
