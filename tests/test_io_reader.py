@@ -316,3 +316,19 @@ def test_rejects_file_is_written(tmp_path: Path) -> None:
         df = read_catalogue(p, rejects=sink)
     lines = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert len(df) == 1 and len(lines) == 1 and lines[0]["row"] == 1 and lines[0]["source"] == str(p)
+
+
+def test_old_mac_line_ends(tmp_path: Path) -> None:
+    df, _ = read_counted(write(tmp_path, "mac.csv", b'id,title\r1,a\r2,"b\rc"\r3,d'), 3)
+    assert df["title"].tolist() == ["a", "b\rc", "d"]
+
+
+def test_one_column_file_with_commas_in_values(tmp_path: Path) -> None:
+    df, sink = read_counted(write(tmp_path, "one.csv", b"title\nRed shoe, size 42\nBlue hat; wool\n"), 2)
+    assert sink.count == 0 and df["title"].tolist() == ["Red shoe, size 42", "Blue hat; wool"]
+
+
+def test_reserved_columns_in_input_are_replaced(tmp_path: Path) -> None:
+    df = read_catalogue(write(tmp_path, "r.csv", b"_row,_source,title\n99,elsewhere,a\n"))
+    assert df[ROW_COL].tolist() == [1] and df[SOURCE_COL].tolist() == [str(tmp_path / "r.csv")]
+    assert list(df.columns) == ["title", ROW_COL, SOURCE_COL]

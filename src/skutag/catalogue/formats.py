@@ -126,16 +126,24 @@ def _looks_binary(head: bytes) -> bool:
 
 
 def sniff_delimiter(text: str, default: str = ",") -> str:
-    """Delimiter of delimited text via :class:`csv.Sniffer` (restricted to , tab ; |), else ``default``."""
+    """Delimiter of delimited text via :class:`csv.Sniffer` (restricted to , tab ; |), else ``default``.
+
+    The header must hold the delimiter: a header without any candidate is a one-column file, and gets a
+    delimiter that does not occur in the sample (so commas inside its values do not split them).
+    """
     lines = text.splitlines()
+    header = lines[0] if lines else ""
+    in_header = {d: header.count(d) for d in _DELIMITERS if d in header}
+    if not in_header:
+        return next((d for d in (default, *_DELIMITERS) if d not in text), "\x1f")
     sample = "\n".join(lines[:-1] if len(lines) > 2 else lines)[:SNIFF_BYTES]
     try:
-        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+        found = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
+        if found in in_header:
+            return found
     except csv.Error:
-        first = lines[0] if lines else ""
-        counts = {d: first.count(d) for d in _DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] > 0 else default
+        pass
+    return max(in_header, key=lambda d: in_header[d])
 
 
 def sniff_format(path: str | Path, fmt: str | None = None) -> FormatInfo:

@@ -14,9 +14,11 @@ rows yielded + rows rejected = records in the file (blank lines are not records)
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
 import gzip
+import io
 import json
 import math
 import sys
@@ -31,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from skutag.catalogue.columns import missing_column_error
 from skutag.catalogue.encoding import LineDecoder, detect_encoding, normalise_encoding
@@ -44,6 +47,8 @@ log = get_logger(__name__)
 
 _FALLBACK_ROWS_KEPT = 1000
 _JSON_READ = 1 << 20
+#: Files smaller than this get no progress bar.
+PROGRESS_MIN_BYTES = 32 << 20
 
 
 @dataclass
@@ -106,14 +111,13 @@ def iter_catalogue(
     if info.fmt == "parquet":
         yield from _iter_parquet(Path(path), source, chunksize, rejects, max_field_chars, usecols, st)
         return
-    if encoding:
-        enc = normalise_encoding(encoding)
-    else:
-        with open_binary(path, info.compression) as fh:
-            enc = detect_encoding(fh.read(SNIFF_BYTES))
+    with open_binary(path, info.compression) as fh:
+        head = fh.read(SNIFF_BYTES)
+    enc = normalise_encoding(encoding) if encoding else detect_encoding(head)
     st.encoding = enc
+    cr_only = b"\r" in head and b"\n" not in head and not enc.startswith(("utf-16", "utf-32"))
     try:
-        yield from _iter_text(path, info, enc, source, chunksize, rejects, max_field_chars, usecols, st)
+        yield from _iter_text(path, info, enc, cr_only, source, chunksize, rejects, max_field_chars, usecols, st)
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         raise InputError(f"cannot read the file ({info.compression or 'plain'}): {exc}", source=source) from exc
     if st.fallback_count:
@@ -130,6 +134,7 @@ def _iter_text(
     path: str | Path,
     info: FormatInfo,
     enc: str,
+    cr_only: bool,
     source: str,
     chunksize: int,
     rejects: RejectSink | None,
@@ -137,17 +142,40 @@ def _iter_text(
     usecols: Sequence[str] | None,
     st: ReadStats,
 ) -> Iterator[pd.DataFrame]:
-    with open_binary(path, info.compression) as fh:
+    raw = open(path, "rb")  # noqa: SIM115 - closed below; its position drives the progress bar
+    try:
+        fh: IO[bytes] = raw
+        if info.compression == "gzip":
+            fh = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        elif info.compression == "bz2":
+            fh = bz2.BZ2File(raw)
         if info.fmt == "csv":
             st.delimiter = info.delimiter
-            header, events = _csv_events(fh, enc, info, source, max_field_chars, usecols)
-            yield from _batches(events, header, source, chunksize, rejects, max_field_chars, usecols, st)
+            header, events = _csv_events(fh, enc, cr_only, info, source, max_field_chars, usecols)
+            chunks = _batches(events, header, source, chunksize, rejects, max_field_chars, usecols, st)
         elif info.fmt == "jsonl":
-            events = _jsonl_events(fh, enc)
-            yield from _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
+            events = _jsonl_events(fh, enc, cr_only)
+            chunks = _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
         else:
             events = _json_events(fh, enc, source, max_field_chars)
-            yield from _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
+            chunks = _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
+        size = Path(path).stat().st_size
+        with tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=Path(path).name,
+            leave=False,
+            disable=True if size < PROGRESS_MIN_BYTES else None,
+        ) as bar:
+            for chunk in chunks:
+                if not raw.closed:  # a UTF-16 text wrapper closes it when done
+                    bar.update(raw.tell() - bar.n)
+                yield chunk
+        if fh is not raw:
+            fh.close()
+    finally:
+        raw.close()
 
 
 def read_catalogue(paths: str | Path | Sequence[str | Path], **kwargs: Any) -> pd.DataFrame:
@@ -318,13 +346,25 @@ class _LineFeed:
         self._pending.extendleft(reversed(items))
 
 
-def _line_source(fh: IO[bytes], enc: str) -> tuple[Iterator[bytes] | Iterator[str], LineDecoder | None]:
+def _line_source(
+    fh: IO[bytes], enc: str, cr_only: bool = False
+) -> tuple[Iterator[bytes] | Iterator[str], LineDecoder | None]:
     if enc.startswith(("utf-16", "utf-32")):
-        import io
-
         text = io.TextIOWrapper(fh, encoding=enc, newline="", errors="replace")
         return iter(text), None
-    return iter(fh), LineDecoder(enc)
+    return (_cr_lines(fh) if cr_only else iter(fh)), LineDecoder(enc)
+
+
+def _cr_lines(fh: IO[bytes]) -> Iterator[bytes]:
+    """Physical lines of a file with old Mac line ends (a lone CR)."""
+    rest = b""
+    while block := fh.read(1 << 20):
+        parts = (rest + block).split(b"\r")
+        rest = parts.pop()
+        for part in parts:
+            yield part + b"\r"
+    if rest:
+        yield rest
 
 
 def _unique_header(names: list[str], source: str) -> list[str]:
@@ -343,9 +383,15 @@ def _unique_header(names: list[str], source: str) -> list[str]:
 
 
 def _csv_events(
-    fh: IO[bytes], enc: str, info: FormatInfo, source: str, max_field_chars: int, usecols: Sequence[str] | None
+    fh: IO[bytes],
+    enc: str,
+    cr_only: bool,
+    info: FormatInfo,
+    source: str,
+    max_field_chars: int,
+    usecols: Sequence[str] | None,
 ) -> tuple[list[str], Iterator[_Event]]:
-    lines, decoder = _line_source(fh, enc)
+    lines, decoder = _line_source(fh, enc, cr_only)
     feed = _LineFeed(lines, decoder)
     hard_limit = min(sys.maxsize, max(16 * max_field_chars, 1 << 26))
     if csv.field_size_limit() < hard_limit:
@@ -422,8 +468,8 @@ def _csv_records(
 # ------------------------------------------------------------------------------------------- JSON Lines
 
 
-def _jsonl_events(fh: IO[bytes], enc: str) -> Iterator[_Event]:
-    lines, decoder = _line_source(fh, enc)
+def _jsonl_events(fh: IO[bytes], enc: str, cr_only: bool = False) -> Iterator[_Event]:
+    lines, decoder = _line_source(fh, enc, cr_only)
     for lineno, raw in enumerate(lines, start=1):
         text = decoder.decode(raw) if decoder is not None and isinstance(raw, bytes) else str(raw)
         fallback = decoder.last_fallback if decoder is not None else False
