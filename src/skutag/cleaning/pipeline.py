@@ -117,6 +117,7 @@ def clean_catalogue(
         keep_newlines=keep_newlines,
         label_case=label_case,
     )
+    rej_path.unlink(missing_ok=True)  # a stale rejects file from an earlier run would mislead
     summary = CleanSummary(out=out_path, rejects_path=rej_path, inputs=[str(p) for p in inputs])
     counts: dict[str, int] = {}
     with (
