@@ -143,10 +143,13 @@ def clean_catalogue(
         )
         summary.text_columns = list(spec.text) if spec else []
         summary.label_columns = list(spec.label) if spec else []
+        t1 = time.perf_counter()
         flags, drop_reason = _duplicates(
             parked, dedup, near or dedup == "near", near_threshold, num_perm, shingle, counts
         )
+        t2 = time.perf_counter()
         rows_out = write_catalogue(_pass_two(parked, flags, drop_reason, sink), out_path)
+        summary.timings_s = {"read_clean": t1 - t0, "duplicates": t2 - t1, "write": time.perf_counter() - t2}
         sink.close()
         summary.rows_in = rows_in
         summary.rows_out = rows_out

@@ -21,6 +21,8 @@ class CleanSummary:
     #: ``conflict_rows``
     counts: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
+    #: seconds per stage: ``read_clean`` (pass 1), ``duplicates``, ``write`` (pass 2)
+    timings_s: dict[str, float] = field(default_factory=dict)
     out: Path | None = None
     rejects_path: Path | None = None
     inputs: list[str] = field(default_factory=list)
