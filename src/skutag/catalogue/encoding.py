@@ -15,6 +15,8 @@ import codecs
 from charset_normalizer import from_bytes
 
 FALLBACK_ERRORS = "skutag-cp1252"
+#: Below this many non-ASCII bytes in a sample, detection is not attempted (UTF-8 with fallback instead).
+MIN_NON_ASCII = 32
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -105,6 +107,9 @@ def detect_encoding(sample: bytes) -> str:
         # A multi-byte character cut by the end of the sample is not an error.
         if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
             return "utf-8"
+    if sum(1 for b in sample if b > 0x7F) < MIN_NON_ASCII:
+        # Too little evidence for a guess: read as UTF-8, decoding (and reporting) odd lines with cp1252.
+        return "utf-8"
     matches = from_bytes(sample[: 256 * 1024])
     best = matches.best()
     if best is None or best.encoding is None:
