@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from skutag.catalogue.schema import ColumnSpec
 from skutag.quality.columns import as_text, title_column
@@ -20,7 +21,25 @@ def exact_title_groups(df: pd.DataFrame, spec: ColumnSpec) -> np.ndarray:
         return np.arange(len(df), dtype=np.int64)
     from skutag.dedup import exact_duplicate_groups
 
-    return np.asarray(exact_duplicate_groups(df[col]), dtype=np.int64)
+    return np.asarray(exact_duplicate_groups(_contiguous(df[col])), dtype=np.int64)
+
+
+def exact_text_groups(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Groups of rows equal (case and spacing ignored) in every one of ``columns``; blank equals blank here,
+    but rows blank in all columns never group."""
+    from skutag.dedup import exact_duplicate_groups
+
+    n = len(df)
+    combined = np.zeros(n, dtype=np.int64)
+    all_blank = np.ones(n, dtype=bool)
+    for col in columns:
+        blank = (as_text(df[col]).str.strip() == "").to_numpy()
+        all_blank &= blank
+        g = np.asarray(exact_duplicate_groups(_contiguous(df[col])), dtype=np.int64)
+        g[blank] = n
+        combined = pd.factorize(pd.Series(combined * (n + 1) + g))[0].astype(np.int64)
+    key = pd.Series(combined).where(~all_blank)
+    return groups_from_keys(key)
 
 
 def near_title_groups(df: pd.DataFrame, spec: ColumnSpec, *, threshold: float = 0.8, num_perm: int = 64) -> np.ndarray:
@@ -30,7 +49,14 @@ def near_title_groups(df: pd.DataFrame, spec: ColumnSpec, *, threshold: float = 
         return np.arange(len(df), dtype=np.int64)
     from skutag.dedup import near_duplicate_groups
 
-    return np.asarray(near_duplicate_groups(as_text(df[col]), threshold=threshold, num_perm=num_perm), dtype=np.int64)
+    groups = near_duplicate_groups(_contiguous(df[col]), threshold=threshold, num_perm=num_perm)
+    return np.asarray(groups, dtype=np.int64)
+
+
+def _contiguous(series: pd.Series) -> pa.Array:
+    """One contiguous Arrow string array (a frame concatenated from chunks holds chunked columns)."""
+    arr = pa.array(as_text(series).where(series.notna(), None), type=pa.large_string(), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def groups_from_keys(keys: pd.Series) -> np.ndarray:

@@ -21,7 +21,7 @@ from skutag.fsutil import atomic_write_text
 from skutag.log import get_logger
 from skutag.quality.base import CheckResult
 from skutag.quality.checks import CHECKS, CheckInfo, get_check
-from skutag.quality.checks.missing_fields import PLACEHOLDERS
+from skutag.quality.checks.missing_fields import is_placeholder
 from skutag.quality.columns import as_text, label_levels, text_columns, title_column
 from skutag.quality.groups import exact_title_groups, near_title_groups
 
@@ -164,7 +164,7 @@ def inspect_catalogue(
         log.info("%s: %d rows flagged (%.1f s)", info.name, result.n_flagged, timings[info.name])
         report.results.append(result)
         report.example_records[info.name] = _example_records(df, spec, result)
-    report.profile = _profile(df, spec)
+    report.profile = _profile(df, spec, report)
     report.timings_s = {k: round(v, 3) for k, v in timings.items()}
     if out_dir is not None:
         write_report(report, out_dir)
@@ -252,15 +252,17 @@ def _example_records(df: pd.DataFrame, spec: ColumnSpec, result: CheckResult, k:
     return records
 
 
-def _profile(df: pd.DataFrame, spec: ColumnSpec) -> dict[str, Any]:
+def _profile(df: pd.DataFrame, spec: ColumnSpec, report: QualityReport) -> dict[str, Any]:
     """Per-column missing share and per-text-column length histograms (for the plots)."""
-    missing = {}
-    for col in df.columns:
-        if col in RESERVED_COLUMNS or col == FILE_SPLIT_COL:
-            continue
-        text = as_text(df[col]).str.strip()
-        lacking = df[col].isna() | (text == "") | text.str.lower().isin(PLACEHOLDERS)
-        missing[col] = round(float(lacking.mean()), 4)
+    try:
+        per_column = report.result("missing_fields").details["per_column"]
+        missing = {col: round(v["total"] / max(len(df), 1), 4) for col, v in per_column.items()}
+    except KeyError:
+        missing = {}
+        for col in report.columns:
+            text = as_text(df[col]).str.strip()
+            lacking = df[col].isna().to_numpy() | (text == "").to_numpy() | is_placeholder(text)
+            missing[col] = round(float(lacking.mean()), 4)
     hists = {}
     for col in text_columns(df, spec):
         length = as_text(df[col]).str.len().to_numpy()

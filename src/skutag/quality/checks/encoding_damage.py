@@ -38,7 +38,7 @@ def check_encoding_damage(df: pd.DataFrame, spec: ColumnSpec, **_: Any) -> Check
         moji = np.zeros(len(df), dtype=bool)
         idx = np.flatnonzero(non_ascii)
         if len(idx):
-            moji[idx] = [is_mojibake(t) for t in text.to_numpy()[idx]]
+            moji[idx] = [is_mojibake(t) for t in text.iloc[idx].tolist()]
         bad = fffd | moji
         damaged += bad
         per_column[col] = {"replacement_char": int(fffd.sum()), "mojibake": int(moji.sum()), "damaged": int(bad.sum())}

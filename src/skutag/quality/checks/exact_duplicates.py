@@ -9,8 +9,8 @@ import pandas as pd
 
 from skutag.catalogue.schema import ColumnSpec
 from skutag.quality.base import CheckResult, example_rows
-from skutag.quality.columns import as_text, text_columns, title_column
-from skutag.quality.groups import exact_title_groups, groups_from_keys, in_group
+from skutag.quality.columns import text_columns, title_column
+from skutag.quality.groups import exact_text_groups, exact_title_groups, in_group
 
 
 def duplicate_counts(groups: np.ndarray) -> dict[str, int]:
@@ -43,12 +43,7 @@ def check_exact_duplicates(
     }
     cols = text_columns(df, spec)
     if len(cols) > 1:
-        joined = as_text(df[cols[0]])
-        for c in cols[1:]:
-            joined = joined + "\x1f" + as_text(df[c])
-        key = joined.str.lower().str.replace(r"\s+", " ", regex=True).str.strip()
-        text_counts = duplicate_counts(groups_from_keys(key.where(key.str.strip("\x1f ") != "")))
-        summary["duplicate_texts"] = text_counts["extra_copies"]
+        summary["duplicate_texts"] = duplicate_counts(exact_text_groups(df, cols))["extra_copies"]
     largest = _largest_groups(df, groups, flags, title_column(df, spec))
     return CheckResult(
         name="exact_duplicates",

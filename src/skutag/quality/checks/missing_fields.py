@@ -16,6 +16,17 @@ PLACEHOLDERS = frozenset(
     {"null", "none", "nil", "nan", "n/a", "na", "n.a.", "-", "--", "?", "unknown", "undefined", "tbd", "#n/a"}
 )
 
+MAX_PLACEHOLDER_LEN = max(len(p) for p in PLACEHOLDERS)
+
+
+def is_placeholder(stripped: pd.Series) -> np.ndarray:
+    """True where a stripped text is a placeholder; only short values are case-folded (cheap on long text)."""
+    out = np.zeros(len(stripped), dtype=bool)
+    short = np.flatnonzero((stripped.str.len() <= MAX_PLACEHOLDER_LEN).to_numpy())
+    if len(short):
+        out[short] = stripped.iloc[short].str.lower().isin(PLACEHOLDERS).to_numpy()
+    return out
+
 
 def check_missing_fields(
     df: pd.DataFrame, spec: ColumnSpec, *, columns: list[str] | None = None, **_: Any
@@ -33,7 +44,7 @@ def check_missing_fields(
         missing = s.isna().to_numpy()
         text = as_text(s).str.strip()
         empty = (text == "").to_numpy() & ~missing
-        placeholder = text.str.lower().isin(PLACEHOLDERS).to_numpy()
+        placeholder = is_placeholder(text)
         lacking[:, j] = missing | empty | placeholder
         per_column[col] = {
             "missing": int(missing.sum()),
