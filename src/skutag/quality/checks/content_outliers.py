@@ -18,16 +18,17 @@ log = get_logger(__name__)
 MIN_ROWS = 20
 
 
-def text_features(texts: pd.Series, *, n_components: int = 32, seed: int = 0, fit_rows: int = 200_000) -> np.ndarray:
-    """Dense features per text: TF-IDF word uni/bigrams reduced by TruncatedSVD, plus log length,
-    word count and the shares of digits, upper-case letters, punctuation and non-ASCII characters."""
+def text_features(texts: pd.Series, *, n_components: int = 32, seed: int = 0, fit_rows: int = 50_000) -> np.ndarray:
+    """Dense, standardised features per text: word TF-IDF reduced by TruncatedSVD (vocabulary and SVD fitted on
+    ``fit_rows`` sampled texts), plus log length, word count and the shares of digits, upper-case letters,
+    punctuation and non-ASCII characters."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     n = len(texts)
     rng = np.random.default_rng(seed)
     fit_idx = rng.choice(n, size=min(n, fit_rows), replace=False)
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True, dtype=np.float32)
+    vec = TfidfVectorizer(min_df=2, max_features=20_000, sublinear_tf=True, dtype=np.float32)
     try:
         vec.fit(texts.iloc[fit_idx])
         tfidf = vec.transform(texts)
