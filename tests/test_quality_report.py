@@ -104,7 +104,15 @@ def test_two_files_are_checked_for_leakage(tmp_path: Path) -> None:
     val[5]["Name"] = train[7]["Name"]
     a = write_jsonl(tmp_path / "train.jsonl", train)
     b = write_jsonl(tmp_path / "validation.jsonl", val)
-    report = inspect_catalogue([a, b], label=("lvl1", "lvl2"), out_dir=None, checks=["split_leakage"])
+    steps: list[str] = []
+    report = inspect_catalogue(
+        [a, b],
+        label=("lvl1", "lvl2"),
+        out_dir=None,
+        checks=["split_leakage"],
+        progress=lambda step, done, total: steps.append(step),
+    )
+    assert steps == ["reading", "duplicate groups", "split_leakage"]
     res = report.result("split_leakage")
     assert report.spec.split == "_split"
     assert res.summary["leaking_groups"] == 1

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
-from skutag.cli.common import cli_errors, out, split_csv
+from skutag.cli.common import cli_errors, console, out, split_csv
 
 
 def _headline(summary: dict[str, Any], k: int = 3) -> list[tuple[str, Any]]:
@@ -30,7 +31,12 @@ def inspect(
     """Check a catalogue for missing values, damaged text, duplicates, label conflicts, leakage and outliers."""
     from skutag.quality.report import inspect_catalogue
 
-    with cli_errors():
+    with cli_errors(), Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("inspect", total=None)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
         report = inspect_catalogue(
             inputs,
             text=split_csv(text),
@@ -39,6 +45,7 @@ def inspect(
             split=split,
             out_dir=out_dir,
             checks=split_csv(checks) or None,
+            progress=progress,
         )
     table = Table(title=f"{report.rows:,} rows inspected ({report.rejected_rows:,} rejected while reading)")
     table.add_column("check")

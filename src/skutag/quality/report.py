@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,7 @@ def inspect_catalogue(
     out_dir: Path | None = None,
     checks: Sequence[str] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> QualityReport:
     """Read ``inputs`` and run the quality checks; with ``out_dir``, write ``quality.json``, ``quality.html``
     and ``rejects.jsonl`` (rows the reader could not use) there.
@@ -104,6 +105,7 @@ def inspect_catalogue(
     With several inputs and no ``split``, each row's split is its file's name (``train.json`` -> ``train``)
     so duplicates shared between files are reported as leakage. ``checks`` selects checks by name (default:
     all applicable); ``options`` passes keyword options per check, e.g. ``{"content_outliers": {"share": 0.02}}``.
+    ``progress(step, done, total)`` is called before each step (reading, duplicate groups, each check).
     """
     from skutag.catalogue.columns import resolve_spec
     from skutag.catalogue.reader import read_catalogue
@@ -116,6 +118,9 @@ def inspect_catalogue(
     timings: dict[str, float] = {}
     out_dir = Path(out_dir) if out_dir is not None else None
     rejects_path = out_dir / "rejects.jsonl" if out_dir is not None else None
+    total = len(selected) + 2
+    report_progress = progress or (lambda step, done, total: None)
+    report_progress("reading", 0, total)
     t0 = time.perf_counter()
     with RejectSink(rejects_path) as rejects:
         df = read_catalogue(paths, rejects=rejects)
@@ -143,8 +148,10 @@ def inspect_catalogue(
         rows_by_source=_rows_by_source(df),
         rejects_path=rejects_path,
     )
+    report_progress("duplicate groups", 1, total)
     shared = _shared_groups(df, spec, selected, options, timings)
-    for info in selected:
+    for i, info in enumerate(selected):
+        report_progress(info.name, i + 2, total)
         reason = info.applicable(spec, df)
         if reason is not None:
             report.skipped[info.name] = reason
@@ -167,6 +174,7 @@ def inspect_catalogue(
     report.profile = _profile(df, spec, report)
     report.timings_s = {k: round(v, 3) for k, v in timings.items()}
     if out_dir is not None:
+        report_progress("writing report", total, total)
         write_report(report, out_dir)
     return report
 
