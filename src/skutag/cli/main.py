@@ -29,10 +29,16 @@ def version() -> None:
 
 # --- command registrations (one line per command module) ---
 from skutag.cli import clean as clean_cmd  # noqa: E402
+from skutag.cli import evaluate as evaluate_cmd  # noqa: E402
 from skutag.cli import inspect as inspect_cmd  # noqa: E402
+from skutag.cli import predict as predict_cmd  # noqa: E402
 from skutag.cli import split as split_cmd  # noqa: E402
+from skutag.cli import train as train_cmd  # noqa: E402
 
 app.command("inspect")(inspect_cmd.inspect)
 app.command("split")(split_cmd.split)
 app.command("clean")(clean_cmd.clean)
+app.command("train")(train_cmd.train)
+app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("predict")(predict_cmd.predict)
 # --- end of command registrations ---

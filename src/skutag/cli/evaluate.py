@@ -1,0 +1,39 @@
+"""`skutag evaluate`: score a saved model on labelled data; writes metrics.json and report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from skutag.cli.common import cli_errors, console, out, split_csv
+
+
+def evaluate(
+    model_dir: Path = typer.Argument(..., help="Model directory written by skutag train."),
+    data: list[Path] = typer.Argument(..., help="Labelled catalogue file(s)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for metrics.json, report.html, per-class CSVs."),
+    label: str = typer.Option("", "--label", help="Label column(s) if they differ from training's."),
+    label_sep: str | None = typer.Option(None, "--label-sep", help="Separator of a single path label column."),
+) -> None:
+    """Evaluate a model: per-level accuracy/F1, hierarchical F1, calibration, precision-coverage."""
+    from rich.status import Status
+
+    from skutag.evaluation import evaluate_files
+
+    with cli_errors(), Status("evaluating", console=console):
+        res = evaluate_files(model_dir, data, out_dir, label=split_csv(label), label_sep=label_sep)
+    for name, m in res.result.levels.items():
+        out.print(
+            f"{name}: accuracy {m['accuracy']:.4f}  weighted F1 {m['f1_weighted']:.4f}  macro F1 {m['f1_macro']:.4f}"
+        )
+    mean = res.result.mean
+    out.print(
+        f"mean: accuracy {mean['accuracy']:.4f}  weighted F1 {mean['f1_weighted']:.4f}  macro F1 {mean['f1_macro']:.4f}"
+    )
+    for t in res.result.path.get("thresholds", []):
+        if t["threshold"] is not None:
+            out.print(f"precision {t['target']:.0%}: threshold {t['threshold']:.3f} keeps {t['coverage']:.1%} of rows")
+    out.print(f"metrics: {res.metrics_path}\nreport: {res.report_path}")
+    if res.rows_rejected:
+        out.print(f"{res.rows_rejected:,} row(s) rejected: {Path(out_dir) / 'rejects.jsonl'}")

@@ -1,0 +1,29 @@
+"""`skutag predict`: categorise catalogue file(s) with a saved model, streaming to CSV/JSONL/Parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from skutag.cli.common import cli_errors, console, out, split_csv
+
+
+def predict(
+    model_dir: Path = typer.Argument(..., help="Model directory written by skutag train."),
+    data: list[Path] = typer.Argument(..., help="Catalogue file(s) to categorise; several are concatenated."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .jsonl or .parquet (by suffix)."),
+    k: int = typer.Option(3, "--top-k", "-k", help="Alternatives to list per row (including the best)."),
+    keep: str = typer.Option("", "--keep", help="Input columns to copy into the output, comma-separated."),
+    chunksize: int = typer.Option(50_000, "--chunksize", help="Rows per chunk (memory stays bounded)."),
+) -> None:
+    """Predict a valid category path per row with per-level scores and top-k alternatives."""
+    from tqdm import tqdm
+
+    from skutag.models.predict import predict_files
+
+    with cli_errors(), tqdm(unit=" rows", disable=None, file=console.file) as bar:
+        stats = predict_files(
+            model_dir, data, out_file, k=k, chunksize=chunksize, keep_columns=split_csv(keep), on_rows=bar.update
+        )
+    out.print(f"{stats.rows_written:,} rows predicted, {stats.rows_rejected:,} rejected -> {out_file}")

@@ -1,0 +1,59 @@
+"""`skutag train`: fit a categoriser on labelled catalogue file(s) and save it with its model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from skutag.cli.common import cli_errors, console, out, split_csv
+
+
+def train(
+    data: list[Path] = typer.Argument(..., help="Labelled catalogue file(s); several are concatenated."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory to write (replaced atomically)."),
+    text: str = typer.Option("", "--text", help="Text column(s), comma-separated, title first (default: auto-detect)."),
+    label: str = typer.Option(
+        ..., "--label", help="Label column(s): one per level, or one path column with --label-sep."
+    ),
+    label_sep: str | None = typer.Option(
+        None, "--label-sep", help="Separator of a single path label column, e.g. ' > '."
+    ),
+    model: str = typer.Option("linear", "--model", help="Model kind (see skutag.models.registry)."),
+    valid: list[Path] = typer.Option(None, "--valid", help="Validation file(s) to evaluate on after training."),
+    params: str = typer.Option("", "--params", help="Model hyperparameters as JSON, e.g. '{\"C\": 0.5}'."),
+    rejects: Path | None = typer.Option(None, "--rejects", help="Where rejected rows go (default: OUT.rejects.jsonl)."),
+) -> None:
+    """Train a model; prints validation figures when --valid is given."""
+    from rich.status import Status
+
+    from skutag.errors import ConfigError
+    from skutag.training import train_model
+
+    with cli_errors():
+        try:
+            hyper = json.loads(params) if params else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--params is not valid JSON: {exc}") from None
+        with Status("training", console=console) as status:
+            result = train_model(
+                data,
+                text=split_csv(text),
+                label=split_csv(label),
+                label_sep=label_sep,
+                model=model,
+                params=hyper,
+                out=out_dir,
+                valid=valid or None,
+                rejects=rejects or out_dir.with_name(out_dir.name + ".rejects.jsonl"),
+                progress=lambda msg: status.update(msg),
+            )
+    rows = f"{result.rows_used:,} rows ({result.rows_rejected:,} rejected)"
+    out.print(f"trained {model} on {rows} in {result.train_seconds:.1f} s")
+    if result.validation is not None:
+        levels = {**result.validation.levels, "mean": result.validation.mean}
+        for name, m in levels.items():
+            figures = f"accuracy {m['accuracy']:.4f}  weighted F1 {m['f1_weighted']:.4f}  macro F1 {m['f1_macro']:.4f}"
+            out.print(f"  {name}: {figures}")
+    out.print(f"model: {result.model_dir}")

@@ -1,0 +1,223 @@
+"""Metrics for hierarchical categorisation: per level, hierarchical, calibration, precision-coverage."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+from skutag.errors import ConfigError
+
+#: Precision targets for which the confidence threshold and the coverage left are reported.
+PRECISION_TARGETS = (0.95, 0.98)
+TOPK = (3, 5)
+ECE_BINS = 15
+
+
+@dataclass
+class EvaluationResult:
+    """Everything an evaluation computes. :meth:`metrics_json` is what goes into metrics.json."""
+
+    n_rows: int
+    levels: dict[str, dict[str, Any]]
+    mean: dict[str, float]
+    hierarchical: dict[str, float]
+    path: dict[str, Any]
+    per_class: dict[str, pd.DataFrame] = field(default_factory=dict)
+    confused: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    reliability: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    coverage_curve: dict[str, list[float]] = field(default_factory=dict)
+
+    def metrics_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: dict(vals) for name, vals in self.levels.items()}
+        out["mean"] = dict(self.mean)
+        out["hierarchical"] = dict(self.hierarchical)
+        out["path"] = dict(self.path)
+        out["n_rows"] = self.n_rows
+        for name in self.levels:
+            out[name]["most_confused"] = self.confused.get(name, [])[:20]
+        return out
+
+
+def _labels(values: Sequence[object]) -> np.ndarray:
+    return np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values], dtype=object)
+
+
+def level_metrics(y_true: Sequence[object], y_pred: Sequence[object]) -> dict[str, float]:
+    """accuracy, weighted F1 and macro F1 (over the true classes and the predicted ones)."""
+    t, p = _labels(y_true), _labels(y_pred)
+    return {
+        "accuracy": float(accuracy_score(t, p)),
+        "f1_weighted": float(f1_score(t, p, average="weighted", zero_division=0)),
+        "f1_macro": float(f1_score(t, p, average="macro", zero_division=0)),
+    }
+
+
+def per_class_table(y_true: Sequence[object], y_pred: Sequence[object]) -> pd.DataFrame:
+    """precision, recall, f1 and support per true-or-predicted class, by support descending."""
+    t, p = _labels(y_true), _labels(y_pred)
+    classes = sorted(set(t) | set(p))
+    prec, rec, f1, sup = precision_recall_fscore_support(t, p, labels=classes, zero_division=0)
+    table = pd.DataFrame({"class": classes, "precision": prec, "recall": rec, "f1": f1, "support": sup})
+    return table.sort_values(["support", "class"], ascending=[False, True]).reset_index(drop=True)
+
+
+def most_confused(y_true: Sequence[object], y_pred: Sequence[object], n: int = 20) -> list[dict[str, Any]]:
+    """The ``n`` most frequent (true, predicted) pairs among errors."""
+    t, p = _labels(y_true), _labels(y_pred)
+    pairs = Counter((a, b) for a, b in zip(t, p, strict=True) if a != b)
+    return [{"true": a, "predicted": b, "count": c} for (a, b), c in pairs.most_common(n)]
+
+
+def topk_accuracy(y_true: Sequence[object], proba: pd.DataFrame, k: int) -> float:
+    """Share of rows whose true class is among the ``k`` most probable columns of ``proba``."""
+    t = _labels(y_true)
+    if len(t) == 0:
+        return float("nan")
+    values = proba.to_numpy()
+    k = min(k, values.shape[1])
+    top = np.argpartition(-values, k - 1, axis=1)[:, :k] if k < values.shape[1] else None
+    cols = np.asarray(proba.columns, dtype=object)
+    hits = 0
+    for i, label in enumerate(t):
+        candidates = cols if top is None else cols[top[i]]
+        hits += label in set(candidates)
+    return hits / len(t)
+
+
+def reliability(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
+) -> tuple[float, dict[str, list[float]]]:
+    """Expected calibration error and the reliability-diagram bins (mean confidence, accuracy, count)."""
+    confidence = np.clip(np.asarray(confidence, dtype=float), 0.0, 1.0)
+    correct = np.asarray(correct, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    conf_mean, acc, count = [], [], []
+    ece = 0.0
+    for b in range(bins):
+        m = which == b
+        n = int(m.sum())
+        count.append(n)
+        if n:
+            c, a = float(confidence[m].mean()), float(correct[m].mean())
+            ece += n / max(1, len(confidence)) * abs(c - a)
+        else:
+            c, a = float("nan"), float("nan")
+        conf_mean.append(c)
+        acc.append(a)
+    return float(ece), {"confidence": conf_mean, "accuracy": acc, "count": [float(c) for c in count]}
+
+
+def precision_coverage(confidence: np.ndarray, correct: np.ndarray) -> dict[str, list[float]]:
+    """Precision of the rows kept when keeping those with confidence >= each threshold (most confident first)."""
+    confidence = np.asarray(confidence, dtype=float)
+    correct = np.asarray(correct, dtype=float)
+    if len(confidence) == 0:
+        return {"threshold": [], "coverage": [], "precision": []}
+    order = np.argsort(-confidence, kind="stable")
+    conf_sorted = confidence[order]
+    prec = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    # keep the last position of each distinct threshold (ties are all kept or all dropped)
+    last = np.r_[conf_sorted[1:] != conf_sorted[:-1], True]
+    return {
+        "threshold": conf_sorted[last].tolist(),
+        "coverage": ((np.flatnonzero(last) + 1) / len(order)).tolist(),
+        "precision": prec[last].tolist(),
+    }
+
+
+def threshold_for_precision(curve: dict[str, list[float]], target: float) -> dict[str, float | None]:
+    """The lowest confidence threshold whose kept rows reach ``target`` precision, and the coverage left."""
+    best: dict[str, float | None] = {"target": target, "threshold": None, "coverage": 0.0, "precision": None}
+    for t, c, p in zip(curve["threshold"], curve["coverage"], curve["precision"], strict=True):
+        if p >= target and c >= (best["coverage"] or 0.0):
+            best = {"target": target, "threshold": t, "coverage": c, "precision": p}
+    return best
+
+
+def hierarchical_prf(
+    true_paths: Sequence[Sequence[object]], pred_paths: Sequence[Sequence[object]]
+) -> dict[str, float]:
+    """Hierarchical precision/recall/F1 (Kiritchenko et al.): overlap of the ancestor-inclusive node sets."""
+    inter = n_pred = n_true = 0
+    for t, p in zip(true_paths, pred_paths, strict=True):
+        ts = {tuple(t[: i + 1]) for i in range(len(t))}
+        ps = {tuple(p[: i + 1]) for i in range(len(p))}
+        inter += len(ts & ps)
+        n_pred += len(ps)
+        n_true += len(ts)
+    hp = inter / n_pred if n_pred else 0.0
+    hr = inter / n_true if n_true else 0.0
+    hf = 2 * hp * hr / (hp + hr) if hp + hr else 0.0
+    return {"precision": hp, "recall": hr, "f1": hf}
+
+
+def _path(row: Sequence[object]) -> tuple[str, ...]:
+    out = []
+    for v in row:
+        if v is None or (isinstance(v, float) and v != v) or str(v) == "":
+            break
+        out.append(str(v))
+    return tuple(out)
+
+
+def evaluate_predictions(
+    y_true: pd.DataFrame,
+    y_pred: pd.DataFrame,
+    proba: Sequence[pd.DataFrame] | None = None,
+    path_confidence: np.ndarray | None = None,
+    targets: Sequence[float] = PRECISION_TARGETS,
+) -> EvaluationResult:
+    """Compare label frames (level_1..level_n, same rows). ``proba`` (per level) enables top-k and per-level
+    calibration; ``path_confidence`` (probability of each predicted path) the precision-coverage analysis."""
+    if len(y_true) != len(y_pred):
+        raise ConfigError(f"{len(y_true)} true rows but {len(y_pred)} predictions")
+    n_levels = min(y_true.shape[1], y_pred.shape[1])
+    if n_levels == 0:
+        raise ConfigError("no label levels to evaluate")
+    levels: dict[str, dict[str, Any]] = {}
+    per_class: dict[str, pd.DataFrame] = {}
+    confused: dict[str, list[dict[str, Any]]] = {}
+    rel: dict[str, dict[str, list[float]]] = {}
+    for lv in range(n_levels):
+        name = f"level_{lv + 1}"
+        t, p = y_true.iloc[:, lv].tolist(), y_pred.iloc[:, lv].tolist()
+        m: dict[str, Any] = {**level_metrics(t, p), "n_classes": len(set(_labels(t))), "support": len(t)}
+        if proba is not None and lv < len(proba):
+            for k in TOPK:
+                m[f"top{k}_accuracy"] = topk_accuracy(t, proba[lv], k)
+            conf = proba[lv].to_numpy().max(axis=1) if len(t) else np.zeros(0)
+            ece, rel[name] = reliability(conf, _labels(t) == _labels(p))
+            m["ece"] = ece
+        levels[name] = m
+        per_class[name] = per_class_table(t, p)
+        confused[name] = most_confused(t, p)
+    mean = {key: float(np.mean([levels[n][key] for n in levels])) for key in ("accuracy", "f1_weighted", "f1_macro")}
+    true_paths = [_path(r) for r in y_true.iloc[:, :n_levels].itertuples(index=False, name=None)]
+    pred_paths = [_path(r) for r in y_pred.iloc[:, :n_levels].itertuples(index=False, name=None)]
+    correct = np.array([a == b for a, b in zip(true_paths, pred_paths, strict=True)], dtype=bool)
+    path: dict[str, Any] = {"accuracy": float(correct.mean()) if len(correct) else float("nan")}
+    curve: dict[str, list[float]] = {}
+    if path_confidence is not None:
+        conf = np.asarray(path_confidence, dtype=float)
+        ece, rel["path"] = reliability(conf, correct)
+        path["ece"] = ece
+        curve = precision_coverage(conf, correct)
+        path["thresholds"] = [threshold_for_precision(curve, t) for t in targets]
+    return EvaluationResult(
+        n_rows=len(y_true),
+        levels=levels,
+        mean=mean,
+        hierarchical=hierarchical_prf(true_paths, pred_paths),
+        path=path,
+        per_class=per_class,
+        confused=confused,
+        reliability=rel,
+        coverage_curve=curve,
+    )

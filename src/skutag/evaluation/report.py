@@ -1,0 +1,138 @@
+"""A self-contained HTML evaluation report: tables plus matplotlib PNGs embedded as base64."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from skutag.evaluation.metrics import EvaluationResult
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%}h2{margin-top:1.6em}
+"""
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.4f}"
+    return html.escape(str(v))
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f'<th class="{"l" if i == 0 else ""}">{html.escape(c)}</th>' for i, c in enumerate(columns))
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"l" if i == 0 else ""}">{_fmt(r.get(c))}</td>' for i, c in enumerate(columns))
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _reliability_plot(result: EvaluationResult) -> str:
+    if not result.reliability:
+        return ""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
+    for name, rel in result.reliability.items():
+        pts = [(c, a) for c, a, n in zip(rel["confidence"], rel["accuracy"], rel["count"], strict=True) if n > 0]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability")
+    ax.legend()
+    return _png(fig)
+
+
+def _coverage_plot(result: EvaluationResult) -> str:
+    curve = result.coverage_curve
+    if not curve or not curve.get("coverage"):
+        return ""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.plot(curve["coverage"], curve["precision"], lw=1.5)
+    for t in result.path.get("thresholds", []):
+        if t.get("threshold") is not None:
+            ax.axhline(t["target"], color="grey", lw=0.7, ls=":")
+            ax.plot([t["coverage"]], [t["precision"]], "o", label=f"p>={t['target']:.2f}: t={t['threshold']:.3f}")
+    ax.set_xlabel("coverage (share of rows kept)")
+    ax.set_ylabel("precision of kept rows (full path)")
+    ax.set_title("Precision-coverage")
+    ax.legend(loc="lower left")
+    return _png(fig)
+
+
+def _level_plot(result: EvaluationResult) -> str:
+    names = list(result.levels)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.27
+    for i, key in enumerate(("accuracy", "f1_weighted", "f1_macro")):
+        ax.bar(
+            [j + (i - 1) * width for j in range(len(names))], [result.levels[n][key] for n in names], width, label=key
+        )
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right")
+    ax.set_title("Per level")
+    return _png(fig)
+
+
+def render_report(
+    result: EvaluationResult, title: str = "skutag evaluation", context: dict[str, Any] | None = None
+) -> str:
+    """The whole report as one HTML string (no external files)."""
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"]
+    parts.append(f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>")
+    if context:
+        parts.append(_table([{"key": k, "value": v} for k, v in context.items()], ["key", "value"]))
+    parts.append(f"<p>{result.n_rows:,} rows.</p><h2>Per level</h2>")
+    cols = ["level", "accuracy", "f1_weighted", "f1_macro", "top3_accuracy", "top5_accuracy", "ece", "n_classes"]
+    rows = [{"level": n, **m} for n, m in result.levels.items()] + [{"level": "mean", **result.mean}]
+    parts.append(_table(rows, cols))
+    parts.append(_level_plot(result))
+    parts.append("<h2>Hierarchical and full path</h2>")
+    parts.append(
+        _table(
+            [{"metric": f"hierarchical {k}", "value": v} for k, v in result.hierarchical.items()]
+            + [{"metric": f"path {k}", "value": v} for k, v in result.path.items() if k != "thresholds"],
+            ["metric", "value"],
+        )
+    )
+    if result.path.get("thresholds"):
+        parts.append("<h2>Confidence thresholds for target precision</h2>")
+        parts.append(_table(result.path["thresholds"], ["target", "threshold", "coverage", "precision"]))
+    parts.append(_coverage_plot(result))
+    parts.append("<h2>Calibration</h2>")
+    parts.append(_reliability_plot(result))
+    for name in result.levels:
+        parts.append(f"<h2>{html.escape(name)}: most confused pairs</h2>")
+        parts.append(_table(result.confused.get(name, [])[:15], ["true", "predicted", "count"]))
+        table = result.per_class.get(name)
+        if table is not None and len(table):
+            parts.append(f"<details><summary>{html.escape(name)}: per class ({len(table)})</summary>")
+            parts.append(
+                _table(
+                    [{str(k): v for k, v in r.items()} for r in table.to_dict("records")],
+                    ["class", "precision", "recall", "f1", "support"],
+                )
+            )
+            parts.append("</details>")
+    parts.append("</body></html>")
+    return "\n".join(p for p in parts if p)

@@ -1,0 +1,107 @@
+"""Evaluate a model on labelled data and write metrics.json, per_class.csv and report.html."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skutag.catalogue.rejects import RejectSink
+from skutag.errors import ConfigError
+from skutag.evaluation.metrics import EvaluationResult, evaluate_predictions
+from skutag.evaluation.report import render_report
+from skutag.fsutil import atomic_write_text
+from skutag.log import get_logger
+from skutag.models.base import BaseModel
+
+log = get_logger(__name__)
+
+
+@dataclass
+class EvaluationOutput:
+    result: EvaluationResult
+    metrics_path: Path
+    report_path: Path
+    rows_rejected: int
+
+
+def evaluate_model(model: BaseModel, texts: pd.DataFrame, labels: pd.DataFrame) -> EvaluationResult:
+    """Predict ``texts`` and compare with ``labels`` (level_1..level_n)."""
+    proba = model.predict_proba(texts)
+    top = model.predict_topk(texts, k=1)
+    n = len(model.levels_)
+    pred = pd.DataFrame(
+        [list(p[0]) + [None] * (n - len(p[0])) for p in top.paths], columns=model.levels_, index=texts.index
+    )
+    truth = labels.copy()
+    truth.columns = [f"level_{i + 1}" for i in range(truth.shape[1])]
+    if truth.shape[1] != n:
+        log.warning(
+            "data has %d label level(s), the model %d; comparing the first %d",
+            truth.shape[1],
+            n,
+            min(n, truth.shape[1]),
+        )
+    return evaluate_predictions(truth, pred, proba=proba, path_confidence=np.asarray(top.scores)[:, 0])
+
+
+def write_evaluation(
+    result: EvaluationResult, out_dir: str | Path, context: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """metrics.json, per_class_<level>.csv and a self-contained report.html in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.json"
+    atomic_write_text(metrics_path, json.dumps(_finite(result.metrics_json()), indent=2, ensure_ascii=False))
+    for name, table in result.per_class.items():
+        atomic_write_text(out / f"per_class_{name}.csv", table.to_csv(index=False))
+    report_path = out / "report.html"
+    atomic_write_text(report_path, render_report(result, context=context))
+    return metrics_path, report_path
+
+
+def evaluate_files(
+    model_dir: str | Path,
+    data: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    label: Sequence[str] = (),
+    label_sep: str | None = None,
+) -> EvaluationOutput:
+    """Load a saved model and evaluate it on catalogue file(s); text and label columns come from the
+    model card unless ``label``/``label_sep`` override them. Rejected rows go to ``out_dir/rejects.jsonl``."""
+    from skutag.training.data import load_labelled
+
+    model = BaseModel.load(model_dir)
+    card = getattr(model, "card_", {})
+    label = tuple(label) or tuple(card.get("label_columns") or ())
+    if not label:
+        raise ConfigError("the model card names no label columns; pass --label")
+    label_sep = label_sep if label_sep is not None else card.get("label_sep")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with RejectSink(out / "rejects.jsonl") as rejects:
+        ld = load_labelled(data, text=model.text_columns_, label=label, label_sep=label_sep, rejects=rejects)
+    texts = ld.texts.copy()
+    texts.columns = model.text_columns_
+    result = evaluate_model(model, texts, ld.labels)
+    paths = [data] if isinstance(data, str | Path) else list(data)
+    context = {"model": str(model_dir), "data": ", ".join(map(str, paths)), "rows rejected": ld.rows_rejected}
+    metrics_path, report_path = write_evaluation(result, out, context)
+    return EvaluationOutput(result, metrics_path, report_path, ld.rows_rejected)
+
+
+def _finite(obj: Any) -> Any:
+    """NaN/inf to None so metrics.json is strict JSON."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj

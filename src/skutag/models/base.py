@@ -1,0 +1,227 @@
+"""The model contract every skutag categoriser speaks (linear today; transformers and ensembles later).
+
+sklearn-style: ``__init__`` only stores hyperparameters; ``fit(texts, labels)`` learns state in attributes
+ending in ``_``; ``predict`` returns one column per level, always a valid taxonomy path; ``predict_proba``
+gives per-level probabilities; ``predict_topk`` the k best paths with scores. ``save(dir)`` writes a
+directory atomically (JSON + safetensors, never pickle) with a ``meta.json`` model card holding sha256
+checksums that :meth:`BaseModel.load` verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from skutag.errors import ModelLoadError, NotFittedError
+from skutag.fsutil import atomic_path
+from skutag.log import get_logger
+
+log = get_logger(__name__)
+
+FORMAT = "skutag-model"
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+
+
+@dataclass
+class TopK:
+    """The k best paths per row: ``paths[i][j]`` is a tuple of level names, ``scores[i, j]`` its probability.
+
+    ``level_scores[i, l]`` (when set) is the probability of the best path's node at level ``l``.
+    """
+
+    paths: list[list[tuple[str, ...]]]
+    scores: np.ndarray
+    level_scores: np.ndarray | None = None
+
+
+def level_columns(n_levels: int) -> list[str]:
+    return [f"level_{i + 1}" for i in range(n_levels)]
+
+
+class BaseModel(ABC):
+    """Abstract categoriser. Subclasses set ``kind`` and implement the abstract methods."""
+
+    kind: ClassVar[str] = "base"
+
+    # learned state common to all models
+    text_columns_: list[str]
+    levels_: list[str]
+    card_: dict[str, Any]
+
+    @abstractmethod
+    def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
+        """Learn from text columns (one per field) and label columns (level_1..level_n)."""
+
+    @abstractmethod
+    def predict_proba(self, texts: pd.DataFrame) -> list[pd.DataFrame]:
+        """Per level, a rows x classes frame of probabilities (consistent with the predicted paths)."""
+
+    @abstractmethod
+    def predict_topk(self, texts: pd.DataFrame, k: int = 3) -> TopK:
+        """The ``k`` best valid paths per row with their probabilities, best first."""
+
+    def predict_scored(self, texts: pd.DataFrame, k: int = 3) -> TopK:
+        """Top-k paths plus the per-level probability of the best path's nodes (one pass where possible)."""
+        top = self.predict_topk(texts, k=k)
+        proba = self.predict_proba(texts)
+        scores = np.full((len(top.paths), len(self.levels_)), np.nan)
+        for lv, frame in enumerate(proba):
+            col = {c: j for j, c in enumerate(frame.columns)}
+            values = frame.to_numpy()
+            for i, paths in enumerate(top.paths):
+                if lv < len(paths[0]) and paths[0][lv] in col:
+                    scores[i, lv] = values[i, col[paths[0][lv]]]
+        top.level_scores = scores
+        return top
+
+    def predict(self, texts: pd.DataFrame) -> pd.DataFrame:
+        """The best valid path per row: one column per level (None where the path is shorter)."""
+        top = self.predict_topk(texts, k=1)
+        n = len(self.levels_)
+        rows = [list(p[0]) + [None] * (n - len(p[0])) for p in top.paths]
+        return pd.DataFrame(rows, columns=self.levels_, index=texts.index, dtype=object)
+
+    # ---- helpers for subclasses ---------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "levels_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; call fit() or load() first")
+
+    def _texts(self, texts: pd.DataFrame | pd.Series | list[str]) -> pd.DataFrame:
+        """Accept a frame holding the training text columns (a Series/list is taken as the first one)."""
+        self._check_fitted()
+        if not isinstance(texts, pd.DataFrame):
+            texts = pd.DataFrame({self.text_columns_[0]: list(texts)})
+        missing = [c for c in self.text_columns_ if c not in texts.columns]
+        if missing == self.text_columns_:
+            from skutag.errors import MissingColumnError
+
+            raise MissingColumnError(
+                f"none of the model's text columns {self.text_columns_} is in the input (has {list(texts.columns)})",
+                column=missing[0],
+            )
+        if missing:
+            log.warning("text column(s) %s missing from input; treated as empty", missing)
+            texts = texts.assign(**{c: "" for c in missing})
+        return texts
+
+    # ---- persistence ----------------------------------------------------------------------------
+    @abstractmethod
+    def _save_state(self, directory: Path) -> None:
+        """Write the learned state into ``directory`` (exists, empty). JSON and safetensors/npz only."""
+
+    @classmethod
+    @abstractmethod
+    def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
+        """Rebuild a fitted model from ``directory``; may raise anything (wrapped into ModelLoadError)."""
+
+    def save(self, directory: str | Path) -> Path:
+        """Save atomically: a crash mid-save leaves any previous model at ``directory`` intact."""
+        self._check_fitted()
+        directory = Path(directory)
+        with atomic_path(directory) as tmp:
+            tmp.mkdir(parents=True)
+            self._save_state(tmp)
+            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+            meta = {
+                **getattr(self, "card_", {}),
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "kind": self.kind,
+                "text_columns": list(self.text_columns_),
+                "levels": list(self.levels_),
+                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "versions": library_versions(),
+                "files": files,
+            }
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str), "utf-8")
+        log.info("saved %s model to %s", self.kind, directory)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> BaseModel:
+        """Load a saved model; on ``BaseModel`` the kind in meta.json picks the class.
+
+        Raises ModelLoadError for a missing, foreign, truncated or corrupted directory.
+        """
+        directory = Path(directory)
+        meta = read_meta(directory)
+        kind = meta.get("kind")
+        if cls is BaseModel:
+            from skutag.models.registry import model_class
+
+            try:
+                target: type[BaseModel] = model_class(str(kind))
+            except Exception as exc:
+                raise ModelLoadError(f"{directory}: unknown model kind {kind!r}") from exc
+        else:
+            if kind != cls.kind:
+                raise ModelLoadError(f"{directory}: holds a {kind!r} model, not {cls.kind!r}")
+            target = cls
+        verify_files(directory, meta)
+        try:
+            model = target._load_state(directory, meta)
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"{directory}: cannot load model state ({type(exc).__name__}: {exc})") from exc
+        model.card_ = {k: v for k, v in meta.items() if k not in ("files",)}
+        return model
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    """meta.json of a model directory, checked to be a skutag model of a readable format version."""
+    if not directory.is_dir():
+        raise ModelLoadError(f"{directory}: no such model directory")
+    path = directory / META_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{directory}: not a skutag model (no {META_FILE})")
+    try:
+        meta = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path}: unreadable model card ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelLoadError(f"{directory}: not a skutag model ({META_FILE} has no format {FORMAT!r})")
+    if int(meta.get("format_version", -1)) > FORMAT_VERSION:
+        raise ModelLoadError(f"{directory}: model format {meta.get('format_version')} is newer than this skutag")
+    if not isinstance(meta.get("files"), dict) or not meta["files"]:
+        raise ModelLoadError(f"{directory}: model card lists no files")
+    return meta
+
+
+def verify_files(directory: Path, meta: dict[str, Any]) -> None:
+    """Every file listed in the card exists and has its recorded sha256."""
+    for name, digest in meta["files"].items():
+        path = directory / str(name)
+        if Path(str(name)).name != str(name) or not path.is_file():
+            raise ModelLoadError(f"{directory}: model file {name!r} is missing")
+        if sha256_file(path) != digest:
+            raise ModelLoadError(f"{path}: checksum mismatch (corrupted or truncated model file)")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("skutag", "numpy", "scipy", "pandas", "scikit-learn", "safetensors"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

@@ -1,0 +1,385 @@
+"""The linear categoriser: per-field hashed word + char n-gram TF-IDF, one linear SVM per level with
+temperature-calibrated probabilities, and hierarchy-consistent decoding over the paths seen in training.
+
+Decoding: every path seen in training (root to leaf) is scored by the sum of its nodes' calibrated
+log-probabilities, times a path temperature fitted on held-out rows; the softmax over those scores is the
+path distribution. ``predict`` returns its argmax (always a valid path); ``predict_proba`` its per-level
+marginals; ``predict_topk`` its k best paths.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from safetensors.numpy import load_file, save_file
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, logsumexp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import LinearSVC
+
+from skutag.errors import ConfigError, EmptyInputError
+from skutag.log import get_logger
+from skutag.models.base import BaseModel, TopK, level_columns
+from skutag.models.features import MultiFieldVectorizer, NgramConfig
+from skutag.taxonomy import Taxonomy, clean_path
+
+log = get_logger(__name__)
+
+CONFIG_FILE = "config.json"
+ARRAYS_FILE = "arrays.safetensors"
+TAXONOMY_FILE = "taxonomy.json"
+_CHUNK = 4096
+
+#: The first text column is the title: word 1-2 grams and char 2-5 grams, full weight.
+TITLE_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=1, weight=1.0)
+#: Other short fields (shop category, brand): same n-grams, half weight.
+SHORT_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=2, weight=0.5)
+#: Long fields (descriptions): words of the first 300 characters only, low weight.
+LONG_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, max_chars=300, weight=0.3)
+LONG_MEDIAN_CHARS = 100
+
+
+class LinearModel(BaseModel):
+    """TF-IDF + linear SVM per level, calibrated, decoded as whole taxonomy paths.
+
+    Hyperparameters: ``C`` (SVM regularisation), ``class_weight`` ('balanced' or None), ``fields`` (column
+    -> :class:`NgramConfig` dict; columns not named get an automatic config), ``calibration_fraction`` of
+    rows held out to fit temperatures (0 disables calibration), ``n_jobs`` threads, ``random_state``.
+    """
+
+    kind = "linear"
+
+    def __init__(
+        self,
+        C: float = 0.5,
+        class_weight: str | None = None,
+        fields: dict[str, dict[str, Any]] | None = None,
+        calibration_fraction: float = 0.2,
+        max_iter: int = 2000,
+        n_jobs: int = 2,
+        random_state: int = 0,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.C = C
+        self.class_weight = class_weight
+        self.fields = fields
+        self.calibration_fraction = calibration_fraction
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.progress = progress
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "C": self.C,
+            "class_weight": self.class_weight,
+            "fields": self.fields,
+            "calibration_fraction": self.calibration_fraction,
+            "max_iter": self.max_iter,
+            "n_jobs": self.n_jobs,
+            "random_state": self.random_state,
+        }
+
+    # ---- fitting --------------------------------------------------------------------------------
+    def _field_configs(self, texts: pd.DataFrame) -> dict[str, NgramConfig]:
+        given = self.fields or {}
+        out: dict[str, NgramConfig] = {}
+        for i, col in enumerate(texts.columns):
+            if col in given:
+                out[str(col)] = NgramConfig.from_dict(given[col])
+            elif i == 0:
+                out[str(col)] = TITLE_FIELD
+            else:
+                lengths = texts[col].map(lambda v: len(v) if isinstance(v, str) else 0)
+                long = float(lengths.median()) > LONG_MEDIAN_CHARS if len(lengths) else False
+                out[str(col)] = LONG_FIELD if long else SHORT_FIELD
+        return out
+
+    def _step(self, message: str) -> None:
+        log.info(message)
+        if self.progress is not None:
+            self.progress(message)
+
+    def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
+        if len(texts) != len(labels):
+            raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
+        if len(texts) == 0:
+            raise EmptyInputError("no training rows")
+        if texts.shape[1] == 0 or labels.shape[1] == 0:
+            raise ConfigError("need at least one text column and one label column")
+        n_levels = labels.shape[1]
+        paths = [clean_path(p) for p in labels.itertuples(index=False, name=None)]
+        if any(len(p) == 0 for p in paths):
+            raise ConfigError("some rows have no level-1 label; drop or reject them before fitting")
+        padded = [p + ("",) * (n_levels - len(p)) for p in paths]
+        self.taxonomy_ = Taxonomy.from_paths(paths)
+        self.text_columns_ = [str(c) for c in texts.columns]
+        self.levels_ = level_columns(n_levels)
+        self.classes_ = [sorted({p[lv] for p in padded}) for lv in range(n_levels)]
+        path_list = sorted(set(padded))
+        self.paths_ = np.array(
+            [[self.classes_[lv].index(p[lv]) for lv in range(n_levels)] for p in path_list], dtype=np.int32
+        ).reshape(len(path_list), n_levels)
+        y = np.array(
+            [[cls_index[p[lv]] for lv, cls_index in enumerate(self._class_index())] for p in padded], dtype=np.int64
+        ).reshape(len(padded), n_levels)
+
+        self._step(f"vectorising {len(texts):,} rows ({', '.join(self.text_columns_)})")
+        self.vectorizer_ = MultiFieldVectorizer(self._field_configs(texts))
+        cols = {c: texts[c].tolist() for c in self.text_columns_}
+        x = self.vectorizer_.fit_transform(cols)
+
+        self.level_temperature_ = np.ones(n_levels, dtype=np.float64)
+        self.path_temperature_ = 1.0
+        n_hold = round(len(texts) * self.calibration_fraction)
+        if self.calibration_fraction > 0 and n_hold >= 20 and len(texts) - n_hold >= 20:
+            self._step(f"calibrating on {n_hold:,} held-out rows")
+            self._calibrate(x, y, n_hold)
+        self._step(f"fitting {n_levels} level classifier(s) on {x.shape[0]:,} rows x {x.shape[1]:,} features")
+        coef, intercept = self._fit_levels(x, y, [len(c) for c in self.classes_])
+        self.coef_ = coef
+        self.intercept_ = intercept
+        return self
+
+    def _class_index(self) -> list[dict[str, int]]:
+        return [{c: i for i, c in enumerate(classes)} for classes in self.classes_]
+
+    def _fit_levels(self, x: sp.csr_matrix, y: np.ndarray, n_classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """One linear SVM per level (threads); coefficients stacked as features x sum(classes)."""
+
+        def one(level: int) -> tuple[np.ndarray, np.ndarray]:
+            return _fit_svm(
+                x, y[:, level], n_classes[level], self.C, self.class_weight, self.max_iter, self.random_state
+            )
+
+        with ThreadPoolExecutor(max(1, min(self.n_jobs, len(n_classes)))) as pool:
+            fitted = list(pool.map(one, range(len(n_classes))))
+        coef = np.concatenate([f[0] for f in fitted], axis=1).astype(np.float32)
+        intercept = np.concatenate([f[1] for f in fitted]).astype(np.float32)
+        return np.ascontiguousarray(coef), intercept
+
+    def _calibrate(self, x: sp.csr_matrix, y: np.ndarray, n_hold: int) -> None:
+        """Fit a temperature per level, then one for path scores, on held-out rows."""
+        rng = np.random.default_rng(self.random_state)
+        order = rng.permutation(x.shape[0])
+        hold, keep = order[:n_hold], order[n_hold:]
+        n_classes = [len(c) for c in self.classes_]
+        coef, intercept = self._fit_levels(x[keep], y[keep], n_classes)
+        scores = np.asarray(x[hold] @ coef) + intercept
+        offsets = np.cumsum([0, *n_classes])
+        logps = []
+        for lv in range(len(n_classes)):
+            d = scores[:, offsets[lv] : offsets[lv + 1]]
+            t = _fit_temperature(d, y[hold, lv])
+            self.level_temperature_[lv] = t
+            logps.append(log_softmax(d * t, axis=1))
+        path_scores = self._path_scores(logps)
+        path_of = {tuple(p): i for i, p in enumerate(self.paths_.tolist())}
+        target = np.array([path_of.get(tuple(r), -1) for r in y[hold].tolist()])
+        ok = target >= 0
+        self.path_temperature_ = _fit_temperature(path_scores[ok], target[ok])
+        log.info(
+            "temperatures: levels %s, path %.3f",
+            np.round(self.level_temperature_, 3).tolist(),
+            self.path_temperature_,
+        )
+
+    # ---- prediction -----------------------------------------------------------------------------
+    def _path_scores(self, logps: list[np.ndarray]) -> np.ndarray:
+        total = np.zeros((logps[0].shape[0], len(self.paths_)), dtype=np.float64)
+        for lv, lp in enumerate(logps):
+            total += lp[:, self.paths_[:, lv]]
+        return total
+
+    def _chunk_path_logp(self, texts: pd.DataFrame) -> np.ndarray:
+        """log P(path) for each row of a chunk: rows x paths."""
+        cols = {c: texts[c].tolist() for c in self.text_columns_}
+        parts = self.vectorizer_.transform_parts(cols)
+        scores = np.zeros((len(texts), self.coef_.shape[1]), dtype=np.float32)
+        for part in parts:
+            scores += part @ self.coef_
+        scores += self.intercept_
+        offsets = np.cumsum([0, *[len(c) for c in self.classes_]])
+        logps = [
+            log_softmax(
+                scores[:, offsets[lv] : offsets[lv + 1]].astype(np.float64) * self.level_temperature_[lv], axis=1
+            )
+            for lv in range(len(self.classes_))
+        ]
+        return log_softmax(self._path_scores(logps) * self.path_temperature_, axis=1)
+
+    def _map_chunks(self, texts: pd.DataFrame, fn: Callable[[pd.DataFrame], Any]) -> list[Any]:
+        chunks = [texts.iloc[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+        if len(chunks) <= 1 or self.n_jobs <= 1:
+            return [fn(c) for c in chunks]
+        with ThreadPoolExecutor(self.n_jobs) as pool:
+            return list(pool.map(fn, chunks))
+
+    def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
+        """P(path) per row over :attr:`paths_` (rows x paths)."""
+        frame = self._texts(texts)
+        if len(frame) == 0:
+            return np.zeros((0, len(self.paths_)))
+        return np.exp(np.concatenate(self._map_chunks(frame, self._chunk_path_logp)))
+
+    def predict_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[pd.DataFrame]:
+        frame = self._texts(texts)
+        probs = self.predict_path_proba(frame)
+        out = []
+        for lv, classes in enumerate(self.classes_):
+            onehot = np.zeros((len(self.paths_), len(classes)))
+            onehot[np.arange(len(self.paths_)), self.paths_[:, lv]] = 1.0
+            out.append(pd.DataFrame(probs @ onehot, columns=classes, index=frame.index))
+        return out
+
+    def predict_topk(self, texts: pd.DataFrame | pd.Series | list[str], k: int = 3) -> TopK:
+        return self._top(texts, k, with_levels=False)
+
+    def predict_scored(self, texts: pd.DataFrame, k: int = 3) -> TopK:
+        return self._top(texts, k, with_levels=True)
+
+    def _top(self, texts: pd.DataFrame | pd.Series | list[str], k: int, with_levels: bool) -> TopK:
+        frame = self._texts(texts)
+        k = max(1, min(k, len(self.paths_)))
+        prefix = self._prefix_ids() if with_levels else []
+
+        def top(chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            logp = self._chunk_path_logp(chunk)
+            if k < logp.shape[1]:
+                idx = np.argpartition(-logp, k - 1, axis=1)[:, :k]
+            else:
+                idx = np.tile(np.arange(logp.shape[1]), (len(logp), 1))
+            part = np.take_along_axis(logp, idx, axis=1)
+            order = np.argsort(-part, axis=1, kind="stable")
+            idx = np.take_along_axis(idx, order, axis=1)
+            levels = None
+            if with_levels:
+                prob = np.exp(logp)
+                best = idx[:, 0]
+                # probability of the best path's node at each level = mass of the paths sharing that prefix
+                levels = np.stack([(prob * (pid[None, :] == pid[best][:, None])).sum(axis=1) for pid in prefix], axis=1)
+            return idx, np.exp(np.take_along_axis(part, order, axis=1)), levels
+
+        if len(frame) == 0:
+            return TopK(
+                paths=[],
+                scores=np.zeros((0, k)),
+                level_scores=np.zeros((0, len(self.levels_))) if with_levels else None,
+            )
+        results = self._map_chunks(frame, top)
+        idx = np.concatenate([r[0] for r in results])
+        scores = np.concatenate([r[1] for r in results])
+        level_scores = np.concatenate([r[2] for r in results]) if with_levels else None
+        names = self.path_names()
+        if level_scores is not None:
+            depth = np.array([len(names[j]) for j in idx[:, 0]])
+            level_scores[np.arange(len(self.levels_))[None, :] >= depth[:, None]] = np.nan
+        return TopK(paths=[[names[j] for j in row] for row in idx.tolist()], scores=scores, level_scores=level_scores)
+
+    def _prefix_ids(self) -> list[np.ndarray]:
+        """Per level, an id per path identifying its prefix down to that level."""
+        out = []
+        for lv in range(len(self.classes_)):
+            keys = [tuple(row[: lv + 1]) for row in self.paths_.tolist()]
+            lookup = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+            out.append(np.array([lookup[key] for key in keys]))
+        return out
+
+    def path_names(self) -> list[tuple[str, ...]]:
+        """Each path of :attr:`paths_` as a tuple of names (trailing empty levels dropped)."""
+        self._check_fitted()
+        return [clean_path([self.classes_[lv][c] for lv, c in enumerate(row)]) for row in self.paths_.tolist()]
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def _save_state(self, directory: Path) -> None:
+        config = {
+            "params": {k: v for k, v in self.get_params().items()},
+            "text_columns": self.text_columns_,
+            "levels": self.levels_,
+            "classes": self.classes_,
+            "fields": self.vectorizer_.config_list(),
+            "level_temperature": self.level_temperature_.tolist(),
+            "path_temperature": float(self.path_temperature_),
+        }
+        (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=1), "utf-8")
+        (directory / TAXONOMY_FILE).write_text(json.dumps(self.taxonomy_.to_dict(), ensure_ascii=False), "utf-8")
+        arrays = {
+            "coef": self.coef_,
+            "intercept": self.intercept_,
+            "paths": self.paths_,
+            **self.vectorizer_.state_arrays(),
+        }
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / ARRAYS_FILE))
+
+    @classmethod
+    def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
+        config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
+        arrays = load_file(str(directory / ARRAYS_FILE))
+        params = dict(config["params"])
+        model = cls(**params)
+        model.text_columns_ = [str(c) for c in config["text_columns"]]
+        model.levels_ = [str(c) for c in config["levels"]]
+        model.classes_ = [[str(c) for c in level] for level in config["classes"]]
+        model.vectorizer_ = MultiFieldVectorizer.from_state(config["fields"], arrays)
+        model.level_temperature_ = np.asarray(config["level_temperature"], dtype=np.float64)
+        model.path_temperature_ = float(config["path_temperature"])
+        model.coef_ = np.ascontiguousarray(arrays["coef"], dtype=np.float32)
+        model.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
+        model.paths_ = np.asarray(arrays["paths"], dtype=np.int32)
+        model.taxonomy_ = Taxonomy.from_dict(json.loads((directory / TAXONOMY_FILE).read_text("utf-8")))
+        n_out = sum(len(c) for c in model.classes_)
+        if model.coef_.shape != (model.vectorizer_.n_features, n_out) or model.intercept_.shape != (n_out,):
+            raise ValueError(f"coefficient shape {model.coef_.shape} does not match the vocabulary and classes")
+        if model.paths_.ndim != 2 or model.paths_.shape[1] != len(model.classes_):
+            raise ValueError("path table does not match the levels")
+        for lv, classes in enumerate(model.classes_):
+            if len(model.paths_) and (model.paths_[:, lv].max() >= len(classes) or model.paths_[:, lv].min() < 0):
+                raise ValueError(f"path table refers to a class missing at level {lv + 1}")
+        return model
+
+
+def _fit_svm(
+    x: sp.csr_matrix, y: np.ndarray, n_classes: int, c: float, class_weight: str | None, max_iter: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (features x n_classes) and intercepts of a one-vs-rest linear SVM; absent classes get
+    a large negative intercept so they are never chosen."""
+    present = np.unique(y)
+    coef = np.zeros((x.shape[1], n_classes), dtype=np.float32)
+    intercept = np.full(n_classes, -10.0, dtype=np.float32)
+    if len(present) == 1:
+        intercept[present[0]] = 10.0
+        return coef, intercept
+    svm = LinearSVC(C=c, class_weight=class_weight, max_iter=max_iter, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svm.fit(x, y)
+    w = svm.coef_.astype(np.float32)
+    b = svm.intercept_.astype(np.float32)
+    if len(svm.classes_) == 2:
+        w = np.vstack([-w[0], w[0]])
+        b = np.array([-b[0], b[0]], dtype=np.float32)
+    coef[:, svm.classes_] = w.T
+    intercept[svm.classes_] = b
+    return coef, intercept
+
+
+def _fit_temperature(scores: np.ndarray, target: np.ndarray) -> float:
+    """The t > 0 minimising the negative log-likelihood of softmax(scores * t) for the target column."""
+    if len(target) == 0:
+        return 1.0
+    rows = np.arange(len(target))
+
+    def nll(log_t: float) -> float:
+        z = scores * np.exp(log_t)
+        return float(np.mean(logsumexp(z, axis=1) - z[rows, target]))
+
+    res = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded")
+    return float(np.exp(res.x))

@@ -1,0 +1,128 @@
+"""Apply a saved model to catalogue files, streaming in chunks, and write CSV/JSONL/Parquet predictions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skutag.catalogue.reader import iter_catalogue
+from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.schema import ROW_COL, SOURCE_COL
+from skutag.catalogue.writer import write_catalogue
+from skutag.errors import MissingColumnError
+from skutag.log import get_logger
+from skutag.models.base import BaseModel
+from skutag.taxonomy import PATH_SEP
+
+log = get_logger(__name__)
+
+
+@dataclass
+class PredictStats:
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+
+
+def prediction_frame(model: BaseModel, texts: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """Per row: ``path``, ``level_i``, ``score_level_i``, ``path_score`` and ``alternatives`` (JSON list of the
+    next best paths with their scores)."""
+    top = model.predict_scored(texts, k=k)
+    n = len(model.levels_)
+    best = [p[0] for p in top.paths]
+    out: dict[str, object] = {"path": [PATH_SEP.join(p) for p in best]}
+    for lv in range(n):
+        out[f"level_{lv + 1}"] = [p[lv] if lv < len(p) else None for p in best]
+    level_scores = top.level_scores if top.level_scores is not None else np.full((len(best), n), np.nan)
+    for lv in range(n):
+        out[f"score_level_{lv + 1}"] = np.round(level_scores[:, lv], 6)
+    scores = np.asarray(top.scores)
+    out["path_score"] = np.round(scores[:, 0], 6) if len(best) else np.zeros(0)
+    out["alternatives"] = [
+        json.dumps(
+            [{"path": PATH_SEP.join(p), "score": round(float(s), 6)} for p, s in zip(paths[1:], row[1:], strict=True)],
+            ensure_ascii=False,
+        )
+        for paths, row in zip(top.paths, scores.tolist(), strict=True)
+    ]
+    return pd.DataFrame(out, index=texts.index)
+
+
+def _predict_chunks(
+    model: BaseModel,
+    paths: Sequence[str | Path],
+    k: int,
+    chunksize: int,
+    rejects: RejectSink,
+    stats: PredictStats,
+    keep: Sequence[str],
+    on_rows: Callable[[int], None] | None,
+) -> Iterator[pd.DataFrame]:
+    for path in paths:
+        for chunk in iter_catalogue(path, chunksize=chunksize, rejects=rejects):
+            stats.rows_read += len(chunk)
+            present = [c for c in model.text_columns_ if c in chunk.columns]
+            if not present:
+                raise MissingColumnError(
+                    f"none of the model's text columns {model.text_columns_} is in the file (has "
+                    f"{[c for c in chunk.columns if not c.startswith('_')]})",
+                    source=str(path),
+                    column=model.text_columns_[0],
+                )
+            texts = chunk.reindex(columns=model.text_columns_).astype(object)
+            texts = texts.where(texts.notna(), "")
+            empty = texts.apply(lambda r: all(not isinstance(v, str) or not v.strip() for v in r), axis=1)
+            for i in chunk.index[empty.to_numpy()]:
+                row = chunk.loc[i]
+                rejects.add(
+                    "empty text: all text columns are empty",
+                    source=str(row.get(SOURCE_COL, path)),
+                    row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
+                    column=model.text_columns_[0],
+                    record=row,
+                )
+                stats.rows_rejected += 1
+            ok = ~empty.to_numpy()
+            kept = chunk.loc[ok]
+            pred = (
+                prediction_frame(model, texts.loc[ok], k=k)
+                if ok.any()
+                else prediction_frame(model, texts.iloc[:0], k=k)
+            )
+            front = kept[[c for c in (SOURCE_COL, ROW_COL, *keep) if c in kept.columns]]
+            result = pd.concat([front, pred], axis=1)
+            stats.rows_written += len(result)
+            if on_rows is not None:
+                on_rows(len(chunk))
+            yield result.reset_index(drop=True)
+
+
+def predict_files(
+    model_dir: str | Path,
+    data: str | Path | Sequence[str | Path],
+    out: str | Path,
+    *,
+    k: int = 3,
+    chunksize: int = 50_000,
+    rejects: str | Path | None = None,
+    keep_columns: Sequence[str] = (),
+    on_rows: Callable[[int], None] | None = None,
+) -> PredictStats:
+    """Predict every row of ``data`` (several files are concatenated) into ``out`` (format from its suffix:
+    .csv, .jsonl, .parquet ...). Streams ``chunksize`` rows at a time. Rows with no text are rejected to
+    ``rejects`` (default: ``<out>.rejects.jsonl``). Rows read = rows written + rows rejected."""
+    model = BaseModel.load(model_dir)
+    paths = [data] if isinstance(data, str | Path) else list(data)
+    out = Path(out)
+    stats = PredictStats()
+    reject_path = Path(rejects) if rejects is not None else out.with_name(out.name + ".rejects.jsonl")
+    with RejectSink(reject_path) as sink:
+        write_catalogue(_predict_chunks(model, paths, k, chunksize, sink, stats, keep_columns, on_rows), out)
+        stats.rows_rejected = sink.count
+    log.info("%d rows read, %d predicted, %d rejected", stats.rows_read, stats.rows_written, stats.rows_rejected)
+    return stats

@@ -1,0 +1,118 @@
+"""Train a model from catalogue files, evaluate it on validation data, and save it with its model card."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skutag.catalogue.rejects import RejectSink
+from skutag.evaluation.metrics import EvaluationResult
+from skutag.evaluation.run import evaluate_model
+from skutag.log import get_logger
+from skutag.models.base import BaseModel, library_versions
+from skutag.models.registry import create_model
+from skutag.training.data import data_hash, load_labelled
+
+log = get_logger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """The fitted model, where it was saved, its card (meta.json) and the validation evaluation."""
+
+    model: BaseModel
+    model_dir: Path | None
+    meta: dict[str, Any]
+    validation: EvaluationResult | None
+    rows_used: int
+    rows_rejected: int
+    train_seconds: float
+
+
+def _paths(data: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    return [data] if isinstance(data, str | Path) else list(data)
+
+
+def train_model(
+    data: str | Path | Sequence[str | Path],
+    *,
+    text: Sequence[str] = (),
+    label: Sequence[str] = (),
+    label_sep: str | None = None,
+    model: str = "linear",
+    params: dict[str, Any] | None = None,
+    out: str | Path | None = None,
+    valid: str | Path | Sequence[str | Path] | None = None,
+    rejects: str | Path | RejectSink | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Read and concatenate ``data``, fit a ``model`` (a registry name), evaluate on ``valid``, save to ``out``.
+
+    ``text`` empty auto-detects the title (and description) column. Rows without text or a level-1 label
+    are rejected (to ``rejects``: a path or a :class:`RejectSink`). Rows in = rows used + rows rejected.
+    """
+    sink = rejects if isinstance(rejects, RejectSink) else RejectSink(rejects)
+    try:
+        train = load_labelled(data, text=text, label=label, label_sep=label_sep, rejects=sink)
+        spec = train.spec
+        texts = train.texts
+        est = create_model(model, **(params or {}))
+        if progress is not None and hasattr(est, "progress"):
+            est.progress = progress
+        t0 = time.perf_counter()
+        est.fit(texts, train.labels)
+        seconds = time.perf_counter() - t0
+        log.info("trained %s on %d rows in %.1f s", model, len(texts), seconds)
+        validation = None
+        valid_rejected = 0
+        if valid is not None:
+            if progress is not None:
+                progress("evaluating on validation data")
+            vd = load_labelled(valid, text=spec.text, label=spec.label, label_sep=spec.label_sep, rejects=sink)
+            valid_rejected = vd.rows_rejected
+            validation = evaluate_model(est, vd.texts, vd.labels)
+    finally:
+        if not isinstance(rejects, RejectSink):
+            sink.close()
+    paths = _paths(data)
+    meta: dict[str, Any] = {
+        "model": model,
+        "params": _jsonable_params(getattr(est, "get_params", dict)()),
+        "text_columns": list(spec.text),
+        "label_columns": list(spec.label),
+        "label_sep": spec.label_sep,
+        "data": [str(p) for p in paths],
+        "data_sha256": data_hash(paths),
+        "rows_used": len(texts),
+        "rows_rejected": train.rows_rejected,
+        "label_set": {
+            f"level_{i + 1}": sorted({str(v) for v in train.labels.iloc[:, i].dropna()})
+            for i in range(train.labels.shape[1])
+        },
+        "train_seconds": round(seconds, 3),
+        "versions": library_versions(),
+    }
+    if validation is not None:
+        meta["validation"] = {
+            "data": [str(p) for p in _paths(valid)] if valid is not None else [],
+            "rows_rejected": valid_rejected,
+            "metrics": {**{k: _short(v) for k, v in validation.levels.items()}, "mean": validation.mean},
+        }
+    est.card_ = meta
+    model_dir = None
+    if out is not None:
+        if progress is not None:
+            progress("saving")
+        model_dir = est.save(out)
+    return TrainResult(est, model_dir, meta, validation, len(texts), train.rows_rejected, seconds)
+
+
+def _short(level: dict[str, Any]) -> dict[str, Any]:
+    return {k: level[k] for k in ("accuracy", "f1_weighted", "f1_macro", "top3_accuracy", "ece") if k in level}
+
+
+def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is None or isinstance(v, str | int | float | bool | dict | list)}
