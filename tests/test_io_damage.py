@@ -6,9 +6,11 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from skutag.catalogue import reader
 from skutag.catalogue.reader import ReadStats, read_catalogue
 from skutag.catalogue.rejects import RejectSink
 
@@ -28,8 +30,16 @@ def render(data: list[tuple[str, str]]) -> list[str]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=rows, kind=damage, where=st.integers(min_value=0, max_value=1000))
-def test_single_damage(tmp_path: Path, data: list[tuple[str, str]], kind: str, where: int) -> None:
+@given(
+    data=rows,
+    kind=damage,
+    where=st.integers(min_value=0, max_value=1000),
+    block=st.sampled_from([1, 7, 64, 1 << 20]),
+)
+def test_single_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: list[tuple[str, str]], kind: str, where: int, block: int
+) -> None:
+    monkeypatch.setattr(reader, "_CSV_BLOCK", block)  # small blocks put records across block ends
     k = where % len(data)
     if kind == "bad_bytes":
         data = [*data[:k], (data[k][0] + "BADBYTES", data[k][1]), *data[k + 1 :]]
@@ -62,3 +72,16 @@ def test_single_damage(tmp_path: Path, data: list[tuple[str, str]], kind: str, w
         assert kept[str(i)] == (a, b)
     if kind == "bad_bytes":
         assert stats.fallback_rows == [k + 1]
+
+
+@pytest.mark.parametrize("block", [1, 5, 13, 1 << 20])
+def test_multiline_fields_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    monkeypatch.setattr(reader, "_CSV_BLOCK", block)
+    body = "".join(f'{i},"line one\nline two, {i}\n\nend é"\n' for i in range(1, 21))
+    p = tmp_path / "m.csv"
+    p.write_bytes(("id,text\n" + body).encode() + b'21,"never closed\n22,ok\n')
+    sink = RejectSink()
+    df = read_catalogue(p, rejects=sink)
+    assert df["id"].tolist() == [str(i) for i in range(1, 21)] + ["22"]
+    assert df["text"].iloc[0] == "line one\nline two, 1\n\nend é"
+    assert [r.row for r in sink.examples] == [21]

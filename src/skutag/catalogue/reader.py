@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import contextlib
 import csv
 import gzip
 import io
@@ -23,7 +24,6 @@ import json
 import math
 import sys
 import zlib
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,7 @@ _FALLBACK_ROWS_KEPT = 1000
 _JSON_READ = 1 << 20
 #: Files smaller than this get no progress bar.
 PROGRESS_MIN_BYTES = 32 << 20
+_CSV_BLOCK = 1 << 20
 
 
 @dataclass
@@ -310,42 +311,6 @@ def _scalar(v: Any) -> Any:
 # -------------------------------------------------------------------------------------------------- CSV
 
 
-class _LineFeed:
-    """Decoded physical lines for :mod:`csv`, remembering which lines each record consumed (for resyncing)."""
-
-    def __init__(self, lines: Iterator[bytes] | Iterator[str], decoder: LineDecoder | None) -> None:
-        self._it = lines
-        self._decoder = decoder
-        self._pending: deque[tuple[int, str, bool]] = deque()
-        self.lineno = 0
-        self.current: list[tuple[int, str, bool]] = []
-        self.fallback = False
-
-    def __iter__(self) -> _LineFeed:
-        return self
-
-    def __next__(self) -> str:
-        if self._pending:
-            item = self._pending.popleft()
-        else:
-            raw = next(self._it)
-            self.lineno += 1
-            if self._decoder is None:
-                assert isinstance(raw, str)
-                item = (self.lineno, raw, False)
-            else:
-                assert isinstance(raw, bytes)
-                text = self._decoder.decode(raw)
-                item = (self.lineno, text, self._decoder.last_fallback)
-        if item[2]:
-            self.fallback = True
-        self.current.append(item)
-        return item[1]
-
-    def push_back(self, items: list[tuple[int, str, bool]]) -> None:
-        self._pending.extendleft(reversed(items))
-
-
 def _line_source(
     fh: IO[bytes], enc: str, cr_only: bool = False
 ) -> tuple[Iterator[bytes] | Iterator[str], LineDecoder | None]:
@@ -382,6 +347,124 @@ def _unique_header(names: list[str], source: str) -> list[str]:
     return out
 
 
+def _split_text(text: str, cr_only: bool) -> list[str]:
+    """Lines of ``text`` split on LF only (CR for old Mac files), ends kept; other separators stay inside."""
+    return list(io.StringIO(text, newline="\r" if cr_only else "\n"))
+
+
+def _split_bytes(data: bytes, sep: bytes) -> list[bytes]:
+    parts = data.split(sep)
+    lines = [p + sep for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+# A block of decoded physical lines, with per-line fallback flags (None when no line needed one).
+_Block = tuple[list[str], list[bool] | None]
+
+
+def _text_blocks(fh: IO[bytes], enc: str, cr_only: bool) -> Iterator[_Block]:
+    """Decoded lines in blocks of about ``_CSV_BLOCK`` bytes; whole blocks are decoded at once when they can be."""
+    if enc.startswith(("utf-16", "utf-32")):
+        wrapper = io.TextIOWrapper(fh, encoding=enc, newline="", errors="replace")
+        while text_lines := wrapper.readlines(_CSV_BLOCK):
+            yield text_lines, None
+        return
+    decoder = LineDecoder(enc)
+    utf8 = decoder.encoding in ("utf-8", "utf-8-sig")
+    sep = b"\r" if cr_only else b"\n"
+    rest = b""
+    first = True
+    while True:
+        chunk = fh.read(_CSV_BLOCK)
+        data = rest + chunk
+        if chunk:
+            cut = data.rfind(sep)
+            if cut < 0:
+                rest = data
+                continue
+            body, rest = data[: cut + 1], data[cut + 1 :]
+        else:
+            body, rest = data, b""
+            if not body:
+                return
+        if first:
+            first = False
+            body = body.removeprefix(codecs.BOM_UTF8)
+        text: str | None = None
+        if utf8 or body.isascii():
+            with contextlib.suppress(UnicodeDecodeError):
+                text = body.decode("utf-8" if utf8 else "ascii")
+        if text is not None:
+            yield _split_text(text, cr_only), None
+        else:
+            lines: list[str] = []
+            flags: list[bool] = []
+            for raw in _split_bytes(body, sep):
+                lines.append(decoder.decode(raw))
+                flags.append(decoder.last_fallback)
+            yield lines, (flags if any(flags) else None)
+        if not chunk:
+            return
+
+
+# A parsed CSV record: fields (None when unparseable), error, first and last physical line, the block's
+# lines with the record's slice [a, b) (for rejects), and whether a line of it was fallback-decoded.
+_CsvRec = tuple[list[str] | None, str | None, int, int, list[str], int, int, bool]
+
+
+def _csv_parse(blocks: Iterator[_Block], delimiter: str, hard_limit: int) -> Iterator[_CsvRec]:
+    """Records of delimited text, block by block, with a fresh :mod:`csv` reader per block.
+
+    A record cut by a block end (inside a quoted field) is carried into the next block. An unparseable
+    record spanning several lines most likely comes from an unclosed quote: only its first line is
+    rejected and parsing resumes on the next line.
+    """
+    carry: list[str] = []
+    carry_flags: list[bool] = []
+    carry_base = 1
+    next_base = 1
+    pending = next(blocks, None)
+    while pending is not None:
+        lines, flags = pending
+        pending = next(blocks, None)
+        last = pending is None
+        base = next_base
+        next_base += len(lines)
+        if carry:
+            if flags is not None or any(carry_flags):
+                flags = carry_flags + (flags if flags is not None else [False] * len(lines))
+            lines, base = carry + lines, carry_base
+            carry, carry_flags = [], []
+        pos = 0
+        reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
+        while True:
+            before = reader.line_num
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                a, b = pos + before, pos + reader.line_num
+                msg = str(exc)
+                cut_by_block_end = msg.startswith("unexpected end of data") and not last
+                if cut_by_block_end and sum(map(len, lines[a:])) <= hard_limit:
+                    carry, carry_base = lines[a:], base + a
+                    carry_flags = flags[a:] if flags is not None else [False] * len(carry)
+                    break
+                fb = flags is not None and any(flags[a:b])
+                if b - a > 1 and "field larger than field limit" not in msg:
+                    yield None, f"broken quoting: {msg}", base + a, base + a, lines, a, a + 1, fb
+                    pos = a + 1
+                    reader = csv.reader(iter(lines[pos:]), delimiter=delimiter, strict=True)
+                else:
+                    yield None, f"unparseable CSV: {msg}", base + a, base + b - 1, lines, a, b, fb
+                continue
+            a, b = pos + before, pos + reader.line_num
+            yield fields, None, base + a, base + b - 1, lines, a, b, flags is not None and any(flags[a:b])
+
+
 def _csv_events(
     fh: IO[bytes],
     enc: str,
@@ -391,78 +474,54 @@ def _csv_events(
     max_field_chars: int,
     usecols: Sequence[str] | None,
 ) -> tuple[list[str], Iterator[_Event]]:
-    lines, decoder = _line_source(fh, enc, cr_only)
-    feed = _LineFeed(lines, decoder)
     hard_limit = min(sys.maxsize, max(16 * max_field_chars, 1 << 26))
     if csv.field_size_limit() < hard_limit:
         csv.field_size_limit(hard_limit)
-    reader = csv.reader(feed, delimiter=info.delimiter, strict=True)
+    records = _csv_parse(_text_blocks(fh, enc, cr_only), info.delimiter, hard_limit)
     header: list[str] | None = None
-    while header is None:
-        feed.current = []
-        try:
-            first = next(reader)
-        except StopIteration:
-            raise EmptyInputError("file holds no header and no rows", source=source) from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"cannot decode as {enc}: {exc}", source=source) from exc
-        except csv.Error as exc:
-            raise InputError(f"unreadable header (line {feed.lineno}): {exc}", source=source) from exc
-        if any(f.strip() for f in first):
-            header = _unique_header(first, source)
+    try:
+        for fields, error, first, _, _, _, _, _ in records:
+            if error is not None:
+                raise InputError(f"unreadable header (line {first}): {error}", source=source)
+            if fields and any(f.strip() for f in fields):
+                header = _unique_header(fields, source)
+                break
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot decode as {enc}: {exc}", source=source) from exc
+    if header is None:
+        raise EmptyInputError("file holds no header and no rows", source=source)
     if usecols is not None:
         for c in usecols:
             if c not in header and c not in RESERVED_COLUMNS:
                 raise missing_column_error(c, header, source)
-    return header, _csv_records(reader, feed, header, enc, source, max_field_chars)
+    return header, _csv_records(records, header, max_field_chars)
 
 
-def _csv_records(
-    reader: Any, feed: _LineFeed, header: list[str], enc: str, source: str, limit: int
-) -> Iterator[_Event]:
+def _csv_records(records: Iterator[_CsvRec], header: list[str], limit: int) -> Iterator[_Event]:
     n = len(header)
     num = 0
-    while True:
-        feed.current = []
-        feed.fallback = False
-        bad: _Bad | None = None
-        fields: list[str] | None = None
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as exc:
-            raise InputError(f"cannot decode as {enc}: {exc}", source=source) from exc
-        except csv.Error as exc:
-            bad = _Bad(f"unparseable CSV: {exc}")
-        consumed = feed.current
-        fallback = feed.fallback
-        first_line = consumed[0][0] if consumed else feed.lineno
-        if fields is not None and (not fields or (len(fields) == 1 and not fields[0].strip() and n > 1)):
+    for fields, error, first, last, lines, a, b, fallback in records:
+        if fields is not None and (not fields or (len(fields) == 1 and n > 1 and not fields[0].strip())):
             continue  # a blank line is not a record
         num += 1
-        if bad is None and fields is not None:
+        bad: _Bad | None = None
+        if error is not None:
+            bad = _Bad(error)
+        elif fields is not None:
             if len(fields) != n:
                 bad = _Bad(f"wrong field count: expected {n} fields, found {len(fields)}")
             elif max(map(len, fields)) > limit:
                 bad = _check_record(dict(zip(header, fields, strict=True)), limit)
-        if bad is not None:
-            span = f"line {first_line}" if len(consumed) <= 1 else f"lines {first_line}-{consumed[-1][0]}"
-            if len(consumed) > 1 and "field larger than field limit" not in bad.reason and fields is None:
-                # Most likely an unclosed quote swallowed the following lines: reject the first line only
-                # and parse the others again.
-                feed.push_back(consumed[1:])
-                detail = bad.reason.split(": ", 1)[-1]
-                bad = _Bad(f"broken quoting: {detail}; the record starting at line {first_line} is rejected alone")
-                raw = consumed[0][1]
-            else:
-                raw = "".join(item[1] for item in consumed)
-                bad = _Bad(f"{bad.reason} ({span})", bad.column, bad.record if bad.column else None)
-            if bad.record is None:
-                bad.record = raw.rstrip("\r\n")
-            yield num, None, bad, fallback
+        if bad is None:
+            yield num, fields, None, fallback
             continue
-        yield num, fields, None, fallback
+        span = f"line {first}" if first == last else f"lines {first}-{last}"
+        if error is not None and error.startswith("broken quoting"):
+            reason = f"{error}; the record starting at line {first} is rejected alone"
+        else:
+            reason = f"{bad.reason} ({span})"
+        record = bad.record if bad.column else "".join(lines[a:b]).rstrip("\r\n")
+        yield num, None, _Bad(reason, bad.column, record), fallback
 
 
 # ------------------------------------------------------------------------------------------- JSON Lines

@@ -80,7 +80,8 @@ def write_catalogue(data: pd.DataFrame | Iterable[pd.DataFrame], path: str | Pat
 
     The format comes from the extension (``.csv .tsv .json .jsonl .parquet``, plus ``.gz`` except for
     Parquet) unless ``fmt`` is given. The file appears only when complete (atomic rename). In CSV/TSV,
-    list/dict values are written as JSON; the index is never written.
+    list/dict values are written as JSON, and lines end with CRLF (RFC 4180) so that a value holding a
+    lone CR is quoted; the index is never written.
     """
     p = Path(path)
     chosen, gz = _resolve_format(p, fmt)
@@ -114,7 +115,7 @@ def _write_delimited(chunks: Iterable[pd.DataFrame], fh: IO[str], sep: str) -> i
         for c in out.columns:
             if out[c].dtype == object:
                 out[c] = out[c].map(_cell)
-        out.to_csv(fh, sep=sep, index=False, header=n == 0 and fh.tell() == 0, lineterminator="\n")
+        out.to_csv(fh, sep=sep, index=False, header=n == 0 and fh.tell() == 0, lineterminator="\r\n")
         n += len(df)
     return n
 
