@@ -34,8 +34,8 @@ def title_key(series: pd.Series) -> pd.Series:
 
 
 def label_levels(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame | None:
-    """Label frame with columns ``level_1..level_n`` (strings, missing as NA); None without labels."""
-    if not spec.has_labels or not all(c in df.columns for c in spec.label):
+    """Label frame with columns ``level_1..level_n`` (strings, missing as NA); None without hierarchical labels."""
+    if not spec.has_labels or spec.label_tags or not all(c in df.columns for c in spec.label):
         return None
     try:
         from skutag.catalogue.columns import label_frame

@@ -148,6 +148,9 @@ def inspect_catalogue(
         rows_by_source=_rows_by_source(df),
         rejects_path=rejects_path,
     )
+    labels = label_levels(df, spec)
+    finest = labels.iloc[:, -1] if labels is not None and labels.shape[1] else None
+    del labels
     report_progress("duplicate groups", 1, total)
     shared = _shared_groups(df, spec, selected, options, timings)
     for i, info in enumerate(selected):
@@ -170,7 +173,7 @@ def inspect_catalogue(
         timings[info.name] = time.perf_counter() - t
         log.info("%s: %d rows flagged (%.1f s)", info.name, result.n_flagged, timings[info.name])
         report.results.append(result)
-        report.example_records[info.name] = _example_records(df, spec, result)
+        report.example_records[info.name] = _example_records(df, spec, result, finest)
     report.profile = _profile(df, spec, report)
     report.timings_s = {k: round(v, 3) for k, v in timings.items()}
     if out_dir is not None:
@@ -237,14 +240,15 @@ def _rows_by_source(df: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in df[SOURCE_COL].value_counts(sort=False).items()}
 
 
-def _example_records(df: pd.DataFrame, spec: ColumnSpec, result: CheckResult, k: int = 10) -> list[dict[str, Any]]:
+def _example_records(
+    df: pd.DataFrame, spec: ColumnSpec, result: CheckResult, finest: pd.Series | None, k: int = 10
+) -> list[dict[str, Any]]:
     """The flagged rows behind ``result.examples`` (worst first): source, row, title, finest label, score."""
     idx = np.flatnonzero(result.flags)
     if len(idx) == 0:
         return []
     idx = idx[np.argsort(-result.scores[idx], kind="stable")][:k]
     title = title_column(df, spec)
-    labels = label_levels(df, spec)
     records = []
     for i in map(int, idx):
         rec: dict[str, Any] = {}
@@ -253,8 +257,8 @@ def _example_records(df: pd.DataFrame, spec: ColumnSpec, result: CheckResult, k:
         rec["row"] = _py(df[ROW_COL].iat[i]) if ROW_COL in df.columns else int(i) + 1
         if title is not None:
             rec["title"] = _clip(df[title].iat[i])
-        if labels is not None:
-            rec["label"] = _clip(labels.iloc[i, -1])
+        if finest is not None:
+            rec["label"] = _clip(finest.iat[i])
         rec["score"] = round(float(result.scores[i]), 4)
         records.append(rec)
     return records
