@@ -229,6 +229,17 @@ def test_truncated_json_document(tmp_path: Path) -> None:
         read_catalogue(p)
 
 
+def test_json_object_picks_the_array_of_objects(tmp_path: Path) -> None:
+    doc = {"tags": ["a", "b"], "empty": [], "items": [{"id": 1}, {"id": 2}], "more": [{"id": 3}]}
+    df, _ = read_counted(write(tmp_path, "w.json", json.dumps(doc, indent=1).encode()), 2)
+    assert df["id"].tolist() == ["1", "2"]
+
+
+def test_trailing_data_after_json_document(tmp_path: Path) -> None:
+    df, sink = read_counted(write(tmp_path, "t.json", b'[{"id": 1}]\n[{"id": 2}]\n'), 2)
+    assert df["id"].tolist() == ["1"] and "after the end" in sink.examples[0].reason
+
+
 def test_json_object_without_records(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no array"):
         read_catalogue(write(tmp_path, "o.json", b'{\n  "a": 1,\n  "b": {"c": 2}\n}\n'))

@@ -625,11 +625,14 @@ def _json_events(fh: IO[bytes], enc: str, source: str, max_field_chars: int) -> 
                 stream.expect(":")
                 if stream.peek() == "[" and not found:
                     stream.expect("[")
-                    log.debug("%s: reading the records under key %r", source, key)
-                    found = True
-                    for ev in _json_array(stream):
-                        num = ev[0]
-                        yield ev
+                    if stream.peek() == "{":
+                        log.debug("%s: reading the records under key %r", source, key)
+                        found = True
+                        for ev in _json_array(stream):
+                            num = ev[0]
+                            yield ev
+                    else:
+                        _skip_array(stream)
                 else:
                     if found and stream.peek() == "[":
                         log.warning("%s: ignoring a second array under key %r", source, key)
@@ -637,16 +640,29 @@ def _json_events(fh: IO[bytes], enc: str, source: str, max_field_chars: int) -> 
                 if stream.expect(",}") == "}":
                     break
             if not found:
-                raise InputError("JSON object holds no array of records", source=source)
+                raise InputError("JSON object holds no array of objects (records)", source=source)
         else:
             for ev in _json_array(stream):
                 num = ev[0]
                 yield ev
+        if stream.peek() != "":
+            raise ValueError("unexpected data after the end of the JSON document")
     except (ValueError, RecursionError) as exc:
         reason = f"invalid JSON: {exc} (after record {num}); the rest of the file cannot be read"
         yield num + 1, None, _Bad(reason), False
     if stream.fallback_chunks:
         log.warning("%s: bytes that are not %s were decoded with cp1252", source, enc)
+
+
+def _skip_array(stream: _JsonStream) -> None:
+    """Skip the rest of an array whose ``[`` was just read."""
+    if stream.peek() == "]":
+        stream.expect("]")
+        return
+    while True:
+        stream.value()
+        if stream.expect(",]") == "]":
+            return
 
 
 def _json_array(stream: _JsonStream) -> Iterator[_Event]:
