@@ -10,6 +10,13 @@ Bad records (wrong field count, broken quoting, invalid JSON, a JSON line that i
 longer than ``max_field_chars``) go to the :class:`RejectSink` with a reason naming file, row and column,
 and reading continues; without a sink the first bad record raises :class:`InputError`. For every file,
 rows yielded + rows rejected = records in the file (blank lines are not records).
+
+Damage policy: a CSV record that fails to parse across several lines (an unclosed quote) costs only its
+first line, and parsing resumes on the next one; a record that parses but has the wrong field count is
+rejected whole. A JSON document (not JSON Lines) that breaks mid-way ends with one reject covering the
+unreadable rest. Bytes that do not decode are kept (see :mod:`skutag.catalogue.encoding`) and the rows
+holding them are listed in :class:`ReadStats` and logged; input columns named ``_row``/``_source`` are
+replaced.
 """
 
 from __future__ import annotations
@@ -180,7 +187,10 @@ def _iter_text(
 
 
 def read_catalogue(paths: str | Path | Sequence[str | Path], **kwargs: Any) -> pd.DataFrame:
-    """Read one or several files (same options as :func:`iter_catalogue`) into one DataFrame."""
+    """Read one or several files (same options as :func:`iter_catalogue`) into one DataFrame.
+
+    Columns are the union over files; a ``stats`` object passed in accumulates counts over all files.
+    """
     items: list[str | Path] = [paths] if isinstance(paths, str | Path) else list(paths)
     if not items:
         raise InputError("no input files given")
