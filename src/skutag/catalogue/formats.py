@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,8 +199,3 @@ def sniff_format(path: str | Path, fmt: str | None = None) -> FormatInfo:
     if ext_fmt == "tsv" and "\t" in text.splitlines()[0]:
         delimiter = "\t"
     return FormatInfo("csv", compression, delimiter)
-
-
-def text_stream(path: str | Path, compression: Compression, encoding: str) -> io.TextIOWrapper:
-    """A text stream over a (possibly compressed) file."""
-    return io.TextIOWrapper(open_binary(path, compression), encoding=encoding, newline="")
