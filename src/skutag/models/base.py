@@ -85,12 +85,13 @@ class BaseModel(ABC):
         top.level_scores = scores
         return top
 
-    def predict(self, texts: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, texts: pd.DataFrame | pd.Series | list[str]) -> pd.DataFrame:
         """The best valid path per row: one column per level (None where the path is shorter)."""
-        top = self.predict_topk(texts, k=1)
+        frame = self._texts(texts)
+        top = self.predict_topk(frame, k=1)
         n = len(self.levels_)
         rows = [list(p[0]) + [None] * (n - len(p[0])) for p in top.paths]
-        return pd.DataFrame(rows, columns=self.levels_, index=texts.index, dtype=object)
+        return pd.DataFrame(rows, columns=self.levels_, index=frame.index, dtype=object)
 
     # ---- helpers for subclasses ---------------------------------------------------------------
     def _check_fitted(self) -> None:
