@@ -75,7 +75,8 @@ def _coverage_plot(result: EvaluationResult) -> str:
     ax.set_xlabel("coverage (share of rows kept)")
     ax.set_ylabel("precision of kept rows (full path)")
     ax.set_title("Precision-coverage")
-    ax.legend(loc="lower left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower left")
     return _png(fig)
 
 
