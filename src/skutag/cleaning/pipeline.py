@@ -8,12 +8,13 @@ duplicates if asked (keeping the first of each group) and streams everything to 
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,10 @@ import pyarrow.parquet as pq
 from skutag.catalogue.columns import resolve_spec
 from skutag.catalogue.reader import ReadStats, iter_catalogue
 from skutag.catalogue.rejects import RejectSink
-from skutag.catalogue.schema import ROW_COL, SOURCE_COL, ColumnSpec
+from skutag.catalogue.schema import ColumnSpec
 from skutag.catalogue.writer import write_catalogue
-from skutag.cleaning.frame import CleanOptions, clean_frame, joined_text
+from skutag.cleaning.chunks import ChunkJob, ordered_map, process_chunk, rejected_rows
+from skutag.cleaning.frame import CleanOptions
 from skutag.cleaning.labels import Case
 from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, parse_missing_policies
 from skutag.dedup import conflicting_label_groups, exact_duplicate_groups, near_duplicate_groups
@@ -83,6 +85,7 @@ def clean_catalogue(
     fmt: str | None = None,
     encoding: str | None = None,
     progress: bool = False,
+    workers: int | None = None,
 ) -> CleanSummary:
     """Clean ``inputs`` into ``out`` (format from its extension) and return a :class:`CleanSummary`.
 
@@ -94,7 +97,8 @@ def clean_catalogue(
     column), ``_dup_conflict`` (its exact group has several labels) and, when ``near`` or
     ``dedup="near"``, ``_near_dup_group`` and ``_near_dup_conflict``. Group ids are the 0-based position,
     among the rows that passed cleaning, of the group's first row. ``dedup`` drops all but the first row of
-    each exact (``"exact"``) or near (``"near"``) group into the rejects. Rejects go to ``rejects_path``
+    each exact (``"exact"``) or near (``"near"``) group into the rejects. ``workers`` processes clean
+    chunks in parallel (default: up to 2 when the inputs exceed 64 MB, else 1). Rejects go to ``rejects_path``
     (default ``<out>.rejects.jsonl``). Rows in = rows out + rows rejected, always.
     """
     t0 = time.perf_counter()
@@ -140,6 +144,7 @@ def clean_catalogue(
             fmt,
             encoding,
             progress,
+            _workers(workers, inputs),
         )
         summary.text_columns = list(spec.text) if spec else []
         summary.label_columns = list(spec.label) if spec else []
@@ -172,6 +177,59 @@ def clean_catalogue(
     return summary
 
 
+_PARALLEL_BYTES = 64 * 1024 * 1024
+
+
+def _workers(workers: int | None, inputs: Sequence[str | Path]) -> int:
+    if workers is not None:
+        if workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {workers}")
+        return workers
+    size = sum(Path(p).stat().st_size for p in inputs if Path(p).is_file())
+    return min(2, os.cpu_count() or 1) if size > _PARALLEL_BYTES else 1
+
+
+def _chunk_tasks(
+    inputs: Sequence[str | Path],
+    tmp: Path,
+    text: Sequence[str],
+    label: Sequence[str],
+    label_sep: str | None,
+    dedup_on: Sequence[str] | None,
+    options: CleanOptions,
+    sink: RejectSink,
+    chunksize: int,
+    fmt: str | None,
+    encoding: str | None,
+    state: dict[str, Any],
+) -> Iterator[tuple[pd.DataFrame, ChunkJob, Path]]:
+    """Read every input chunk by chunk (reader rejects go straight to ``sink``) and yield cleaning tasks.
+    ``state`` receives the first file's spec, the source list and the records read per file."""
+    n = 0
+    for src_i, path in enumerate(inputs):
+        source = str(path)
+        state["sources"].append(source)
+        stats = ReadStats(source)
+        job: ChunkJob | None = None
+        for chunk in iter_catalogue(path, fmt=fmt, encoding=encoding, chunksize=chunksize, rejects=sink, stats=stats):
+            if job is None:
+                first: ColumnSpec | None = state["spec"]
+                file_spec = resolve_spec(
+                    list(chunk.columns),
+                    text=text if first is None else first.text,
+                    label=label if first is None else first.label,
+                    label_sep=label_sep,
+                    source=source,
+                )
+                state["spec"] = first or file_spec
+                key_cols = _key_columns(dedup_on, file_spec, list(chunk.columns), source)
+                job = ChunkJob(spec=file_spec, options=options, key_columns=tuple(key_cols))
+            state["source_of_chunk"].append(src_i)
+            yield chunk, job, tmp / f"{n:06d}.parquet"
+            n += 1
+        state["records"] += stats.records
+
+
 def _pass_one(
     inputs: Sequence[str | Path],
     tmp: Path,
@@ -186,78 +244,36 @@ def _pass_one(
     fmt: str | None,
     encoding: str | None,
     progress: bool,
+    workers: int,
 ) -> tuple[_Parked, ColumnSpec | None, int]:
     from tqdm import tqdm
 
     parked = _Parked([], [], [], [], [], [])
-    spec: ColumnSpec | None = None
-    rows_in = 0
+    state: dict[str, Any] = {"spec": None, "sources": parked.sources, "records": 0, "source_of_chunk": []}
+    tasks = _chunk_tasks(inputs, tmp, text, label, label_sep, dedup_on, options, sink, chunksize, fmt, encoding, state)
     bar = tqdm(desc="cleaning", unit=" rows", disable=not progress or None, leave=False)
     try:
-        for src_i, path in enumerate(inputs):
-            source = str(path)
-            parked.sources.append(source)
-            stats = ReadStats(source)
-            file_spec: ColumnSpec | None = None
-            for chunk in iter_catalogue(
-                path, fmt=fmt, encoding=encoding, chunksize=chunksize, rejects=sink, stats=stats
-            ):
-                if file_spec is None:
-                    names_text = text if spec is None else spec.text
-                    names_label = label if spec is None else spec.label
-                    file_spec = resolve_spec(
-                        list(chunk.columns), text=names_text, label=names_label, label_sep=label_sep, source=source
-                    )
-                    spec = spec or file_spec
-                    key_cols = _key_columns(dedup_on, file_spec, list(chunk.columns), source)
-                cleaned = clean_frame(chunk, file_spec, options)
-                for k, v in cleaned.counts.items():
-                    counts[k] = counts.get(k, 0) + v
-                keep = cleaned.keep
-                if not keep.all():
-                    _reject_rows(chunk, cleaned.reject_reason, cleaned.reject_column, ~keep, sink)
-                kept = cleaned.frame.loc[keep]
-                if len(kept):
-                    part = tmp / f"{len(parked.files):06d}.parquet"
-                    write_catalogue(kept, part)
-                    parked.files.append(part)
-                    parked.keys.append(joined_text(kept, key_cols))
-                    parked.labels.append(_label_key(kept, file_spec))
-                    parked.source_idx.append(np.full(len(kept), src_i, dtype=np.int32))
-                    parked.rows.append(kept[ROW_COL].to_numpy(dtype=np.int64))
-                bar.update(len(chunk))
-            rows_in += stats.records
+        for i, res in enumerate(ordered_map(process_chunk, tasks, workers)):
+            for k, v in res.counts.items():
+                counts[k] = counts.get(k, 0) + v
+            for r in res.rejected:
+                sink.add(r.reason, source=r.source, row=r.row, column=r.column, record=r.record)
+            if res.part is not None:
+                parked.files.append(res.part)
+                parked.keys.append(res.keys)
+                parked.labels.append(res.labels)
+                parked.source_idx.append(np.full(len(res.rows), state["source_of_chunk"][i], dtype=np.int32))
+                parked.rows.append(res.rows)
+            bar.update(res.rows_in)
     finally:
         bar.close()
-    return parked, spec, rows_in
+    return parked, state["spec"], int(state["records"])
 
 
 def _key_columns(dedup_on: Sequence[str] | None, spec: ColumnSpec, columns: list[str], source: str) -> list[str]:
     if dedup_on:
         return [resolve_spec(columns, text=[c], source=source).text[0] for c in dedup_on]
     return list(spec.text[:1])
-
-
-def _label_key(df: pd.DataFrame, spec: ColumnSpec) -> pa.Array:
-    if not spec.label:
-        return pa.nulls(len(df), pa.large_string())
-    if spec.label_tags:
-        return pa.array([None if v is None else str(v) for v in df[spec.label[0]].tolist()], type=pa.large_string())
-    return joined_text(df, spec.label, " > ")
-
-
-def _reject_rows(
-    raw: pd.DataFrame, reasons: np.ndarray, columns: np.ndarray, mask: np.ndarray, sink: RejectSink
-) -> None:
-    sub = raw.loc[mask]
-    for (_, rec), reason, col in zip(sub.iterrows(), reasons[mask], columns[mask], strict=True):
-        sink.add(
-            str(reason),
-            source=str(rec[SOURCE_COL]),
-            row=int(rec[ROW_COL]),
-            column=None if col is None else str(col),
-            record=rec.drop([ROW_COL, SOURCE_COL]),
-        )
 
 
 def _duplicates(
@@ -316,8 +332,8 @@ def _pass_two(
         reasons = drop_reason[start:stop]
         drop = pd.notna(reasons)
         if drop.any():
-            cols = np.full(len(df), None, dtype=object)
-            _reject_rows(df, reasons, cols, drop, sink)
+            for r in rejected_rows(df, reasons, None, drop):
+                sink.add(r.reason, source=r.source, row=r.row, column=r.column, record=r.record)
             df = df.loc[~drop]
         start = stop
         yield df

@@ -10,8 +10,6 @@ import numpy as np
 from datasketch import MinHash
 from datasketch.minhash import _fmix
 
-#: Bound on shingles × permutations held at once (uint32): about 64 MiB.
-_BLOCK_CELLS = 16_000_000
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
@@ -30,17 +28,27 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, *, num_perm: int = 64, s
     a, b = permutations(num_perm, seed)
     with np.errstate(over="ignore"):
         mixed = _fmix(hashes.astype(np.uint32), 32).astype(np.uint32)
-    nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
-    block = max(1, _BLOCK_CELLS // num_perm)
-    i = 0
-    while i < len(nonempty):
-        start = offsets[nonempty[i]]
-        j = int(np.searchsorted(offsets[nonempty + 1], start + block, side="right"))
-        j = max(j, i + 1)
-        docs = nonempty[i:j]
-        stop = offsets[docs[-1] + 1]
+    lengths = np.diff(offsets)
+    # Longest texts first, so the texts still having a j-th shingle are always a prefix.
+    order = np.argsort(-lengths, kind="stable")
+    starts = offsets[:-1][order]
+    sorted_len = lengths[order]
+    active = int(np.count_nonzero(sorted_len))
+    out = sig[:0]
+    work = np.full((active, num_perm), EMPTY, dtype=np.uint32)
+    tmp = np.empty((active, num_perm), dtype=np.uint32)
+    j = 0
+    while active:
+        h = mixed[starts[:active] + j]
+        out = tmp[:active]
         with np.errstate(over="ignore"):
-            perm = mixed[start:stop, None] * a[None, :] + b[None, :]
-        sig[docs] = np.minimum.reduceat(perm, offsets[docs] - start, axis=0)
-        i = j
+            np.multiply(h[:, None], a[None, :], out=out)
+            out += b[None, :]
+        np.minimum(work[:active], out, out=work[:active])
+        j += 1
+        while active and sorted_len[active - 1] <= j:
+            active -= 1
+    del out
+    nz = int(np.count_nonzero(sorted_len))
+    sig[order[:nz]] = work
     return sig

@@ -22,16 +22,17 @@ _TEXT_BATCH = 50_000
 
 
 def minhash_signatures(
-    texts: Any, *, num_perm: int = 64, shingle: str = "word3", seed: int = 1
+    texts: Any, *, num_perm: int = 64, shingle: str = "word3", seed: int = 1, normalized: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Signatures of all texts (batched) and a mask of texts that have at least one shingle."""
-    arr = texts if isinstance(texts, pa.Array) else matching_key(texts)
+    """Signatures of all texts (batched) and a mask of texts that have at least one shingle.
+    ``normalized``: the texts are already matching keys (:func:`skutag.dedup.keys.matching_key`)."""
+    arr = texts if normalized and isinstance(texts, pa.Array) else matching_key(texts)
     n = len(arr)
     sig = np.empty((n, num_perm), dtype=np.uint32)
     has = np.zeros(n, dtype=bool)
     for s in range(0, n, _TEXT_BATCH):
         part = arr.slice(s, _TEXT_BATCH)
-        hashes, offsets = shingle_hashes(part, shingle)
+        hashes, offsets = shingle_hashes(part, shingle, normalized=True)
         sig[s : s + len(part)] = signatures(hashes, offsets, num_perm=num_perm, seed=seed)
         has[s : s + len(part)] = offsets[1:] > offsets[:-1]
     return sig, has
@@ -58,7 +59,9 @@ def near_duplicate_groups(
     exact = exact_duplicate_groups(keys)
     reps = np.flatnonzero((exact == np.arange(n)) & valid_mask(keys))
     log.debug("near-duplicates: %d rows, %d unique texts", n, len(reps))
-    sig, has = minhash_signatures(keys.take(pa.array(reps)), num_perm=num_perm, shingle=shingle, seed=seed)
+    sig, has = minhash_signatures(
+        keys.take(pa.array(reps)), num_perm=num_perm, shingle=shingle, seed=seed, normalized=True
+    )
     rows = np.flatnonzero(has)
     bands, r = band_params(threshold, num_perm)
     lefts, rights = [], []

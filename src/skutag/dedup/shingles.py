@@ -61,8 +61,26 @@ def _ngrams(units: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray,
     return (acc ^ (acc >> np.uint64(32))).astype(np.uint32), offsets
 
 
+#: Bytes that separate words: every ASCII byte that is not a letter or digit. Non-ASCII bytes (other
+#: scripts, accented letters) count as word characters, so this works on raw UTF-8 without decoding.
+_SEPARATOR = np.array([not (chr(b).isascii() and chr(b).isalnum()) if b < 128 else False for b in range(256)])
+
+
+def _ascii_punct_to_space(arr: pa.Array) -> pa.Array:
+    """Replace every ASCII non-alphanumeric byte with a space, straight on the UTF-8 buffer (length kept)."""
+    arr = pa.concat_arrays([arr]) if arr.offset else arr
+    validity, offsets, data = arr.buffers()
+    if data is None or len(arr) == 0:
+        return arr
+    raw = np.frombuffer(data, dtype=np.uint8)
+    cleaned = np.where(_SEPARATOR[raw], np.uint8(32), raw)
+    return pa.Array.from_buffers(
+        pa.large_string(), len(arr), [validity, offsets, pa.py_buffer(cleaned)], null_count=arr.null_count
+    )
+
+
 def _word_units(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    words = pc.utf8_split_whitespace(pc.replace_substring_regex(arr, r"[^\p{L}\p{N}]+", " "))
+    words = pc.ascii_split_whitespace(_ascii_punct_to_space(arr))
     lengths = pc.list_value_length(words).fill_null(0).to_numpy(zero_copy_only=False)
     flat = pc.list_flatten(words)
     if len(flat) == 0:
@@ -84,10 +102,14 @@ def _char_units(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return units, np.asarray(lengths)
 
 
-def shingle_hashes(texts: Any, shingle: str = "word3") -> tuple[np.ndarray, np.ndarray]:
-    """Shingles of every text (lower-cased; word shingles ignore punctuation): a flat uint32 array of
-    shingle hashes and ``offsets`` (len = n_texts + 1) so text i owns ``hashes[offsets[i]:offsets[i+1]]``."""
+def shingle_hashes(texts: Any, shingle: str = "word3", *, normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Shingles of every text (lower-cased; word shingles split on ASCII punctuation and whitespace): a flat
+    uint32 array of shingle hashes and ``offsets`` (len = n_texts + 1) so text i owns
+    ``hashes[offsets[i]:offsets[i+1]]``. ``normalized`` says the texts are already lower-cased with
+    normalised whitespace (see :func:`skutag.dedup.keys.matching_key`)."""
     kind, n = parse_shingle(shingle)
-    arr = normalize_whitespace_arrow(pc.utf8_lower(to_arrow(texts)))
+    arr = to_arrow(texts)
+    if not normalized:
+        arr = normalize_whitespace_arrow(pc.utf8_lower(arr))
     units, lengths = _word_units(arr) if kind == "word" else _char_units(arr)
     return _ngrams(units, lengths, n)
