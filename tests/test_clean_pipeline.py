@@ -206,3 +206,17 @@ def test_row_contract_holds_on_generated_catalogues(tmp_path: Path, rows: list[t
     written = [line for line in out.read_text(encoding="utf-8").split("\n") if line.strip()]
     assert len(written) == s.rows_out
     assert len(_rejects(default_rejects_path(out))) == s.rows_rejected
+
+
+def test_process_pool_gives_the_same_result(tmp_path: Path) -> None:
+    inputs = _bad_inputs(tmp_path)
+    kw = {"text": ["title", "description"], "label": ["label"], "missing": "title=drop", "chunksize": 2}
+    one = clean_catalogue(inputs, tmp_path / "one.jsonl", workers=1, **kw)  # type: ignore[arg-type]
+    two = clean_catalogue(inputs, tmp_path / "two.jsonl", workers=2, **kw)  # type: ignore[arg-type]
+    _contract(two)
+    assert (one.rows_in, one.rows_out, one.rejected_by_reason) == (two.rows_in, two.rows_out, two.rejected_by_reason)
+    assert (tmp_path / "one.jsonl").read_text(encoding="utf-8") == (tmp_path / "two.jsonl").read_text(encoding="utf-8")
+    key = lambda r: (r["source"], r["row"])  # noqa: E731
+    assert sorted(_rejects(tmp_path / "one.jsonl.rejects.jsonl"), key=key) == sorted(
+        _rejects(tmp_path / "two.jsonl.rejects.jsonl"), key=key
+    )

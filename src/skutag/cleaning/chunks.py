@@ -18,6 +18,9 @@ import pyarrow as pa
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL, ColumnSpec
 from skutag.catalogue.writer import write_catalogue
 from skutag.cleaning.frame import CleanOptions, clean_frame, joined_text
+from skutag.log import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -110,11 +113,14 @@ def process_chunk(chunk: pd.DataFrame, job: ChunkJob, part: Path) -> ChunkResult
 def ordered_map(fn: Callable[..., ChunkResult], tasks: Iterable[Sequence[Any]], workers: int) -> Iterator[ChunkResult]:
     """``fn(*task)`` for each task, results in task order; with ``workers`` > 1 a process pool runs them
     while the next tasks are read (at most ``2 * workers`` in flight, bounding memory)."""
+    if workers > 1 and mp.current_process().daemon:
+        log.warning("running inside a daemonic process, which cannot start workers: cleaning in-process")
+        workers = 1
     if workers <= 1:
         for task in tasks:
             yield fn(*task)
         return
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending: deque[Future[ChunkResult]] = deque()
         for task in tasks:

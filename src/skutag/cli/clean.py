@@ -25,6 +25,9 @@ def clean(
     near_threshold: float = typer.Option(0.8, "--near-threshold", help="Jaccard similarity of near-duplicates."),
     keep_empty_text: bool = typer.Option(False, "--keep-empty-text", help="Keep rows without any text."),
     chunksize: int = typer.Option(50_000, "--chunksize", help="Rows per chunk held in memory."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Processes cleaning chunks (default: 2 for inputs over 64 MB, else 1)."
+    ),
 ) -> None:
     """Clean catalogues: strip HTML, repair unicode, normalise whitespace and labels, flag or drop duplicates."""
     from skutag.cleaning.pipeline import clean_catalogue
@@ -47,6 +50,7 @@ def clean(
             drop_empty_text=not keep_empty_text,
             rejects_path=rejects,
             chunksize=chunksize,
+            workers=workers,
             progress=True,
         )
     out.print(
