@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    quiet = logging.getLogger("alembic")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # alembic logs every plugin at INFO
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except SQLAlchemyError as exc:
-        raise ConfigError(f"cannot migrate the tag store at {engine.url!r}: {exc}") from exc
+        raise ConfigError(f"cannot open the tag store at {engine.url!r}: {exc}") from exc
+    finally:
+        quiet.setLevel(level)
 
 
 def schema_tables(engine: Engine) -> list[str]:

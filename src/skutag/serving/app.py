@@ -1,0 +1,92 @@
+"""The FastAPI application: ``create_app(settings)``; the model is loaded once in ``lifespan``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from skutag import __version__
+from skutag.errors import ConfigError, InputError, SkutagError
+from skutag.log import get_logger
+from skutag.serving.metrics import Metrics
+from skutag.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
+from skutag.serving.routers import health, models, pages, review, tagging
+from skutag.serving.routers.pages import STATIC_DIR
+from skutag.serving.settings import ServeSettings
+from skutag.serving.state import build_state
+from skutag.store import NotFoundError
+
+log = get_logger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ServeSettings = app.state.settings
+    if not settings.keys():
+        log.warning("no API keys set (SKUTAG_API_KEYS): tagging and review endpoints are open to anyone")
+    state = await run_in_threadpool(build_state, settings, app.state.metrics)
+    await state.batcher.start()
+    app.state.serving = state
+    app.state.metrics.ready.set(1)
+    try:
+        yield
+    finally:
+        app.state.metrics.ready.set(0)
+        app.state.serving = None
+        await state.batcher.stop()
+        if state.store is not None:
+            state.store.close()
+
+
+async def _skutag_error(_request: Request, exc: Exception) -> JSONResponse:
+    code = 404 if isinstance(exc, NotFoundError) else 422 if isinstance(exc, InputError | ConfigError) else 400
+    return JSONResponse({"detail": str(exc)}, status_code=code)
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """A new app (nothing is loaded until it starts: the lifespan loads the model and opens the store)."""
+    settings = settings or ServeSettings()
+    app = FastAPI(
+        title="skutag",
+        version=__version__,
+        description="Automatic product categorisation and tagging, with a human review queue.",
+        lifespan=lifespan,
+    )
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.serving = None
+    app.include_router(tagging.router)
+    app.include_router(models.router)
+    app.include_router(review.router)
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(SkutagError, _skutag_error)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def run_server(settings: ServeSettings) -> None:
+    """Check the model directory, then serve with uvicorn until interrupted (blocking)."""
+    import uvicorn
+
+    from skutag.models.base import read_meta
+
+    if settings.model_dir is None:
+        raise ConfigError("no model directory given")
+    read_meta(settings.model_dir)  # fail fast with a clear ModelLoadError before the server starts
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,1 @@
+"""One router per resource: tagging, models, health, review API, review page."""

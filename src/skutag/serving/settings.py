@@ -1,0 +1,42 @@
+"""All serving settings in one pydantic-settings class (environment variables ``SKUTAG_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from skutag.store.engine import DEFAULT_URL
+
+
+class ServeSettings(BaseSettings):
+    """Settings of ``skutag serve``; each can come from the environment, e.g. ``SKUTAG_API_KEYS=k1,k2``."""
+
+    model_config = SettingsConfigDict(env_prefix="SKUTAG_", extra="ignore", protected_namespaces=())
+
+    model_dir: Path | None = Field(default=None, description="Model directory written by skutag train.")
+    db_url: str = Field(default=DEFAULT_URL, description="Tag store: a SQLite path/URL or a postgresql:// URL.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_keys: str = Field(default="", description="Comma-separated API keys; empty = open (a warning is logged).")
+    target_precision: float = Field(
+        default=0.98, gt=0.0, le=1.0, description="Precision auto-accepted tags must reach."
+    )
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Fixed confidence threshold (skips calibration)."
+    )
+    fallback_threshold: float = Field(
+        default=0.9, ge=0.0, le=1.0, description="Used when no validation data is readable."
+    )
+    top_k: int = Field(default=3, ge=1, le=20)
+    max_batch_products: int = Field(default=256, ge=1, description="Most products in one POST /v1/tag.")
+    max_body_bytes: int = Field(default=2_000_000, ge=1024, description="Largest request body accepted.")
+    batch_max_rows: int = Field(
+        default=512, ge=1, description="Most rows the micro-batcher sends to the model at once."
+    )
+    batch_max_wait_ms: float = Field(default=2.0, ge=0.0, description="How long the batcher waits to fill a batch.")
+    store_predictions: bool = Field(default=True, description="Write every prediction to the store before answering.")
+
+    def keys(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]

@@ -1,0 +1,225 @@
+"""The served model: loaded once, mapped from API products to the model's text columns, answers per product."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skutag.catalogue.columns import DESCRIPTION_NAMES, TITLE_NAMES
+from skutag.log import get_logger
+from skutag.models.base import BaseModel, read_meta
+from skutag.serving.calibration import Calibration, calibrate
+from skutag.store.models import DECISION_AUTO, DECISION_REVIEW
+from skutag.store.records import PredictionRecord
+from skutag.taxonomy import PATH_SEP
+
+log = get_logger(__name__)
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_MAX_EVIDENCE_TOKENS = 40
+
+
+def model_version(meta: dict[str, Any]) -> str:
+    """``<kind>-<12 hex>``: a digest of the model files' checksums, so retraining gives a new version."""
+    files = meta.get("files") or {}
+    digest = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(files.items())).encode()).hexdigest()
+    return f"{meta.get('kind', 'model')}-{digest[:12]}"
+
+
+@dataclass
+class ServedModel:
+    """A loaded model with its name, version, decision threshold and the taxonomy paths it can emit."""
+
+    model: BaseModel
+    name: str
+    version: str
+    directory: Path
+    calibration: Calibration
+    paths: list[tuple[str, ...]] = field(default_factory=list)
+    _path_set: set[tuple[str, ...]] = field(default_factory=set, init=False, repr=False)
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold
+
+    def info(self) -> dict[str, Any]:
+        card = getattr(self.model, "card_", {}) or {}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "kind": self.model.kind,
+            "levels": list(self.model.levels_),
+            "text_columns": list(self.model.text_columns_),
+            "n_paths": len(self.paths),
+            "threshold": self.threshold,
+            "target_precision": self.calibration.target,
+            "calibration": self.calibration.as_dict(),
+            "validation": (card.get("validation") or {}).get("metrics"),
+            "saved_at": card.get("saved_at"),
+            "has_tags": hasattr(self.model, "predict_tags"),
+        }
+
+    def knows_path(self, path: list[str]) -> bool:
+        return tuple(path) in self._path_set
+
+    def __post_init__(self) -> None:
+        self._path_set = {p[: i + 1] for p in self.paths for i in range(len(p))}
+
+
+def load_served_model(
+    directory: str | Path,
+    *,
+    target_precision: float,
+    threshold: float | None = None,
+    fallback_threshold: float = 0.9,
+) -> ServedModel:
+    """Load ``directory`` and settle its decision threshold: fixed, from the card/validation data, or fallback."""
+    directory = Path(directory)
+    model = BaseModel.load(directory)
+    if threshold is not None:
+        cal = Calibration(target=target_precision, threshold=threshold, source="fixed")
+    else:
+        found = calibrate(model, target_precision)
+        if found is None:
+            log.warning(
+                "no calibration for precision %.3f; using fallback threshold %.3f", target_precision, fallback_threshold
+            )
+            found = Calibration(target=target_precision, threshold=fallback_threshold, source="fallback")
+        cal = found
+    paths = model_paths(model)
+    version = model_version(read_meta(directory))  # the loaded card drops the file checksums
+    return ServedModel(model, directory.name, version, directory, cal, paths)
+
+
+def model_paths(model: BaseModel) -> list[tuple[str, ...]]:
+    """Every path the model can predict (for the review page's taxonomy picker and path validation)."""
+    names = getattr(model, "path_names", None)
+    if callable(names):
+        return sorted(set(names()))
+    taxonomy = getattr(model, "taxonomy_", None)
+    if taxonomy is not None:
+        return sorted({taxonomy.path(n.id) for n in taxonomy.leaves()})
+    return []
+
+
+def _column_candidates(column: str) -> list[str]:
+    key = re.sub(r"[\s\-]+", "_", column.strip().lower())
+    out = [column, column.lower(), key]
+    if key in TITLE_NAMES:
+        out += ["name", "title"]
+    if key in DESCRIPTION_NAMES:
+        out += ["description"]
+    return out
+
+
+class Tagger:
+    """Turns API products (dicts of text fields) into model input and model output into answers."""
+
+    def __init__(self, served: ServedModel, top_k: int = 3) -> None:
+        self.served = served
+        self.top_k = top_k
+        self._columns = {c: _column_candidates(c) for c in served.model.text_columns_}
+
+    def values(self, product: dict[str, str]) -> list[str]:
+        """The product's text for each of the model's text columns (matched case-insensitively, with aliases)."""
+        lower = {k.lower(): v for k, v in product.items()}
+        out = []
+        for candidates in self._columns.values():
+            value = ""
+            for c in candidates:
+                v = product.get(c) or lower.get(c.lower())
+                if v:
+                    value = str(v)
+                    break
+            out.append(value)
+        return out
+
+    def texts_frame(self, products: list[dict[str, str]]) -> pd.DataFrame:
+        rows = [self.values(p) for p in products]
+        return pd.DataFrame(rows, columns=list(self._columns), dtype=object).reindex(columns=list(self._columns))
+
+    def has_text(self, product: dict[str, str]) -> bool:
+        return any(v.strip() for v in self.values(product))
+
+    def tag(self, products: list[dict[str, str]], top_k: int | None = None) -> list[PredictionRecord]:
+        """One :class:`PredictionRecord` per product (``products[i]["id"]`` is its external id)."""
+        if not products:
+            return []
+        model = self.served.model
+        k = top_k or self.top_k
+        texts = self.texts_frame(products)
+        top = model.predict_scored(texts, k=k)
+        tags: list[dict[str, Any]] = [{} for _ in products]
+        predict_tags = getattr(model, "predict_tags", None)
+        if callable(predict_tags):
+            tags = [dict(t) for t in predict_tags(texts)]
+        n_levels = len(model.levels_)
+        level_scores = top.level_scores if top.level_scores is not None else np.full((len(products), n_levels), np.nan)
+        scores = np.asarray(top.scores, dtype=float)
+        threshold = self.served.threshold
+        out = []
+        for i, product in enumerate(products):
+            best = list(top.paths[i][0])
+            conf = float(scores[i, 0])
+            out.append(
+                PredictionRecord(
+                    external_id=str(product["id"]),
+                    fields={k2: str(v) for k2, v in product.items() if k2 != "id" and v is not None},
+                    path=best,
+                    level_scores=[None if np.isnan(v) else round(float(v), 6) for v in level_scores[i][: len(best)]],
+                    path_score=round(conf, 6),
+                    topk=[
+                        {"path": list(p), "score": round(float(s), 6)}
+                        for p, s in zip(top.paths[i], scores[i].tolist(), strict=False)
+                    ],
+                    decision=DECISION_AUTO if conf >= threshold else DECISION_REVIEW,
+                    threshold=threshold,
+                    model_version=self.served.version,
+                    tags=tags[i],
+                )
+            )
+        return out
+
+    def explain(self, product: dict[str, str], path: list[str] | None = None) -> dict[str, Any]:
+        """Evidence by occlusion: how much the probability of ``path`` (default: the best) drops without each word.
+
+        Model-agnostic (only ``predict_proba``); words of the first text column, then the others, at most 40.
+        """
+        model = self.served.model
+        texts = self.texts_frame([product])
+        if path is None:
+            path = list(model.predict_topk(texts, k=1).paths[0][0])
+        if not path:
+            return {"path": [], "base_score": None, "tokens": []}
+        level = len(path) - 1
+        spans: list[tuple[str, int, int, int]] = []
+        for ci, col in enumerate(texts.columns):
+            for m in _TOKEN.finditer(str(texts.iloc[0, ci])):
+                spans.append((str(col), ci, m.start(), m.end()))
+        spans = spans[:_MAX_EVIDENCE_TOKENS]
+        rows = [texts.iloc[0].tolist()]
+        for _col, ci, a, b in spans:
+            row = list(rows[0])
+            row[ci] = str(row[ci])[:a] + " " + str(row[ci])[b:]
+            rows.append(row)
+        frame = pd.DataFrame(rows, columns=texts.columns, dtype=object)
+        proba = model.predict_proba(frame)[level]
+        leaf = path[level]
+        p = proba[leaf].to_numpy(dtype=float) if leaf in proba.columns else np.zeros(len(frame))
+        base = float(p[0])
+        tokens: list[dict[str, Any]] = [
+            {"field": col, "token": str(texts.iloc[0, ci])[a:b], "weight": round(base - float(p[j + 1]), 6)}
+            for j, (col, ci, a, b) in enumerate(spans)
+        ]
+        tokens.sort(key=lambda t: -abs(t["weight"]))
+        return {"path": path, "base_score": round(base, 6), "tokens": tokens}
+
+
+def joined(path: list[str]) -> str:
+    return PATH_SEP.join(path)
