@@ -1,0 +1,115 @@
+"""Shared helpers for the store, serving and review tests (imported by them; not a pytest conftest).
+
+- :func:`postgres_url`: a throwaway PostgreSQL cluster (``scripts/ci-services.sh``), started once per test
+  process and stopped at exit; None (with a loud warning) only when PostgreSQL cannot be installed.
+- :func:`new_database`: a fresh database URL on ``sqlite`` or ``postgresql``.
+- :func:`small_model_dir`: a linear model trained once on a slice of MWPD (skips without the shared data).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "ci-services.sh"
+_cache: dict[str, object] = {}
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("SKUTAG_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def postgres_url() -> str | None:
+    """URL of a running throwaway PostgreSQL (started on first use)."""
+    if "pg" in _cache:
+        return _cache["pg"]  # type: ignore[return-value]
+    tmp = Path(tempfile.mkdtemp(prefix="skutag-pg-"))
+    try:
+        proc = subprocess.run(
+            ["bash", str(SCRIPT), "pg-start", str(tmp)], capture_output=True, text=True, timeout=300, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = None
+        err = str(exc)
+    if proc is None or proc.returncode != 0:
+        err = proc.stderr[-2000:] if proc is not None else err
+        log = (tmp / "server.log").read_text(errors="replace")[-1000:] if (tmp / "server.log").exists() else ""
+        warnings.warn(f"PostgreSQL UNAVAILABLE, its store tests are SKIPPED: {err} {log}", stacklevel=2)
+        shutil.rmtree(tmp, ignore_errors=True)
+        _cache["pg"] = None
+        return None
+    url = proc.stdout.strip().splitlines()[-1]
+    atexit.register(lambda: subprocess.run(["bash", str(SCRIPT), "pg-stop", str(tmp)], check=False, timeout=120))
+    _cache["pg"] = url
+    return url
+
+
+def new_database(backend: str, tmp_path: Path) -> str:
+    """A fresh, empty database on ``backend`` ("sqlite" or "postgresql")."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    base = postgres_url()
+    if base is None:
+        pytest.skip("PostgreSQL could not be installed or started (see the warning)")
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def small_model_dir() -> Path:
+    """A linear model on 600 MWPD training offers, with 400 validation offers listed in its card."""
+    if "model" in _cache:
+        return _cache["model"]  # type: ignore[return-value]
+    data = shared_data() / "mwpd2020"
+    if not (data / "train.json").is_file():
+        pytest.skip(f"shared data not found at {data}")
+    from skutag.training import train_model
+
+    tmp = Path(tempfile.mkdtemp(prefix="skutag-serve-model-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    for name, n in (("train.json", 600), ("validation.json", 400)):
+        with (data / name).open(encoding="utf-8") as src, (tmp / name).open("w", encoding="utf-8") as dst:
+            dst.writelines(itertools.islice(src, n))
+    out = tmp / "model"
+    train_model(
+        tmp / "train.json",
+        text=["Name", "Description"],
+        label=["lvl1", "lvl2", "lvl3"],
+        valid=tmp / "validation.json",
+        out=out,
+        rejects=tmp / "rejects.jsonl",
+    )
+    _cache["model"] = out
+    return out
+
+
+def validation_rows(n: int = 40) -> list[dict[str, str]]:
+    """The first ``n`` MWPD validation offers as API products (id, name, description)."""
+    path = shared_data() / "mwpd2020" / "validation.json"
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for line in itertools.islice(fh, n):
+            r = json.loads(line)
+            rows.append({"id": f"v{r['ID']}", "name": r["Name"] or "", "description": r["Description"] or ""})
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
