@@ -89,7 +89,9 @@ def test_metrics_json_and_report(tmp_path: Path) -> None:
     for level in ("level_1", "level_2"):
         assert {"accuracy", "f1_weighted", "f1_macro", "top3_accuracy", "ece"} <= set(metrics[level])
     assert set(metrics["mean"]) == {"accuracy", "f1_weighted", "f1_macro"}
-    assert metrics["mean"]["f1_macro"] == pytest.approx(np.mean([metrics[lv]["f1_macro"] for lv in ("level_1", "level_2")]))
+    assert metrics["mean"]["f1_macro"] == pytest.approx(
+        np.mean([metrics[lv]["f1_macro"] for lv in ("level_1", "level_2")])
+    )
     assert [t["target"] for t in metrics["path"]["thresholds"]] == [0.95, 0.98]
     html = report_path.read_text()
     assert "<script>alert" not in html and "&lt;script&gt;" in html and "m&lt;1&gt;" in html

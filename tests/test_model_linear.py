@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_model_data import TREE, labels_of, synthetic
 
 from skutag.catalogue.paths import find_shared_data
 from skutag.errors import ConfigError, MissingColumnError, NotFittedError
 from skutag.models import create_model
 from skutag.models.linear import LinearModel
+from test_model_data import TREE, labels_of, synthetic
 
 TEXT = ["title", "shop_category"]
 

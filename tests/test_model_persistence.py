@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_model_data import labels_of, synthetic
 
 from skutag.errors import ModelLoadError
 from skutag.models import BaseModel
 from skutag.models.linear import LinearModel
+from test_model_data import labels_of, synthetic
 
 TEXT = ["title", "description"]
 
@@ -59,7 +59,9 @@ def test_fresh_process_predicts_identically(saved: tuple[LinearModel, Path], tmp
         "json.dump({'paths': top.paths, 'scores': top.scores.tolist(),"
         " 'proba': m.predict_proba(df)[2].to_numpy().tolist()}, open(sys.argv[3], 'w'))\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "in.json"), str(tmp_path / "out.json")], check=True)
+    subprocess.run(
+        [sys.executable, "-c", script, str(path), str(tmp_path / "in.json"), str(tmp_path / "out.json")], check=True
+    )
     got = json.loads((tmp_path / "out.json").read_text())
     df = pd.read_json(tmp_path / "in.json", orient="records")
     top = model.predict_topk(df, k=3)
@@ -131,7 +133,9 @@ def test_bad_directories(saved: tuple[LinearModel, Path], tmp_path: Path) -> Non
         LinearModel.load(other_kind)
 
 
-def test_crash_mid_save_keeps_previous_model(saved: tuple[LinearModel, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_mid_save_keeps_previous_model(
+    saved: tuple[LinearModel, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model, path = saved
     target = _copy(path, tmp_path / "keep")
     before = {p.name: p.read_bytes() for p in target.iterdir()}

@@ -39,9 +39,7 @@ def test_valid_paths_reject_mixed_branches() -> None:
 
 
 def test_from_frame_and_errors() -> None:
-    frame = pd.DataFrame(
-        {"id": ["1", "2", "3"], "name": ["A", "B", "C"], "parent_id": [None, "1", "2"]}
-    )
+    frame = pd.DataFrame({"id": ["1", "2", "3"], "name": ["A", "B", "C"], "parent_id": [None, "1", "2"]})
     tax = Taxonomy.from_frame(frame)
     assert tax.node("3").level == 3 and tax.path("3") == ("A", "B", "C")
     assert list(tax.to_frame()["path"]) == ["A", "A > B", "A > B > C"]

