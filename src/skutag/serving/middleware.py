@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skutag.serving.metrics import Metrics
@@ -16,8 +17,11 @@ _CSP = (
 )
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` so that the framework answers 413 even mid-parse."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -63,7 +67,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(detail)
             return message
 
         async def tracking_send(message: Message) -> None:

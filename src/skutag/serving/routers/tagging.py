@@ -28,7 +28,7 @@ async def tag(body: TagRequest, state: State, caller: Caller) -> TagResponse:
     n = len(body.products)
     if n > settings.max_batch_products:
         raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            413,
             f"too many products in one request: {n} (the limit is {settings.max_batch_products}); split the batch",
         )
     if body.model is not None and body.model not in (served.name, served.version):
