@@ -68,6 +68,13 @@ def test_encoding_damage_finds_replacement_char_and_mojibake() -> None:
     assert res.details["per_column"]["desc"]["replacement_char"] == 1
 
 
+def test_encoding_damage_also_counts_label_columns() -> None:
+    df = frame(title=["ok", "ok"], l1=["Fruit \ufffd Fresh", "Fruit"], l2=["a", "b"], l3=["x", "y"])
+    res = check_encoding_damage(df, LABELLED)
+    assert res.summary["damaged:l1"] == 1
+    assert res.summary["damaged_titles"] == 0
+
+
 def test_html_remnants_tags_and_entities_but_not_plain_comparisons() -> None:
     df = frame(
         title=["Shirt<br>blue", "Salt &amp; pepper", "AT&T phone", "size < 5 and > 2", "Tea &#39;s"],

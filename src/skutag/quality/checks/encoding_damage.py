@@ -21,12 +21,12 @@ def is_mojibake(text: str) -> bool:
 
 
 def check_encoding_damage(df: pd.DataFrame, spec: ColumnSpec, **_: Any) -> CheckResult:
-    """Count U+FFFD characters and mojibake per text column, and the number of damaged titles.
+    """Count U+FFFD characters and mojibake per text and label column, and the number of damaged titles.
 
     Only non-ASCII strings are passed to ftfy (ASCII text cannot be mojibake). Score = number of damaged
     fields in the row.
     """
-    cols = text_columns(df, spec)
+    cols = text_columns(df, spec) + [c for c in spec.label if c in df.columns]
     title = title_column(df, spec)
     damaged = np.zeros(len(df), dtype=float)
     per_column: dict[str, dict[str, int]] = {}
@@ -52,7 +52,7 @@ def check_encoding_damage(df: pd.DataFrame, spec: ColumnSpec, **_: Any) -> Check
         summary[f"damaged:{col}"] = v["damaged"]
     return CheckResult(
         name="encoding_damage",
-        description="U+FFFD replacement characters and mojibake (text ftfy would repair) in text columns.",
+        description="U+FFFD replacement characters and mojibake (text ftfy would repair) in text and label columns.",
         flags=flags,
         scores=damaged,
         summary=summary,
