@@ -10,9 +10,16 @@ MAX_ID_CHARS = 200
 MAX_FIELD_CHARS = 50_000
 MAX_TOP_K = 20
 
-ProductId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, strip_whitespace=True)]
-FieldText = Annotated[str, StringConstraints(max_length=MAX_FIELD_CHARS)]
-PathPart = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+#: Text may hold anything but NUL (which PostgreSQL cannot store in text columns).
+NO_NUL = r"^[^\x00]*$"
+
+ProductId = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, strip_whitespace=True, pattern=NO_NUL)
+]
+FieldText = Annotated[str, StringConstraints(max_length=MAX_FIELD_CHARS, pattern=NO_NUL)]
+PathPart = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NO_NUL)]
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+ShortText = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
 
 
 class ProductIn(BaseModel):
@@ -33,9 +40,7 @@ class TagRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     products: list[ProductIn] = Field(min_length=1, description="One product or a batch (see the batch limit).")
-    model: str | None = Field(
-        default=None, max_length=200, description="Model name or version; default: the served one."
-    )
+    model: ShortText | None = Field(default=None, description="Model name or version; default: the served one.")
     top_k: int | None = Field(
         default=None, ge=1, le=MAX_TOP_K, description="Alternatives to return (including the best)."
     )
@@ -169,10 +174,10 @@ class ReviewRequest(BaseModel):
     path: list[PathPart] | None = Field(
         default=None, max_length=20, description="The corrected path (action 'correct')."
     )
-    tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], FieldText] | None = Field(
-        default=None, max_length=200
+    tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)], FieldText] | None = (
+        Field(default=None, max_length=200)
     )
-    reviewer: Annotated[str, StringConstraints(max_length=100)] | None = None
+    reviewer: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = None
 
 
 class EvidenceToken(BaseModel):

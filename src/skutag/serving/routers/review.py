@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from skutag.serving.deps import Caller, State, Store
 from skutag.serving.schemas import (
+    NO_NUL,
     Evidence,
     Facets,
     QueueItem,
@@ -24,7 +25,8 @@ from skutag.taxonomy import PATH_SEP
 router = APIRouter(prefix="/v1/review", tags=["review"])
 
 _ERRORS: dict[int | str, dict[str, str]] = {401: {"description": "Missing or invalid API key"}}
-Filter = Annotated[str | None, Query(max_length=500)]
+Filter = Annotated[str | None, Query(max_length=500, pattern=NO_NUL)]
+ProductKey = Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 @router.get("/queue", response_model=QueueResponse, responses=_ERRORS, summary="Products awaiting review")
@@ -63,7 +65,7 @@ async def stats(store: Store, caller: Caller) -> ReviewStats:
 async def taxonomy(
     state: State,
     caller: Caller,
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: Annotated[str, Query(max_length=200, pattern=NO_NUL)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> TaxonomyResponse:
     """Paths whose text contains every word of ``q`` (case-insensitive)."""
@@ -78,7 +80,7 @@ async def taxonomy(
     responses={**_ERRORS, 404: {"description": "No such product"}},
     summary="One product with its latest prediction and review",
 )
-async def product(store: Store, caller: Caller, id: Annotated[str, Query(min_length=1, max_length=200)]) -> QueueItem:
+async def product(store: Store, caller: Caller, id: ProductKey) -> QueueItem:
     try:
         return QueueItem(**await run_in_threadpool(store.product, id))
     except NotFoundError as exc:
@@ -91,9 +93,7 @@ async def product(store: Store, caller: Caller, id: Annotated[str, Query(min_len
     responses={**_ERRORS, 404: {"description": "No such product"}},
     summary="Words that drove the prediction (occlusion)",
 )
-async def evidence(
-    state: State, store: Store, caller: Caller, id: Annotated[str, Query(min_length=1, max_length=200)]
-) -> Evidence:
+async def evidence(state: State, store: Store, caller: Caller, id: ProductKey) -> Evidence:
     try:
         item = await run_in_threadpool(store.product, id)
     except NotFoundError as exc:
