@@ -136,3 +136,19 @@ def test_cli_inspect(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["inspect", str(src), "--label", "nope", "--out", str(out)])
     assert bad.exit_code == 2
     assert "Traceback" not in bad.output
+
+
+def test_costly_check_skipped_by_default_on_large_input(tmp_path: Path) -> None:
+    from skutag.quality.checks import CHECKS, CheckInfo, get_check, register_check
+
+    saved = list(CHECKS)
+    try:
+        register_check(CheckInfo("html_remnants", "skutag.quality.checks.html_remnants", max_default_rows=5))
+        src = write_jsonl(tmp_path / "cat.jsonl", catalogue_rows(20))
+        report = inspect_catalogue([src], out_dir=None)
+        assert "html_remnants" in report.skipped and "costly" in report.skipped["html_remnants"]
+        named = inspect_catalogue([src], out_dir=None, checks=["html_remnants"])
+        assert named.result("html_remnants").n_flagged == 1
+    finally:
+        CHECKS[:] = saved
+    assert get_check("html_remnants").max_default_rows is None

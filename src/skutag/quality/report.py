@@ -156,6 +156,8 @@ def inspect_catalogue(
     for i, info in enumerate(selected):
         report_progress(info.name, i + 2, total)
         reason = info.applicable(spec, df)
+        if reason is None and checks is None and info.max_default_rows is not None and len(df) > info.max_default_rows:
+            reason = f"costly on {len(df):,} rows (over {info.max_default_rows:,}); name it in checks to run it"
         if reason is not None:
             report.skipped[info.name] = reason
             continue

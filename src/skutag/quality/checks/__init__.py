@@ -32,6 +32,8 @@ class CheckInfo:
     uses_groups: bool = False
     #: Default for ``inspect``: slow checks can be turned off by leaving them out of ``checks=``.
     default: bool = True
+    #: Run by default only up to this many rows (costly checks); naming the check runs it on any size.
+    max_default_rows: int | None = None
 
     @property
     def function(self) -> CheckFn:
@@ -66,7 +68,7 @@ CHECKS: list[CheckInfo] = [
     _info("class_imbalance", needs_labels=True),
     _info("length_outliers"),
     _info("content_outliers"),
-    _info("label_issues", needs_labels=True),
+    _info("label_issues", needs_labels=True, max_default_rows=200_000),
 ]
 
 
