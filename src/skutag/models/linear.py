@@ -38,8 +38,8 @@ ARRAYS_FILE = "arrays.safetensors"
 TAXONOMY_FILE = "taxonomy.json"
 _CHUNK = 4096
 
-#: The first text column is the title: word 1-2 grams and char 2-5 grams, full weight.
-TITLE_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=1, weight=1.0)
+#: The first text column is the title: word 1-2 grams and char 2-5 grams seen in >= 2 rows, full weight.
+TITLE_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=2, weight=1.0)
 #: Other short fields (shop category, brand): same n-grams, half weight.
 SHORT_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=2, weight=0.5)
 #: Long fields (descriptions): words of the first 300 characters only, low weight.
@@ -166,7 +166,8 @@ class LinearModel(BaseModel):
 
         with ThreadPoolExecutor(max(1, min(self.n_jobs, len(n_classes)))) as pool:
             fitted = list(pool.map(one, range(len(n_classes))))
-        coef = np.concatenate([f[0] for f in fitted], axis=1).astype(np.float32)
+        # stored as float16 (half the size); rounded here so a loaded model predicts identically
+        coef = np.concatenate([f[0] for f in fitted], axis=1).astype(np.float16).astype(np.float32)
         intercept = np.concatenate([f[1] for f in fitted]).astype(np.float32)
         return np.ascontiguousarray(coef), intercept
 
@@ -335,7 +336,7 @@ class LinearModel(BaseModel):
         (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=1), "utf-8")
         (directory / TAXONOMY_FILE).write_text(json.dumps(self.taxonomy_.to_dict(), ensure_ascii=False), "utf-8")
         arrays = {
-            "coef": self.coef_,
+            "coef": self.coef_.astype(np.float16),
             "intercept": self.intercept_,
             "paths": self.paths_,
             **self.vectorizer_.state_arrays(),
