@@ -1,0 +1,228 @@
+"""Probability blending of path models (default: the linear model and the fine-tuned transformer).
+
+Weights (a point of the simplex, step ``grid_step``) and the blend (arithmetic or geometric mean of the
+path distributions) are chosen on validation rows to maximise the mean of weighted and macro F1 over the
+levels. One-hot weights are on the grid, so on those rows the blend is never worse than its best member.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from skutag.errors import ConfigError
+from skutag.log import get_logger
+from skutag.models.base import BaseModel, level_columns
+from skutag.models.transformer import holdout_split, level_f1
+from skutag.models.transformer_paths import PathModel, encode_labels
+from skutag.taxonomy import Taxonomy, clean_path
+
+log = get_logger(__name__)
+
+CONFIG_FILE = "ensemble.json"
+BLENDS = ("linear", "log")
+DEFAULT_MEMBERS: list[dict[str, Any]] = [
+    {"model": "linear", "params": {}},
+    {"model": "transformer", "params": {}},
+]
+
+
+def simplex_grid(n: int, step: float) -> list[tuple[float, ...]]:
+    """All weight vectors of ``n`` non-negative multiples of ``step`` summing to 1."""
+    k = round(1 / step)
+    out = []
+    for combo in itertools.product(range(k + 1), repeat=n - 1):
+        if sum(combo) <= k:
+            out.append(tuple(c / k for c in (*combo, k - sum(combo))))
+    return out
+
+
+def blend(probs: list[np.ndarray], weights: tuple[float, ...] | np.ndarray, how: str) -> np.ndarray:
+    """Weighted arithmetic (``linear``) or normalised geometric (``log``) mean of path distributions."""
+    if how == "linear":
+        return sum((w * p for w, p in zip(weights, probs, strict=True)), np.zeros_like(probs[0]))
+    logp = sum(
+        (w * np.log(np.clip(p, 1e-12, 1.0)) for w, p in zip(weights, probs, strict=True)), np.zeros_like(probs[0])
+    )
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class EnsembleModel(PathModel):
+    """Blend of fitted path models; ``fit`` trains the members on all but ``holdout_fraction`` of the rows,
+    tunes on the rest, then refits the members named in ``refit`` (cheap ones) on all rows."""
+
+    kind = "ensemble"
+
+    def __init__(
+        self,
+        members: list[dict[str, Any]] | None = None,
+        holdout_fraction: float = 0.1,
+        refit: list[str] | None = None,
+        grid_step: float = 0.05,
+        blends: list[str] | None = None,
+        seed: int = 0,
+        progress: Any = None,
+    ) -> None:
+        self.members = members if members is not None else [dict(m) for m in DEFAULT_MEMBERS]
+        self.holdout_fraction = holdout_fraction
+        self.refit = refit if refit is not None else ["linear"]
+        self.grid_step = grid_step
+        self.blends = blends or list(BLENDS)
+        self.seed = seed
+        self.progress = progress
+        unknown = [b for b in self.blends if b not in BLENDS]
+        if unknown:
+            raise ConfigError(f"unknown blend(s) {unknown}; choose from {BLENDS}")
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "members": self.members,
+            "holdout_fraction": self.holdout_fraction,
+            "refit": self.refit,
+            "grid_step": self.grid_step,
+            "blends": self.blends,
+            "seed": self.seed,
+        }
+
+    # ---- building ---------------------------------------------------------------------------------
+    @classmethod
+    def from_members(cls, models: list[BaseModel], **params: Any) -> EnsembleModel:
+        """An ensemble of already fitted models (equal weights until :meth:`tune`)."""
+        ens = cls(members=[{"model": m.kind, "params": {}} for m in models], **params)
+        ens._attach(models)
+        ens.weights_ = tuple(1.0 / len(models) for _ in models)
+        ens.blend_ = "linear"
+        return ens
+
+    def _attach(self, models: list[BaseModel]) -> None:
+        if not models:
+            raise ConfigError("an ensemble needs at least one member")
+        for m in models:
+            if not hasattr(m, "predict_path_proba") or not hasattr(m, "path_names"):
+                raise ConfigError(f"model kind {m.kind!r} cannot be blended (no path probabilities)")
+        self.models_ = list(models)
+        union: dict[tuple[str, ...], int] = {}
+        for m in models:
+            for p in m.path_names():  # type: ignore[attr-defined]
+                union.setdefault(p, len(union))
+        n_levels = max(len(m.levels_) for m in models)
+        names = list(union)
+        padded = [p + ("",) * (n_levels - len(p)) for p in names]
+        self.classes_ = [sorted({p[lv] for p in padded}) for lv in range(n_levels)]
+        index = [{c: i for i, c in enumerate(cl)} for cl in self.classes_]
+        self.paths_ = np.array([[index[lv][p[lv]] for lv in range(n_levels)] for p in padded], dtype=np.int32)
+        self.paths_ = self.paths_.reshape(len(padded), n_levels)
+        self.member_index_ = [np.array([union[p] for p in m.path_names()]) for m in models]  # type: ignore[attr-defined]
+        self.taxonomy_ = Taxonomy.from_paths(names)
+        self.levels_ = level_columns(n_levels)
+        cols: list[str] = []
+        for m in models:
+            cols.extend(c for c in m.text_columns_ if c not in cols)
+        self.text_columns_ = cols
+
+    def member_probs(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[np.ndarray]:
+        """Each member's path distribution, aligned to the ensemble's path table."""
+        frame = self._texts(texts)
+        out = []
+        for m, idx in zip(self.models_, self.member_index_, strict=True):
+            p = np.zeros((len(frame), len(self.paths_)))
+            if len(frame):
+                p[:, idx] = m.predict_path_proba(frame)  # type: ignore[attr-defined]
+            out.append(p)
+        return out
+
+    def _targets(self, labels: pd.DataFrame) -> np.ndarray:
+        index = [{c: i for i, c in enumerate(cl)} for cl in self.classes_]
+        n = len(self.classes_)
+        rows = []
+        for raw in labels.itertuples(index=False, name=None):
+            p = clean_path(raw)
+            p = p + ("",) * (n - len(p))
+            rows.append([index[lv].get(p[lv], -1) for lv in range(n)])
+        return np.array(rows, dtype=np.int64).reshape(-1, n)
+
+    def tune(self, texts: pd.DataFrame, labels: pd.DataFrame, probs: list[np.ndarray] | None = None) -> dict[str, Any]:
+        """Choose weights and blend on labelled rows; returns the scores of members and the chosen blend."""
+        probs = probs if probs is not None else self.member_probs(texts)
+        y = self._targets(labels)
+
+        def score(p: np.ndarray) -> float:
+            return level_f1(y, self.paths_[p.argmax(axis=1)])["score"]
+
+        members = [score(p) for p in probs]
+        best_w: tuple[float, ...] = tuple(float(i == int(np.argmax(members))) for i in range(len(probs)))
+        best = (max(members), "linear", best_w)
+        for how in self.blends:
+            for w in simplex_grid(len(probs), self.grid_step):
+                s = score(blend(probs, w, how))
+                if s > best[0] + 1e-12:
+                    best = (s, how, w)
+        self.weights_, self.blend_ = best[2], best[1]
+        self.tuning_ = {"members": members, "score": best[0], "blend": best[1], "weights": list(best[2])}
+        log.info("ensemble tuned: %s", self.tuning_)
+        return self.tuning_
+
+    # ---- fitting ----------------------------------------------------------------------------------
+    def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
+        from skutag.models.registry import create_model
+
+        if len(texts) != len(labels):
+            raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
+        encode_labels(labels)  # validates the labels early
+        train_idx, hold_idx = holdout_split(len(texts), self.holdout_fraction, self.seed)
+        if len(hold_idx) == 0:
+            raise ConfigError("too few rows to hold out validation rows for tuning the ensemble")
+        models: list[BaseModel] = []
+        for spec in self.members:
+            kind = str(spec["model"])
+            if self.progress is not None:
+                self.progress(f"ensemble: fitting {kind}")
+            m = create_model(kind, **dict(spec.get("params", {})))
+            m.fit(texts.iloc[train_idx], labels.iloc[train_idx])
+            models.append(m)
+        self._attach(models)
+        self.tune(texts.iloc[hold_idx], labels.iloc[hold_idx])
+        for i, spec in enumerate(self.members):
+            if spec["model"] in self.refit:
+                if self.progress is not None:
+                    self.progress(f"ensemble: refitting {spec['model']} on all rows")
+                m = create_model(str(spec["model"]), **dict(spec.get("params", {})))
+                models[i] = m.fit(texts, labels)
+        self._attach(models)
+        return self
+
+    def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
+        return blend(self.member_probs(texts), self.weights_, self.blend_)
+
+    # ---- persistence ------------------------------------------------------------------------------
+    def _save_state(self, directory: Path) -> None:
+        config = {
+            "params": self.get_params(),
+            "weights": list(self.weights_),
+            "blend": self.blend_,
+            "tuning": getattr(self, "tuning_", None),
+            "n_members": len(self.models_),
+        }
+        (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=1), "utf-8")
+        for i, m in enumerate(self.models_):
+            m.save(directory / f"member_{i}")
+
+    @classmethod
+    def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
+        config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
+        model = cls(**config["params"])
+        members = [BaseModel.load(directory / f"member_{i}") for i in range(int(config["n_members"]))]
+        model._attach(members)
+        model.weights_ = tuple(float(w) for w in config["weights"])
+        model.blend_ = str(config["blend"])
+        model.tuning_ = config.get("tuning")
+        if len(model.weights_) != len(members):
+            raise ValueError("ensemble weights do not match its members")
+        return model

@@ -1,0 +1,277 @@
+"""Attribute-value extraction as BIO token classification over any Hugging Face encoder.
+
+Generic over character spans: ``fit(texts, spans)`` with spans ``(attribute, start, end)``;
+``predict_spans`` returns scored spans; ``extract`` the best value per attribute (restricted to the
+attributes seen for the row's group, e.g. its product category). WDC-PAVE helpers: :meth:`fit_pave`,
+:meth:`extract_pave`. Saved like the categorisers: JSON + safetensors + meta.json with checksums.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from skutag.errors import ConfigError, ModelLoadError, NotFittedError
+from skutag.extraction.bio import Span, decode, label_names, token_labels
+from skutag.extraction.pave import PaveExample
+from skutag.fsutil import atomic_path
+from skutag.log import get_logger
+from skutag.models.base import FORMAT, FORMAT_VERSION, META_FILE, library_versions, read_meta, sha256_file, verify_files
+from skutag.models.transformer import holdout_split
+from skutag.models.transformer_encoder import DEFAULT_ENCODER, load_encoder, load_tokenizer
+from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
+from skutag.training.neural.arguments import TrainingArguments
+from skutag.training.neural.collator import PaddingCollator, sorted_batches
+from skutag.training.neural.device import autocast, resolve_device
+from skutag.training.neural.trainer import Trainer
+
+log = get_logger(__name__)
+
+CONFIG_FILE = "extractor.json"
+WEIGHTS_FILE = "model.safetensors"
+EXTRACTOR_DEFAULTS: dict[str, Any] = {
+    "epochs": 12,
+    "batch_size": 16,
+    "encoder_lr": 1e-4,
+    "head_lr": 2e-3,
+    "loss": "ce",
+    "max_length": 256,
+    "patience": 3,
+}
+
+
+class TokenTagger(nn.Module):
+    """Encoder -> dropout -> linear layer over every token."""
+
+    def __init__(self, encoder: Any, n_labels: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(int(encoder.config.hidden_size), n_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(self.dropout(hidden))
+
+
+def span_f1(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[tuple[str, int, int, float]]]) -> float:
+    """Exact-match F1 of (attribute, start, end) spans."""
+    g = {(i, a, s, e) for i, spans in enumerate(gold) for a, s, e in spans}
+    p = {(i, a, s, e) for i, spans in enumerate(pred) for a, s, e, _ in spans}
+    tp = len(g & p)
+    return 2 * tp / (len(g) + len(p)) if g or p else 0.0
+
+
+class AttributeExtractor:
+    """BIO tagger. Training hyperparameters are :class:`TrainingArguments` fields (keyword arguments)."""
+
+    kind = "extractor"
+
+    def __init__(
+        self, encoder: str = DEFAULT_ENCODER, dropout: float = 0.1, progress: Any = None, **training: Any
+    ) -> None:
+        self.encoder = encoder
+        self.dropout = dropout
+        self.progress = progress
+        self.training = TrainingArguments.from_dict({**EXTRACTOR_DEFAULTS, **training}).to_dict()
+
+    @property
+    def args(self) -> TrainingArguments:
+        return TrainingArguments.from_dict(self.training)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"encoder": self.encoder, "dropout": self.dropout, **self.training}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "labels_"):
+            raise NotFittedError("this AttributeExtractor is not fitted; call fit() or load() first")
+
+    # ---- encoding ---------------------------------------------------------------------------------
+    def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        enc = self.tokenizer_(
+            list(texts), truncation=True, max_length=self.args.max_length, return_offsets_mapping=True
+        )
+        ids = [list(x) for x in enc["input_ids"]]
+        offsets = [[(int(s), int(e)) for s, e in o] for o in enc["offset_mapping"]]
+        return ids, offsets
+
+    def unknown_rate(self, texts: Sequence[str]) -> float:
+        """Share of (non-special) tokens the vocabulary maps to [UNK] (e.g. Chinese under an English vocab)."""
+        self._check_tokenizer()
+        ids, _ = self._encode(texts)
+        unk = self.tokenizer_.unk_token_id
+        special = set(self.tokenizer_.all_special_ids) - {unk}
+        toks = [t for seq in ids for t in seq if t not in special]
+        return sum(t == unk for t in toks) / max(1, len(toks))
+
+    def _check_tokenizer(self) -> None:
+        if not hasattr(self, "tokenizer_"):
+            self.tokenizer_ = load_tokenizer(self.encoder)
+
+    # ---- fitting ----------------------------------------------------------------------------------
+    def fit(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[Span]],
+        groups: Sequence[str] | None = None,
+        schema: dict[str, list[str]] | None = None,
+    ) -> Self:
+        """Learn to tag ``spans`` in ``texts``; ``groups`` (e.g. categories) with ``schema`` {group: attributes}
+        restrict what :meth:`extract` returns per row (default: attributes seen in each group's spans)."""
+        if len(texts) != len(spans):
+            raise ConfigError(f"{len(texts)} texts but {len(spans)} span lists")
+        if not texts:
+            raise ConfigError("no training texts")
+        args = self.args
+        attributes = sorted({a for row in spans for a, _, _ in row} | {a for v in (schema or {}).values() for a in v})
+        if not attributes:
+            raise ConfigError("no labelled spans to learn from")
+        self.labels_ = label_names(attributes)
+        index = {n: i for i, n in enumerate(self.labels_)}
+        if schema is None and groups is not None:
+            schema = {}
+            for g, row in zip(groups, spans, strict=True):
+                schema.setdefault(str(g), [])
+                schema[str(g)] = sorted(set(schema[str(g)]) | {a for a, _, _ in row})
+        self.schema_ = {str(k): sorted(v) for k, v in (schema or {}).items()}
+        self.tokenizer_ = load_tokenizer(self.encoder)
+        self.net_ = TokenTagger(load_encoder(self.encoder), len(self.labels_), self.dropout)
+        ids, offsets = self._encode(texts)
+        targets = [token_labels(o, s, index) for o, s in zip(offsets, spans, strict=True)]
+        train_idx, hold_idx = holdout_split(len(ids), args.valid_fraction, args.seed)
+        device = resolve_device(args.device, args.num_threads)
+
+        def compute_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            logits = model(batch["input_ids"], batch["attention_mask"])
+            return nn.functional.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]), batch["labels"].reshape(-1), ignore_index=-100
+            )
+
+        def evaluate(model: nn.Module) -> dict[str, float]:
+            probs = self._probs([ids[i] for i in hold_idx], model, device)
+            pred = [decode(p, offsets[i], self.labels_) for p, i in zip(probs, hold_idx, strict=True)]
+            return {"score": span_f1([spans[i] for i in hold_idx], pred)}
+
+        groups_ = [
+            {"params": [p for p in self.net_.encoder.parameters() if p.requires_grad], "lr": args.encoder_lr},
+            {"params": list(self.net_.head.parameters()), "lr": args.head_lr},
+        ]
+        trainer = Trainer(
+            self.net_,
+            args,
+            compute_loss,
+            groups_,
+            evaluate=evaluate if len(hold_idx) else None,
+            pad_id=int(self.tokenizer_.pad_token_id or 0),
+        )
+        if self.progress is not None:
+            self.progress(f"training extractor on {len(train_idx):,} texts ({len(self.labels_)} labels)")
+        self.outcome_ = trainer.train([ids[i] for i in train_idx], {"labels": [targets[i] for i in train_idx]})
+        self.history_ = self.outcome_.history
+        self.net_.to("cpu")
+        return self
+
+    def fit_pave(self, examples: Sequence[PaveExample]) -> Self:
+        schema: dict[str, set[str]] = {}
+        for ex in examples:
+            schema.setdefault(ex.category, set()).update(ex.gold)
+        return self.fit(
+            [ex.text for ex in examples],
+            [ex.spans() for ex in examples],
+            groups=[ex.category for ex in examples],
+            schema={k: sorted(v) for k, v in schema.items()},
+        )
+
+    # ---- prediction -------------------------------------------------------------------------------
+    def _probs(self, ids: list[list[int]], net: nn.Module, device: torch.device, batch: int = 32) -> list[np.ndarray]:
+        net = net.to(device).eval()
+        collate = PaddingCollator(pad_id=int(self.tokenizer_.pad_token_id or 0))
+        out: list[np.ndarray] = [np.zeros(0)] * len(ids)
+        with torch.inference_mode():
+            for idx in sorted_batches([len(s) for s in ids], batch):
+                b = {k: v.to(device) for k, v in collate([ids[i] for i in idx]).items()}
+                with autocast(device, self.args.mixed_precision):
+                    logits = net(b["input_ids"], b["attention_mask"])
+                probs = torch.softmax(logits.float(), -1).cpu().numpy()
+                for j, i in enumerate(idx):
+                    out[i] = probs[j, : len(ids[i])]
+        return out
+
+    def predict_spans(self, texts: Sequence[str]) -> list[list[tuple[str, int, int, float]]]:
+        """Scored spans ``(attribute, start, end, score)`` per text."""
+        self._check_fitted()
+        if not texts:
+            return []
+        ids, offsets = self._encode(texts)
+        device = resolve_device(self.args.device, self.args.num_threads)
+        probs = self._probs(ids, self.net_, device)
+        return [decode(p, o, self.labels_) for p, o in zip(probs, offsets, strict=True)]
+
+    def extract(self, texts: Sequence[str], groups: Sequence[str] | None = None) -> list[dict[str, str]]:
+        """The best-scoring value per attribute for each text (only the group's attributes when known)."""
+        out = []
+        for i, (text, spans) in enumerate(zip(texts, self.predict_spans(texts), strict=True)):
+            allowed = set(self.schema_.get(str(groups[i]), [])) if groups is not None else set()
+            best: dict[str, tuple[float, str]] = {}
+            for attr, s, e, score in spans:
+                if allowed and attr not in allowed:
+                    continue
+                if attr not in best or score > best[attr][0]:
+                    best[attr] = (score, text[s:e])
+            out.append({a: v for a, (_, v) in best.items()})
+        return out
+
+    def extract_pave(self, examples: Sequence[PaveExample]) -> list[dict[str, str]]:
+        return self.extract([ex.text for ex in examples], [ex.category for ex in examples])
+
+    # ---- persistence ------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        self._check_fitted()
+        directory = Path(directory)
+        with atomic_path(directory) as tmp:
+            tmp.mkdir(parents=True)
+            config = {"params": self.get_params(), "labels": self.labels_, "schema": self.schema_}
+            config["history"] = getattr(self, "history_", [])
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
+            save_tokenizer_and_config(tmp, self.tokenizer_, self.net_.encoder)
+            save_model(self.net_, str(tmp / WEIGHTS_FILE))
+            meta = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "kind": self.kind,
+                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "versions": library_versions(),
+                "files": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
+            }
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2), "utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> AttributeExtractor:
+        directory = Path(directory)
+        meta = read_meta(directory)
+        if meta.get("kind") != cls.kind:
+            raise ModelLoadError(f"{directory}: holds a {meta.get('kind')!r} model, not an extractor")
+        verify_files(directory, meta)
+        try:
+            config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
+            params = {**config["params"], "progress_bar": False}
+            model = cls(**params)
+            model.labels_ = [str(x) for x in config["labels"]]
+            model.schema_ = {str(k): [str(a) for a in v] for k, v in config["schema"].items()}
+            model.history_ = config.get("history", [])
+            model.tokenizer_, encoder = rebuild_encoder(directory)
+            model.net_ = TokenTagger(encoder, len(model.labels_), model.dropout)
+            load_model(model.net_, str(directory / WEIGHTS_FILE))
+        except Exception as exc:
+            raise ModelLoadError(f"{directory}: cannot load extractor ({type(exc).__name__}: {exc})") from exc
+        model.net_.eval()
+        return model
