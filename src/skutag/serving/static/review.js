@@ -140,7 +140,7 @@
       for (const t of ev.tokens.slice(0, 8)) {
         const li = el("li");
         li.appendChild(el("span", t.token));
-        li.appendChild(el("span", "  " + (t.weight >= 0 ? "+" : "") + (100 * t.weight).toFixed(1), t.weight >= 0 ? "pos" : "neg"));
+        li.appendChild(el("span", "  " + (t.weight >= 0 ? "+" : "") + (100 * t.weight).toFixed(1) + " pts", t.weight >= 0 ? "pos" : "neg"));
         li.appendChild(el("span", "  (" + t.field + ")", "muted"));
         list.appendChild(li);
       }
