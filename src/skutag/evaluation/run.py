@@ -87,13 +87,14 @@ def evaluate_files(
     out.mkdir(parents=True, exist_ok=True)
     with RejectSink(out / "rejects.jsonl") as rejects:
         ld = load_labelled(data, text=model.text_columns_, label=label, label_sep=label_sep, rejects=rejects)
+        n_rejected = rejects.count
     texts = ld.texts.copy()
     texts.columns = model.text_columns_
     result = evaluate_model(model, texts, ld.labels)
     paths = [data] if isinstance(data, str | Path) else list(data)
-    context = {"model": str(model_dir), "data": ", ".join(map(str, paths)), "rows rejected": ld.rows_rejected}
+    context = {"model": str(model_dir), "data": ", ".join(map(str, paths)), "rows rejected": n_rejected}
     metrics_path, report_path = write_evaluation(result, out, context)
-    return EvaluationOutput(result, metrics_path, report_path, ld.rows_rejected)
+    return EvaluationOutput(result, metrics_path, report_path, n_rejected)
 
 
 def _finite(obj: Any) -> Any:

@@ -56,7 +56,9 @@ def train_model(
     """
     sink = rejects if isinstance(rejects, RejectSink) else RejectSink(rejects)
     try:
+        before = sink.count
         train = load_labelled(data, text=text, label=label, label_sep=label_sep, rejects=sink)
+        train_rejected = sink.count - before  # unreadable records + rows without text or label
         spec = train.spec
         texts = train.texts
         est = create_model(model, **(params or {}))
@@ -71,8 +73,9 @@ def train_model(
         if valid is not None:
             if progress is not None:
                 progress("evaluating on validation data")
+            before = sink.count
             vd = load_labelled(valid, text=spec.text, label=spec.label, label_sep=spec.label_sep, rejects=sink)
-            valid_rejected = vd.rows_rejected
+            valid_rejected = sink.count - before
             validation = evaluate_model(est, vd.texts, vd.labels)
     finally:
         if not isinstance(rejects, RejectSink):
@@ -87,7 +90,7 @@ def train_model(
         "data": [str(p) for p in paths],
         "data_sha256": data_hash(paths),
         "rows_used": len(texts),
-        "rows_rejected": train.rows_rejected,
+        "rows_rejected": train_rejected,
         "label_set": {
             f"level_{i + 1}": sorted({str(v) for v in train.labels.iloc[:, i].dropna()})
             for i in range(train.labels.shape[1])
@@ -107,7 +110,7 @@ def train_model(
         if progress is not None:
             progress("saving")
         model_dir = est.save(out)
-    return TrainResult(est, model_dir, meta, validation, len(texts), train.rows_rejected, seconds)
+    return TrainResult(est, model_dir, meta, validation, len(texts), train_rejected, seconds)
 
 
 def _short(level: dict[str, Any]) -> dict[str, Any]:

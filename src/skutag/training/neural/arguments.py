@@ -42,6 +42,7 @@ class TrainingArguments:
     checkpoint_every: int = 0
     log_dir: str | None = None
     progress_bar: bool = True
+    log_every: int = 50
     max_steps: int | None = None
     bucket_size: int = 64
 

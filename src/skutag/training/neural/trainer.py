@@ -78,6 +78,7 @@ class Trainer:
     def train(self, ids: Sequence[Sequence[int]], targets: dict[str, Any]) -> TrainOutcome:
         args = self.args
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         seed_everything(args.seed)
         model = self.model.to(self.device)
         lengths = [len(s) for s in ids]
@@ -145,6 +146,16 @@ class Trainer:
                     bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", epoch=epoch + 1)
                     if step % 20 == 0:
                         self.curves.step(step, {"train_loss": float(np.mean(losses[-20:]))})
+                    if args.log_every and step % args.log_every == 0:
+                        rate = (step - (resumed or 0)) / max(1e-9, time.perf_counter() - t0)
+                        log.info(
+                            "step %d/%d, loss %.3f, %.2f steps/s, ETA %.0f s",
+                            step,
+                            total,
+                            float(np.mean(losses[-50:])),
+                            rate,
+                            (total - step) / max(rate, 1e-9),
+                        )
                     if args.checkpoint_every and step % args.checkpoint_every == 0 and bi + 1 < len(batches):
                         checkpoint(epoch, bi + 1)
                     if step >= total:
@@ -161,6 +172,7 @@ class Trainer:
                 if stopper.improved(float(metrics["score"])):
                     best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             record["elapsed_seconds"] = time.perf_counter() - t0
+            record["cpu_seconds"] = time.process_time() - cpu0
             self.curves.epoch(record)
             log.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
             checkpoint(epoch + 1, 0)
