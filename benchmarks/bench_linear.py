@@ -29,10 +29,8 @@ SPACE = "\u2423"  # stands for a space inside fastText labels
 
 def _load(quick: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     base = SHARED_DATA / "mwpd2020"
-    train = pd.read_json(base / "train.json", lines=True, dtype=False)
-    valid = pd.read_json(base / "validation.json", lines=True, dtype=False)
-    if quick:
-        train, valid = train.sample(1000, random_state=0), valid.head(300)
+    train = pd.read_json(base / "train.json", lines=True, dtype=False, nrows=1000 if quick else None)
+    valid = pd.read_json(base / "validation.json", lines=True, dtype=False, nrows=300 if quick else None)
     return train.reset_index(drop=True), valid.reset_index(drop=True)
 
 
@@ -41,7 +39,11 @@ def _scores(valid: pd.DataFrame, pred: pd.DataFrame) -> dict[str, float]:
 
     w = [f1_score(valid[lv], pred[lv], average="weighted") for lv in LEVELS]
     m = [f1_score(valid[lv], pred[lv], average="macro") for lv in LEVELS]
-    return {"f1_weighted": float(np.mean(w)), "f1_macro": float(np.mean(m)), **{f"f1_w_{lv}": v for lv, v in zip(LEVELS, w, strict=True)}}
+    return {
+        "f1_weighted": float(np.mean(w)),
+        "f1_macro": float(np.mean(m)),
+        **{f"f1_w_{lv}": v for lv, v in zip(LEVELS, w, strict=True)},
+    }
 
 
 def _repeat(df: pd.DataFrame, quick: bool) -> pd.DataFrame:
@@ -136,6 +138,8 @@ def run(quick: bool = False) -> str:
         ("sklearn tfidf+LinearSVC (Name)", run_sklearn, (quick,)),
         ("fastText flat path (Name)", run_fasttext, (quick,)),
     ]
+    if quick:
+        systems = [s for s in systems if s[0] != "skutag linear (Name)"]
     rows: list[dict[str, Any]] = []
     for name, fn, args in systems:
         m = measure(fn, *args)
