@@ -161,3 +161,11 @@ def test_urls() -> None:
         TagStore("mysql://u@h/db")
     with pytest.raises(ConfigError, match="cannot open the tag store"):
         TagStore("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_same_product_twice_in_one_batch(store: TagStore) -> None:
+    ids = store.record_predictions([rec("a", ["Food"], 0.3), rec("a", ["Toys"], 0.99, decision="auto_accepted")])
+    assert len(ids) == 2 and ids[0] < ids[1]
+    item = store.product("a")
+    assert item["prediction"]["id"] == ids[1] and item["prediction"]["path"] == ["Toys"] and item["status"] == "auto"
+    assert store.counts()["products"] == 1 and store.counts()["predictions"] == 2

@@ -61,23 +61,28 @@ def make_engine(url: str | Path, **kwargs: Any) -> Engine:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with the Alembic migrations shipped inside the package."""
+    quiet = logging.getLogger("alembic")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # alembic logs every plugin and step at INFO
+    try:
+        _upgrade(engine, revision)
+    finally:
+        quiet.setLevel(level)
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
-    quiet = logging.getLogger("alembic")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # alembic logs every plugin at INFO
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except SQLAlchemyError as exc:
         raise ConfigError(f"cannot open the tag store at {engine.url!r}: {exc}") from exc
-    finally:
-        quiet.setLevel(level)
 
 
 def schema_tables(engine: Engine) -> list[str]:
