@@ -164,8 +164,10 @@ class LinearModel(BaseModel):
                 x, y[:, level], n_classes[level], self.C, self.class_weight, self.max_iter, self.random_state
             )
 
+        order = sorted(range(len(n_classes)), key=lambda lv: -n_classes[lv])  # biggest first: better packing
         with ThreadPoolExecutor(max(1, min(self.n_jobs, len(n_classes)))) as pool:
-            fitted = list(pool.map(one, range(len(n_classes))))
+            done = dict(zip(order, pool.map(one, order), strict=True))
+        fitted = [done[lv] for lv in range(len(n_classes))]
         # stored as float16 (half the size); rounded here so a loaded model predicts identically
         coef = np.concatenate([f[0] for f in fitted], axis=1).astype(np.float16).astype(np.float32)
         intercept = np.concatenate([f[1] for f in fitted]).astype(np.float32)

@@ -58,10 +58,12 @@ def check_label_issues(
     folds: int = 3,
     levels: str = "finest",
     min_rows: int = 50,
+    min_class_rows: int = 5,
     **_: Any,
 ) -> CheckResult:
     """Flag rows cleanlab considers mislabelled at the finest level (``levels="finest"``) or at any level
-    (``levels="each"``). Score = 1 - calibrated out-of-fold probability of the given label (flagged rows)."""
+    (``levels="each"``). Score = 1 - calibrated out-of-fold probability of the given label (flagged rows).
+    Rows of classes with fewer than ``min_class_rows`` rows are not judged."""
     from cleanlab.filter import find_label_issues
 
     n = len(df)
@@ -98,6 +100,10 @@ def check_label_issues(
             continue
         issues = find_label_issues(labels=y, pred_probs=probs, filter_by="prune_by_noise_rate")
         level_name = f"level_{lv + 1}"
+        # a class with too few rows cannot be learned out of fold: its rows would all look mislabelled
+        rare = np.bincount(y)[y] < min_class_rows
+        summary[f"rare_class_rows_not_judged:{level_name}"] = int(rare.sum())
+        issues &= ~rare
         summary[f"issues:{level_name}"] = int(issues.sum())
         self_conf = probs[np.arange(len(y)), y]
         best = probs.argmax(axis=1)
