@@ -68,7 +68,7 @@ CHECKS: list[CheckInfo] = [
     _info("class_imbalance", needs_labels=True),
     _info("length_outliers"),
     _info("content_outliers"),
-    _info("label_issues", needs_labels=True, max_default_rows=200_000),
+    _info("label_issues", needs_labels=True, max_default_rows=50_000),
 ]
 
 
