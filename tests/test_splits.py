@@ -59,6 +59,14 @@ def test_rare_classes_fall_back_to_coarser_level() -> None:
     assert rare[0] == rare[1]  # everything rarer still shares one pool
 
 
+def test_every_class_reaches_train() -> None:
+    labels = pd.DataFrame({"l1": ["A"] * 60, "l2": [f"rare{i}" for i in range(30)] + ["common"] * 30})
+    for seed in range(5):
+        split = group_stratified_split(labels, np.arange(60), seed=seed)
+        assert set(labels["l2"][split == "train"]) == set(labels["l2"])
+        assert (split == "validation").sum() >= 3 and (split == "test").sum() >= 3
+
+
 def test_bad_fractions_rejected() -> None:
     with pytest.raises(ConfigError):
         group_stratified_split(["a"], [0], fractions=(0.5, 0.6, 0.1))

@@ -62,7 +62,8 @@ def group_stratified_split(
     * rows of one group (``groups[i]`` = group id, e.g. from :func:`skutag.dedup.exact_duplicate_groups`)
       always land in the same split, and
     * each label stratum gets close to ``fractions`` of its rows in each split. Strata are finest-level
-      classes; rare classes fall back to coarser levels (see :func:`stratification_keys`).
+      classes; rare classes fall back to coarser levels (see :func:`stratification_keys`), and
+    * every finest-level class has at least one group in the largest split (training).
 
     Greedy: groups in random order, larger first, each to the split furthest below its target for the
     group's stratum (ties to the split furthest below its overall target). Deterministic for a ``seed``.
@@ -106,20 +107,35 @@ def group_stratified_split(
     assigned = np.empty(n_groups, dtype=np.int64)
     live = [s for s in range(len(fr)) if fr[s] > 0]
     sizes_l, gkey_l = sizes.tolist(), group_key.tolist()
+    # The first group of every finest class goes to the largest split, so no class is missing from training.
+    main = int(np.argmax(fr))
+    fine = pd.factorize(pd.Series(_finest(labels)))[0][first_row].tolist()
+    in_main = [False] * (max(fine) + 1)
     for grp in order.tolist():
         parts = mixed.get(grp) or [(gkey_l[grp], sizes_l[grp])]
-        best = max(
-            live,
-            key=lambda s: (
-                sum(c * (target[k][s] - count[k][s]) for k, c in parts),
-                total_target[s] - total[s],
-            ),
-        )
+        if not in_main[fine[grp]]:
+            best = main
+        else:
+            best = max(
+                live,
+                key=lambda s: (
+                    sum(c * (target[k][s] - count[k][s]) for k, c in parts),
+                    total_target[s] - total[s],
+                ),
+            )
+        in_main[fine[grp]] = in_main[fine[grp]] or best == main
         assigned[grp] = best
         for k, c in parts:
             count[k][best] += c
         total[best] += sizes_l[grp]
     return np.asarray(names, dtype=object)[assigned[gcodes]]
+
+
+def _finest(labels: Any) -> np.ndarray:
+    """The finest level of ``labels`` (1-D, or the last column of a 2-D frame/array) as strings."""
+    frame = pd.DataFrame(labels) if not isinstance(labels, pd.DataFrame) else labels
+    last = frame.iloc[:, -1].reset_index(drop=True)
+    return last.astype("str").where(last.notna(), "").to_numpy()
 
 
 @dataclass
