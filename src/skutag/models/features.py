@@ -86,8 +86,8 @@ def ngram_parts(texts: Sequence[str], word: tuple[int, int] | None, char: tuple[
                 m = total - n + 1
                 if m <= 0:
                     continue
-                h = np.full(m, np.uint64(n), dtype=np.uint64)
-                for j in range(n):
+                h = cps[:m] + np.uint64((n * int(_P)) % (1 << 64))  # == n * P + c0, as if h started at n
+                for j in range(1, n):
                     h = h * _P + cps[j : j + m]
                 # within one text, and no space strictly inside the window (n-grams of space-padded words)
                 ok = csep[n : n + m] == csep[:m]

@@ -216,12 +216,10 @@ class LinearModel(BaseModel):
         scores += self.intercept_
         offsets = np.cumsum([0, *[len(c) for c in self.classes_]])
         logps = [
-            log_softmax(
-                scores[:, offsets[lv] : offsets[lv + 1]].astype(np.float64) * self.level_temperature_[lv], axis=1
-            )
+            _log_softmax(scores[:, offsets[lv] : offsets[lv + 1]].astype(np.float64) * self.level_temperature_[lv])
             for lv in range(len(self.classes_))
         ]
-        return log_softmax(self._path_scores(logps) * self.path_temperature_, axis=1)
+        return _log_softmax(self._path_scores(logps) * self.path_temperature_)
 
     def decision_function(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[pd.DataFrame]:
         """Raw per-level SVM scores (rows x classes), before calibration and path decoding."""
@@ -370,6 +368,13 @@ class LinearModel(BaseModel):
             if len(model.paths_) and (model.paths_[:, lv].max() >= len(classes) or model.paths_[:, lv].min() < 0):
                 raise ValueError(f"path table refers to a class missing at level {lv + 1}")
         return model
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax, in place on ``z`` (a fresh array)."""
+    z -= z.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z
 
 
 def _looks_like_urls(values: pd.Series) -> bool:
