@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from skutag.errors import SkutagError
-from skutag.evaluation.metrics import precision_coverage, threshold_for_precision
 from skutag.log import get_logger
 from skutag.models.base import BaseModel
 from skutag.taxonomy import clean_path
@@ -64,6 +63,8 @@ def threshold_from_card(meta: dict[str, Any], target: float) -> Calibration | No
 
 def threshold_from_scores(confidence: np.ndarray, correct: np.ndarray, target: float) -> Calibration:
     """The lowest threshold whose accepted rows reach ``target`` precision (NEVER when none does)."""
+    from skutag.evaluation.metrics import precision_coverage, threshold_for_precision  # heavy package import
+
     best = threshold_for_precision(precision_coverage(confidence, correct), target)
     t = best["threshold"]
     return Calibration(
