@@ -1,0 +1,82 @@
+"""Hashed n-gram TF-IDF features: counts match a naive implementation, fresh-state identity, any script."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skutag.models.features import (
+    FieldVectorizer,
+    MultiFieldVectorizer,
+    NgramConfig,
+    ngram_parts,
+    normalise,
+    word_text,
+)
+
+
+def naive_char(text: str, lo: int, hi: int) -> int:
+    """char_wb-style n-grams of each space-padded word (windows never hold an inner space)."""
+    padded = f" {text} "
+    total = 0
+    for n in range(lo, hi + 1):
+        for i in range(len(padded) - n + 1):
+            if " " not in padded[i + 1 : i + n - 1] or n <= 2:
+                total += 1
+    return total
+
+
+def naive_words(text: str, lo: int, hi: int) -> int:
+    toks = text.split()
+    return sum(max(0, len(toks) - n + 1) for n in range(lo, hi + 1))
+
+
+@given(st.lists(st.text(alphabet="ab c苹果-", max_size=12), min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_ngram_counts_match_naive(texts: list[str]) -> None:
+    norm = [normalise(t) for t in texts]
+    rows_c = np.concatenate([r for r, _ in ngram_parts(norm, None, (2, 4))] or [np.zeros(0, int)])
+    counts = Counter(rows_c.tolist())
+    for i, t in enumerate(norm):
+        assert counts.get(i, 0) == naive_char(t, 2, 4)
+    words = [word_text(t) for t in norm]
+    rows_w = np.concatenate([r for r, _ in ngram_parts(words, (1, 2), None)] or [np.zeros(0, int)])
+    wcounts = Counter(rows_w.tolist())
+    for i, t in enumerate(words):
+        assert wcounts.get(i, 0) == naive_words(t, 1, 2)
+
+
+def test_same_ngram_same_bucket_across_rows_and_orders() -> None:
+    (r1, b1), *_ = ngram_parts(["ab", "xx ab"], (1, 1), None)
+    assert r1.tolist() == [0, 1, 1] and b1[0] == b1[2] and b1[0] != b1[1]
+    (_, a), (_, b) = ngram_parts(["red car"], (1, 2), None)
+    (_, c), (_, d) = ngram_parts(["car red"], (1, 2), None)
+    assert sorted(a.tolist()) == sorted(c.tolist()) and b[0] != d[0]  # bigrams are ordered
+
+
+def test_vectorizer_rows_unit_norm_and_state_round_trip() -> None:
+    texts = ["Red apple 1kg", "green APPLE", "苹果 新款", "", None, "chef knife"]
+    multi = MultiFieldVectorizer({"t": NgramConfig(), "c": NgramConfig(word=(1, 1), char=None, weight=0.5)})
+    cols = {"t": texts, "c": ["fruit", "fruit", "", "", "", "kitchen"]}
+    x = multi.fit_transform(cols)
+    sq = np.asarray(x.multiply(x).sum(axis=1)).ravel()
+    # title: word block + char block each of unit length; category block weighs 0.5
+    np.testing.assert_allclose(sq[[0, 1]], 2 + 0.25, rtol=1e-5)
+    # an empty/missing text has exactly one feature, the padded-empty char bigram ("is empty")
+    assert (x[3] != x[4]).nnz == 0 and x[4, : multi.vectorizers["t"].n_features].nnz == 1
+    parts = multi.transform_parts(cols)
+    np.testing.assert_allclose(sum(p.toarray() for p in parts), x.toarray(), rtol=1e-6)
+    again = MultiFieldVectorizer.from_state(multi.config_list(), multi.state_arrays())
+    np.testing.assert_array_equal(again.transform(cols).toarray(), x.toarray())
+    unseen = multi.transform({"t": ["zzzz qqqq"], "c": ["wwww"]})
+    assert unseen.nnz <= 2  # only the padding-space bigram-like n-grams can be known
+
+
+def test_min_df_and_max_chars() -> None:
+    vec = FieldVectorizer(NgramConfig(word=(1, 1), char=None, min_df=2)).fit(["a b", "a c", "a d"])
+    assert vec.n_features == 1
+    short = FieldVectorizer(NgramConfig(word=(1, 1), char=None, max_chars=3)).fit(["abc defg"])
+    assert short.n_features == 1
