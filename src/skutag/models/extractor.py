@@ -26,7 +26,7 @@ from skutag.fsutil import atomic_path
 from skutag.log import get_logger
 from skutag.models.base import FORMAT, FORMAT_VERSION, META_FILE, library_versions, read_meta, sha256_file, verify_files
 from skutag.models.transformer import holdout_split
-from skutag.models.transformer_encoder import DEFAULT_ENCODER, load_encoder, load_tokenizer
+from skutag.models.transformer_encoder import DEFAULT_ENCODER, check_vocabulary, load_encoder, load_tokenizer
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
 from skutag.training.neural.arguments import TrainingArguments
 from skutag.training.neural.collator import PaddingCollator, sorted_batches
@@ -143,8 +143,9 @@ class AttributeExtractor:
                 schema[str(g)] = sorted(set(schema[str(g)]) | {a for a, _, _ in row})
         self.schema_ = {str(k): sorted(v) for k, v in (schema or {}).items()}
         self.tokenizer_ = load_tokenizer(self.encoder)
-        self.net_ = TokenTagger(load_encoder(self.encoder), len(self.labels_), self.dropout)
         ids, offsets = self._encode(texts)
+        check_vocabulary(self.tokenizer_, ids, args.max_unknown)
+        self.net_ = TokenTagger(load_encoder(self.encoder), len(self.labels_), self.dropout)
         targets = [token_labels(o, s, index) for o, s in zip(offsets, spans, strict=True)]
         train_idx, hold_idx = holdout_split(len(ids), args.valid_fraction, args.seed)
         device = resolve_device(args.device, args.num_threads)

@@ -22,6 +22,7 @@ from skutag.errors import ConfigError
 from skutag.log import get_logger
 from skutag.models.transformer_encoder import (
     DEFAULT_ENCODER,
+    check_vocabulary,
     field_texts,
     freeze_lower_layers,
     load_encoder,
@@ -135,6 +136,7 @@ class TransformerModel(PathModel):
         freeze_lower_layers(encoder, self.train_layers)
         self.net_ = HierClassifier(encoder, [len(c) for c in self.classes_], self.dropout)
         ids = tokenize(self.tokenizer_, [strings[i] for i in train_idx], args.max_length)
+        check_vocabulary(self.tokenizer_, ids, args.max_unknown, "titles")
         v_ids = tokenize(self.tokenizer_, v_strings, args.max_length) if v_strings else []
         y = enc.y[train_idx]
         weights = [class_weights(y[:, lv], len(c), args.class_weight_power) for lv, c in enumerate(self.classes_)]

@@ -55,15 +55,36 @@ def load_encoder(name: str | None = None) -> Any:
 
     source = resolve_encoder(name)
     try:
-        return AutoModel.from_pretrained(source)
+        model = AutoModel.from_pretrained(source)
     except Exception as exc:
         raise ModelLoadError(f"cannot load encoder {source!r}: {exc}") from exc
+    return model.float()  # weights stored in half precision train and run in float32 (bf16 autocast on GPU)
 
 
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
     """Token ids with special tokens, truncated to ``max_length`` (no padding: the collator pads per batch)."""
     enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
     return [list(x) for x in enc["input_ids"]]
+
+
+def check_vocabulary(tokenizer: Any, ids: Sequence[Sequence[int]], limit: float, what: str = "texts") -> float:
+    """Share of [UNK] among the non-special tokens; raises ConfigError above ``limit`` (e.g. Chinese text under
+    an English vocabulary, where most characters become [UNK] and nothing can be learnt from them)."""
+    from skutag.errors import ConfigError
+
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return 0.0
+    special = set(tokenizer.all_special_ids) - {unk}
+    toks = [t for seq in ids for t in seq if t not in special]
+    share = sum(t == unk for t in toks) / max(1, len(toks))
+    if share > limit:
+        raise ConfigError(
+            f"the encoder's vocabulary maps {share:.0%} of the tokens of these {what} to [UNK] (limit {limit:.0%}); "
+            "this language is not supported by this encoder: pass a multilingual encoder (encoder=<local path or "
+            "hub id>), or use the linear model, whose character n-grams work in any script"
+        )
+    return share
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

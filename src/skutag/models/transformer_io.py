@@ -23,6 +23,6 @@ def rebuild_encoder(directory: Path) -> tuple[Any, Any]:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     config = AutoConfig.from_pretrained(str(directory))
-    encoder = AutoModel.from_config(config)
+    encoder = AutoModel.from_config(config).float()
     tokenizer = AutoTokenizer.from_pretrained(str(directory))
     return tokenizer, encoder

@@ -43,6 +43,7 @@ class TrainingArguments:
     log_dir: str | None = None
     progress_bar: bool = True
     log_every: int = 50
+    max_unknown: float = 0.2
     max_steps: int | None = None
     bucket_size: int = 64
 

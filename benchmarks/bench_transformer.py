@@ -1,0 +1,367 @@
+"""Large pretrained models on MWPD and WDC-PAVE: linear vs fine-tuned transformer vs fast mode vs ensemble.
+
+MWPD: train on ``train.json`` (title only), score on ``validation.json``: mean over the three levels of the
+weighted and macro F1, training wall time and peak RSS (each model in a fresh process). The ensemble blends
+the saved linear and transformer models; its weights are tuned on validation, so it also reports an honest
+two-fold figure (weights tuned on one half of validation, scored on the other, and vice versa).
+Inference throughput at batch 1 and 64 against Hugging Face ``pipeline("text-classification")`` over the
+same encoder weights. WDC-PAVE: BIO extractor trained on ``train_large``, micro and per-attribute P/R/F1 on
+``test``. Taobao (Chinese): what the English vocabulary does (share of [UNK] tokens) and, when asked, an
+extractor trained on deduplicated sentences.
+
+Targets: ensemble >= linear + 2 points weighted F1 and + 5 points macro F1; full fine-tune <= 45 min and
+fast mode <= 5 min on 2 CPU cores; extraction micro F1 >= 0.80; >= 1.5x the pipeline at batch 64.
+
+``python -m benchmarks.bench_transformer --stages linear,fast,full,ensemble,throughput,extractor --out DIR``
+runs stages in this process (the GPU script uses it); ``run(quick)`` is the harness entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import OUT_DIR, SHARED_DATA, markdown_table, measure, save_results
+
+LEVELS = ("lvl1", "lvl2", "lvl3")
+TARGET_FULL_S = 45 * 60.0
+TARGET_FAST_S = 5 * 60.0
+TARGET_EXTRACT_F1 = 0.80
+TARGET_SPEEDUP = 1.5
+#: Hyperparameters of the full fine-tune (title only; heads learn 40x faster than the encoder).
+FULL_PARAMS: dict[str, Any] = {
+    "epochs": 10,
+    "batch_size": 32,
+    "max_length": 40,
+    "encoder_lr": 1e-4,
+    "head_lr": 4e-3,
+    "loss": "weighted",
+    "patience": 3,
+}
+PARTIAL_PARAMS: dict[str, Any] = {**FULL_PARAMS, "train_layers": 2, "encoder_lr": 2e-4}
+FAST_PARAMS: dict[str, Any] = {"hidden": 0, "epochs": 300, "lr": 3e-3, "patience": 20}
+EXTRACTOR_PARAMS: dict[str, Any] = {"epochs": 15, "batch_size": 16, "max_length": 256, "patience": 4}
+
+
+def _mwpd(n_train: int | None, n_valid: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    from skutag.catalogue.loaders.mwpd import load_mwpd
+
+    tr, _ = load_mwpd(path=SHARED_DATA / "mwpd2020" / "train.json")
+    va, _ = load_mwpd(path=SHARED_DATA / "mwpd2020" / "validation.json")
+    if n_train:
+        tr = tr.head(n_train)
+    if n_valid:
+        va = va.head(n_valid)
+    names = ["level_1", "level_2", "level_3"]
+    return (
+        tr[["Name"]].reset_index(drop=True),
+        tr[list(LEVELS)].set_axis(names, axis=1).reset_index(drop=True),
+        va[["Name"]].reset_index(drop=True),
+        va[list(LEVELS)].set_axis(names, axis=1).reset_index(drop=True),
+    )
+
+
+def _figures(result: Any) -> dict[str, float]:
+    return {
+        "f1_weighted": round(float(result.mean["f1_weighted"]), 4),
+        "f1_macro": round(float(result.mean["f1_macro"]), 4),
+        "level_1_f1_weighted": round(float(result.levels["level_1"]["f1_weighted"]), 4),
+        "level_3_f1_macro": round(float(result.levels["level_3"]["f1_macro"]), 4),
+    }
+
+
+def stage_model(kind: str, params: dict[str, Any], out_dir: str, n_train: int | None, n_valid: int | None) -> dict:
+    """Fit one model kind on MWPD train, evaluate on validation, save it under ``out_dir/kind-label``."""
+    from skutag.evaluation.run import evaluate_model
+    from skutag.models.registry import create_model
+
+    xt, yt, xv, yv = _mwpd(n_train, n_valid)
+    label = params.pop("label", kind)
+    model = create_model(kind, **params)
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    model.fit(xt, yt)
+    seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    result = evaluate_model(model, xv, yv)
+    model.save(Path(out_dir) / label)
+    out = {"system": label, "train_s": round(seconds, 1), "train_cpu_s": round(cpu, 1), **_figures(result)}
+    outcome = getattr(model, "outcome_", None)
+    if outcome is not None:
+        out["epochs_run"] = outcome.epochs_run
+        out["steps"] = outcome.steps
+    timings = getattr(model, "timings_", None)
+    if timings:
+        out["embed_s"] = round(timings["embed_seconds"], 1)
+    return out
+
+
+def stage_ensemble(out_dir: str, members: list[str], n_valid: int | None) -> dict:
+    """Blend saved models: weights tuned on all of validation, and a two-fold cross-tuned figure."""
+    from skutag.evaluation.metrics import evaluate_predictions
+    from skutag.models.base import BaseModel
+    from skutag.models.ensemble import EnsembleModel, blend
+
+    _, _, xv, yv = _mwpd(1, n_valid)
+    models = [BaseModel.load(Path(out_dir) / m) for m in members]
+    ens = EnsembleModel.from_members(models)
+    probs = ens.member_probs(xv)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(xv))
+    halves = [np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])]
+    cross = np.zeros_like(probs[0])
+    chosen = []
+    for tune_idx, score_idx in ((halves[0], halves[1]), (halves[1], halves[0])):
+        ens.tune(xv.iloc[tune_idx], yv.iloc[tune_idx], probs=[p[tune_idx] for p in probs])
+        chosen.append({"weights": list(ens.weights_), "blend": ens.blend_})
+        cross[score_idx] = blend([p[score_idx] for p in probs], ens.weights_, ens.blend_)
+    cross_result = evaluate_predictions(yv, ens.predict_from_proba(cross), proba=ens.marginals(cross))
+    tuning = ens.tune(xv, yv, probs=probs)
+    full = blend(probs, ens.weights_, ens.blend_)
+    full_result = evaluate_predictions(yv, ens.predict_from_proba(full), proba=ens.marginals(full))
+    ens.save(Path(out_dir) / "ensemble")
+    return {
+        "system": "ensemble (2-fold tuned)",
+        **_figures(cross_result),
+        "in_sample": {"system": "ensemble (tuned on all validation)", **_figures(full_result)},
+        "weights": list(ens.weights_),
+        "blend": ens.blend_,
+        "fold_choices": chosen,
+        "member_scores": tuning["members"],
+    }
+
+
+def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu") -> dict:
+    """Rows/s of our predict at batch 1 and 64 vs ``pipeline('text-classification')`` on the same encoder."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, pipeline
+
+    from skutag.models.base import BaseModel
+
+    model = BaseModel.load(model_dir)
+    model.training["device"] = device  # type: ignore[attr-defined]
+    _, _, xv, _ = _mwpd(1, n_rows)
+    titles = xv["Name"].astype(str).tolist()
+    enc = model.net_.encoder  # type: ignore[attr-defined]
+    n_out = len(model.classes_[-1])  # type: ignore[attr-defined]
+    config = BertConfig(**{**enc.config.to_dict(), "num_labels": n_out})
+    hf = BertForSequenceClassification(config)
+    hf.bert.load_state_dict(enc.state_dict(), strict=False)
+    head = model.net_.heads.heads[-1]  # type: ignore[attr-defined]
+    hf.classifier.load_state_dict(head.state_dict())
+    hf.eval()
+    dev = 0 if device == "cuda" else -1
+    max_length = int(model.training["max_length"])  # type: ignore[attr-defined]
+    pipe = pipeline("text-classification", model=hf, tokenizer=model.tokenizer_, device=dev)  # type: ignore[attr-defined]
+    out: dict[str, Any] = {"rows": len(titles), "device": device, "max_length": max_length}
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    for bs in (1, 64):
+        rows = titles if bs == 64 else titles[: max(16, len(titles) // 8)]
+        model.predict_path_proba(pd.DataFrame({"Name": rows[:bs]}))  # warm-up
+        t0 = time.perf_counter()
+        for i in range(0, len(rows), bs):
+            model.predict_path_proba(pd.DataFrame({"Name": rows[i : i + bs]}))
+        ours = len(rows) / (time.perf_counter() - t0)
+        pipe(rows[:bs], batch_size=bs, truncation=True, max_length=max_length)
+        t0 = time.perf_counter()
+        pipe(rows, batch_size=bs, truncation=True, max_length=max_length)
+        theirs = len(rows) / (time.perf_counter() - t0)
+        out[f"batch_{bs}"] = {"skutag_rows_s": round(ours, 1), "pipeline_rows_s": round(theirs, 1)}
+        out[f"batch_{bs}"]["speedup"] = round(ours / theirs, 2)
+    return out
+
+
+def stage_extractor(out_dir: str, params: dict[str, Any], n_train: int | None, n_test: int | None) -> dict:
+    """Train the BIO extractor on WDC-PAVE train_large, score it on test (micro + per attribute)."""
+    from skutag.catalogue.loaders.pave import load_pave
+    from skutag.extraction import pave_examples, score_extractions
+    from skutag.models.extractor import AttributeExtractor
+
+    tr, _ = load_pave(path=SHARED_DATA / "wdc-pave" / "raw" / "train_large.jsonl")
+    te, _ = load_pave(path=SHARED_DATA / "wdc-pave" / "raw" / "test.jsonl")
+    train, test = pave_examples(tr), pave_examples(te)
+    train, test = train[:n_train] if n_train else train, test[:n_test] if n_test else test
+    model = AttributeExtractor(**params)
+    t0 = time.perf_counter()
+    model.fit_pave(train)
+    seconds = time.perf_counter() - t0
+    report = score_extractions([ex.gold for ex in test], model.extract_pave(test))
+    model.save(Path(out_dir) / "extractor")
+    table = report.per_attribute
+    return {
+        "system": "extractor",
+        "train_s": round(seconds, 1),
+        "precision": round(report.precision, 4),
+        "recall": round(report.recall, 4),
+        "f1": round(report.f1, 4),
+        "counts": report.counts,
+        "per_attribute": table.round(4).to_dict(orient="records"),
+    }
+
+
+def stage_chinese(out_dir: str, params: dict[str, Any] | None, n_train: int | None) -> dict:
+    """Taobao titles under the English vocabulary: [UNK] share; optionally an extractor on deduplicated data."""
+    from skutag.catalogue.loaders.taobao import bio_spans, load_taobao
+    from skutag.extraction.bio import label_names
+    from skutag.models.extractor import AttributeExtractor, span_f1
+
+    base = SHARED_DATA / "taobao-ner-zh"
+    train, _ = load_taobao(path=base / "train.txt")
+    test, _ = load_taobao(path=base / "test.txt")
+    seen = {"".join(c) for c, _ in train}
+    test_new = [(c, t) for c, t in test if "".join(c) not in seen]
+    probe = AttributeExtractor()
+    texts = ["".join(c) for c, _ in test_new]
+    out: dict[str, Any] = {
+        "test_sentences": len(test),
+        "test_not_in_train": len(test_new),
+        "unk_rate": round(probe.unknown_rate(texts), 4),
+        "labels": label_names(sorted({k for _, tags in train for k, _, _ in bio_spans(tags)})),
+    }
+    if params is not None:
+        from skutag.errors import ConfigError
+
+        rows = train[:n_train] if n_train else train
+        model = AttributeExtractor(**params)
+        try:
+            model.fit(["".join(c) for c, _ in rows], [bio_spans(t) for _, t in rows])
+        except ConfigError as exc:
+            out["fit"] = f"refused: {exc}"
+            return out
+        pred = model.predict_spans(texts)
+        gold = [bio_spans(t) for _, t in test_new]
+        out["span_f1_dedup_test"] = round(span_f1(gold, pred), 4)
+    return out
+
+
+def _row(d: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {**d, **extra}
+
+
+def run(quick: bool = False) -> str:
+    """All MWPD stages in fresh processes, then extraction; ``quick`` uses a tiny random encoder and slices."""
+    if not (SHARED_DATA / "mwpd2020" / "train.json").is_file():
+        return "shared data not available: skipped"
+    work = Path(tempfile.mkdtemp(prefix="bench-transformer-"))
+    if quick:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from test_transformer_helpers import tiny_encoder
+
+        encoder = tiny_encoder(work / "tiny-encoder")
+        n_train, n_valid = 300, 120
+        common = {"encoder": encoder, "epochs": 1, "progress_bar": False, "max_length": 24}
+        full = {**common, "label": "transformer"}
+        fast = {"encoder": encoder, "epochs": 5, "label": "fast", "cache_dir": str(work / "cache")}
+        extractor: dict[str, Any] = {"encoder": encoder, "epochs": 1, "max_length": 64, "progress_bar": False}
+        n_ex: tuple[int | None, int | None] = (40, 20)
+    else:
+        n_train = n_valid = None
+        full = {**FULL_PARAMS, "label": "transformer", "progress_bar": False}
+        fast = {**FAST_PARAMS, "label": "fast"}
+        extractor = {**EXTRACTOR_PARAMS, "progress_bar": False}
+        n_ex = (None, None)
+    rows: list[dict[str, Any]] = []
+    for kind, params in (("linear", {"label": "linear"}), ("fast", fast), ("transformer", full)):
+        m = measure(stage_model, kind, dict(params), str(work), n_train, n_valid)
+        rows.append(_row(m.value, wall_s=round(m.wall_s, 1), peak_rss_mb=round(m.peak_rss_mb)))
+    ens = measure(stage_ensemble, str(work), ["linear", "transformer"], n_valid).value
+    rows.append({k: v for k, v in ens.items() if k not in ("in_sample", "fold_choices", "member_scores")})
+    rows.append(ens["in_sample"])
+    thr = measure(stage_throughput, str(work / "transformer"), 64 if quick else 1024).value
+    ext = measure(stage_extractor, str(work), extractor, *n_ex)
+    payload = {"mwpd": rows, "ensemble": ens, "throughput": thr, "extractor": ext.value, "quick": quick}
+    lin = next(r for r in rows if r["system"] == "linear")
+    payload["targets"] = {
+        "ensemble_minus_linear_weighted": round(ens["f1_weighted"] - lin["f1_weighted"], 4),
+        "ensemble_minus_linear_macro": round(ens["f1_macro"] - lin["f1_macro"], 4),
+        "speedup_batch_64": thr["batch_64"]["speedup"],
+        "extractor_f1": ext.value["f1"],
+    }
+    cols = ["system", "f1_weighted", "f1_macro", "train_s", "train_cpu_s", "wall_s", "peak_rss_mb"]
+    md = markdown_table(rows, cols)
+    md += "\n\n" + markdown_table(
+        [{"batch": b, **thr[f"batch_{b}"]} for b in (1, 64)], ["batch", "skutag_rows_s", "pipeline_rows_s", "speedup"]
+    )
+    e = ext.value
+    md += f"\n\nWDC-PAVE extraction: P {e['precision']:.3f} R {e['recall']:.3f} micro F1 {e['f1']:.3f}"
+    save_results("transformer-quick" if quick else "transformer", payload, md)
+    return md
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run stages in this process (used by scripts/gpu_run.sh); writes one JSON per stage to ``--out``."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_transformer")
+    ap.add_argument("--stages", default="linear,fast,full,partial,ensemble,throughput,extractor,chinese")
+    ap.add_argument("--out", default=str(OUT_DIR / "transformer-stages"))
+    ap.add_argument("--models", default=None, help="where models are saved (default: OUT/models)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--encoder", default=None, help="encoder name or path (default: bundled all-MiniLM-L6-v2)")
+    ap.add_argument("--tiny", action="store_true", help="tiny slices, 1 epoch: checks the script runs")
+    ap.add_argument("--set", default="{}", help="JSON overrides for the full fine-tune")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    models = Path(args.models) if args.models else out / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    enc = {"encoder": args.encoder} if args.encoder else {}
+    dev = {"device": args.device}
+    n_train, n_valid = (300, 150) if args.tiny else (None, None)
+    tiny = {"epochs": 1} if args.tiny else {}
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    summary: dict[str, Any] = {}
+    for stage in stages:
+        t0 = time.perf_counter()
+        print(f"== {stage} ==", flush=True)
+        if stage == "linear":
+            res: dict[str, Any] = stage_model("linear", {"label": "linear"}, str(models), n_train, n_valid)
+        elif stage == "fast":
+            params = {**FAST_PARAMS, **enc, **dev, "label": "fast", **({"epochs": 5} if args.tiny else {})}
+            res = stage_model("fast", params, str(models), n_train, n_valid)
+        elif stage in ("full", "partial"):
+            base = FULL_PARAMS if stage == "full" else PARTIAL_PARAMS
+            label = "transformer" if stage == "full" else "partial"
+            params = {**base, **enc, **dev, **tiny, **json.loads(args.set), "label": label, "progress_bar": False}
+            res = stage_model("transformer", params, str(models), n_train, n_valid)
+        elif stage == "ensemble":
+            res = stage_ensemble(str(models), ["linear", "transformer"], n_valid)
+        elif stage == "throughput":
+            device = "cuda" if args.device in ("auto", "cuda") and _cuda() else "cpu"
+            res = stage_throughput(str(models / "transformer"), 256 if args.tiny else 2048, device)
+        elif stage == "extractor":
+            params = {**EXTRACTOR_PARAMS, **enc, **dev, **tiny, "progress_bar": False}
+            res = stage_extractor(str(models), params, 60 if args.tiny else None, 30 if args.tiny else None)
+        elif stage == "chinese":
+            params = {"epochs": 1 if args.tiny else 3, "max_length": 64, **enc, **dev, "progress_bar": False}
+            res = stage_chinese(str(models), params, 200 if args.tiny else None)
+        else:
+            print(f"unknown stage {stage!r}", file=sys.stderr)
+            return 2
+        res["stage_wall_s"] = round(time.perf_counter() - t0, 1)
+        summary[stage] = res
+        (out / f"{stage}.json").write_text(json.dumps(res, indent=1, default=str))
+        brief = {k: v for k, v in res.items() if k not in ("per_attribute", "labels")}
+        print(json.dumps(brief, default=str), flush=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
