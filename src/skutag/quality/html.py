@@ -22,6 +22,10 @@ img{max-width:100%;height:auto;display:block;margin:.5rem 0}
 """
 
 
+#: Rows of a detail listing shown in the page (the JSON has them all).
+MAX_DETAIL_ROWS = 20
+
+
 def _e(value: Any) -> str:
     return escape("" if value is None else str(value), quote=True)
 
@@ -135,22 +139,28 @@ def _details(name: str, details: dict[str, Any]) -> str:
             for col, v in per_column.items()
         )
         out.append(f"<h3>Per column</h3><table>{head}{rows}</table>")
-    for key in ("largest_groups", "exact_groups", "near_groups"):
-        groups = details.get(key)
-        if groups:
-            cols = list(groups[0])
+    for key, rows in details.items():
+        if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+            cols = list(dict.fromkeys(c for r in rows[:MAX_DETAIL_ROWS] for c in r))
             head = "".join(f"<th>{_e(c)}</th>" for c in cols)
             body = "".join(
-                "<tr>" + "".join(f'<td class="text">{_e(_fmt_cell(g.get(c)))}</td>' for c in cols) + "</tr>"
-                for g in groups
+                "<tr>" + "".join(f'<td class="text">{_e(_fmt_cell(r.get(c)))}</td>' for c in cols) + "</tr>"
+                for r in rows[:MAX_DETAIL_ROWS]
             )
-            out.append(f"<h3>{_e(key.replace('_', ' '))}</h3><table><tr>{head}</tr>{body}</table>")
+            more = (
+                f'<p class="muted">{len(rows) - MAX_DETAIL_ROWS:,} more in quality.json</p>'
+                if len(rows) > MAX_DETAIL_ROWS
+                else ""
+            )
+            out.append(f"<h3>{_e(key.replace('_', ' '))}</h3><table><tr>{head}</tr>{body}</table>{more}")
     return "".join(out)
 
 
 def _fmt_cell(v: Any) -> str:
     if isinstance(v, list):
         return " | ".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
     return _fmt(v)
 
 
