@@ -75,12 +75,13 @@ def rejected_rows(
     cols = [c for c in sub.columns if c not in (ROW_COL, SOURCE_COL)]
     records = sub[cols].astype(object).where(sub[cols].notna(), None).to_dict(orient="records")
     rows = sub[ROW_COL].to_numpy(dtype=np.int64)
+    sources = sub[SOURCE_COL].astype(str).tolist()
     for k, i in enumerate(idx):
         col = None if columns is None else columns[i]
         out.append(
             RejectedRow(
                 reason=str(reasons[i]),
-                source=str(sub[SOURCE_COL].iat[k]),
+                source=sources[k],
                 row=int(rows[k]),
                 column=None if col is None else str(col),
                 record={str(key): v for key, v in records[k].items()},
