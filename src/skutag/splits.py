@@ -219,7 +219,7 @@ def split_catalogue(
     summary.files["summary"] = str(out_dir / "summary.json")
     summary.files["rejects"] = str(out_dir / "rejects.jsonl")
     atomic_write_text(out_dir / "summary.json", json.dumps(summary.to_json(), indent=2, ensure_ascii=False) + "\n")
-    log.info("split %d rows: %s", len(df), summary.rows)
+    log.debug("split %d rows: %s", len(df), summary.rows)
     return summary
 
 

@@ -173,7 +173,7 @@ def inspect_catalogue(
             report.skipped[info.name] = f"not available: {exc}"
             continue
         timings[info.name] = time.perf_counter() - t
-        log.info("%s: %d rows flagged (%.1f s)", info.name, result.n_flagged, timings[info.name])
+        log.debug("%s: %d rows flagged (%.1f s)", info.name, result.n_flagged, timings[info.name])
         report.results.append(result)
         report.example_records[info.name] = _example_records(df, spec, result, finest)
     report.profile = _profile(df, spec, report)
