@@ -171,6 +171,10 @@ def test_options_and_errors(tmp_path: Path) -> None:
         clean_catalogue([src], tmp_path / "o.csv", missing="nope=drop")
     with pytest.raises(ConfigError):
         clean_catalogue([src], src)
+    with pytest.raises(ConfigError):
+        clean_catalogue([src], tmp_path / "o.csv", near_threshold=1.5)
+    with pytest.raises(ConfigError):
+        clean_catalogue([src], tmp_path / "o.csv", shingle="word0")
     s = clean_catalogue([src], tmp_path / "o.csv", label=["label"], label_sep=" > ", rejects_path=tmp_path / "r.jsonl")
     _contract(s)
     assert (tmp_path / "r.jsonl").exists()

@@ -32,6 +32,7 @@ from skutag.cleaning.labels import Case
 from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, parse_missing_policies
 from skutag.cleaning.reject_sink import FastRejectSink
 from skutag.dedup import conflicting_label_groups, exact_duplicate_groups, near_duplicate_groups
+from skutag.dedup.shingles import parse_shingle
 from skutag.errors import ConfigError, InputError, SkutagError
 from skutag.log import get_logger
 
@@ -109,6 +110,9 @@ def clean_catalogue(
         raise InputError("no input files given")
     if chunksize < 1:
         raise ConfigError(f"chunksize must be >= 1, got {chunksize}")
+    if not 0.0 < near_threshold <= 1.0:
+        raise ConfigError(f"near-duplicate threshold must be in (0, 1], got {near_threshold}")
+    parse_shingle(shingle)
     policies = parse_missing_policies(missing) if isinstance(missing, str | None) else dict(missing)
     out_path = Path(out)
     rej_path = Path(rejects_path) if rejects_path is not None else default_rejects_path(out_path)
