@@ -159,3 +159,15 @@ def test_costly_check_skipped_by_default_on_large_input(tmp_path: Path) -> None:
     finally:
         CHECKS[:] = saved
     assert get_check("html_remnants").max_default_rows is None
+
+
+def test_needed_columns_only(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "cat.jsonl", catalogue_rows())
+    full = inspect_catalogue([src], label=("lvl1", "lvl2"), out_dir=None, checks=["encoding_damage", "missing_fields"])
+    lean = inspect_catalogue(
+        [src], label=("lvl1", "lvl2"), out_dir=None, checks=["encoding_damage", "missing_fields"], all_columns=False
+    )
+    assert "ID" in full.columns and "ID" not in lean.columns
+    assert set(lean.columns) == {"Name", "Description", "lvl1", "lvl2"}
+    assert lean.result("encoding_damage").summary == full.result("encoding_damage").summary
+    assert lean.rows == full.rows == 60

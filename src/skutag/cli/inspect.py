@@ -27,6 +27,9 @@ def inspect(
     label_sep: str | None = typer.Option(None, "--label-sep", help="Separator of a single path label column."),
     split: str | None = typer.Option(None, "--split", help="Column holding train/validation/test."),
     checks: str = typer.Option("", "--checks", help="Only these checks, comma-separated (default: all)."),
+    needed_only: bool = typer.Option(
+        False, "--needed-columns-only", help="Read only text/label/split columns (less memory on huge files)."
+    ),
 ) -> None:
     """Check a catalogue for missing values, damaged text, duplicates, label conflicts, leakage and outliers."""
     from skutag.quality.report import inspect_catalogue
@@ -46,6 +49,7 @@ def inspect(
             out_dir=out_dir,
             checks=split_csv(checks) or None,
             progress=progress,
+            all_columns=not needed_only,
         )
     table = Table(title=f"{report.rows:,} rows inspected ({report.rejected_rows:,} rejected while reading)")
     table.add_column("check")

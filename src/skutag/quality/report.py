@@ -98,6 +98,7 @@ def inspect_catalogue(
     checks: Sequence[str] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    all_columns: bool = True,
 ) -> QualityReport:
     """Read ``inputs`` and run the quality checks; with ``out_dir``, write ``quality.json``, ``quality.html``
     and ``rejects.jsonl`` (rows the reader could not use) there.
@@ -106,6 +107,8 @@ def inspect_catalogue(
     so duplicates shared between files are reported as leakage. ``checks`` selects checks by name (default:
     all applicable); ``options`` passes keyword options per check, e.g. ``{"content_outliers": {"share": 0.02}}``.
     ``progress(step, done, total)`` is called before each step (reading, duplicate groups, each check).
+    ``all_columns=False`` reads only the text, label and split columns (less memory on wide or huge files;
+    missing values are then checked in those columns only).
     """
     from skutag.catalogue.columns import resolve_spec
     from skutag.catalogue.reader import read_catalogue
@@ -122,8 +125,9 @@ def inspect_catalogue(
     report_progress = progress or (lambda step, done, total: None)
     report_progress("reading", 0, total)
     t0 = time.perf_counter()
+    usecols = None if all_columns else _needed_columns(paths[0], text, label, label_sep, split)
     with RejectSink(rejects_path) as rejects:
-        df = read_catalogue(paths, rejects=rejects)
+        df = read_catalogue(paths, rejects=rejects, usecols=usecols)
     timings["read"] = time.perf_counter() - t0
     if len(df) == 0:
         raise EmptyInputError("no usable rows", source=", ".join(map(str, paths)))
@@ -182,6 +186,25 @@ def inspect_catalogue(
         report_progress("writing report", total, total)
         write_report(report, out_dir)
     return report
+
+
+def _needed_columns(
+    path: Path, text: Sequence[str], label: Sequence[str], label_sep: str | None, split: str | None
+) -> list[str]:
+    """The columns the checks read, resolved against the first rows of ``path``."""
+    from skutag.catalogue.columns import resolve_spec
+    from skutag.catalogue.reader import iter_catalogue
+
+    chunks = iter_catalogue(path, chunksize=200, rejects=RejectSink(None))
+    try:
+        columns = list(next(chunks).columns)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    spec = resolve_spec(columns, text=tuple(text), label=tuple(label), label_sep=label_sep)
+    needed = [*spec.text, *spec.label, *([split] if split else [])]
+    return [c for c in dict.fromkeys(needed) if c not in RESERVED_COLUMNS]
 
 
 def write_report(report: QualityReport, out_dir: Path) -> None:
