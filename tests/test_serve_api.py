@@ -61,6 +61,7 @@ def test_tag_batch_answers_every_product_and_stores_it_first(client: TestClient)
         expected = "auto_accepted" if res["confidence"] >= body["threshold"] else "needs_review"
         assert res["decision"] == expected
         assert res["model_version"] == version
+    # answered by the worker process, read back here through the app's own connection
     store: TagStore = client.app.state.serving.store  # type: ignore[attr-defined]
     for res in body["results"]:
         item = store.product(res["id"])
@@ -101,7 +102,7 @@ def test_api_keys(client: TestClient) -> None:
 
 
 def test_no_keys_means_open_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING"), make_client(tmp_path, api_keys="") as c:
+    with caplog.at_level("WARNING"), make_client(tmp_path, api_keys="", worker_process=False) as c:
         assert c.post("/v1/tag", json={"products": [{"id": "o1", "name": "tea pot"}]}).status_code == 200
     assert any("no API keys set" in r.getMessage() for r in caplog.records)
 
@@ -157,7 +158,7 @@ def test_html_in_product_text_is_data(client: TestClient) -> None:
 def test_fixed_thresholds_drive_the_decision(tmp_path: Path) -> None:
     products = validation_rows(8)
     for threshold, decision in ((0.0, "auto_accepted"), (1.0, "needs_review")):
-        with make_client(tmp_path / str(threshold), threshold=threshold) as c:
+        with make_client(tmp_path / str(threshold), threshold=threshold, worker_process=False) as c:
             body = c.post("/v1/tag", json={"products": products}, headers=AUTH).json()
             assert body["threshold"] == threshold
             assert {r["decision"] for r in body["results"]} == {decision}

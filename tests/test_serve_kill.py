@@ -72,7 +72,7 @@ def test_sigkill_mid_batch_loses_no_acknowledged_prediction(backend: str, tmp_pa
         for t in threads:
             t.start()
         deadline = time.monotonic() + 30
-        while len(acked) < 150 and time.monotonic() < deadline:
+        while len(acked) < 60 and time.monotonic() < deadline:
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)  # mid-flight: other requests are queued or being batched
         proc.wait(timeout=10)
@@ -83,7 +83,7 @@ def test_sigkill_mid_batch_loses_no_acknowledged_prediction(backend: str, tmp_pa
         for t in threads:
             t.join(timeout=15)
     acknowledged = list(acked)
-    assert len(acknowledged) >= 150, "the server acknowledged too little before the kill to test anything"
+    assert len(acknowledged) >= 60, "the server acknowledged too little before the kill to test anything"
     assert len(sent) > len(acknowledged), "no request was in flight at the kill"
     with TagStore(db) as store:
         with store.engine.connect() as conn:

@@ -43,7 +43,7 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema, server: ServerThr
     for op in operations:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def check(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=HEADERS, checks=[not_a_server_error], timeout=30)
 
@@ -52,5 +52,5 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema, server: ServerThr
     calls = sum(
         float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("skutag_http_requests_total{")
     )
-    assert calls >= 5 * len(operations)  # the examples really reached the server
+    assert calls >= 2 * len(operations)  # the examples really reached the server
     assert 'status="5' not in metrics

@@ -30,6 +30,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not settings.keys():
         log.warning("no API keys set (SKUTAG_API_KEYS): tagging and review endpoints are open to anyone")
     state = await run_in_threadpool(build_state, settings, app.state.metrics)
+    try:
+        version = await state.batcher.run_exclusive(state.worker.ping)  # the worker has loaded the model
+    except BaseException:
+        state.close()
+        raise
+    log.info("inference worker ready (%s, %s)", version, "process" if settings.worker_process else "thread")
     await state.batcher.start()
     app.state.serving = state
     app.state.metrics.ready.set(1)
@@ -39,8 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.metrics.ready.set(0)
         app.state.serving = None
         await state.batcher.stop()
-        if state.store is not None:
-            state.store.close()
+        state.close()
 
 
 async def _skutag_error(_request: Request, exc: Exception) -> JSONResponse:

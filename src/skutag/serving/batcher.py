@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -43,6 +43,7 @@ class MicroBatcher(Generic[T, R]):
         self,
         process: Callable[[list[T], Any], list[R]],
         *,
+        executor: Executor | None = None,
         max_rows: int = 512,
         max_wait: float = 0.002,
         on_batch: Callable[[int, float], None] | None = None,
@@ -53,7 +54,8 @@ class MicroBatcher(Generic[T, R]):
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Job[T, R]] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="skutag-batch")
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="skutag-batch")
         self._held: _Job[T, R] | None = None
 
     @property
@@ -69,7 +71,8 @@ class MicroBatcher(Generic[T, R]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._executor.shutdown(wait=True)
+        if self._own_executor:
+            self._executor.shutdown(wait=True)
 
     async def submit(self, items: list[T], options: Any = None) -> list[R]:
         if self._queue is None:
@@ -78,9 +81,9 @@ class MicroBatcher(Generic[T, R]):
         await self._queue.put(_Job(items, options, future))
         return await future
 
-    async def run_exclusive(self, fn: Callable[[], V]) -> V:
-        """Run ``fn`` on the batch worker thread (models need not be thread-safe)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+    async def run_exclusive(self, fn: Callable[..., V], *args: Any) -> V:
+        """Run ``fn(*args)`` on the batch worker (models need not be thread-safe)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _collect(self) -> list[_Job[T, R]]:
         assert self._queue is not None

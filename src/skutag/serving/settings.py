@@ -36,6 +36,9 @@ class ServeSettings(BaseSettings):
         default=512, ge=1, description="Most rows the micro-batcher sends to the model at once."
     )
     batch_max_wait_ms: float = Field(default=2.0, ge=0.0, description="How long the batcher waits to fill a batch.")
+    worker_process: bool = Field(
+        default=True, description="Run the model in its own process (no GIL contention with the event loop)."
+    )
     store_predictions: bool = Field(default=True, description="Write every prediction to the store before answering.")
 
     def keys(self) -> list[str]:

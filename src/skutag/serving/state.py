@@ -1,15 +1,16 @@
-"""What the app holds while it runs: the model, the tagger, the store, the batcher (built in ``lifespan``)."""
+"""What the app holds while it runs: the model, the tagger, the store, the worker and its batcher."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from skutag.errors import ConfigError
 from skutag.log import get_logger
 from skutag.serving.batcher import MicroBatcher
 from skutag.serving.metrics import Metrics
 from skutag.serving.settings import ServeSettings
 from skutag.serving.tagger import ServedModel, Tagger, load_served_model
+from skutag.serving.worker import WorkerHandle, spec_for, start_worker
 from skutag.store import PredictionRecord, TagStore
 
 log = get_logger(__name__)
@@ -21,24 +22,19 @@ class ServingState:
     served: ServedModel
     tagger: Tagger
     store: TagStore | None
+    worker: WorkerHandle
     batcher: MicroBatcher[dict[str, str], PredictionRecord]
     metrics: Metrics
 
-    def process(self, products: list[dict[str, str]], options: Any) -> list[PredictionRecord]:
-        """Model then store, on the batch thread: results are committed before any request is answered."""
-        records = self.tagger.tag(products, top_k=options)
-        if self.store is not None and self.settings.store_predictions:
-            self.store.record_predictions(records, actor=f"model:{self.served.version}")
-        for r in records:
-            self.metrics.products.labels(r.decision).inc()
-        return records
+    def close(self) -> None:
+        self.worker.close()
+        if self.store is not None:
+            self.store.close()
 
 
 def build_state(settings: ServeSettings, metrics: Metrics) -> ServingState:
-    """Load the model, settle its threshold and open (migrate) the store. Blocking: run it off the loop."""
+    """Load the model, settle its threshold, open (migrate) the store, start the worker. Blocking."""
     if settings.model_dir is None:
-        from skutag.errors import ConfigError
-
         raise ConfigError("no model directory given (SKUTAG_MODEL_DIR or skutag serve MODEL_DIR)")
     served = load_served_model(
         settings.model_dir,
@@ -54,18 +50,19 @@ def build_state(settings: ServeSettings, metrics: Metrics) -> ServingState:
         served.calibration.target,
         served.calibration.source,
     )
-    store = TagStore(settings.db_url) if settings.db_url else None
-    tagger = Tagger(served, top_k=settings.top_k)
-    state = ServingState(settings, served, tagger, store, None, metrics)  # type: ignore[arg-type]
+    store = TagStore(settings.db_url) if settings.db_url else None  # runs the migrations once, here
+    spec = spec_for(settings.model_dir, served.calibration, settings.top_k, settings.db_url, settings.store_predictions)
+    worker = start_worker(spec, process=settings.worker_process, served=served)
 
     def on_batch(rows: int, seconds: float) -> None:
         metrics.batch_rows.observe(rows)
         metrics.batch_seconds.observe(seconds)
 
-    state.batcher = MicroBatcher(
-        state.process,
+    batcher: MicroBatcher[dict[str, str], PredictionRecord] = MicroBatcher(
+        worker.process,
+        executor=worker.executor,
         max_rows=settings.batch_max_rows,
         max_wait=settings.batch_max_wait_ms / 1000.0,
         on_batch=on_batch,
     )
-    return state
+    return ServingState(settings, served, Tagger(served, top_k=settings.top_k), store, worker, batcher, metrics)

@@ -56,6 +56,8 @@ async def tag(body: TagRequest, state: State, caller: Caller) -> TagResponse:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"tag store unavailable, nothing stored: {type(exc).__name__}"
         ) from None
+    for r in records:
+        state.metrics.products.labels(r.decision).inc()
     levels = served.model.levels_
     results = [
         TagResult(

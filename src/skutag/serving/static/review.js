@@ -152,10 +152,10 @@
     if (!item) return;
     try {
       await api("POST", "/v1/review/decisions", Object.assign({ product_id: item.id }, body));
-      say(message + ": " + item.id);
       state.items.splice(state.index, 1);
       await loadQueue(null);
       await loadStats();
+      say(message + ": " + item.id);
     } catch (e) { say("could not save: " + e.message, true); }
   }
 
