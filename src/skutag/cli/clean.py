@@ -26,7 +26,7 @@ def clean(
     keep_empty_text: bool = typer.Option(False, "--keep-empty-text", help="Keep rows without any text."),
     chunksize: int = typer.Option(50_000, "--chunksize", help="Rows per chunk held in memory."),
     workers: int | None = typer.Option(
-        None, "--workers", help="Processes cleaning chunks (default: 2 for inputs over 64 MB, else 1)."
+        None, "--workers", help="Processes cleaning chunks (default: 2 for text inputs over 64 MB, else 1)."
     ),
 ) -> None:
     """Clean catalogues: strip HTML, repair unicode, normalise whitespace and labels, flag or drop duplicates."""
