@@ -30,7 +30,7 @@ from skutag.models.transformer_encoder import DEFAULT_ENCODER, check_vocabulary,
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
 from skutag.training.neural.arguments import TrainingArguments
 from skutag.training.neural.collator import PaddingCollator, sorted_batches
-from skutag.training.neural.device import autocast, resolve_device
+from skutag.training.neural.device import autocast, resolve_device, seed_everything
 from skutag.training.neural.trainer import Trainer
 
 log = get_logger(__name__)
@@ -145,6 +145,7 @@ class AttributeExtractor:
         self.tokenizer_ = load_tokenizer(self.encoder)
         ids, offsets = self._encode(texts)
         check_vocabulary(self.tokenizer_, ids, args.max_unknown)
+        seed_everything(args.seed)  # head initialisation is reproducible
         self.net_ = TokenTagger(load_encoder(self.encoder), len(self.labels_), self.dropout)
         targets = [token_labels(o, s, index) for o, s in zip(offsets, spans, strict=True)]
         train_idx, hold_idx = holdout_split(len(ids), args.valid_fraction, args.seed)

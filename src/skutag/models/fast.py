@@ -162,6 +162,7 @@ class FastModel(PathModel):
         x = self.embed_texts(field_texts(texts, self.fields))
         t_embed = time.perf_counter() - t0
         train_idx, hold_idx = holdout_split(len(x), self.valid_fraction, self.seed)
+        seed_everything(self.seed)
         self.heads_ = LevelHeads(x.shape[1], [len(c) for c in self.classes_], self.dropout, self.hidden)
         self._train_heads(x[train_idx], enc.y[train_idx], x[hold_idx], enc.y[hold_idx])
         self.path_temperature_ = 1.0

@@ -41,7 +41,7 @@ from skutag.models.transformer_paths import (
 )
 from skutag.training.neural.arguments import TrainingArguments
 from skutag.training.neural.collator import PaddingCollator, sorted_batches
-from skutag.training.neural.device import autocast, resolve_device
+from skutag.training.neural.device import autocast, resolve_device, seed_everything
 from skutag.training.neural.losses import class_weights, level_loss
 from skutag.training.neural.trainer import Trainer, TrainOutcome
 
@@ -134,6 +134,7 @@ class TransformerModel(PathModel):
         self.tokenizer_ = load_tokenizer(self.encoder)
         encoder = load_encoder(self.encoder)
         freeze_lower_layers(encoder, self.train_layers)
+        seed_everything(args.seed)  # head initialisation is reproducible
         self.net_ = HierClassifier(encoder, [len(c) for c in self.classes_], self.dropout)
         ids = tokenize(self.tokenizer_, [strings[i] for i in train_idx], args.max_length)
         check_vocabulary(self.tokenizer_, ids, args.max_unknown, "titles")

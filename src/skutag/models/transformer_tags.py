@@ -35,7 +35,7 @@ from skutag.models.transformer_encoder import (
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
 from skutag.training.neural.arguments import TrainingArguments
 from skutag.training.neural.collator import PaddingCollator, sorted_batches
-from skutag.training.neural.device import autocast, resolve_device
+from skutag.training.neural.device import autocast, resolve_device, seed_everything
 from skutag.training.neural.trainer import Trainer
 
 log = get_logger(__name__)
@@ -108,6 +108,7 @@ class TransformerTagger:
                 y[i, col[str(t)]] = 1.0
         args = self.args
         self.tokenizer_ = load_tokenizer(self.encoder)
+        seed_everything(args.seed)  # head initialisation is reproducible
         self.net_ = SigmoidTagger(load_encoder(self.encoder), len(self.tags_), self.dropout)
         ids = tokenize(self.tokenizer_, [str(t) for t in texts], args.max_length)
         check_vocabulary(self.tokenizer_, ids, args.max_unknown)

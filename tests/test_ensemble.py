@@ -1,0 +1,100 @@
+"""EnsembleModel: weights on the simplex, blends, never worse than its best member on the tuning rows,
+persistence, and fit through the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skutag.models.base import BaseModel
+from skutag.models.ensemble import EnsembleModel, blend, simplex_grid
+from skutag.models.linear import LinearModel
+from skutag.models.transformer import level_f1
+from skutag.models.transformer_paths import PathModel
+from test_transformer_helpers import synthetic_catalogue, tiny_encoder
+
+
+def test_simplex_grid() -> None:
+    grid = simplex_grid(3, 0.5)
+    assert all(abs(sum(w) - 1) < 1e-9 and min(w) >= 0 for w in grid)
+    assert len(grid) == 6 and (1.0, 0.0, 0.0) in grid
+    assert len(simplex_grid(2, 0.05)) == 21
+
+
+def test_blend_modes() -> None:
+    a = np.array([[0.9, 0.1], [0.2, 0.8]])
+    b = np.array([[0.5, 0.5], [0.6, 0.4]])
+    lin = blend([a, b], (0.5, 0.5), "linear")
+    np.testing.assert_allclose(lin, (a + b) / 2)
+    geo = blend([a, b], (1.0, 0.0), "log")
+    np.testing.assert_allclose(geo, a)
+    np.testing.assert_allclose(blend([a, b], (0.3, 0.7), "log").sum(axis=1), 1.0)
+
+
+class Noisy(LinearModel):
+    """A linear model whose path probabilities are mixed with noise (a weaker, different member)."""
+
+    kind = "linear"
+
+    def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
+        p = super().predict_path_proba(texts)
+        rng = np.random.default_rng(len(p))
+        noise = rng.dirichlet(np.ones(p.shape[1]), size=len(p))
+        return 0.3 * p + 0.7 * noise
+
+
+def _noisy_labels(labels: pd.DataFrame, rate: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    out = labels.copy()
+    flip = rng.random(len(out)) < rate
+    out.loc[flip] = out.sample(frac=1.0, random_state=seed).to_numpy()[flip]
+    return out
+
+
+def test_never_worse_than_best_member_on_tuning_rows() -> None:
+    texts, labels = synthetic_catalogue(200)
+    good = LinearModel().fit(texts, _noisy_labels(labels, 0.3, 1))
+    weak = Noisy().fit(texts, _noisy_labels(labels, 0.3, 2))
+    ens = EnsembleModel.from_members([good, weak], grid_step=0.1)
+    vt, vl = synthetic_catalogue(120, seed=9)
+    tuning = ens.tune(vt, vl)
+    assert tuning["score"] >= max(tuning["members"]) - 1e-12
+    y = ens._targets(vl)
+    pred = ens.paths_[ens.predict_path_proba(vt).argmax(axis=1)]
+    assert level_f1(y, pred)["score"] == pytest.approx(tuning["score"])
+    assert abs(sum(ens.weights_) - 1) < 1e-9
+
+
+def test_members_with_different_paths_are_aligned() -> None:
+    texts, labels = synthetic_catalogue(120)
+    a = LinearModel().fit(texts, labels)
+    keep = labels["level_2"] != "Power"
+    b = LinearModel().fit(texts[keep], labels[keep])
+    ens = EnsembleModel.from_members([a, b])
+    assert len(ens.paths_) == len(a.paths_) and len(b.paths_) == len(a.paths_) - 1
+    probs = ens.member_probs(texts.head(10))
+    np.testing.assert_allclose(probs[1].sum(axis=1), 1.0, atol=1e-6)
+    power = next(i for i, p in enumerate(ens.path_names()) if p[-1] == "Power")
+    assert np.all(probs[1][:, power] == 0)
+
+
+def test_fit_save_load_via_registry(tmp_path: Path) -> None:
+    enc = tiny_encoder(tmp_path / "enc")
+    texts, labels = synthetic_catalogue(240)
+    members = [
+        {"model": "linear", "params": {}},
+        {"model": "fast", "params": {"encoder": enc, "epochs": 20, "cache_dir": "none", "num_threads": 1}},
+    ]
+    ens = EnsembleModel(members=members, grid_step=0.25).fit(texts, labels)
+    assert isinstance(ens, PathModel) and len(ens.models_) == 2
+    assert ens.tuning_["score"] >= max(ens.tuning_["members"]) - 1e-12
+    ens.save(tmp_path / "e")
+    loaded = BaseModel.load(tmp_path / "e")
+    assert isinstance(loaded, EnsembleModel) and loaded.weights_ == ens.weights_
+    vt, _ = synthetic_catalogue(40, seed=3)
+    pd.testing.assert_frame_equal(loaded.predict(vt), ens.predict(vt))
+    top = loaded.predict_scored(vt, k=2)
+    assert top.level_scores is not None and top.level_scores.shape == (40, 2)

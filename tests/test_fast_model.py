@@ -1,0 +1,60 @@
+"""FastModel: frozen-encoder embeddings cached on disk, trained heads, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skutag.models.base import BaseModel
+from skutag.models.fast import FastModel
+from skutag.models.fast_cache import cache_key, cached_embeddings
+from test_transformer_helpers import synthetic_catalogue, tiny_encoder
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return tiny_encoder(tmp_path_factory.mktemp("enc"))
+
+
+def test_cache_key_depends_on_texts_and_length() -> None:
+    a = cache_key("enc", 32, ["x", "y"])
+    assert a == cache_key("enc", 32, ["x", "y"])
+    assert a != cache_key("enc", 32, ["xy"])
+    assert a != cache_key("enc", 16, ["x", "y"])
+    assert a != cache_key("other", 32, ["x", "y"])
+
+
+def test_cached_embeddings_computed_once(tmp_path: Path) -> None:
+    calls = []
+
+    def compute() -> np.ndarray:
+        calls.append(1)
+        return np.arange(6, dtype=np.float32).reshape(2, 3)
+
+    first, hit1 = cached_embeddings(tmp_path, "k", compute)
+    second, hit2 = cached_embeddings(tmp_path, "k", compute)
+    assert (hit1, hit2) == (False, True) and len(calls) == 1
+    np.testing.assert_array_equal(first, second)
+    (tmp_path / "k.npy").write_bytes(b"garbage")
+    third, hit3 = cached_embeddings(tmp_path, "k", compute)
+    assert not hit3 and len(calls) == 2
+    np.testing.assert_array_equal(third, first)
+
+
+def test_fast_model_fits_caches_and_round_trips(encoder_dir: str, tmp_path: Path) -> None:
+    texts, labels = synthetic_catalogue(200)
+    cache = tmp_path / "cache"
+    model = FastModel(encoder=encoder_dir, cache_dir=str(cache), epochs=60, lr=1e-2, num_threads=1).fit(texts, labels)
+    assert len(list(cache.glob("*.npy"))) == 1
+    train_acc = (model.predict(texts)["level_1"].to_numpy() == labels["level_1"].to_numpy()).mean()
+    assert train_acc > 0.6  # random tiny encoder: weak, but the heads must learn something
+    for row in model.predict(texts.head(20)).itertuples(index=False, name=None):
+        assert model.taxonomy_.is_valid_path(row)
+    model.save(tmp_path / "m")
+    loaded = BaseModel.load(tmp_path / "m")
+    assert isinstance(loaded, FastModel)
+    valid, _ = synthetic_catalogue(30, seed=5)
+    np.testing.assert_allclose(loaded.predict_path_proba(valid), model.predict_path_proba(valid), atol=1e-5)
+    assert len(model.history_) >= 1 and "valid_score" in model.history_[0]
