@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,23 +41,26 @@ class RejectSink:
         column: str | None = None,
         record: Any = None,
     ) -> None:
-        rej = Reject(source=source, row=row, column=column, reason=reason, record=_jsonable(record))
+        rec = _jsonable(record)
         self.count += 1
         key = reason.split(":", 1)[0]
         self.by_reason[key] = self.by_reason.get(key, 0) + 1
         if len(self.examples) < self.keep:
-            self.examples.append(rej)
+            self.examples.append(Reject(source=source, row=row, column=column, reason=reason, record=rec))
         if self.path is not None:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = self.path.open("w", encoding="utf-8")
-            self._fh.write(json.dumps(asdict(rej), ensure_ascii=False, default=str) + "\n")
+            # A plain dict, not dataclasses.asdict: asdict deep-copies the record (slow on big rejects).
+            line = {"source": source, "row": row, "column": column, "reason": reason, "record": rec}
+            self._fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
 
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-        elif self.path is not None and not self.path.exists():
+        elif self.path is not None and self.count == 0:
+            # Nothing rejected: still leave an (empty) file, never a stale one from an earlier run.
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text("", encoding="utf-8")
 

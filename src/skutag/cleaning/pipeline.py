@@ -30,7 +30,6 @@ from skutag.cleaning.chunks import ChunkJob, ordered_map, process_chunk, rejecte
 from skutag.cleaning.frame import CleanOptions
 from skutag.cleaning.labels import Case
 from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, parse_missing_policies
-from skutag.cleaning.reject_sink import FastRejectSink
 from skutag.dedup import conflicting_label_groups, exact_duplicate_groups, near_duplicate_groups
 from skutag.dedup.shingles import parse_shingle
 from skutag.errors import ConfigError, InputError, SkutagError
@@ -133,7 +132,7 @@ def clean_catalogue(
         tempfile.TemporaryDirectory(
             prefix=".skutag-clean-", dir=out_path.parent if out_path.parent.exists() else None
         ) as tmp,
-        FastRejectSink(rej_path) as sink,
+        RejectSink(rej_path) as sink,
     ):
         parked, spec, rows_in = _pass_one(
             inputs,
