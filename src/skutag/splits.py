@@ -168,11 +168,11 @@ def split_catalogue(
     label_sep: str | None = None,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
-    near: bool = False,
+    near: bool = True,
     threshold: float = 0.8,
 ) -> SplitSummary:
-    """Read ``inputs``, split them with :func:`group_stratified_split` (groups = exact duplicate titles, or
-    near-duplicates with ``near=True``) and write ``train``/``validation``/``test`` files (CSV for CSV/TSV
+    """Read ``inputs``, split them with :func:`group_stratified_split` (groups = near-duplicate titles, or
+    exact duplicates only with ``near=False``) and write ``train``/``validation``/``test`` files (CSV for CSV/TSV
     input, Parquet for Parquet, JSON Lines otherwise), ``summary.json`` and ``rejects.jsonl`` into ``out_dir``.
     """
     from skutag.catalogue.columns import resolve_spec

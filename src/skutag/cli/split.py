@@ -18,9 +18,11 @@ def split(
     label_sep: str | None = typer.Option(None, "--label-sep", help="Separator of a single path label column."),
     fractions: str = typer.Option("0.8,0.1,0.1", "--fractions", help="Train, validation, test shares."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    near: bool = typer.Option(False, "--near", help="Keep near-duplicate titles together too (slower)."),
+    near: bool = typer.Option(
+        True, "--near/--exact-only", help="Keep near-duplicate titles together (default), or exact duplicates only."
+    ),
 ) -> None:
-    """Split a catalogue so that no duplicate title lands in two splits and class shares stay close."""
+    """Split a catalogue so that no (near-)duplicate title lands in two splits and class shares stay close."""
     from skutag.splits import split_catalogue
 
     with cli_errors():
