@@ -27,6 +27,8 @@ def to_arrow(values: Any) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
         items = list(values.tolist() if isinstance(values, pd.Series) else values)
         arr = pa.array([_as_str(v) for v in items], type=pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):  # a Series concatenated from chunks is Arrow-backed and chunked
+        arr = arr.combine_chunks()
     return arr
 
 
