@@ -29,7 +29,8 @@ KEY = "bench-key"
 
 LOCUSTFILE = textwrap.dedent(
     """
-    import itertools, json, os
+    import itertools, json, os, random
+    import gevent
     from locust import FastHttpUser, constant_throughput, task
 
     PRODUCTS = [json.loads(line) for line in open(os.environ["BENCH_PRODUCTS"], encoding="utf-8")]
@@ -38,6 +39,10 @@ LOCUSTFILE = textwrap.dedent(
 
     class Tagger(FastHttpUser):
         wait_time = constant_throughput(1.0)
+
+        def on_start(self):
+            # independent clients: spread the users' phases over the second (no lockstep bursts)
+            gevent.sleep(random.random())
 
         @task
         def tag(self):

@@ -39,6 +39,7 @@ class ServeSettings(BaseSettings):
     worker_process: bool = Field(
         default=True, description="Run the model in its own process (no GIL contention with the event loop)."
     )
+    worker_threads: int = Field(default=1, ge=1, description="BLAS/OpenMP threads in the worker process.")
     store_predictions: bool = Field(default=True, description="Write every prediction to the store before answering.")
 
     def keys(self) -> list[str]:

@@ -51,7 +51,14 @@ def build_state(settings: ServeSettings, metrics: Metrics) -> ServingState:
         served.calibration.source,
     )
     store = TagStore(settings.db_url) if settings.db_url else None  # runs the migrations once, here
-    spec = spec_for(settings.model_dir, served.calibration, settings.top_k, settings.db_url, settings.store_predictions)
+    spec = spec_for(
+        settings.model_dir,
+        served.calibration,
+        settings.top_k,
+        settings.db_url,
+        settings.store_predictions,
+        settings.worker_threads,
+    )
     worker = start_worker(spec, process=settings.worker_process, served=served)
 
     def on_batch(rows: int, seconds: float) -> None:

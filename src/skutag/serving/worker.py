@@ -35,6 +35,7 @@ class WorkerSpec:
     top_k: int
     db_url: str | None
     store_predictions: bool
+    threads: int = 1
 
 
 class Worker:
@@ -69,6 +70,10 @@ _worker: Worker | None = None
 
 def _init(spec: WorkerSpec) -> None:
     global _worker
+    # batches are small: one BLAS/OpenMP thread each; more only oversubscribe the cores (and spin)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=spec.threads)
     _worker = Worker(spec)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
@@ -126,6 +131,6 @@ def start_worker(spec: WorkerSpec, *, process: bool, served: ServedModel | None 
 
 
 def spec_for(
-    model_dir: str | Path, calibration: Calibration, top_k: int, db_url: str | None, store: bool
+    model_dir: str | Path, calibration: Calibration, top_k: int, db_url: str | None, store: bool, threads: int = 1
 ) -> WorkerSpec:
-    return WorkerSpec(str(model_dir), calibration.as_dict(), top_k, db_url, store)
+    return WorkerSpec(str(model_dir), calibration.as_dict(), top_k, db_url, store, threads)

@@ -48,7 +48,9 @@ def make_engine(url: str | Path, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode and str(mode[0]).lower() != "wal":
+                log.warning("SQLite at %s is in %s journal mode, not WAL (file system?): slower commits", db, mode[0])
             cur.execute("PRAGMA synchronous=NORMAL")  # durable against process crashes in WAL mode
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
