@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,10 @@ def check_label_issues(
         probs = softmax(raw * t, axis=1)
         if len(present) < 2:
             continue
-        issues = find_label_issues(labels=y, pred_probs=probs, filter_by="prune_by_noise_rate")
+        with warnings.catch_warnings():
+            # cleanlab warns once per class with few examples; those rows are excluded just below
+            warnings.simplefilter("ignore", UserWarning)
+            issues = find_label_issues(labels=y, pred_probs=probs, filter_by="prune_by_noise_rate")
         level_name = f"level_{lv + 1}"
         # a class with too few rows cannot be learned out of fold: its rows would all look mislabelled
         rare = np.bincount(y)[y] < min_class_rows
