@@ -55,6 +55,8 @@ class Worker:
         records = self.tagger.tag(products, top_k=top_k)
         if self.store is not None:
             self.store.record_predictions(records, actor=f"model:{self.served.version}")
+        for r in records:
+            r.fields = {}  # the caller has the text already: do not ship it back
         return records
 
     def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]:
