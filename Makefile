@@ -33,6 +33,7 @@ test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m benchmarks --quick
 
 bench: setup
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
