@@ -218,7 +218,12 @@ def stage_extractor(out_dir: str, params: dict[str, Any], n_train: int | None, n
     t0 = time.perf_counter()
     model.fit_pave(train)
     seconds = time.perf_counter() - t0
-    report = score_extractions([ex.gold for ex in test], model.extract_pave(test))
+    from skutag.extraction.gazetteer import build_gazetteer, fill_missing
+
+    pred = model.extract_pave(test)
+    report = score_extractions([ex.gold for ex in test], pred)
+    gaz = fill_missing(pred, test, build_gazetteer(train))
+    with_gaz = score_extractions([ex.gold for ex in test], gaz)
     model.save(Path(out_dir) / "extractor")
     table = report.per_attribute
     return {
@@ -228,6 +233,11 @@ def stage_extractor(out_dir: str, params: dict[str, Any], n_train: int | None, n
         "recall": round(report.recall, 4),
         "f1": round(report.f1, 4),
         "counts": report.counts,
+        "with_gazetteer": {
+            "precision": round(with_gaz.precision, 4),
+            "recall": round(with_gaz.recall, 4),
+            "f1": round(with_gaz.f1, 4),
+        },
         "per_attribute": table.round(4).to_dict(orient="records"),
     }
 
@@ -345,35 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     for stage in stages:
         t0 = time.perf_counter()
         print(f"== {stage} ==", flush=True)
-        if stage == "linear":
-            res: dict[str, Any] = stage_model("linear", {"label": "linear"}, str(models), n_train, n_valid)
-        elif stage == "fast":
-            params = {**FAST_PARAMS, **enc, **dev, "label": "fast", **({"epochs": 5} if args.tiny else {})}
-            res = stage_model("fast", params, str(models), n_train, n_valid)
-        elif stage in ("full", "partial"):
-            base = FULL_PARAMS if stage == "full" else PARTIAL_PARAMS
-            label = "transformer" if stage == "full" else "partial"
-            params = {**base, **enc, **dev, **tiny, **json.loads(args.set), "label": label, "progress_bar": False}
-            res = stage_model("transformer", params, str(models), n_train, n_valid)
-        elif stage == "ensemble":
-            res = stage_ensemble(str(models), ["linear", "transformer"], n_valid)
-            extra = [m for m in ("linear", "transformer", "partial", "fast") if (models / m / "meta.json").is_file()]
-            if len(extra) > 2:
-                res["all_members"] = stage_ensemble(str(models), extra, n_valid, label="ensemble-all")
-        elif stage == "throughput":
-            device = "cuda" if args.device in ("auto", "cuda") and _cuda() else "cpu"
-            res = stage_throughput(str(models / "transformer"), 256 if args.tiny else 2048, device)
-        elif stage == "throughput_cpu":  # 2 threads: what the 2-core CPU target means, on an idle machine
-            res = stage_throughput(str(models / "transformer"), 128 if args.tiny else 1024, "cpu", threads=2)
-        elif stage == "extractor":
-            params = {**EXTRACTOR_PARAMS, **enc, **dev, **tiny, "progress_bar": False}
-            res = stage_extractor(str(models), params, 60 if args.tiny else None, 30 if args.tiny else None)
-        elif stage == "chinese":
-            params = {"epochs": 1 if args.tiny else 3, "max_length": 64, **enc, **dev, "progress_bar": False}
-            res = stage_chinese(str(models), params, 200 if args.tiny else None)
-        else:
-            print(f"unknown stage {stage!r}", file=sys.stderr)
-            return 2
+        try:
+            res = _stage(stage, args, models, enc, dev, tiny, n_train, n_valid)
+        except Exception as exc:  # one failed stage must not lose the others' figures
+            import traceback
+
+            traceback.print_exc()
+            res = {"error": f"{type(exc).__name__}: {exc}"}
         res["stage_wall_s"] = round(time.perf_counter() - t0, 1)
         summary[stage] = res
         (out / f"{stage}.json").write_text(json.dumps(res, indent=1, default=str))
@@ -381,6 +369,47 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(brief, default=str), flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return 0
+
+
+def _stage(
+    stage: str,
+    args: argparse.Namespace,
+    models: Path,
+    enc: dict[str, Any],
+    dev: dict[str, Any],
+    tiny: dict[str, Any],
+    n_train: int | None,
+    n_valid: int | None,
+) -> dict[str, Any]:
+    if stage == "linear":
+        res: dict[str, Any] = stage_model("linear", {"label": "linear", "n_jobs": 3}, str(models), n_train, n_valid)
+    elif stage == "fast":
+        params = {**FAST_PARAMS, **enc, **dev, "label": "fast", **({"epochs": 5} if args.tiny else {})}
+        res = stage_model("fast", params, str(models), n_train, n_valid)
+    elif stage in ("full", "partial"):
+        base = FULL_PARAMS if stage == "full" else PARTIAL_PARAMS
+        label = "transformer" if stage == "full" else "partial"
+        params = {**base, **enc, **dev, **tiny, **json.loads(args.set), "label": label, "progress_bar": False}
+        res = stage_model("transformer", params, str(models), n_train, n_valid)
+    elif stage == "ensemble":
+        res = stage_ensemble(str(models), ["linear", "transformer"], n_valid)
+        extra = [m for m in ("linear", "transformer", "partial", "fast") if (models / m / "meta.json").is_file()]
+        if len(extra) > 2:
+            res["all_members"] = stage_ensemble(str(models), extra, n_valid, label="ensemble-all")
+    elif stage == "throughput":
+        device = "cuda" if args.device in ("auto", "cuda") and _cuda() else "cpu"
+        res = stage_throughput(str(models / "transformer"), 256 if args.tiny else 2048, device)
+    elif stage == "throughput_cpu":  # 2 threads: what the 2-core CPU target means, on an idle machine
+        res = stage_throughput(str(models / "transformer"), 128 if args.tiny else 1024, "cpu", threads=2)
+    elif stage == "extractor":
+        params = {**EXTRACTOR_PARAMS, **enc, **dev, **tiny, "progress_bar": False}
+        res = stage_extractor(str(models), params, 60 if args.tiny else None, 30 if args.tiny else None)
+    elif stage == "chinese":
+        params = {"epochs": 1 if args.tiny else 3, "max_length": 64, **enc, **dev, "progress_bar": False}
+        res = stage_chinese(str(models), params, 200 if args.tiny else None)
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+    return res
 
 
 def _cuda() -> bool:

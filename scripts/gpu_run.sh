@@ -52,7 +52,7 @@ if [ -d "$CARRY/encoder" ]; then ENC=(--encoder "$PWD/$CARRY/encoder"); fi
 STAGES=${STAGES:-linear,full,fast,partial,ensemble,extractor,throughput,throughput_cpu,chinese}
 WORK=$(mktemp -d /tmp/skutag-gpu.XXXX)
 timeout "${LIMIT_S:-460}" $PY -m benchmarks.bench_transformer --stages "$STAGES" --out "$WORK/stages" \
-  --models "$WORK/models" --device "${DEVICE:-auto}" "${ENC[@]}" $TINY 2>&1 | grep -v "Loading weights\|Writing model" | tee "$OUT/log.txt"
+  --models "$WORK/models" --device "${DEVICE:-auto}" "${ENC[@]}" $TINY 2>&1 | grep --line-buffered -v "Loading weights\|Writing model" | tee "$OUT/log.txt"
 rc=${PIPESTATUS[0]}
 [ -f "$WORK/stages/summary.json" ] && cp "$WORK/stages/summary.json" "$OUT/summary.json"
 # a stage killed by the time limit leaves the finished stages' JSON files
