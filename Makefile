@@ -30,6 +30,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: setup
+	bash scripts/ci-services.sh install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -ra
