@@ -25,10 +25,17 @@ $SKUTAG train "$OUT/splits/train.parquet" --text "Product Name" --label "Categor
 echo "== 5. evaluate on the held-out test split =="
 $SKUTAG evaluate "$OUT/model" "$OUT/splits/test.parquet" --out "$OUT/eval"
 
-echo "== 6. predict for every product =="
-$SKUTAG predict "$OUT/model" "$OUT/products.parquet" --out "$OUT/predictions.csv"
+echo "== 6. predict for every product, into a file and into the tag store the review page reads =="
+rm -f "$OUT/tags.db"
+$SKUTAG predict "$OUT/model" "$OUT/products.parquet" --out "$OUT/predictions.csv" \
+  --db "$OUT/tags.db" --id-column "Product ID"
 
 echo
 echo "Quality report:    $OUT/inspect/quality.html"
 echo "Evaluation report: $OUT/eval/report.html"
 echo "Predictions:       $OUT/predictions.csv"
+echo "Tag store:         $OUT/tags.db"
+echo
+echo "Serve the demo model and its review page:"
+echo "  $SKUTAG serve $OUT/model --db $OUT/tags.db --port 8000"
+echo "  then open http://127.0.0.1:8000/review  (API docs: http://127.0.0.1:8000/docs)"
