@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,8 +16,10 @@ from skutag.models.features import (
     NgramConfig,
     ngram_parts,
     normalise,
+    normalised_joined,
     word_text,
 )
+from skutag.models.sparse_kernels import add_sparse_product
 
 
 def naive_char(text: str, lo: int, hi: int) -> int:
@@ -80,3 +84,52 @@ def test_min_df_and_max_chars() -> None:
     assert vec.n_features == 1
     short = FieldVectorizer(NgramConfig(word=(1, 1), char=None, max_chars=3)).fit(["abc defg"])
     assert short.n_features == 1
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.integers(), st.text(alphabet="aB c\t\n\x01\x00Σς苹果-,.\u3002\u00a0İ", max_size=14)),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from([0, 3]),
+)
+@settings(max_examples=80, deadline=None)
+def test_joined_normalisation_matches_per_text(texts: list[object], max_chars: int) -> None:
+    """The one-big-string path gives the same normalised texts and the same n-grams as the per-text path."""
+    fast = normalised_joined(texts, max_chars)
+    norm = [normalise(t)[: max_chars or None] for t in texts]
+    if fast is not None:
+        assert fast.split("\x00") == norm
+    cfg = NgramConfig(word=(1, 2), char=(2, 4), max_chars=max_chars)
+    groups = FieldVectorizer(cfg)._groups(texts)
+    slow = [ngram_parts([word_text(t) for t in norm], (1, 2), None), ngram_parts(norm, None, (2, 4))]
+    for got, want in zip(groups, slow, strict=True):
+        assert len(got) == len(want)
+        for (r1, b1), (r2, b2) in zip(got, want, strict=True):
+            np.testing.assert_array_equal(r1, r2)
+            np.testing.assert_array_equal(b1, b2)
+
+
+@given(st.integers(0, 2**31), st.integers(1, 40), st.integers(0, 300))
+@settings(max_examples=25, deadline=None)
+def test_sparse_product_matches_scipy(seed: int, n_rows: int, nnz: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_feat, k = 50, 7
+    rows = np.sort(rng.integers(0, n_rows, nnz))
+    cols = rng.integers(0, n_feat, nnz).astype(np.int32)
+    data = rng.standard_normal(nnz).astype(np.float32)
+    coef = rng.standard_normal((n_feat, k)).astype(np.float32)
+    out = np.ones((n_rows, k), dtype=np.float32)
+    add_sparse_product(out, rows, cols, data, coef)
+    want = 1.0 + sp.coo_matrix((data, (rows, cols)), shape=(n_rows, n_feat)).toarray() @ coef
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+def test_sparse_product_rejects_bad_input() -> None:
+    coef = np.zeros((3, 2), dtype=np.float32)
+    out = np.zeros((2, 2), dtype=np.float32)
+    with pytest.raises(IndexError):
+        add_sparse_product(out, np.array([0]), np.array([3]), np.array([1.0], np.float32), coef)
+    with pytest.raises(TypeError):
+        add_sparse_product(out, np.array([0]), np.array([0]), np.array([1.0], np.float32), coef.astype(np.float64))

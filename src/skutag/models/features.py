@@ -37,8 +37,12 @@ _PUNCT = (
 )
 _PUNCT_TABLE = str.maketrans({c: " " for c in _PUNCT})
 _MAX_WORD = 64
+_PUNCT_LUT = np.zeros(max(ord(c) for c in _PUNCT) + 2, dtype=bool)  # last entry: every larger code point
+_PUNCT_LUT[[ord(c) for c in _PUNCT if c != _SEP]] = True
 
 Parts = list[tuple[np.ndarray, np.ndarray]]
+#: (rows, cols, values) of part of a sparse matrix; rows non-decreasing.
+Triple = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def normalise(text: object) -> str:
@@ -73,8 +77,23 @@ def ngram_parts(texts: Sequence[str], word: tuple[int, int] | None, char: tuple[
 
     ``texts`` must already be normalised (single spaces, no separator character).
     """
-    joined = _SEP + _SEP.join(f" {t} " for t in texts) + _SEP
-    cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    return _cps_ngram_parts(_codepoints(_SEP + _SEP.join(f" {t} " for t in texts) + _SEP), word, char)
+
+
+def _codepoints(joined: str) -> np.ndarray:
+    return np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+def _punct_to_space(cps: np.ndarray) -> np.ndarray:
+    """Code points with punctuation (as :func:`word_text` sees it, the separator aside) made spaces; word
+    tokens are then those of :func:`word_text` (which only also collapses the spaces)."""
+    out = cps.copy()
+    out[_PUNCT_LUT[np.minimum(cps, np.uint64(len(_PUNCT_LUT) - 1))]] = _SPACE_CP
+    return out
+
+
+def _cps_ngram_parts(cps: np.ndarray, word: tuple[int, int] | None, char: tuple[int, int] | None) -> Parts:
+    """:func:`ngram_parts` of the code points of texts joined as ``SEP + SEP.join(" t ") + SEP``."""
     is_sep = cps == _SEP_CP
     csep = np.concatenate([[0], np.cumsum(is_sep)])
     cblank = np.concatenate([[0], np.cumsum(is_sep | (cps == _SPACE_CP))])
@@ -127,6 +146,32 @@ def ngram_parts(texts: Sequence[str], word: tuple[int, int] | None, char: tuple[
     return parts
 
 
+_NUL = "\x00"
+
+
+def _collapse(joined: str) -> str:
+    """Collapse whitespace in NUL-joined texts as ``" ".join(t.split())`` does per text."""
+    return " ".join(joined.split()).replace(" " + _NUL, _NUL).replace(_NUL + " ", _NUL)
+
+
+def _padded(joined: str) -> str:
+    """NUL-joined normalised texts in the form :func:`ngram_parts` hashes (space-padded, SEP-separated)."""
+    return _SEP + " " + joined.replace(_NUL, " " + _SEP + " ") + " " + _SEP
+
+
+def normalised_joined(texts: Sequence[object], max_chars: int = 0) -> str | None:
+    """``normalise`` (then cut to ``max_chars``) of every text, NUL-joined, computed on one big string (no
+    Python call per text). None when a text holds a NUL (use the per-text way)."""
+    strs = [t if isinstance(t, str) else "" for t in texts]
+    big = _NUL.join(strs)
+    if big.count(_NUL) != max(len(strs) - 1, 0):
+        return None
+    norm = _collapse(big.replace(_SEP, " ").lower())
+    if max_chars:
+        norm = _NUL.join(t[:max_chars] for t in norm.split(_NUL))
+    return norm
+
+
 @dataclass(frozen=True)
 class NgramConfig:
     """Which n-grams one text field contributes and how much the field weighs."""
@@ -163,14 +208,23 @@ class FieldVectorizer:
     def _groups(self, texts: Sequence[object]) -> list[Parts]:
         """Word parts and char parts, as separate groups (each group is normalised on its own)."""
         cfg = self.config
-        norm = [normalise(t) for t in texts]
-        if cfg.max_chars:
-            norm = [t[: cfg.max_chars] for t in norm]
+        if len(texts) == 0:
+            return []
+        fast = normalised_joined(texts, cfg.max_chars)
+        if fast is not None:
+            cps = _codepoints(_padded(fast))
+            char_cps, word_cps = cps, _punct_to_space(cps) if cfg.word else cps
+        else:
+            norm = [normalise(t) for t in texts]
+            if cfg.max_chars:
+                norm = [t[: cfg.max_chars] for t in norm]
+            char_cps = _codepoints(_SEP + _SEP.join(f" {t} " for t in norm) + _SEP)
+            word_cps = _codepoints(_SEP + _SEP.join(f" {word_text(t)} " for t in norm) + _SEP)
         groups = []
         if cfg.word:
-            groups.append(ngram_parts([word_text(t) for t in norm], cfg.word, None))
+            groups.append(_cps_ngram_parts(word_cps, cfg.word, None))
         if cfg.char:
-            groups.append(ngram_parts(norm, None, cfg.char))
+            groups.append(_cps_ngram_parts(char_cps, None, cfg.char))
         return groups
 
     def fit(self, texts: Sequence[object]) -> FieldVectorizer:
@@ -188,13 +242,14 @@ class FieldVectorizer:
         self._table = None
         return self
 
-    def transform_parts(self, texts: Sequence[object]) -> list[sp.csr_matrix]:
-        """The TF-IDF matrix as a list of CSR matrices whose sum is the full matrix (no sorting needed)."""
+    def transform_triples(self, texts: Sequence[object]) -> list[Triple]:
+        """The TF-IDF matrix as ``(rows, cols, values)`` triples whose sum is the full matrix; ``rows`` is
+        non-decreasing within each triple, duplicates are not summed."""
         if not hasattr(self, "vocab_"):
             raise NotFittedError("FieldVectorizer is not fitted")
-        n, v = len(texts), len(self.vocab_)
+        n = len(texts)
         table = self._lookup_table()
-        out = []
+        out: list[Triple] = []
         for group in self._groups(texts):
             found: Parts = []
             sq = np.zeros(n, dtype=np.float64)
@@ -208,10 +263,13 @@ class FieldVectorizer:
             norms[norms == 0] = 1.0
             scale = (self.config.weight / norms).astype(np.float32)
             for rows, cols in found:
-                indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
-                data = self.idf_[cols] * scale[rows]
-                out.append(sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(n, v)))
+                out.append((rows, cols, self.idf_[cols] * scale[rows]))
         return out
+
+    def transform_parts(self, texts: Sequence[object]) -> list[sp.csr_matrix]:
+        """The TF-IDF matrix as a list of CSR matrices whose sum is the full matrix (no sorting needed)."""
+        n, v = len(texts), self.n_features if hasattr(self, "vocab_") else 0
+        return [_triple_csr(t, n, v) for t in self.transform_triples(texts)]
 
     def transform(self, texts: Sequence[object]) -> sp.csr_matrix:
         """The TF-IDF matrix (duplicates summed, indices sorted)."""
@@ -230,6 +288,12 @@ class FieldVectorizer:
     @property
     def n_features(self) -> int:
         return len(self.vocab_)
+
+
+def _triple_csr(triple: Triple, n: int, v: int) -> sp.csr_matrix:
+    rows, cols, data = triple
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+    return sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(n, v))
 
 
 def _sum_parts(parts: list[sp.csr_matrix], n: int, v: int) -> sp.csr_matrix:
@@ -256,20 +320,21 @@ class MultiFieldVectorizer:
             self.vectorizers[name].fit(columns[name])
         return self
 
-    def transform_parts(self, columns: Mapping[str, Sequence[object]]) -> list[sp.csr_matrix]:
-        """Parts (see :meth:`FieldVectorizer.transform_parts`) padded into the joint feature space."""
-        out: list[sp.csr_matrix] = []
+    def transform_triples(self, columns: Mapping[str, Sequence[object]]) -> list[Triple]:
+        """Triples (see :meth:`FieldVectorizer.transform_triples`) with columns in the joint feature space."""
+        out: list[Triple] = []
         offset = 0
-        total = self.n_features
         for name in self.fields:
             vec = self.vectorizers[name]
-            for part in vec.transform_parts(columns[name]):
-                shifted = sp.csr_matrix(
-                    (part.data, part.indices + np.int32(offset), part.indptr), shape=(part.shape[0], total)
-                )
-                out.append(shifted)
+            for rows, cols, data in vec.transform_triples(columns[name]):
+                out.append((rows, cols + offset, data))
             offset += vec.n_features
         return out
+
+    def transform_parts(self, columns: Mapping[str, Sequence[object]]) -> list[sp.csr_matrix]:
+        """Parts (see :meth:`FieldVectorizer.transform_parts`) padded into the joint feature space."""
+        n = len(next(iter(columns.values()))) if columns else 0
+        return [_triple_csr(t, n, self.n_features) for t in self.transform_triples(columns)]
 
     def transform(self, columns: Mapping[str, Sequence[object]]) -> sp.csr_matrix:
         n = len(next(iter(columns.values()))) if columns else 0

@@ -29,6 +29,7 @@ from skutag.errors import ConfigError, EmptyInputError
 from skutag.log import get_logger
 from skutag.models.base import BaseModel, TopK, level_columns
 from skutag.models.features import MultiFieldVectorizer, NgramConfig
+from skutag.models.sparse_kernels import add_sparse_product
 from skutag.taxonomy import Taxonomy, clean_path
 
 log = get_logger(__name__)
@@ -143,54 +144,69 @@ class LinearModel(BaseModel):
 
         self.level_temperature_ = np.ones(n_levels, dtype=np.float64)
         self.path_temperature_ = 1.0
+        n_classes = [len(c) for c in self.classes_]
         n_hold = round(len(texts) * self.calibration_fraction)
+        jobs: list[tuple[sp.csr_matrix, np.ndarray]] = [(x, y)]
+        hold = np.zeros(0, dtype=np.int64)
         if self.calibration_fraction > 0 and n_hold >= 20 and len(texts) - n_hold >= 20:
+            order = np.random.default_rng(self.random_state).permutation(x.shape[0])
+            hold, keep = order[:n_hold], order[n_hold:]
+            jobs.append((x[keep], y[keep]))
             self._step(f"calibrating on {n_hold:,} held-out rows")
-            self._calibrate(x, y, n_hold)
         self._step(f"fitting {n_levels} level classifier(s) on {x.shape[0]:,} rows x {x.shape[1]:,} features")
-        coef, intercept = self._fit_levels(x, y, [len(c) for c in self.classes_])
-        self.coef_ = coef
-        self.intercept_ = intercept
+        # the final fits and the calibration fits (on the kept rows) are independent: one thread pool runs all
+        fitted = self._fit_levels_many(jobs, n_classes)
+        self.coef_, self.intercept_ = fitted[0]
+        if len(fitted) > 1:
+            self._calibrate(x[hold], y[hold], *fitted[1])
         return self
 
     def _class_index(self) -> list[dict[str, int]]:
         return [{c: i for i, c in enumerate(classes)} for classes in self.classes_]
 
-    def _fit_levels(self, x: sp.csr_matrix, y: np.ndarray, n_classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """One linear SVM per level (threads); coefficients stacked as features x sum(classes)."""
+    def _fit_levels_many(
+        self, jobs: Sequence[tuple[sp.csr_matrix, np.ndarray]], n_classes: Sequence[int]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each ``(x, y)`` job, one linear SVM per level; all (job, level) fits share one thread pool.
 
-        def one(level: int) -> tuple[np.ndarray, np.ndarray]:
+        Coefficients of a job are stacked as features x sum(classes) (float16-rounded, as stored)."""
+
+        def one(task: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+            x, y = jobs[task[0]]
+            level = task[1]
             return _fit_svm(
                 x, y[:, level], n_classes[level], self.C, self.class_weight, self.max_iter, self.random_state
             )
 
-        order = sorted(range(len(n_classes)), key=lambda lv: -n_classes[lv])  # biggest first: better packing
-        with ThreadPoolExecutor(max(1, min(self.n_jobs, len(n_classes)))) as pool:
-            done = dict(zip(order, pool.map(one, order), strict=True))
-        fitted = [done[lv] for lv in range(len(n_classes))]
-        # stored as float16 (half the size); rounded here so a loaded model predicts identically
-        coef = np.concatenate([f[0] for f in fitted], axis=1).astype(np.float16).astype(np.float32)
-        intercept = np.concatenate([f[1] for f in fitted]).astype(np.float32)
-        return np.ascontiguousarray(coef), intercept
+        tasks = [(j, lv) for j in range(len(jobs)) for lv in range(len(n_classes))]
+        # biggest first (classes x rows): better packing of the threads
+        tasks.sort(key=lambda t: -n_classes[t[1]] * jobs[t[0]][0].shape[0])
+        with ThreadPoolExecutor(max(1, min(self.n_jobs, len(tasks)))) as pool:
+            done = dict(zip(tasks, pool.map(one, tasks), strict=True))
+        out = []
+        for j in range(len(jobs)):
+            fitted = [done[(j, lv)] for lv in range(len(n_classes))]
+            # stored as float16 (half the size); rounded here so a loaded model predicts identically
+            coef = np.concatenate([f[0] for f in fitted], axis=1).astype(np.float16).astype(np.float32)
+            intercept = np.concatenate([f[1] for f in fitted]).astype(np.float32)
+            out.append((np.ascontiguousarray(coef), intercept))
+        return out
 
-    def _calibrate(self, x: sp.csr_matrix, y: np.ndarray, n_hold: int) -> None:
-        """Fit a temperature per level, then one for path scores, on held-out rows."""
-        rng = np.random.default_rng(self.random_state)
-        order = rng.permutation(x.shape[0])
-        hold, keep = order[:n_hold], order[n_hold:]
+    def _calibrate(self, x_hold: sp.csr_matrix, y_hold: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> None:
+        """Fit a temperature per level, then one for path scores, on held-out rows (scored by a model fitted
+        without them)."""
         n_classes = [len(c) for c in self.classes_]
-        coef, intercept = self._fit_levels(x[keep], y[keep], n_classes)
-        scores = np.asarray(x[hold] @ coef) + intercept
+        scores = np.asarray(x_hold @ coef) + intercept
         offsets = np.cumsum([0, *n_classes])
         logps = []
         for lv in range(len(n_classes)):
             d = scores[:, offsets[lv] : offsets[lv + 1]]
-            t = _fit_temperature(d, y[hold, lv])
+            t = _fit_temperature(d, y_hold[:, lv])
             self.level_temperature_[lv] = t
             logps.append(log_softmax(d * t, axis=1))
         path_scores = self._path_scores(logps)
         path_of = {tuple(p): i for i, p in enumerate(self.paths_.tolist())}
-        target = np.array([path_of.get(tuple(r), -1) for r in y[hold].tolist()])
+        target = np.array([path_of.get(tuple(r), -1) for r in y_hold.tolist()])
         ok = target >= 0
         self.path_temperature_ = _fit_temperature(path_scores[ok], target[ok])
         log.info(
@@ -206,14 +222,20 @@ class LinearModel(BaseModel):
             total += lp[:, self.paths_[:, lv]]
         return total
 
+    def _chunk_scores(self, texts: pd.DataFrame) -> np.ndarray:
+        """Raw SVM scores of a chunk, all levels side by side (rows x sum(classes), float32)."""
+        cols = {c: texts[c].tolist() for c in self.text_columns_}
+        scores = np.zeros((len(texts), self.coef_.shape[1]), dtype=np.float32)
+        triples = self.vectorizer_.transform_triples(cols)
+        if triples:
+            rows, feats, values = (np.concatenate([t[i] for t in triples]) for i in range(3))
+            add_sparse_product(scores, rows, feats, values, self.coef_)
+        scores += self.intercept_
+        return scores
+
     def _chunk_path_logp(self, texts: pd.DataFrame) -> np.ndarray:
         """log P(path) for each row of a chunk: rows x paths."""
-        cols = {c: texts[c].tolist() for c in self.text_columns_}
-        parts = self.vectorizer_.transform_parts(cols)
-        scores = np.zeros((len(texts), self.coef_.shape[1]), dtype=np.float32)
-        for part in parts:
-            scores += part @ self.coef_
-        scores += self.intercept_
+        scores = self._chunk_scores(texts)
         offsets = np.cumsum([0, *[len(c) for c in self.classes_]])
         logps = [
             _log_softmax(scores[:, offsets[lv] : offsets[lv + 1]].astype(np.float64) * self.level_temperature_[lv])
@@ -226,14 +248,7 @@ class LinearModel(BaseModel):
         frame = self._texts(texts)
         offsets = np.cumsum([0, *[len(c) for c in self.classes_]])
 
-        def chunk_scores(chunk: pd.DataFrame) -> np.ndarray:
-            cols = {c: chunk[c].tolist() for c in self.text_columns_}
-            scores = np.zeros((len(chunk), self.coef_.shape[1]), dtype=np.float32)
-            for part in self.vectorizer_.transform_parts(cols):
-                scores += part @ self.coef_
-            return scores + self.intercept_
-
-        parts = self._map_chunks(frame, chunk_scores) if len(frame) else [np.zeros((0, self.coef_.shape[1]))]
+        parts = self._map_chunks(frame, self._chunk_scores) if len(frame) else [np.zeros((0, self.coef_.shape[1]))]
         scores = np.concatenate(parts)
         return [
             pd.DataFrame(scores[:, offsets[lv] : offsets[lv + 1]], columns=classes, index=frame.index)

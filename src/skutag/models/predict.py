@@ -53,6 +53,14 @@ def prediction_frame(model: BaseModel, texts: pd.DataFrame, k: int = 3) -> pd.Da
     return pd.DataFrame(out, index=texts.index)
 
 
+def _empty_rows(texts: pd.DataFrame) -> np.ndarray:
+    """True for rows whose every text column is a non-string or blank."""
+    empty = np.ones(len(texts), dtype=bool)
+    for col in texts.columns:
+        empty &= np.array([not isinstance(v, str) or v == "" or v.isspace() for v in texts[col].tolist()], dtype=bool)
+    return empty
+
+
 def _predict_chunks(
     model: BaseModel,
     paths: Sequence[str | Path],
@@ -76,8 +84,8 @@ def _predict_chunks(
                 )
             texts = chunk.reindex(columns=model.text_columns_).astype(object)
             texts = texts.where(texts.notna(), "")
-            empty = texts.apply(lambda r: all(not isinstance(v, str) or not v.strip() for v in r), axis=1)
-            for i in chunk.index[empty.to_numpy()]:
+            empty = _empty_rows(texts)
+            for i in chunk.index[empty]:
                 row = chunk.loc[i]
                 rejects.add(
                     "empty text: all text columns are empty",
@@ -87,7 +95,7 @@ def _predict_chunks(
                     record=row,
                 )
                 stats.rows_rejected += 1
-            ok = ~empty.to_numpy()
+            ok = ~empty
             kept = chunk.loc[ok]
             pred = (
                 prediction_frame(model, texts.loc[ok], k=k)
