@@ -5,7 +5,8 @@ process (peak RSS is the whole run); training time and prediction throughput (ro
 rows repeated to >= 20,000 rows) are timed inside, as wall time and as CPU time (``*_cpu_s``: all threads;
 on a machine shared with other jobs the CPU figures are the fairer comparison). Weighted/macro F1 are means
 over the three levels.
-Targets on 2 cores: skutag linear predicts >= 20,000 rows/s and trains on MWPD in <= 2 minutes.
+Targets on 2 cores: skutag linear predicts >= 20,000 rows/s and trains on MWPD in <= 2 minutes. On a
+loaded machine, rows per CPU-second (and training CPU-seconds / 2) show what 2 free cores would give.
 ``quick`` uses 1,000 training and 300 validation rows and short fastText training.
 """
 
@@ -164,7 +165,11 @@ def run(quick: bool = False) -> str:
     for name, fn, args in systems:
         m = measure(fn, *args)
         rows.append({"system": name, **m.value, "peak_rss_mb": m.peak_rss_mb, "wall_s": m.wall_s})
-    rows = with_ratios(rows, "sklearn tfidf+LinearSVC (Name)", ["train_s", "rows_per_s", "peak_rss_mb"])
+    rows = with_ratios(
+        rows,
+        "sklearn tfidf+LinearSVC (Name)",
+        ["train_s", "train_cpu_s", "rows_per_s", "rows_per_cpu_s", "peak_rss_mb"],
+    )
     cols = [
         "system",
         "f1_weighted",
@@ -172,9 +177,11 @@ def run(quick: bool = False) -> str:
         "train_s",
         "train_s ×",
         "train_cpu_s",
+        "train_cpu_s ×",
         "rows_per_s",
         "rows_per_s ×",
         "rows_per_cpu_s",
+        "rows_per_cpu_s ×",
         "peak_rss_mb",
         "peak_rss_mb ×",
     ]
@@ -182,7 +189,8 @@ def run(quick: bool = False) -> str:
     main = rows[0]
     table += (
         f"\n\nMWPD {'(quick slice) ' if quick else ''}validation, mean over 3 levels. Targets (2 cores): "
-        f"skutag >= {TARGET_ROWS_PER_S:,.0f} rows/s (got {main['rows_per_s']:,.0f}), training <= "
+        f"skutag >= {TARGET_ROWS_PER_S:,.0f} rows/s (got {main['rows_per_s']:,.0f} wall, "
+        f"{main['rows_per_cpu_s']:,.0f} per CPU-s), training <= "
         f"{TARGET_TRAIN_S:.0f} s (got {main['train_s']:.1f} s wall, {main['train_cpu_s']:.1f} s CPU); "
         "baseline bar 0.89 weighted / 0.73 macro."
     )
