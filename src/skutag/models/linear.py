@@ -256,7 +256,12 @@ class LinearModel(BaseModel):
         ]
 
     def _map_chunks(self, texts: pd.DataFrame, fn: Callable[[pd.DataFrame], Any]) -> list[Any]:
-        chunks = [texts.iloc[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+        # at most _CHUNK rows a chunk, and a multiple of n_jobs chunks of equal size (threads finish together)
+        jobs = max(1, self.n_jobs)
+        n_chunks = -(-len(texts) // _CHUNK)
+        n_chunks = -(-n_chunks // jobs) * jobs if len(texts) >= 2 * jobs * 256 else n_chunks
+        size = max(1, -(-len(texts) // max(1, n_chunks)))
+        chunks = [texts.iloc[i : i + size] for i in range(0, len(texts), size)]
         if len(chunks) <= 1 or self.n_jobs <= 1:
             return [fn(c) for c in chunks]
         with ThreadPoolExecutor(self.n_jobs) as pool:
