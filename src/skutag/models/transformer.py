@@ -41,7 +41,7 @@ from skutag.models.transformer_paths import (
 )
 from skutag.training.neural.arguments import TrainingArguments
 from skutag.training.neural.collator import PaddingCollator, sorted_batches
-from skutag.training.neural.device import autocast, cpu_threads_for, resolve_device, seed_everything
+from skutag.training.neural.device import autocast, resolve_device, seed_everything
 from skutag.training.neural.losses import class_weights, level_loss
 from skutag.training.neural.trainer import Trainer, TrainOutcome
 
@@ -198,14 +198,14 @@ class TransformerModel(PathModel):
     def _logits(
         self, ids: list[list[int]], net: torch.nn.Module, device: torch.device, batch_size: int = 128
     ) -> list[np.ndarray]:
-        net = net.to(device).eval()
+        if net.training or next(net.parameters()).device != device:
+            net = net.to(device).eval()
         collate = PaddingCollator(pad_id=int(self.tokenizer_.pad_token_id or 0))
         out = [np.zeros((len(ids), len(c)), dtype=np.float32) for c in self.classes_]
         with torch.inference_mode():
             for idx in sorted_batches([len(s) for s in ids], batch_size):
                 batch = {k: v.to(device) for k, v in collate([ids[i] for i in idx]).items()}
-                n_tokens = int(batch["input_ids"].numel())
-                with autocast(device, self.args.mixed_precision), cpu_threads_for(device, n_tokens):
+                with autocast(device, self.args.mixed_precision):
                     logits = net(batch["input_ids"], batch["attention_mask"])
                 for lv, lg in enumerate(logits):
                     out[lv][idx] = lg.float().cpu().numpy()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -40,22 +39,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-
-
-#: Below this many tokens in a batch, CPU inference runs on one thread: thread start-up and barriers cost more
-#: than they save on tiny inputs (and far more on a busy machine).
-SMALL_BATCH_TOKENS = 256
-
-
-@contextlib.contextmanager
-def cpu_threads_for(device: torch.device, n_tokens: int) -> Iterator[None]:
-    """One intra-op thread for small CPU batches, the configured number otherwise."""
-    if device.type != "cpu" or n_tokens >= SMALL_BATCH_TOKENS or torch.get_num_threads() == 1:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
