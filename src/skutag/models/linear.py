@@ -284,6 +284,18 @@ class LinearModel(BaseModel):
             out.append(pd.DataFrame(probs @ onehot, columns=classes, index=frame.index))
         return out
 
+    def predict(self, texts: pd.DataFrame | pd.Series | list[str]) -> pd.DataFrame:
+        """The best valid path per row (vectorised: a table lookup of the best path index per row)."""
+        frame = self._texts(texts)
+        if len(frame) == 0:
+            return super().predict(frame)
+        best = np.concatenate(self._map_chunks(frame, lambda chunk: self._chunk_path_logp(chunk).argmax(axis=1)))
+        names = self.path_names()
+        table = np.full((len(names), len(self.levels_)), None, dtype=object)
+        for j, path in enumerate(names):
+            table[j, : len(path)] = path
+        return pd.DataFrame(table[best], columns=self.levels_, index=frame.index, dtype=object)
+
     def predict_topk(self, texts: pd.DataFrame | pd.Series | list[str], k: int = 3) -> TopK:
         return self._top(texts, k, with_levels=False)
 
