@@ -133,19 +133,13 @@ class BaseModel(ABC):
         with atomic_path(directory) as tmp:
             tmp.mkdir(parents=True)
             self._save_state(tmp)
-            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-            meta = {
-                **getattr(self, "card_", {}),
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "kind": self.kind,
-                "text_columns": list(self.text_columns_),
-                "levels": list(self.levels_),
-                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "versions": library_versions(),
-                "files": files,
-            }
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str), "utf-8")
+            write_meta(
+                tmp,
+                self.kind,
+                card=getattr(self, "card_", {}),
+                text_columns=list(self.text_columns_),
+                levels=list(self.levels_),
+            )
         log.info("saved %s model to %s", self.kind, directory)
         return directory
 
@@ -178,6 +172,26 @@ class BaseModel(ABC):
             raise ModelLoadError(f"{directory}: cannot load model state ({type(exc).__name__}: {exc})") from exc
         model.card_ = {k: v for k, v in meta.items() if k not in ("files",)}
         return model
+
+
+def write_meta(directory: Path, kind: str, *, card: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """Write ``meta.json`` for the files already in ``directory``: format, kind, versions, sha256 per file.
+
+    ``card`` (the model card: data hash, metrics, ...) comes first; ``fields`` are added after ``kind``.
+    """
+    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file()}
+    meta = {
+        **(card or {}),
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        **fields,
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+        "files": files,
+    }
+    (directory / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str), "utf-8")
+    return meta
 
 
 def sha256_file(path: Path) -> str:

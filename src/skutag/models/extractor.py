@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -24,7 +23,7 @@ from skutag.extraction.bio import Span, decode, label_names, token_labels
 from skutag.extraction.pave import PaveExample
 from skutag.fsutil import atomic_path
 from skutag.log import get_logger
-from skutag.models.base import FORMAT, FORMAT_VERSION, META_FILE, library_versions, read_meta, sha256_file, verify_files
+from skutag.models.base import read_meta, verify_files, write_meta
 from skutag.models.transformer import holdout_split
 from skutag.models.transformer_encoder import DEFAULT_ENCODER, check_vocabulary, load_encoder, load_tokenizer
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
@@ -245,15 +244,7 @@ class AttributeExtractor:
             (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
             save_tokenizer_and_config(tmp, self.tokenizer_, self.net_.encoder)
             save_model(self.net_, str(tmp / WEIGHTS_FILE))
-            meta = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "kind": self.kind,
-                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "versions": library_versions(),
-                "files": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
-            }
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2), "utf-8")
+            write_meta(tmp, self.kind)
         return directory
 
     @classmethod

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -22,7 +21,7 @@ from torch import nn
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
 from skutag.fsutil import atomic_path
 from skutag.log import get_logger
-from skutag.models.base import FORMAT, FORMAT_VERSION, META_FILE, library_versions, read_meta, sha256_file, verify_files
+from skutag.models.base import read_meta, verify_files, write_meta
 from skutag.models.transformer import holdout_split
 from skutag.models.transformer_encoder import (
     DEFAULT_ENCODER,
@@ -179,15 +178,7 @@ class TransformerTagger:
             (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
             save_tokenizer_and_config(tmp, self.tokenizer_, self.net_.encoder)
             save_model(self.net_, str(tmp / WEIGHTS_FILE))
-            meta = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "kind": self.kind,
-                "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "versions": library_versions(),
-                "files": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
-            }
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2), "utf-8")
+            write_meta(tmp, self.kind)
         return directory
 
     @classmethod
