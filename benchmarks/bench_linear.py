@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,27 @@ def _repeat(df: pd.DataFrame, quick: bool) -> pd.DataFrame:
     return pd.concat([df] * reps, ignore_index=True)
 
 
+def _result(
+    train_s: float,
+    train_cpu: float,
+    predict_big: Callable[[], object],
+    n_big: int,
+    valid: pd.DataFrame,
+    pred: pd.DataFrame,
+) -> dict[str, Any]:
+    """Time ``predict_big`` (wall and CPU) and assemble one system's row."""
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    predict_big()
+    pred_s, pred_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {
+        "train_s": train_s,
+        "train_cpu_s": train_cpu,
+        "rows_per_s": n_big / pred_s,
+        "rows_per_cpu_s": n_big / pred_cpu,
+        **_scores(valid, pred),
+    }
+
+
 def run_skutag(quick: bool, text: tuple[str, ...]) -> dict[str, Any]:
     """skutag's LinearModel (calibrated, hierarchy-consistent), 2 threads."""
     from skutag.models.linear import LinearModel
@@ -66,16 +88,7 @@ def run_skutag(quick: bool, text: tuple[str, ...]) -> dict[str, Any]:
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     pred = model.predict(valid[list(text)]).set_axis(list(LEVELS), axis=1)
     big = _repeat(valid[list(text)], quick)
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    model.predict_topk(big, k=3)
-    pred_s, pred_cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {
-        "train_s": train_s,
-        "train_cpu_s": train_cpu,
-        "rows_per_s": len(big) / pred_s,
-        "rows_per_cpu_s": len(big) / pred_cpu,
-        **_scores(valid, pred),
-    }
+    return _result(train_s, train_cpu, lambda: model.predict_topk(big, k=3), len(big), valid, pred)
 
 
 def run_sklearn(quick: bool) -> dict[str, Any]:
@@ -99,16 +112,7 @@ def run_sklearn(quick: bool) -> dict[str, Any]:
 
     pred = predict(valid["Name"])
     big = _repeat(valid[["Name"]], quick)["Name"]
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    predict(big)
-    pred_s, pred_cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {
-        "train_s": train_s,
-        "train_cpu_s": train_cpu,
-        "rows_per_s": len(big) / pred_s,
-        "rows_per_cpu_s": len(big) / pred_cpu,
-        **_scores(valid, pred),
-    }
+    return _result(train_s, train_cpu, lambda: predict(big), len(big), valid, pred)
 
 
 def run_fasttext(quick: bool) -> dict[str, Any]:
@@ -140,16 +144,7 @@ def run_fasttext(quick: bool) -> dict[str, Any]:
 
     pred = predict(valid["Name"])
     big = _repeat(valid[["Name"]], quick)["Name"]
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    predict(big)
-    pred_s, pred_cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {
-        "train_s": train_s,
-        "train_cpu_s": train_cpu,
-        "rows_per_s": len(big) / pred_s,
-        "rows_per_cpu_s": len(big) / pred_cpu,
-        **_scores(valid, pred),
-    }
+    return _result(train_s, train_cpu, lambda: predict(big), len(big), valid, pred)
 
 
 def run(quick: bool = False) -> str:
