@@ -7,16 +7,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from skutag.cli.common import cli_errors, out, split_csv
+from skutag.cli.common import cli_errors, label_option, label_sep_option, out, split_csv, text_option
 
 
 def clean(
     inputs: list[Path] = typer.Argument(..., help="Catalogue file(s) to clean (rows are concatenated)."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Cleaned catalogue; format from the extension."),
     rejects: Path | None = typer.Option(None, "--rejects", help="Rejected rows (default: OUT.rejects.jsonl)."),
-    text: str = typer.Option("", "--text", help="Text column(s), comma-separated (default: auto-detect)."),
-    label: str = typer.Option("", "--label", help="Label column(s), one per level, comma-separated."),
-    label_sep: str | None = typer.Option(None, "--label-sep", help="Separator of a single path label column."),
+    text: str = text_option(),
+    label: str = label_option(),
+    label_sep: str | None = label_sep_option(),
     missing: str = typer.Option(
         "", "--missing", help="Per-column missing-value policy: name=drop,description=fill:,brand=flag."
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -13,6 +14,26 @@ from skutag.errors import SkutagError
 
 console = Console(stderr=True)
 out = Console()
+
+
+TEXT_HELP = "Text column(s), comma-separated, title first (default: auto-detect)."
+LABEL_HELP = "Label column(s): one per level, or one path column with --label-sep."
+LABEL_SEP_HELP = "Separator of a single path label column, e.g. ' > '."
+
+
+def text_option(help: str = TEXT_HELP) -> Any:
+    """``--text`` as every command declares it."""
+    return typer.Option("", "--text", help=help)
+
+
+def label_option(help: str = LABEL_HELP, required: bool = False) -> Any:
+    """``--label``; ``required`` for commands that cannot do without labels (train)."""
+    return typer.Option(... if required else "", "--label", help=help)
+
+
+def label_sep_option() -> Any:
+    """``--label-sep``."""
+    return typer.Option(None, "--label-sep", help=LABEL_SEP_HELP)
 
 
 def split_csv(value: str | None) -> tuple[str, ...]:

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
-from skutag.cli.common import cli_errors, console, out, split_csv
+from skutag.cli.common import cli_errors, console, label_option, label_sep_option, out, split_csv
 
 
 def evaluate(
     model_dir: Path = typer.Argument(..., help="Model directory written by skutag train."),
     data: list[Path] = typer.Argument(..., help="Labelled catalogue file(s)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for metrics.json, report.html, per-class CSVs."),
-    label: str = typer.Option("", "--label", help="Label column(s) if they differ from training's."),
-    label_sep: str | None = typer.Option(None, "--label-sep", help="Separator of a single path label column."),
+    label: str = label_option("Label column(s) if they differ from training's."),
+    label_sep: str | None = label_sep_option(),
 ) -> None:
     """Evaluate a model: per-level accuracy/F1, hierarchical F1, calibration, precision-coverage."""
     from rich.status import Status

@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from skutag.cli.common import cli_errors, console, out, split_csv
+from skutag.cli.common import cli_errors, console, label_option, label_sep_option, out, split_csv, text_option
 
 
 def _headline(summary: dict[str, Any], k: int = 3) -> list[tuple[str, Any]]:
@@ -22,9 +22,9 @@ def _headline(summary: dict[str, Any], k: int = 3) -> list[tuple[str, Any]]:
 def inspect(
     inputs: list[Path] = typer.Argument(..., help="Catalogue file(s); several files are checked for leakage."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for quality.json, quality.html, rejects."),
-    text: str = typer.Option("", "--text", help="Text column(s), comma-separated (default: auto-detect)."),
-    label: str = typer.Option("", "--label", help="Label column(s), one per level, comma-separated."),
-    label_sep: str | None = typer.Option(None, "--label-sep", help="Separator of a single path label column."),
+    text: str = text_option(),
+    label: str = label_option(),
+    label_sep: str | None = label_sep_option(),
     split: str | None = typer.Option(None, "--split", help="Column holding train/validation/test."),
     checks: str = typer.Option("", "--checks", help="Only these checks, comma-separated (default: all)."),
     needed_only: bool = typer.Option(

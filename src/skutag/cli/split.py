@@ -6,16 +6,16 @@ from pathlib import Path
 
 import typer
 
-from skutag.cli.common import cli_errors, out, split_csv
+from skutag.cli.common import cli_errors, label_option, label_sep_option, out, split_csv, text_option
 from skutag.errors import ConfigError
 
 
 def split(
     inputs: list[Path] = typer.Argument(..., help="Catalogue file(s) to split."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for train/validation/test files."),
-    text: str = typer.Option("", "--text", help="Text column(s), comma-separated; the first is the title."),
-    label: str = typer.Option("", "--label", help="Label column(s), one per level, comma-separated."),
-    label_sep: str | None = typer.Option(None, "--label-sep", help="Separator of a single path label column."),
+    text: str = text_option(),
+    label: str = label_option(),
+    label_sep: str | None = label_sep_option(),
     fractions: str = typer.Option("0.8,0.1,0.1", "--fractions", help="Train, validation, test shares."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     near: bool = typer.Option(

@@ -7,19 +7,15 @@ from pathlib import Path
 
 import typer
 
-from skutag.cli.common import cli_errors, console, out, split_csv
+from skutag.cli.common import cli_errors, console, label_option, label_sep_option, out, split_csv, text_option
 
 
 def train(
     data: list[Path] = typer.Argument(..., help="Labelled catalogue file(s); several are concatenated."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory to write (replaced atomically)."),
-    text: str = typer.Option("", "--text", help="Text column(s), comma-separated, title first (default: auto-detect)."),
-    label: str = typer.Option(
-        ..., "--label", help="Label column(s): one per level, or one path column with --label-sep."
-    ),
-    label_sep: str | None = typer.Option(
-        None, "--label-sep", help="Separator of a single path label column, e.g. ' > '."
-    ),
+    text: str = text_option(),
+    label: str = label_option(required=True),
+    label_sep: str | None = label_sep_option(),
     model: str = typer.Option("linear", "--model", help="Model kind (see skutag.models.registry)."),
     valid: list[Path] = typer.Option(None, "--valid", help="Validation file(s) to evaluate on after training."),
     params: str = typer.Option("", "--params", help="Model hyperparameters as JSON, e.g. '{\"C\": 0.5}'."),
