@@ -142,37 +142,51 @@ def stage_ensemble(out_dir: str, members: list[str], n_valid: int | None, label:
 
 
 def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: int | None = None) -> dict:
-    """Rows/s of our predict at batch 1 and 64 vs ``pipeline('text-classification')`` on the same encoder."""
+    """Rows/s of our predict at batch 1 and 64 vs ``pipeline('text-classification')`` on the same encoder.
+
+    ``skutag_rows_s``/``speedup``: our default inference path (ONNX Runtime fp32 on CPU when the model holds a
+    graph, else torch). On CPU also torch fp32 (``torch_*``: its rate and agreement with the default path) and
+    int8 (ORT dynamic quantisation with a graph, else torch's), each interleaved with the pipeline runs."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, pipeline
 
     from skutag.models.base import BaseModel
 
-    model = BaseModel.load(model_dir)
+    model: Any = BaseModel.load(model_dir)
     threads = threads or os.cpu_count() or 1
-    model.training["device"] = device  # type: ignore[attr-defined]
-    model.training["num_threads"] = threads  # type: ignore[attr-defined]
+    model.training["device"] = device
+    model.training["num_threads"] = threads
     _, _, xv, _ = _mwpd(1, n_rows)
     titles = xv["Name"].astype(str).tolist()
-    enc = model.net_.encoder  # type: ignore[attr-defined]
-    n_out = len(model.classes_[-1])  # type: ignore[attr-defined]
+    enc = model.net_.encoder
+    n_out = len(model.classes_[-1])
     config = BertConfig(**{**enc.config.to_dict(), "num_labels": n_out})
     hf = BertForSequenceClassification(config)
     hf.bert.load_state_dict(enc.state_dict(), strict=False)
-    head = model.net_.heads.heads[-1]  # type: ignore[attr-defined]
+    head = model.net_.heads.heads[-1]
     hf.classifier.load_state_dict(head.state_dict())
     hf.eval()
     dev = 0 if device == "cuda" else -1
-    max_length = int(model.training["max_length"])  # type: ignore[attr-defined]
-    pipe = pipeline("text-classification", model=hf, tokenizer=model.tokenizer_, device=dev)  # type: ignore[attr-defined]
-    out: dict[str, Any] = {"rows": len(titles), "device": device, "threads": threads, "max_length": max_length}
+    max_length = int(model.training["max_length"])
+    pipe = pipeline("text-classification", model=hf, tokenizer=model.tokenizer_, device=dev)
+    default_runtime = "onnx" if device == "cpu" and model.__dict__.get("onnx_state_", {}).get("path") else "torch"
+    out: dict[str, Any] = {
+        "rows": len(titles),
+        "device": device,
+        "threads": threads,
+        "max_length": max_length,
+        "runtime": default_runtime,
+    }
     torch.set_num_threads(threads)
 
-    def ours(rows: list[str], bs: int) -> tuple[float, np.ndarray]:
+    def ours(rows: list[str], bs: int, runtime: str = "auto", int8: bool = False) -> tuple[float, np.ndarray]:
+        model.runtime, model.quantize = runtime, int8
         model.predict_path_proba(pd.DataFrame({"Name": rows[:bs]}))  # warm-up
         t0 = time.perf_counter()
         probs = [model.predict_path_proba(pd.DataFrame({"Name": rows[i : i + bs]})) for i in range(0, len(rows), bs)]
-        return len(rows) / (time.perf_counter() - t0), np.concatenate(probs)
+        rate = len(rows) / (time.perf_counter() - t0)
+        model.runtime, model.quantize = "auto", False
+        return rate, np.concatenate(probs)
 
     def theirs(rows: list[str], bs: int) -> float:
         pipe(rows[:bs], batch_size=bs, truncation=True, max_length=max_length)
@@ -182,24 +196,31 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
 
     for bs in (1, 64):
         rows = titles if bs == 64 else titles[: max(16, len(titles) // 8)]
-        # interleaved (ours, pipeline, ours, pipeline): the best of two of each, so shared-machine noise
-        # hits both sides alike
-        runs_ours, runs_theirs = [], []
-        probs = np.zeros(0)
+        # interleaved (ours, pipeline, torch, int8, ...): the best of two of each, so shared-machine noise
+        # hits every side alike
+        rates: dict[str, list[float]] = {"ours": [], "theirs": [], "torch": [], "int8": []}
+        probs: dict[str, np.ndarray] = {}
         for _ in range(2):
-            rate, probs = ours(rows, bs)
-            runs_ours.append(rate)
-            runs_theirs.append(theirs(rows, bs))
-        res = {"skutag_rows_s": round(max(runs_ours), 1), "pipeline_rows_s": round(max(runs_theirs), 1)}
-        res["speedup"] = round(max(runs_ours) / max(runs_theirs), 2)
+            rate, probs["ours"] = ours(rows, bs)
+            rates["ours"].append(rate)
+            rates["theirs"].append(theirs(rows, bs))
+            if device == "cpu":
+                rate, probs["torch"] = ours(rows, bs, runtime="torch")
+                rates["torch"].append(rate)
+                rate, probs["int8"] = ours(rows, bs, int8=True)
+                rates["int8"].append(rate)
+        best = {k: max(v) for k, v in rates.items() if v}
+        res = {"skutag_rows_s": round(best["ours"], 1), "pipeline_rows_s": round(best["theirs"], 1)}
+        res["speedup"] = round(best["ours"] / best["theirs"], 2)
         if device == "cpu":
-            model.quantize = True  # type: ignore[attr-defined]
-            q_rate, q_probs = ours(rows, bs)
-            q_rate = max(q_rate, ours(rows, bs)[0])
-            model.quantize = False  # type: ignore[attr-defined]
-            res["skutag_int8_rows_s"] = round(q_rate, 1)
-            res["int8_speedup"] = round(q_rate / max(runs_theirs), 2)
-            res["int8_same_top1"] = round(float((q_probs.argmax(1) == probs.argmax(1)).mean()), 4)
+            top1 = probs["ours"].argmax(1)
+            res["torch_rows_s"] = round(best["torch"], 1)
+            res["torch_speedup"] = round(best["torch"] / best["theirs"], 2)
+            res["torch_same_top1"] = round(float((probs["torch"].argmax(1) == top1).mean()), 4)
+            res["torch_max_abs_prob_diff"] = float(np.abs(probs["torch"] - probs["ours"]).max())
+            res["skutag_int8_rows_s"] = round(best["int8"], 1)
+            res["int8_speedup"] = round(best["int8"] / best["theirs"], 2)
+            res["int8_same_top1"] = round(float((probs["int8"].argmax(1) == top1).mean()), 4)
         out[f"batch_{bs}"] = res
     return out
 

@@ -9,6 +9,7 @@ with resume, hierarchy-consistent path decoding (see :mod:`skutag.models.transfo
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Self
 
@@ -18,7 +19,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from sklearn.metrics import f1_score
 
-from skutag.errors import ConfigError
+from skutag.errors import ConfigError, ModelLoadError
 from skutag.log import get_logger
 from skutag.models.transformer_encoder import (
     DEFAULT_ENCODER,
@@ -31,6 +32,15 @@ from skutag.models.transformer_encoder import (
 )
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
 from skutag.models.transformer_net import HierClassifier
+from skutag.models.transformer_onnx import (
+    ONNX_FILE,
+    OPSET,
+    OnnxRunner,
+    device_type,
+    export_onnx,
+    onnxruntime_available,
+    quantize_onnx,
+)
 from skutag.models.transformer_paths import (
     PathModel,
     decode_paths,
@@ -49,6 +59,7 @@ log = get_logger(__name__)
 
 CONFIG_FILE = "transformer.json"
 WEIGHTS_FILE = "model.safetensors"
+RUNTIMES = ("auto", "onnx", "torch")
 
 
 def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +81,10 @@ def level_f1(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 class TransformerModel(PathModel):
     """Fine-tuned encoder with per-level heads. Training hyperparameters are :class:`TrainingArguments`
     fields passed as keyword arguments (``epochs``, ``encoder_lr``, ``head_lr``, ``loss``, ...).
-    ``quantize`` runs CPU inference with int8 dynamic quantisation of the encoder (faster, slightly different
-    probabilities); training and GPU inference are unaffected."""
+    ``quantize`` runs CPU inference with int8 dynamic quantisation (faster, slightly different probabilities);
+    training and GPU inference are unaffected. ``runtime``: ``auto`` runs CPU inference on ONNX Runtime when the
+    model has an exported graph (written by :meth:`save`), ``onnx`` always (exporting in memory if needed),
+    ``torch`` never (and :meth:`save` then writes no graph)."""
 
     kind = "transformer"
 
@@ -82,16 +95,20 @@ class TransformerModel(PathModel):
         train_layers: int | None = None,
         dropout: float = 0.1,
         quantize: bool = False,
+        runtime: str = "auto",
         progress: Any = None,
         **training: Any,
     ) -> None:
         if fields not in ("title", "all"):
             raise ConfigError(f"fields must be 'title' or 'all', not {fields!r}")
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         self.encoder = encoder
         self.fields = fields
         self.train_layers = train_layers
         self.dropout = dropout
         self.quantize = quantize
+        self.runtime = runtime
         self.progress = progress
         self.training = TrainingArguments.from_dict(training).to_dict()
 
@@ -102,6 +119,7 @@ class TransformerModel(PathModel):
             "train_layers": self.train_layers,
             "dropout": self.dropout,
             "quantize": self.quantize,
+            "runtime": self.runtime,
             **self.training,
         }
 
@@ -221,10 +239,44 @@ class TransformerModel(PathModel):
         device = getattr(self, "device_", None)
         if device is None:
             device = self.device_ = resolve_device(args.device, args.num_threads)
+        runner = self._onnx_runner(device)
+        if runner is not None:
+            return runner.logits(ids, batch_size, int(self.tokenizer_.pad_token_id or 0))
         net: torch.nn.Module = self.net_
         if self.quantize and device.type == "cpu":
             net = self._quantized()
         return self._logits(ids, net, device, batch_size)
+
+    def _onnx_runner(self, device: torch.device) -> OnnxRunner | None:
+        """The ONNX Runtime session for CPU inference (None: use torch), cached per thread count and precision.
+
+        Everything cached belongs to the current ``net_``: a refit network never runs on a stale graph."""
+        if self.runtime == "torch" or (self.runtime == "auto" and device.type != "cpu"):
+            return None
+        state: dict[str, Any] = self.__dict__.setdefault("onnx_state_", {})
+        if state.get("net") is not self.net_:
+            state.clear()
+            state["net"] = self.net_
+        source: Path | bytes | None = state.get("path")
+        if source is None and self.runtime == "auto":
+            return None
+        if not onnxruntime_available():
+            if self.runtime == "onnx":
+                raise ConfigError("runtime='onnx' needs the package onnxruntime (pip install onnxruntime)")
+            return None
+        threads = max(1, int(self.args.num_threads or os.cpu_count() or 1))
+        key = (threads, bool(self.quantize))
+        if state.get("key") != key:
+            if source is None:
+                source = state.setdefault("fp32", export_onnx(self))
+            if self.quantize:
+                if "int8" not in state:
+                    state["int8"] = quantize_onnx(source if isinstance(source, bytes) else source.read_bytes())
+                source = state["int8"]
+            state["runner"] = OnnxRunner(source, threads, len(self.classes_))
+            state["key"] = key
+        runner: OnnxRunner = state["runner"]
+        return runner
 
     def _quantized(self) -> torch.nn.Module:
         """int8 dynamic quantisation of the encoder's linear layers (CPU inference only; heads stay float)."""
@@ -259,6 +311,14 @@ class TransformerModel(PathModel):
             "taxonomy": self.taxonomy_.to_dict(),
             "history": getattr(self, "history_", []),
         }
+        if self.runtime != "torch":
+            try:
+                export_onnx(self, directory / ONNX_FILE)
+                config["onnx"] = {"file": ONNX_FILE, "opset": OPSET, "inputs": ["input_ids", "attention_mask"]}
+            except Exception as exc:  # the torch weights are enough to predict; ONNX is a speed-up
+                if self.runtime == "onnx":
+                    raise
+                log.warning("ONNX export failed (%s: %s); this model will run on torch", type(exc).__name__, exc)
         (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
         save_tokenizer_and_config(directory, self.tokenizer_, self.net_.encoder)
         save_model(self.net_, str(directory / WEIGHTS_FILE))
@@ -282,4 +342,12 @@ class TransformerModel(PathModel):
         model.net_ = HierClassifier(encoder, [len(c) for c in model.classes_], model.dropout)
         load_model(model.net_, str(directory / WEIGHTS_FILE))
         model.net_.eval()
+        onnx = config.get("onnx")
+        if onnx and model.runtime != "torch":
+            path = directory / str(onnx["file"])
+            if not path.is_file() or onnx["file"] not in meta.get("files", {}):
+                raise ModelLoadError(f"{directory}: {onnx['file']} is missing or not listed in the model card")
+            model.__dict__["onnx_state_"] = {"net": model.net_, "path": path}
+            if onnxruntime_available() and device_type(model.args.device) == "cpu":
+                model._onnx_runner(torch.device("cpu"))  # builds the session now: load fails on a bad graph
         return model

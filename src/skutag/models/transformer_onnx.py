@@ -1,0 +1,194 @@
+"""ONNX export of a fine-tuned :class:`~skutag.models.transformer.TransformerModel` (encoder + mean pooling +
+per-level heads in one graph) and an ONNX Runtime runner for CPU inference.
+
+The graph is exported with the TorchScript exporter (dynamic batch and sequence axes), then passed through ONNX
+Runtime's transformer optimizer (fused attention, layer norm and GELU) when it recognises the architecture.
+``quantize_onnx`` makes an int8 copy with ORT dynamic quantisation (faster, slightly different probabilities).
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from skutag.errors import ConfigError, ModelLoadError
+from skutag.fsutil import atomic_path
+from skutag.log import get_logger
+from skutag.training.neural.collator import sorted_batches
+
+log = get_logger(__name__)
+
+ONNX_FILE = "model.onnx"
+OPSET = 17
+INPUTS = ("input_ids", "attention_mask")
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def device_type(name: str) -> str:
+    """'cuda' or 'cpu' for a device name ('auto' picks CUDA when available), without side effects."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return torch.device(name).type
+    except RuntimeError:
+        return "cpu"
+
+
+class _TupleOutputs(torch.nn.Module):
+    """The classifier with a tuple of per-level logits (what the exporter needs)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.net(input_ids, attention_mask))
+
+
+def export_onnx(model: Any, path: str | Path | None = None, optimize: bool = True) -> bytes:
+    """Export ``model.net_`` (a fitted TransformerModel's encoder + heads) to ONNX; returns the serialised graph
+    and, when ``path`` is given, writes it there atomically. ``optimize`` applies ORT's transformer fusions."""
+    net = model.net_
+    n_levels = len(model.classes_)
+    if next(net.parameters()).device.type != "cpu" or net.training:
+        net = copy.deepcopy(net).cpu()
+    net.eval()
+    encoder = net.encoder
+    previous = getattr(encoder.config, "_attn_implementation", None)
+    outputs = [f"logits_{i + 1}" for i in range(n_levels)]
+    axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
+    axes.update({name: {0: "batch"} for name in outputs})
+    example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
+    with tempfile.TemporaryDirectory(prefix="skutag-onnx-") as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        try:
+            if previous is not None:  # eager attention exports to the pattern ORT's optimizer fuses
+                encoder.config._attn_implementation = "eager"
+            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    _TupleOutputs(net),
+                    example,
+                    str(raw),
+                    input_names=list(INPUTS),
+                    output_names=outputs,
+                    dynamic_axes=axes,
+                    opset_version=OPSET,
+                    do_constant_folding=True,
+                    dynamo=False,
+                )
+        finally:
+            if previous is not None:
+                encoder.config._attn_implementation = previous
+        data = raw.read_bytes()
+        if optimize:
+            data = _optimized(raw, encoder.config) or data
+    if path is not None:
+        with atomic_path(Path(path)) as tmp_path:
+            tmp_path.write_bytes(data)
+    return data
+
+
+def _optimized(raw: Path, config: Any) -> bytes | None:
+    """ORT transformer optimizer (attention / layer-norm / GELU fusion) for BERT-like encoders; None if unusable."""
+    if getattr(config, "model_type", "") not in ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet"):
+        return None
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opt = optimize_model(
+                str(raw),
+                model_type="bert",
+                num_heads=int(config.num_attention_heads),
+                hidden_size=int(config.hidden_size),
+                opt_level=1,
+            )
+        fused = opt.get_fused_operator_statistics()
+        log.info("ONNX optimizer fused: %s", {k: v for k, v in fused.items() if v})
+        out = raw.with_name("opt.onnx")
+        opt.save_model_to_file(str(out))
+        return out.read_bytes()
+    except Exception as exc:  # the plain export still works; fusion is only a speed-up
+        log.warning("ONNX Runtime optimizer failed (%s: %s); using the unoptimised graph", type(exc).__name__, exc)
+        return None
+
+
+def quantize_onnx(data: bytes) -> bytes:
+    """int8 dynamic quantisation of the graph's MatMul weights (ORT ``quantize_dynamic``)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="skutag-onnx-q-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(
+                str(src),
+                str(dst),
+                weight_type=QuantType.QInt8,
+                extra_options={"DefaultTensorType": 1},  # float: shape inference cannot type fused ORT ops
+            )
+        return dst.read_bytes()
+
+
+class OnnxRunner:
+    """An ORT CPU session over an exported graph: per-level logits of pre-tokenised rows, batched by length."""
+
+    def __init__(self, source: str | Path | bytes, threads: int, n_levels: int) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ConfigError("the ONNX runtime needs the package onnxruntime (pip install onnxruntime)") from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, threads)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        what = source if isinstance(source, bytes) else str(source)
+        try:
+            self.session = ort.InferenceSession(what, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            name = "<in memory>" if isinstance(source, bytes) else str(source)
+            raise ModelLoadError(f"{name}: ONNX Runtime cannot load the graph ({type(exc).__name__}: {exc})") from exc
+        names = [i.name for i in self.session.get_inputs()]
+        if sorted(names) != sorted(INPUTS) or len(self.session.get_outputs()) != n_levels:
+            raise ModelLoadError(
+                f"ONNX graph has inputs {names} and {len(self.session.get_outputs())} outputs, "
+                f"expected {list(INPUTS)} and {n_levels}"
+            )
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.threads = threads
+
+    def logits(self, ids: Sequence[Sequence[int]], batch_size: int = 128, pad_id: int = 0) -> list[np.ndarray]:
+        """Per-level logits (rows x classes, float32) in input order; rows sorted by length so batches pad little."""
+        lengths = [len(s) for s in ids]
+        out: list[np.ndarray] | None = None
+        for idx in sorted_batches(lengths, batch_size):
+            width = max(1, max(lengths[i] for i in idx))
+            input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                input_ids[r, : lengths[i]] = ids[i]
+                mask[r, : lengths[i]] = 1
+            res = self.session.run(self.outputs, {"input_ids": input_ids, "attention_mask": mask})
+            if out is None:
+                out = [np.zeros((len(ids), r.shape[1]), dtype=np.float32) for r in res]
+            for lv, r in enumerate(res):
+                out[lv][idx] = r
+        return out or []
