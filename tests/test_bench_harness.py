@@ -1,0 +1,157 @@
+"""The benchmark harness pieces: ratios to the best peer, tables, README rewriting, cost projections."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_cost, peers_report, readme_table
+from benchmarks.common import markdown_table, ratio_to_best, with_ratio_cells
+
+
+def _rows() -> list[dict]:
+    return [
+        {"system": "ours", "peer": False, "f1_weighted": 0.9, "train_s": 30.0, "size_mb": None},
+        {"system": "a", "peer": True, "f1_weighted": 0.8, "train_s": 20.0, "size_mb": 5.0},
+        {"system": "b", "peer": True, "f1_weighted": 0.6, "train_s": 10.0, "size_mb": 10.0},
+    ]
+
+
+def test_ratio_to_best_uses_best_peer_per_direction() -> None:
+    rows = ratio_to_best(_rows(), ["f1_weighted", "train_s", "size_mb"], lambda r: r["peer"])
+    ours, a, b = rows
+    assert ours["f1_weighted ×best"] == pytest.approx(0.9 / 0.8)  # best F1 = highest peer (ours excluded)
+    assert b["f1_weighted ×best"] == pytest.approx(0.6 / 0.8)
+    assert ours["train_s ×best"] == pytest.approx(3.0)  # best time = lowest peer
+    assert a["train_s ×best"] == pytest.approx(2.0)
+    assert ours["size_mb ×best"] is None  # missing value stays missing
+    assert b["size_mb ×best"] == pytest.approx(2.0)
+
+
+def test_ratio_to_best_without_peers_leaves_none() -> None:
+    rows = ratio_to_best([{"system": "x", "peer": False, "train_s": 3.0}], ["train_s"], lambda r: r["peer"])
+    assert rows[0]["train_s ×best"] is None
+
+
+def test_ratio_cells_and_labelled_table() -> None:
+    rows = ratio_to_best(_rows(), ["f1_weighted"], lambda r: r["peer"])
+    cells = with_ratio_cells(rows, ["f1_weighted"])
+    assert cells[1]["f1_weighted"] == "0.800 (1.00×)"
+    table = markdown_table(cells, ["system", "f1_weighted"], {"f1_weighted": "weighted F1"})
+    lines = table.splitlines()
+    assert lines[0] == "| system | weighted F1 |"
+    assert lines[2] == "| ours | 0.900 (1.12×) |"
+    assert len(lines) == 5
+
+
+def test_peer_table_marks_failures_and_notes() -> None:
+    rows = [
+        *_rows(),
+        {"system": "broken", "peer": True, "error": "RuntimeError: boom"},
+        {"system": "pipe", "peer": True, "f1_weighted_note": "not scored"},
+    ]
+    table = peer_table_text(rows)
+    assert "failed: RuntimeError: boom" in table
+    assert "| pipe |  | not scored |" in table
+
+
+def peer_table_text(rows: list[dict]) -> str:
+    return peers_report.peer_table(rows)
+
+
+def test_transformer_rows_read_lead_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(peers_report, "OUT_DIR", tmp_path)
+    assert peers_report.transformer_rows(False) == ([], None)
+    payload = {
+        "machine": {"date": "2026-11-28T20:00:00+00:00"},
+        "mwpd": [
+            {"system": "linear", "f1_weighted": 0.87},
+            {"system": "transformer", "f1_weighted": 0.85, "f1_macro": 0.65, "train_s": 100.0},
+        ],
+        "throughput": {"device": "cpu", "batch_1": {"skutag_rows_s": 70.0, "pipeline_rows_s": 80.0}},
+    }
+    (tmp_path / "transformer.json").write_text(json.dumps(payload))
+    rows, data = peers_report.transformer_rows(False)
+    assert data == payload
+    names = [r["system"] for r in rows]
+    assert names == ["skutag transformer", "HF text-classification pipeline (same fine-tuned weights)"]
+    assert rows[0]["rows_s_b1"] == 70.0 and rows[0]["peer"] is False
+    assert rows[1]["rows_s_b1"] == 80.0 and rows[1]["peer"] is True
+
+
+README = "# Title\n\nintro\n\n## Benchmarks\n\ntext\n\n<!-- bench:start -->\nold table\n<!-- bench:end -->\n\nafter\n"
+
+
+def test_replace_section_keeps_the_rest_and_is_idempotent() -> None:
+    once = readme_table.replace_section(README, "NEW\n")
+    assert once.startswith("# Title\n\nintro\n\n## Benchmarks\n\ntext\n\n<!-- bench:start -->\nNEW\n<!-- bench:end -->")
+    assert once.endswith("<!-- bench:end -->\n\nafter\n")
+    assert "old table" not in once
+    assert readme_table.replace_section(once, "NEW") == once
+
+
+@pytest.mark.parametrize("text", ["no markers", "<!-- bench:end --> x <!-- bench:start -->"])
+def test_replace_section_needs_markers_in_order(text: str) -> None:
+    with pytest.raises(ValueError, match="markers"):
+        readme_table.replace_section(text, "x")
+
+
+def _machine() -> dict:
+    return {
+        "date": "2026-11-28T21:00:00+00:00",
+        "cpu": "Test CPU",
+        "cores": 2,
+        "memory_gb": 23.0,
+        "cpu_flags": ["avx2"],
+        "python": "3.11",
+        "versions": {"numpy": "2.0", "fasttext-wheel": "0.9.2"},
+    }
+
+
+def test_update_readme_from_results(tmp_path: Path) -> None:
+    out = tmp_path / "bench-out"
+    out.mkdir()
+    peers = {"machine": _machine(), "mwpd": _rows(), "pave": [{"system": "dict", "precision": 0.5}]}
+    (out / "peers.json").write_text(json.dumps(peers))
+    cost = {"machine": _machine(), "rows": [{"rows": 10000, "system": "fastText", "fit_s": 3.0}]}
+    (out / "cost.json").write_text(json.dumps(cost))
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    assert readme_table.update_readme(readme, out) is True
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nintro\n\n## Benchmarks\n\ntext\n\n<!-- bench:start -->\n")
+    assert text.endswith("<!-- bench:end -->\n\nafter\n")
+    assert "Test CPU · 2 cores" in text and "numpy 2.0" in text and "fasttext-wheel 0.9.2" in text
+    assert "| a | " in text and "| 10,000 | fastText | 3.000 |" in text
+    assert "Demo catalogue: not run yet" in text
+    assert readme_table.update_readme(readme, out) is False
+    assert readme.read_text() == text
+
+
+def test_readme_table_cli_without_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n")
+    assert readme_table.main(["--readme", str(readme), "--results", str(tmp_path)]) == 2
+    assert readme.read_text() == "no markers here\n"
+
+
+def test_power_law_projection() -> None:
+    assert bench_cost.project([(10, 1.0)], 1000) is None
+    assert bench_cost.project([(10, 1.0), (100, 10.0)], 1000) == pytest.approx(100.0)
+    assert bench_cost.project([(10, 1.0), (100, 100.0)], 1000) == pytest.approx(10_000.0)  # quadratic
+
+
+def test_skip_reason_projects_time_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench_cost, "available_mb", lambda: math.inf)
+    fast = [
+        {"rows": 10, "train_wall_s": 1.0, "train_peak_rss_mb": 100.0},
+        {"rows": 100, "train_wall_s": 2.0, "train_peak_rss_mb": 110.0},
+    ]
+    assert bench_cost._skip_reason(fast, 1000) is None
+    slow = [{**fast[0]}, {**fast[1], "train_wall_s": 200.0}]
+    assert "projected at 667 min" in str(bench_cost._skip_reason(slow, 1000))
+    monkeypatch.setattr(bench_cost, "available_mb", lambda: 150.0)
+    assert "peak RSS projected" in str(bench_cost._skip_reason(fast, 1000))
