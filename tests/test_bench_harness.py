@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from benchmarks import bench_cost, peers_report, readme_table
 from benchmarks.common import markdown_table, ratio_to_best, with_ratio_cells
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from benchmarks import peers_systems, peers_tasks
 
 WORDS = {
