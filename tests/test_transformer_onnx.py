@@ -16,11 +16,11 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from skutag.errors import ConfigError, ModelLoadError  # noqa: E402
-from skutag.models.base import BaseModel, sha256_file  # noqa: E402
-from skutag.models.transformer import TransformerModel  # noqa: E402
-from skutag.models.transformer_onnx import ONNX_FILE, OnnxRunner, export_onnx  # noqa: E402
-from test_transformer_helpers import FAST_TRAINING, synthetic_catalogue, tiny_encoder  # noqa: E402
+from skutag.errors import ConfigError, ModelLoadError
+from skutag.models.base import BaseModel, sha256_file
+from skutag.models.transformer import TransformerModel
+from skutag.models.transformer_onnx import ONNX_FILE, OnnxRunner, export_onnx
+from test_transformer_helpers import FAST_TRAINING, synthetic_catalogue, tiny_encoder
 
 
 @pytest.fixture(scope="module")
