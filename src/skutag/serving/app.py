@@ -31,7 +31,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("no API keys set (SKUTAG_API_KEYS): tagging and review endpoints are open to anyone")
     state = await run_in_threadpool(build_state, settings, app.state.metrics)
     try:
-        version = await state.batcher.run_exclusive(state.worker.ping)  # the worker has loaded the model
+        version = await state.worker.ping()  # the worker has loaded the model and warmed up
     except BaseException:
         state.close()
         raise

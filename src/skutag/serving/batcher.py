@@ -1,18 +1,21 @@
-"""Micro-batching: concurrent requests are merged into one model call, run on one dedicated worker thread.
+"""Micro-batching: concurrent requests are merged into one model call, one call at a time.
 
-Every request hands over its list of items; the worker takes the first waiting request, then keeps adding
+Every request hands over its list of items; the batcher takes the first waiting request, then keeps adding
 requests until ``max_rows`` items are collected or ``max_wait`` seconds pass, runs ``process`` once on all of
-them (off the event loop), and gives each request its slice of the results. Under load the batches grow by
-themselves (requests queue while the previous batch runs): exactly what a GPU transformer needs, and it
-also amortises the linear model's per-call overhead and the store's one commit per batch.
+them (awaited when it is a coroutine function, else on a dedicated thread), and gives each request its slice
+of the results. Under load the batches grow by themselves (requests queue while the previous batch runs):
+exactly what a transformer needs, and it also amortises the linear model's per-call overhead and the store's
+one commit per batch. ``max_wait=0`` (the serving default) never holds a lone request back waiting for
+company: at low load a request is answered at once, and batching comes only from the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -23,7 +26,6 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
-V = TypeVar("V")
 
 
 @dataclass
@@ -41,11 +43,11 @@ class MicroBatcher(Generic[T, R]):
 
     def __init__(
         self,
-        process: Callable[[list[T], Any], list[R]],
+        process: Callable[[list[T], Any], list[R]] | Callable[[list[T], Any], Awaitable[list[R]]],
         *,
         executor: Executor | None = None,
         max_rows: int = 512,
-        max_wait: float = 0.002,
+        max_wait: float = 0.0,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         self.process = process
@@ -54,8 +56,9 @@ class MicroBatcher(Generic[T, R]):
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Job[T, R]] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._own_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="skutag-batch")
+        self._async = inspect.iscoroutinefunction(process)
+        self._own_executor = executor is None and not self._async
+        self._executor = executor or (None if self._async else ThreadPoolExecutor(1, thread_name_prefix="skutag-batch"))
         self._held: _Job[T, R] | None = None
 
     @property
@@ -71,7 +74,7 @@ class MicroBatcher(Generic[T, R]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._own_executor:
+        if self._own_executor and self._executor is not None:
             self._executor.shutdown(wait=True)
 
     async def submit(self, items: list[T], options: Any = None) -> list[R]:
@@ -81,9 +84,11 @@ class MicroBatcher(Generic[T, R]):
         await self._queue.put(_Job(items, options, future))
         return await future
 
-    async def run_exclusive(self, fn: Callable[..., V], *args: Any) -> V:
-        """Run ``fn(*args)`` on the batch worker (models need not be thread-safe)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _call(self, items: list[T], options: Any) -> list[R]:
+        if self._async:
+            return await self.process(items, options)  # type: ignore[misc]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.process, items, options)  # type: ignore[arg-type]
 
     async def _collect(self) -> list[_Job[T, R]]:
         assert self._queue is not None
@@ -111,7 +116,6 @@ class MicroBatcher(Generic[T, R]):
         return jobs
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             jobs = await self._collect()
             live = [j for j in jobs if not j.future.cancelled()]
@@ -120,7 +124,7 @@ class MicroBatcher(Generic[T, R]):
             items = [item for j in live for item in j.items]
             t0 = time.perf_counter()
             try:
-                results = await loop.run_in_executor(self._executor, self.process, items, live[0].options)
+                results = await self._call(items, live[0].options)
             except asyncio.CancelledError:
                 for j in live:
                     if not j.future.done():

@@ -35,7 +35,12 @@ class ServeSettings(BaseSettings):
     batch_max_rows: int = Field(
         default=512, ge=1, description="Most rows the micro-batcher sends to the model at once."
     )
-    batch_max_wait_ms: float = Field(default=2.0, ge=0.0, description="How long the batcher waits to fill a batch.")
+    batch_max_wait_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="How long the batcher holds a batch open for more requests (0: batches form only from requests "
+        "queued while the previous batch ran).",
+    )
     worker_process: bool = Field(
         default=True, description="Run the model in its own process (no GIL contention with the event loop)."
     )

@@ -67,7 +67,6 @@ def build_state(settings: ServeSettings, metrics: Metrics) -> ServingState:
 
     batcher: MicroBatcher[dict[str, str], PredictionRecord] = MicroBatcher(
         worker.process,
-        executor=worker.executor,
         max_rows=settings.batch_max_rows,
         max_wait=settings.batch_max_wait_ms / 1000.0,
         on_batch=on_batch,

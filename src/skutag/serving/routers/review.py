@@ -103,7 +103,7 @@ async def evidence(state: State, store: Store, caller: Caller, id: ProductKey) -
     path = pred.get("path") if pred.get("model_version") == state.served.version else None
     if path is not None and not state.served.knows_path(path):
         path = None
-    return Evidence(**await state.batcher.run_exclusive(state.worker.explain, fields, path))
+    return Evidence(**await state.worker.explain(fields, path))
 
 
 @router.post(
