@@ -8,10 +8,12 @@ Runtime's transformer optimizer (fused attention, layer norm and GELU) when it r
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +138,7 @@ def quantize_onnx(data: bytes) -> bytes:
     with tempfile.TemporaryDirectory(prefix="skutag-onnx-q-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(data)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_root_logger():
             warnings.simplefilter("ignore")
             quantize_dynamic(
                 str(src),
@@ -145,6 +147,18 @@ def quantize_onnx(data: bytes) -> bytes:
                 extra_options={"DefaultTensorType": 1},  # float: shape inference cannot type fused ORT ops
             )
         return dst.read_bytes()
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """ORT's quantizer advises pre-processing through the root logger; that advice is not for our users."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 class OnnxRunner:
@@ -160,6 +174,8 @@ class OnnxRunner:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # no busy-waiting between ops: on shared cores spinning threads only steal time (measured 0-12% faster)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         what = source if isinstance(source, bytes) else str(source)
         try:
             self.session = ort.InferenceSession(what, options, providers=["CPUExecutionProvider"])
