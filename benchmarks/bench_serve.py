@@ -79,10 +79,17 @@ async def _open_loop(
     latencies: list[float] = []
     errors: dict[str, int] = {}
 
+    async def connection(fresh: bool) -> tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter], bool]:
+        while idle and not fresh:
+            conn = idle.pop()
+            if not conn[0].at_eof():
+                return conn, True
+            conn[1].close()  # closed by the server while idle (keep-alive timeout)
+        return await asyncio.open_connection(host, port), False
+
     async def one(i: int, intended: float) -> None:
         for attempt in (1, 2):
-            reused = bool(idle)
-            conn = idle.pop() if reused else await asyncio.open_connection(host, port)
+            conn, reused = await connection(fresh=attempt == 2)
             try:
                 status = await _exchange(*conn, requests[i])
             except (OSError, asyncio.IncompleteReadError) as exc:
@@ -247,8 +254,8 @@ def _cpu_seconds(pid: int) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    with contextlib.suppress(OSError):  # children of every thread (the worker is started from a pool thread)
+        pids += [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
     for p in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
