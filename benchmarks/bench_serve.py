@@ -9,7 +9,8 @@ Linear model (full run): 100 requests/s for 60 s, one product per request, model
 offers, every prediction committed to a SQLite store before its answer. Target: 0 errors, p99 <= 50 ms.
 Transformer (``TransformerModel``, all-MiniLM-L6-v2 encoder, a 50-step fine-tune on MWPD titles: the weights'
 quality does not matter for speed), micro-batched: the rate is stepped up, 30 s a step, to find the highest
-rate whose p99 stays <= 200 ms with 0 errors.
+rate whose p99 stays <= 200 ms with 0 errors (stepping stops after two failed steps in a row). Each server
+first gets 5 s of unrecorded load at the first rate.
 ``quick``: a small linear model at 50 requests/s for 5 s; no transformer (its start alone can take a minute).
 
 Each row also gives the server's CPU time per request (event loop + worker process), a figure that does not
@@ -41,6 +42,7 @@ TARGET_P99_MS = 50.0
 TRANSFORMER_P99_MS = 200.0
 KEY = "bench-key"
 TRANSFORMER_RATES = (5, 10, 15, 20, 30, 40, 60, 80)
+WARM_UP_S = 5
 
 
 # ---- the load generator ---------------------------------------------------------------------------------
@@ -311,6 +313,7 @@ def load_run(
     """One open-loop run against a running server: latency, errors, batching and server CPU per request."""
     before, cpu0 = _metrics(url), _cpu_seconds(server.pid)
     load0 = os.getloadavg()[0]
+    work.mkdir(parents=True, exist_ok=True)
     out = work / f"load-{rate:g}.json"
     cmd = [sys.executable, "-c", "from benchmarks.bench_serve import _loadgen_cli; _loadgen_cli()"]
     cmd += [url, str(rate), str(seconds), str(products), str(out)]
@@ -354,10 +357,16 @@ COLUMNS = [
 ]
 
 
+def _warm_up(url: str, server: subprocess.Popen[bytes], products: Path, work: Path, rate: float, quick: bool) -> None:
+    """A few unrecorded seconds of load first: the figures are for a running server, not its first requests."""
+    load_run(url, server, products, work / "warm-up", rate, 1 if quick else WARM_UP_S)
+
+
 def _linear(quick: bool, work: Path, products: Path) -> list[dict[str, Any]]:
     rate, seconds = (50, 5) if quick else (100, 60)
     model = _linear_model(quick, work)
     with serving(model, work, threshold="0.9") as (url, server):  # a fixed threshold: no calibration at start
+        _warm_up(url, server, products, work, rate, quick)
         result = load_run(url, server, products, work, rate, seconds)
     ok = result["failures"] == 0 and result["p99_ms"] <= TARGET_P99_MS
     return [{"model": "linear", "target req/s": rate, "seconds": seconds, **result, "meets target": ok}]
@@ -368,16 +377,18 @@ def _transformer(quick: bool, work: Path, products: Path) -> list[dict[str, Any]
         return []  # loading torch twice (server and worker) alone takes 20-60 s on 2 cores
     rates, seconds = TRANSFORMER_RATES, 30
     model = _transformer_model(work)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with serving(model, work, threshold="0.9", worker_threads="1") as (url, server):
+        _warm_up(url, server, products, work, rates[0], quick)
         for rate in rates:
             result = load_run(url, server, products, work, rate, seconds)
             ok = result["failures"] == 0 and result["p99_ms"] <= TRANSFORMER_P99_MS
             rows.append(
                 {"model": "transformer", "target req/s": rate, "seconds": seconds, **result, "meets target": ok}
             )
-            if not ok or result["rps"] < 0.9 * rate:
-                break
+            overloaded = result["rps"] < 0.9 * rate or result["p99_ms"] > 10 * TRANSFORMER_P99_MS
+            if overloaded or (len(rows) >= 2 and not ok and not rows[-2]["meets target"]):
+                break  # past saturation, or two failed steps in a row (one can be a noisy neighbour)
             time.sleep(2)
     return rows
 
@@ -390,13 +401,18 @@ def run(quick: bool = False) -> str:
             (work / sub).mkdir()
         linear = _linear(quick, work / "linear", products)
         transformer = _transformer(quick, work / "transformer", products)
-    best = max((r["target req/s"] for r in transformer if r["meets target"]), default=None)
+    best = None  # the highest rate that passed, every lower rate passing too
+    for r in transformer:
+        if not r["meets target"]:
+            break
+        best = r["target req/s"]
     title = "## serve: POST /v1/tag, one product per request, open-loop load on loopback, SQLite store"
     lin = linear[0]
     lines = [
         f"linear at {lin['target req/s']} req/s for {lin['seconds']} s: p50 {lin['p50_ms']:.1f} ms, "
         f"p99 {lin['p99_ms']:.1f} ms, {lin['failures']} errors (target: 0 errors, p99 <= {TARGET_P99_MS:.0f} ms)",
-        f"transformer (micro-batched): highest rate with p99 <= {TRANSFORMER_P99_MS:.0f} ms and 0 errors: "
+        f"transformer (micro-batched): highest rate (lower ones passing too) with 0 errors, "
+        f"p99 <= {TRANSFORMER_P99_MS:.0f} ms: "
         + (f"{best} req/s" if best is not None else f"none of {[r['target req/s'] for r in transformer]}"),
     ]
     markdown = (
