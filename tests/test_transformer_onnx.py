@@ -159,3 +159,26 @@ def test_int8_is_opt_in_and_close(fitted: TransformerModel) -> None:
     assert not np.array_equal(int8, fp32)  # really a different (quantised) graph
     assert np.abs(int8 - fp32).max() < 0.2
     assert (int8.argmax(1) == fp32.argmax(1)).mean() >= 0.9
+
+
+def test_in_memory_graph_exported_once(fitted: TransformerModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """runtime='onnx' on an unsaved model exports once; a new thread count only rebuilds the session."""
+    import skutag.models.transformer as transformer_module
+
+    calls = []
+
+    def counting_export(model: TransformerModel) -> bytes:
+        calls.append(1)
+        return export_onnx(model)
+
+    monkeypatch.setattr(transformer_module, "export_onnx", counting_export)
+    model = copy.copy(fitted)
+    model.training = {**fitted.training}
+    model.__dict__.pop("onnx_state_", None)
+    texts, _ = synthetic_catalogue(10, seed=11)
+    first = _probs(model, texts, "onnx")
+    model.training["num_threads"] = 2
+    second = _probs(model, texts, "onnx")
+    assert len(calls) == 1
+    assert model.onnx_state_["runner"].threads == 2
+    np.testing.assert_allclose(first, second, atol=1e-6)

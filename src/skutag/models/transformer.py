@@ -34,6 +34,7 @@ from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_con
 from skutag.models.transformer_net import HierClassifier
 from skutag.models.transformer_onnx import (
     ONNX_FILE,
+    ONNX_INPUTS,
     OPSET,
     OnnxRunner,
     device_type,
@@ -268,7 +269,9 @@ class TransformerModel(PathModel):
         key = (threads, bool(self.quantize))
         if state.get("key") != key:
             if source is None:
-                source = state.setdefault("fp32", export_onnx(self))
+                if "fp32" not in state:
+                    state["fp32"] = export_onnx(self)
+                source = state["fp32"]
             if self.quantize:
                 if "int8" not in state:
                     state["int8"] = quantize_onnx(source if isinstance(source, bytes) else source.read_bytes())
@@ -314,7 +317,7 @@ class TransformerModel(PathModel):
         if self.runtime != "torch":
             try:
                 export_onnx(self, directory / ONNX_FILE)
-                config["onnx"] = {"file": ONNX_FILE, "opset": OPSET, "inputs": ["input_ids", "attention_mask"]}
+                config["onnx"] = {"file": ONNX_FILE, "opset": OPSET, "inputs": list(ONNX_INPUTS)}
             except Exception as exc:  # the torch weights are enough to predict; ONNX is a speed-up
                 if self.runtime == "onnx":
                     raise

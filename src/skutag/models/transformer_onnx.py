@@ -29,7 +29,7 @@ log = get_logger(__name__)
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
-INPUTS = ("input_ids", "attention_mask")
+ONNX_INPUTS = ("input_ids", "attention_mask")
 
 
 def onnxruntime_available() -> bool:
@@ -72,7 +72,7 @@ def export_onnx(model: Any, path: str | Path | None = None, optimize: bool = Tru
     encoder = net.encoder
     previous = getattr(encoder.config, "_attn_implementation", None)
     outputs = [f"logits_{i + 1}" for i in range(n_levels)]
-    axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
+    axes = {name: {0: "batch", 1: "sequence"} for name in ONNX_INPUTS}
     axes.update({name: {0: "batch"} for name in outputs})
     example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
     with tempfile.TemporaryDirectory(prefix="skutag-onnx-") as tmp:
@@ -86,7 +86,7 @@ def export_onnx(model: Any, path: str | Path | None = None, optimize: bool = Tru
                     _TupleOutputs(net),
                     example,
                     str(raw),
-                    input_names=list(INPUTS),
+                    input_names=list(ONNX_INPUTS),
                     output_names=outputs,
                     dynamic_axes=axes,
                     opset_version=OPSET,
@@ -183,10 +183,10 @@ class OnnxRunner:
             name = "<in memory>" if isinstance(source, bytes) else str(source)
             raise ModelLoadError(f"{name}: ONNX Runtime cannot load the graph ({type(exc).__name__}: {exc})") from exc
         names = [i.name for i in self.session.get_inputs()]
-        if sorted(names) != sorted(INPUTS) or len(self.session.get_outputs()) != n_levels:
+        if sorted(names) != sorted(ONNX_INPUTS) or len(self.session.get_outputs()) != n_levels:
             raise ModelLoadError(
                 f"ONNX graph has inputs {names} and {len(self.session.get_outputs())} outputs, "
-                f"expected {list(INPUTS)} and {n_levels}"
+                f"expected {list(ONNX_INPUTS)} and {n_levels}"
             )
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.threads = threads
