@@ -29,6 +29,7 @@ from skutag.log import get_logger
 from skutag.serving.calibration import Calibration
 from skutag.serving.tagger import ServedModel, Tagger, load_served_model
 from skutag.store import PredictionRecord, TagStore
+from skutag.store.checkpoint import Checkpointer
 
 log = get_logger(__name__)
 
@@ -60,6 +61,8 @@ class Worker:
         self.served = served
         self.tagger = Tagger(served, top_k=spec.top_k)
         self.store = TagStore(spec.db_url, migrate=False) if spec.db_url and spec.store_predictions else None
+        # SQLite: WAL checkpoints (an fsync) in a background thread, not inside a request's commit
+        self._checkpointer = Checkpointer(self.store.engine) if self.store is not None else None
 
     def warm_up(self) -> None:
         """One throw-away prediction: lazy set-up (caches, JIT, allocations) happens now, not in a request."""
@@ -81,6 +84,8 @@ class Worker:
         return self.served.version
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         if self.store is not None:
             self.store.close()
 
