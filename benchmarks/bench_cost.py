@@ -100,18 +100,24 @@ def _skip_reason(history: list[dict[str, Any]], n: int) -> str | None:
 
 
 def run_sizes(
-    sizes: tuple[int, ...], quick: bool, force: bool = False, earlier: list[dict[str, Any]] | None = None
+    sizes: tuple[int, ...],
+    quick: bool,
+    force: bool = False,
+    earlier: list[dict[str, Any]] | None = None,
+    systems: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """Every system at every size (after ``earlier`` rows, which also feed the projections): one row per
     size and system with train/predict wall s, CPU s, peak RSS and model size, or a note why not."""
     from benchmarks.synth import make_catalogue
 
     fn = measure_here if quick else measure
-    rows: list[dict[str, Any]] = [r for r in earlier or [] if r["rows"] not in sizes]
+    chosen = {k: v for k, v in SYSTEMS.items() if systems is None or k in systems}
+    redo = {(n, name) for n in sizes for name in chosen.values()}
+    rows: list[dict[str, Any]] = [r for r in earlier or [] if (r["rows"], r["system"]) not in redo]
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
         for n in sizes:
             data = make_catalogue(n, Path(tmp) / f"catalogue-{n}.parquet", seed=0)
-            for kind, name in SYSTEMS.items():
+            for kind, name in chosen.items():
                 row: dict[str, Any] = {"rows": n, "system": name}
                 reason = None if force else _skip_reason([r for r in rows if r["system"] == name], n)
                 print(f"  cost: {name} at {n:,} rows{' - ' + reason if reason else ''}", flush=True)
@@ -170,22 +176,31 @@ def render(rows: list[dict[str, Any]]) -> str:
     return markdown_table([{**r, "rows": f"{r['rows']:,}"} for r in rows], COLUMNS, LABELS)
 
 
-def run(quick: bool = False, sizes: tuple[int, ...] | None = None, force: bool = False, merge: bool = False) -> str:
-    """``merge``: keep the other sizes' rows of the last saved run (and project from them)."""
+def run(
+    quick: bool = False,
+    sizes: tuple[int, ...] | None = None,
+    force: bool = False,
+    merge_from: tuple[str, ...] = (),
+    systems: tuple[str, ...] | None = None,
+    save_as: str | None = None,
+) -> str:
+    """``merge_from``: saved result names (e.g. ``cost``) whose other rows are kept and feed the projections;
+    ``systems``: kinds to run (default all); ``save_as``: result name (default ``cost``/``cost-quick``)."""
     if not mwpd_available():
         return "shared data not available: skipped"
-    earlier: list[dict[str, Any]] = []
-    saved = OUT_DIR / ("cost-quick.json" if quick else "cost.json")
-    if merge and saved.is_file():
-        earlier = json.loads(saved.read_text()).get("rows", [])
-    rows = run_sizes(sizes or (QUICK_SIZES if quick else SIZES), quick, force, earlier)
+    earlier: dict[tuple[int, str], dict[str, Any]] = {}
+    for name in merge_from:
+        saved = OUT_DIR / f"{name}.json"
+        if saved.is_file():
+            earlier |= {(r["rows"], r["system"]): r for r in json.loads(saved.read_text()).get("rows", [])}
+    rows = run_sizes(sizes or (QUICK_SIZES if quick else SIZES), quick, force, list(earlier.values()), systems)
     rows.sort(key=lambda r: (r["rows"], list(SYSTEMS.values()).index(r["system"])))
     md = (
         "Cost curve: resampled MWPD titles (benchmarks/synth.py), title only, 3 levels; train = fit in a fresh "
         "process (peak RSS includes reading the file), predict = load the saved model and predict every row "
         f"in another fresh process.\n\n{render(rows)}"
     )
-    save_results("cost-quick" if quick else "cost", {"quick": quick, "rows": rows}, md)
+    save_results(save_as or ("cost-quick" if quick else "cost"), {"quick": quick, "rows": rows}, md)
     return md
 
 
@@ -193,11 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_cost", description=__doc__)
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated row counts")
     ap.add_argument("--force", action="store_true", help="run sizes even when projected too slow or too large")
-    ap.add_argument("--merge", action="store_true", help="keep the other sizes of the last saved run")
+    ap.add_argument("--merge-from", default="", help="saved result names whose other rows are kept, e.g. cost")
+    ap.add_argument("--systems", default="", help=f"kinds to run, comma-separated (default all: {', '.join(SYSTEMS)})")
+    ap.add_argument("--save-as", default=None, help="result name in bench-out/ (default cost)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
-    print(run(args.quick, sizes, args.force, args.merge))
+    merge = tuple(s for s in args.merge_from.split(",") if s)
+    systems = tuple(s for s in args.systems.split(",") if s) or None
+    print(run(args.quick, sizes, args.force, merge, systems, args.save_as))
     return 0
 
 
