@@ -25,7 +25,13 @@ from skutag.fsutil import atomic_path
 from skutag.log import get_logger
 from skutag.models.base import read_meta, verify_files, write_meta
 from skutag.models.transformer import holdout_split
-from skutag.models.transformer_encoder import DEFAULT_ENCODER, check_vocabulary, load_encoder, load_tokenizer
+from skutag.models.transformer_encoder import (
+    DEFAULT_ENCODER,
+    check_vocabulary,
+    freeze_lower_layers,
+    load_encoder,
+    load_tokenizer,
+)
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
 from skutag.training.neural.arguments import TrainingArguments
 from skutag.training.neural.collator import PaddingCollator, sorted_batches
@@ -145,7 +151,9 @@ class AttributeExtractor:
         ids, offsets = self._encode(texts)
         check_vocabulary(self.tokenizer_, ids, args.max_unknown)
         seed_everything(args.seed)  # head initialisation is reproducible
-        self.net_ = TokenTagger(load_encoder(self.encoder), len(self.labels_), self.dropout)
+        encoder = load_encoder(self.encoder)
+        freeze_lower_layers(encoder, None)  # the word embeddings stay as pretrained
+        self.net_ = TokenTagger(encoder, len(self.labels_), self.dropout)
         targets = [token_labels(o, s, index) for o, s in zip(offsets, spans, strict=True)]
         train_idx, hold_idx = holdout_split(len(ids), args.valid_fraction, args.seed)
         device = resolve_device(args.device, args.num_threads)

@@ -43,6 +43,7 @@ from skutag.models.transformer_paths import (
 from skutag.training.neural.callbacks import EarlyStopping
 from skutag.training.neural.device import resolve_device, seed_everything
 from skutag.training.neural.losses import class_weights, level_loss
+from skutag.training.neural.trainer import make_optimizer
 
 log = get_logger(__name__)
 
@@ -179,7 +180,7 @@ class FastModel(PathModel):
         heads = self.heads_
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         weights = [class_weights(y[:, lv], len(c), self.class_weight_power) for lv, c in enumerate(self.classes_)]
-        opt = torch.optim.AdamW(heads.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = make_optimizer([{"params": list(heads.parameters()), "lr": self.lr}], self.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.epochs)
         stopper = EarlyStopping(self.patience)
         best: dict[str, torch.Tensor] | None = None

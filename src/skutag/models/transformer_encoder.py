@@ -96,14 +96,21 @@ def num_layers(encoder: Any) -> int:
     return int(getattr(encoder.config, "num_hidden_layers", 0))
 
 
-def freeze_lower_layers(encoder: Any, train_layers: int | None) -> None:
-    """Train only the top ``train_layers`` transformer layers (None: all; 0: nothing, embeddings included)."""
-    if train_layers is None:
-        return
-    n = num_layers(encoder)
-    keep = {f"layer.{i}." for i in range(max(0, n - train_layers), n)}
-    for name, param in encoder.named_parameters():
-        param.requires_grad = any(k in name for k in keep) or (train_layers > 0 and "pooler" in name)
+def freeze_lower_layers(encoder: Any, train_layers: int | None, word_embeddings: bool = True) -> None:
+    """Train only the top ``train_layers`` transformer layers (None: all; 0: nothing, embeddings included).
+
+    ``word_embeddings`` (default) also freezes the token embedding matrix: on MiniLM it is half of the
+    parameters, costs a dense gradient and an optimizer update every step, and barely moves in fine-tuning.
+    """
+    if train_layers is not None:
+        n = num_layers(encoder)
+        keep = {f"layer.{i}." for i in range(max(0, n - train_layers), n)}
+        for name, param in encoder.named_parameters():
+            param.requires_grad = any(k in name for k in keep) or (train_layers > 0 and "pooler" in name)
+    if word_embeddings:
+        for name, param in encoder.named_parameters():
+            if name.endswith("word_embeddings.weight"):
+                param.requires_grad = False
 
 
 @torch.inference_mode()

@@ -40,6 +40,15 @@ class TrainOutcome:
     seconds: float = 0.0
 
 
+def make_optimizer(groups: list[dict[str, Any]], weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW, fused where torch has a fused kernel for the parameters' device (CPU and CUDA): on CPU the
+    default per-tensor loop spends several times longer per step."""
+    try:
+        return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(groups, weight_decay=weight_decay)
+
+
 def warmup_linear(total: int, warmup: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < warmup:
@@ -87,7 +96,7 @@ class Trainer:
         total = steps_per_epoch * args.epochs
         if args.max_steps is not None:
             total = min(total, args.max_steps)
-        optimizer = torch.optim.AdamW(self.param_groups, weight_decay=args.weight_decay)
+        optimizer = make_optimizer(self.param_groups, args.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total, round(total * args.warmup_ratio)))
         stopper = EarlyStopping(args.patience)
         best_weights: dict[str, torch.Tensor] | None = None
