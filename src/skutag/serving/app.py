@@ -19,6 +19,7 @@ from skutag.serving.routers import health, models, pages, review, tagging
 from skutag.serving.routers.pages import STATIC_DIR
 from skutag.serving.settings import ServeSettings
 from skutag.serving.state import build_state
+from skutag.serving.worker import settle_heap
 from skutag.store import NotFoundError
 
 log = get_logger(__name__)
@@ -36,6 +37,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.close()
         raise
     log.info("inference worker ready (%s, %s)", version, "process" if settings.worker_process else "thread")
+    settle_heap()  # no full garbage collection over the loaded model in the middle of a request
     await state.batcher.start()
     app.state.serving = state
     app.state.metrics.ready.set(1)
