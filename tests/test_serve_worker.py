@@ -104,3 +104,18 @@ def test_microbatcher_awaits_a_coroutine_process_and_batches_what_queued_meanwhi
 
     assert asyncio.run(run()) == [[1], [2], [3], [4], [5]]
     assert calls == [[0], [1, 2, 3, 4]]  # the lone first request went at once; the queued ones together
+
+
+def test_settle_heap_moves_the_live_heap_out_of_the_collectors_sight() -> None:
+    import gc
+
+    from skutag.serving.worker import settle_heap
+
+    gc.unfreeze()
+    live = len(gc.get_objects())
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() >= live * 0.9  # a later full collection no longer walks them
+        assert len(gc.get_objects()) < live * 0.1
+    finally:
+        gc.unfreeze()
