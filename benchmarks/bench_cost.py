@@ -19,6 +19,7 @@ import math
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,7 @@ def run_sizes(
     force: bool = False,
     earlier: list[dict[str, Any]] | None = None,
     systems: tuple[str, ...] | None = None,
+    on_row: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every system at every size (after ``earlier`` rows, which also feed the projections): one row per
     size and system with train/predict wall s, CPU s, peak RSS and model size, or a note why not."""
@@ -124,6 +126,8 @@ def run_sizes(
                 if reason:
                     rows.append({**row, "note": reason})
                     continue
+                if on_row:
+                    on_row([*rows, {**row, "note": "running"}])
                 model_dir = str(Path(tmp) / f"{kind}-{n}")
                 try:
                     opts = dict(QUICK_FASTTEXT) if quick and kind == "fasttext" else {}
@@ -145,6 +149,8 @@ def run_sizes(
                         **pr.value,
                     }
                 )
+                if on_row:
+                    on_row(rows)
             data.unlink()
     return rows
 
@@ -193,14 +199,21 @@ def run(
         saved = OUT_DIR / f"{name}.json"
         if saved.is_file():
             earlier |= {(r["rows"], r["system"]): r for r in json.loads(saved.read_text()).get("rows", [])}
-    rows = run_sizes(sizes or (QUICK_SIZES if quick else SIZES), quick, force, list(earlier.values()), systems)
-    rows.sort(key=lambda r: (r["rows"], list(SYSTEMS.values()).index(r["system"])))
-    md = (
-        "Cost curve: resampled MWPD titles (benchmarks/synth.py), title only, 3 levels; train = fit in a fresh "
-        "process (peak RSS includes reading the file), predict = load the saved model and predict every row "
-        f"in another fresh process.\n\n{render(rows)}"
-    )
-    save_results(save_as or ("cost-quick" if quick else "cost"), {"quick": quick, "rows": rows}, md)
+    name = save_as or ("cost-quick" if quick else "cost")
+
+    def save(rows: list[dict[str, Any]]) -> str:
+        rows = sorted(rows, key=lambda r: (r["rows"], list(SYSTEMS.values()).index(r["system"])))
+        md = (
+            "Cost curve: resampled MWPD titles (benchmarks/synth.py), title only, 3 levels; train = fit in a fresh "
+            "process (peak RSS includes reading the file), predict = load the saved model and predict every row "
+            f"in another fresh process.\n\n{render(rows)}"
+        )
+        save_results(name, {"quick": quick, "rows": rows}, md)
+        return md
+
+    sizes = sizes or (QUICK_SIZES if quick else SIZES)
+    rows = run_sizes(sizes, quick, force, list(earlier.values()), systems, on_row=save)
+    md = save(rows)
     return md
 
 
