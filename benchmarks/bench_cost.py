@@ -106,7 +106,7 @@ def run_sizes(
     force: bool = False,
     earlier: list[dict[str, Any]] | None = None,
     systems: tuple[str, ...] | None = None,
-    on_row: Callable[[list[dict[str, Any]]], None] | None = None,
+    on_row: Callable[[list[dict[str, Any]]], object] | None = None,
 ) -> list[dict[str, Any]]:
     """Every system at every size (after ``earlier`` rows, which also feed the projections): one row per
     size and system with train/predict wall s, CPU s, peak RSS and model size, or a note why not."""
