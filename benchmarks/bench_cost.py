@@ -189,9 +189,11 @@ def run(
     merge_from: tuple[str, ...] = (),
     systems: tuple[str, ...] | None = None,
     save_as: str | None = None,
+    combine: bool = False,
 ) -> str:
     """``merge_from``: saved result names (e.g. ``cost``) whose other rows are kept and feed the projections;
-    ``systems``: kinds to run (default all); ``save_as``: result name (default ``cost``/``cost-quick``)."""
+    ``systems``: kinds to run (default all); ``save_as``: result name (default ``cost``/``cost-quick``);
+    ``combine``: run nothing, save the merged rows (with a note for each missing size and system)."""
     if not mwpd_available():
         return "shared data not available: skipped"
     earlier: dict[tuple[int, str], dict[str, Any]] = {}
@@ -211,6 +213,15 @@ def run(
         save_results(name, {"quick": quick, "rows": rows}, md)
         return md
 
+    if combine:  # no run: the merged rows, and a note for every size and system without figures
+        rows = list(earlier.values())
+        for n in SIZES:
+            for sys_name in SYSTEMS.values():
+                if (n, sys_name) not in earlier:
+                    history = [r for r in rows if r["system"] == sys_name and r["rows"] < n]
+                    note = _skip_reason(history, n) or "not measured in this run"
+                    rows.append({"rows": n, "system": sys_name, "note": note})
+        return save(rows)
     sizes = sizes or (QUICK_SIZES if quick else SIZES)
     rows = run_sizes(sizes, quick, force, list(earlier.values()), systems, on_row=save)
     md = save(rows)
@@ -224,12 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge-from", default="", help="saved result names whose other rows are kept, e.g. cost")
     ap.add_argument("--systems", default="", help=f"kinds to run, comma-separated (default all: {', '.join(SYSTEMS)})")
     ap.add_argument("--save-as", default=None, help="result name in bench-out/ (default cost)")
+    ap.add_argument("--combine", action="store_true", help="run nothing: merge --merge-from results and save")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
     merge = tuple(s for s in args.merge_from.split(",") if s)
     systems = tuple(s for s in args.systems.split(",") if s) or None
-    print(run(args.quick, sizes, args.force, merge, systems, args.save_as))
+    print(run(args.quick, sizes, args.force, merge, systems, args.save_as, args.combine))
     return 0
 
 

@@ -154,3 +154,21 @@ def test_skip_reason_projects_time_and_memory(monkeypatch: pytest.MonkeyPatch) -
     assert "projected at 667 min" in str(bench_cost._skip_reason(slow, 1000))
     monkeypatch.setattr(bench_cost, "available_mb", lambda: 150.0)
     assert "peak RSS projected" in str(bench_cost._skip_reason(fast, 1000))
+
+
+def test_combine_merges_saved_rows_and_notes_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench_cost, "OUT_DIR", tmp_path)
+    monkeypatch.setattr("benchmarks.common.OUT_DIR", tmp_path)
+    monkeypatch.setattr(bench_cost, "mwpd_available", lambda: True)
+    a = {"rows": [{"rows": 10_000, "system": "fastText", "train_wall_s": 1.0, "fit_s": 0.9}]}
+    b = {"rows": [{"rows": 100_000, "system": "fastText", "train_wall_s": 10.0, "fit_s": 9.0}]}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    md = bench_cost.run(merge_from=("a", "b"), save_as="c", combine=True)
+    rows = json.loads((tmp_path / "c.json").read_text())["rows"]
+    assert len(rows) == len(bench_cost.SIZES) * len(bench_cost.SYSTEMS)
+    got = {(r["rows"], r["system"]): r for r in rows}
+    assert got[(100_000, "fastText")]["fit_s"] == 9.0
+    assert got[(1_000_000, "fastText")]["note"] == "not measured in this run"  # projected 100 s: not a skip
+    assert got[(10_000, "skutag linear")]["note"] == "not measured in this run"
+    assert "| 100,000 | fastText | 9.000 |" in md
