@@ -7,6 +7,8 @@ Category and Sub-Category, text Product Name. Same columns as ``bench_peers``, s
 
 from __future__ import annotations
 
+from typing import Any
+
 from benchmarks.bench_peers import system_specs
 from benchmarks.common import save_results
 from benchmarks.peers_report import peer_table, run_specs
@@ -23,10 +25,15 @@ def run(quick: bool = False) -> str:
     specs = system_specs(DEMO_TITLE, quick, 3 if quick else AUTOTUNE_S, None)
     if quick:
         specs = [s for s in specs if s.kind != "setfit" and "autotune_s" not in s.options]
-    rows = run_specs("demo", specs, quick)
+    name = "demo-quick" if quick else "demo"
+
+    def partial(rows: list[dict[str, Any]]) -> None:
+        save_results(name, {"quick": quick, "partial": True, "rows": rows}, peer_table(list(rows)))
+
+    rows = run_specs("demo", specs, quick, on_row=partial)
     md = (
         "Demo catalogue (Sample Superstore products), train -> test split, mean over Category and "
         f"Sub-Category; (×) = ratio to the best peer in that column.\n\n{peer_table(rows)}"
     )
-    save_results("demo-quick" if quick else "demo", {"quick": quick, "rows": rows}, md)
+    save_results(name, {"quick": quick, "rows": rows}, md)
     return md

@@ -93,7 +93,12 @@ def vars_of(report: Any) -> dict[str, float]:
 def run(quick: bool = False) -> str:
     if not mwpd_available():
         return "shared data not available: skipped"
-    rows = run_specs("mwpd", mwpd_specs(quick, quick_encoder() if quick else None), quick)
+    name = "peers-quick" if quick else "peers"
+
+    def partial(rows: list[dict[str, Any]]) -> None:
+        save_results(name, {"quick": quick, "partial": True, "mwpd": rows, "pave": []}, peer_table(list(rows)))
+
+    rows = run_specs("mwpd", mwpd_specs(quick, quick_encoder() if quick else None), quick, on_row=partial)
     extra, transformer = transformer_rows(quick)
     if not extra:
         extra = [{"system": "skutag fast / transformer / ensemble, HF pipeline", "f1_weighted_note": "not run"}]
@@ -106,5 +111,5 @@ def run(quick: bool = False) -> str:
         "(×) = ratio to the best peer in that column.\n\n"
         f"{table}\n\nWDC-PAVE attribute extraction, test split (micro P/R/F1):\n\n{pave_md}"
     )
-    save_results("peers-quick" if quick else "peers", {"quick": quick, "mwpd": rows, "pave": pave}, md)
+    save_results(name, {"quick": quick, "mwpd": rows, "pave": pave}, md)
     return md

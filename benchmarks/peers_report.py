@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +44,11 @@ class Spec:
     peer: bool = True
 
 
-def run_specs(task: str, specs: list[Spec], quick: bool) -> list[dict[str, Any]]:
-    """Each spec in a fresh process (in this one when ``quick``); a failure becomes a row with its error."""
+def run_specs(
+    task: str, specs: list[Spec], quick: bool, on_row: Callable[[list[dict[str, Any]]], object] | None = None
+) -> list[dict[str, Any]]:
+    """Each spec in a fresh process (in this one when ``quick``); a failure becomes a row with its error;
+    ``on_row(rows so far)`` after each (to save partial results of a long run)."""
     rows: list[dict[str, Any]] = []
     for s in specs:
         row: dict[str, Any] = {"system": s.system, "text": ", ".join(s.columns), "peer": s.peer, "kind": s.kind}
@@ -56,6 +60,8 @@ def run_specs(task: str, specs: list[Spec], quick: bool) -> list[dict[str, Any]]
             traceback.print_exc()
             row["error"] = f"{type(exc).__name__}: {exc}"
         rows.append(row)
+        if on_row:
+            on_row(rows)
     return rows
 
 
