@@ -63,7 +63,7 @@ def test_fasttext_text_splits_urls_and_punctuation() -> None:
 def test_fasttext_empty_text_still_gets_a_path() -> None:
     pytest.importorskip("fasttext")
     x, y = _catalogue(4)
-    ft = peers_systems.FastTextPeer(epoch=30, bucket=1000, dim=5)
+    ft = peers_systems.FastTextPeer(epoch=30, bucket=1000, dim=5, threads=1)  # one thread: deterministic
     ft.fit(x, y, None)
     pred = ft.predict(["", "apple"])
     assert pred.columns.tolist() == ["lvl1", "lvl2"]

@@ -57,4 +57,12 @@ def synthetic_catalogue(n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.D
     return texts, pd.DataFrame(labels, columns=["level_1", "level_2"])
 
 
-FAST_TRAINING = {"epochs": 3, "batch_size": 16, "head_lr": 1e-2, "encoder_lr": 1e-3, "progress_bar": False}
+#: the tiny encoder is random: its token embeddings must train too
+FAST_TRAINING = {
+    "epochs": 3,
+    "batch_size": 16,
+    "head_lr": 1e-2,
+    "encoder_lr": 1e-3,
+    "progress_bar": False,
+    "freeze_embeddings": False,
+}

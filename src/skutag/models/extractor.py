@@ -152,7 +152,7 @@ class AttributeExtractor:
         check_vocabulary(self.tokenizer_, ids, args.max_unknown)
         seed_everything(args.seed)  # head initialisation is reproducible
         encoder = load_encoder(self.encoder)
-        freeze_lower_layers(encoder, None)  # the word embeddings stay as pretrained
+        freeze_lower_layers(encoder, None, word_embeddings=args.freeze_embeddings)
         self.net_ = TokenTagger(encoder, len(self.labels_), self.dropout)
         targets = [token_labels(o, s, index) for o, s in zip(offsets, spans, strict=True)]
         train_idx, hold_idx = holdout_split(len(ids), args.valid_fraction, args.seed)

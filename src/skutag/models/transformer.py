@@ -157,7 +157,7 @@ class TransformerModel(PathModel):
         self._say(f"loading encoder {self.encoder}")
         self.tokenizer_ = load_tokenizer(self.encoder)
         encoder = load_encoder(self.encoder)
-        freeze_lower_layers(encoder, self.train_layers)
+        freeze_lower_layers(encoder, self.train_layers, word_embeddings=args.freeze_embeddings)
         seed_everything(args.seed)  # head initialisation is reproducible
         self.net_ = HierClassifier(encoder, [len(c) for c in self.classes_], self.dropout)
         ids = tokenize(self.tokenizer_, [strings[i] for i in train_idx], args.max_length)

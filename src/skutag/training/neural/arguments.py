@@ -46,6 +46,9 @@ class TrainingArguments:
     max_unknown: float = 0.2
     max_steps: int | None = None
     bucket_size: int = 64
+    #: keep the pretrained token embedding matrix fixed (half of MiniLM's weights; faster, same quality).
+    #: A randomly initialised encoder must train it: pass False.
+    freeze_embeddings: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
