@@ -35,7 +35,14 @@ def test_tagger_learns_tag_sets_and_round_trips(tmp_path: Path) -> None:
     enc = tiny_encoder(tmp_path / "enc")
     texts, tags = _data()
     model = TransformerTagger(
-        encoder=enc, epochs=8, batch_size=16, head_lr=1e-2, encoder_lr=2e-3, num_threads=1, progress_bar=False
+        encoder=enc,
+        epochs=8,
+        batch_size=16,
+        head_lr=1e-2,
+        encoder_lr=2e-3,
+        num_threads=1,
+        progress_bar=False,
+        freeze_embeddings=False,  # the tiny encoder is random: its token embeddings must train
     )
     model.fit(texts, tags)
     assert model.tags_ == ["children", "eco", "metal"]

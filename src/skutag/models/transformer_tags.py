@@ -26,6 +26,7 @@ from skutag.models.transformer import holdout_split
 from skutag.models.transformer_encoder import (
     DEFAULT_ENCODER,
     check_vocabulary,
+    freeze_lower_layers,
     load_encoder,
     load_tokenizer,
     mean_pool,
@@ -108,7 +109,9 @@ class TransformerTagger:
         args = self.args
         self.tokenizer_ = load_tokenizer(self.encoder)
         seed_everything(args.seed)  # head initialisation is reproducible
-        self.net_ = SigmoidTagger(load_encoder(self.encoder), len(self.tags_), self.dropout)
+        encoder = load_encoder(self.encoder)
+        freeze_lower_layers(encoder, None, word_embeddings=args.freeze_embeddings)
+        self.net_ = SigmoidTagger(encoder, len(self.tags_), self.dropout)
         ids = tokenize(self.tokenizer_, [str(t) for t in texts], args.max_length)
         check_vocabulary(self.tokenizer_, ids, args.max_unknown)
         train_idx, hold_idx = holdout_split(len(ids), args.valid_fraction, args.seed)
