@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -148,9 +149,12 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
     """Rows/s of our predict at batch 1 and 64 vs ``pipeline('text-classification')`` on the same encoder.
 
     ``skutag_rows_s``/``speedup``: our default inference path (ONNX Runtime fp32 on CPU when the model holds a
-    graph, else torch). On CPU also torch fp32 (``torch_*``: its rate and agreement with the default path) and
-    int8 (ORT dynamic quantisation with a graph, else torch's), each interleaved with the pipeline runs, and at
-    batch 64 the F1 of the default path and of int8 on these ``n_rows`` MWPD validation rows."""
+    graph, else torch); at batch 64 the list of titles goes in one call and runs in length-sorted batches of 64,
+    as the pipeline gets the list with ``batch_size=64``. Also at 64: ``per_call_*`` (one call per 64 titles,
+    as a server's micro-batch) and ``pipeline_sorted_*`` (the pipeline given the list sorted by length). On CPU
+    also torch fp32 (``torch_*``: its rate and agreement with the default path) and int8 (ORT dynamic quantisation
+    with a graph, else torch's), each interleaved with the pipeline runs, and at batch 64 the F1 of the default
+    path and of int8 on these ``n_rows`` MWPD validation rows."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, pipeline
 
@@ -184,16 +188,28 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
     }
     torch.set_num_threads(threads)
 
-    def ours(rows: list[str], bs: int, runtime: str = "auto", int8: bool = False) -> tuple[float, np.ndarray]:
+    def ours(
+        rows: list[str], bs: int, runtime: str = "auto", int8: bool = False, per_call: bool = False
+    ) -> tuple[float, np.ndarray]:
+        """Rows/s and path probabilities: the whole list in one call, run in length-sorted batches of ``bs``
+        (what ``skutag predict`` does over a file), or ``per_call``: one call per ``bs`` rows (a server's
+        micro-batch; no sorting across calls). At ``bs`` 1 both are one title a call."""
         model.runtime, model.quantize = runtime, int8
-        model.predict_path_proba(pd.DataFrame({"Name": rows[:bs]}))  # warm-up
+        model.predict_path_proba(pd.DataFrame({"Name": rows[:bs]}), batch_size=bs)  # warm-up
         t0 = time.perf_counter()
-        probs = [model.predict_path_proba(pd.DataFrame({"Name": rows[i : i + bs]})) for i in range(0, len(rows), bs)]
+        if per_call or bs == 1:
+            chunks = [pd.DataFrame({"Name": rows[i : i + bs]}) for i in range(0, len(rows), bs)]
+            probs = np.concatenate([model.predict_path_proba(c, batch_size=bs) for c in chunks])
+        else:
+            probs = model.predict_path_proba(pd.DataFrame({"Name": rows}), batch_size=bs)
         rate = len(rows) / (time.perf_counter() - t0)
         model.runtime, model.quantize = "auto", False
-        return rate, np.concatenate(probs)
+        return rate, probs
 
-    def theirs(rows: list[str], bs: int) -> float:
+    def theirs(rows: list[str], bs: int, by_length: bool = False) -> float:
+        """The pipeline over the list with ``batch_size=bs``; ``by_length``: the list sorted by length first
+        (what the pipeline does not do itself)."""
+        rows = sorted(rows, key=lambda t: len(model.tokenizer_.tokenize(t))) if by_length else rows
         pipe(rows[:bs], batch_size=bs, truncation=True, max_length=max_length)
         t0 = time.perf_counter()
         pipe(rows, batch_size=bs, truncation=True, max_length=max_length)
@@ -209,6 +225,9 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
             rate, probs["ours"] = ours(rows, bs)
             rates["ours"].append(rate)
             rates["theirs"].append(theirs(rows, bs))
+            if bs > 1:
+                rates.setdefault("per_call", []).append(ours(rows, bs, per_call=True)[0])
+                rates.setdefault("theirs_sorted", []).append(theirs(rows, bs, by_length=True))
             if device == "cpu":
                 rate, probs["torch"] = ours(rows, bs, runtime="torch")
                 rates["torch"].append(rate)
@@ -217,6 +236,11 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
         best = {k: max(v) for k, v in rates.items() if v}
         res = {"skutag_rows_s": round(best["ours"], 1), "pipeline_rows_s": round(best["theirs"], 1)}
         res["speedup"] = round(best["ours"] / best["theirs"], 2)
+        if bs > 1:  # the same, one call per batch; and the pipeline given a length-sorted list
+            res["per_call_rows_s"] = round(best["per_call"], 1)
+            res["per_call_speedup"] = round(best["per_call"] / best["theirs"], 2)
+            res["pipeline_sorted_rows_s"] = round(best["theirs_sorted"], 1)
+            res["speedup_vs_sorted_pipeline"] = round(best["ours"] / best["theirs_sorted"], 2)
         if device == "cpu":
             top1 = probs["ours"].argmax(1)
             res["torch_rows_s"] = round(best["torch"], 1)
@@ -358,23 +382,57 @@ def run(quick: bool = False) -> str:
     rows.append(ens["in_sample"])
     thr = _measure(quick, stage_throughput, str(work / "transformer"), 64 if quick else 1024).value
     ext = _measure(quick, stage_extractor, str(work), extractor, *n_ex)
-    payload = {"mwpd": rows, "ensemble": ens, "throughput": thr, "extractor": ext.value, "quick": quick}
+    return _save_payload(rows, ens, thr, ext.value, quick)
+
+
+def _save_payload(
+    rows: list[dict[str, Any]], ens: dict[str, Any], thr: dict[str, Any], ext: dict[str, Any], quick: bool
+) -> str:
+    """``bench-out/transformer.json`` (what the peers table reads) and its markdown."""
+    payload = {"mwpd": rows, "ensemble": ens, "throughput": thr, "extractor": ext, "quick": quick}
     lin = next(r for r in rows if r["system"] == "linear")
     payload["targets"] = {
         "ensemble_minus_linear_weighted": round(ens["f1_weighted"] - lin["f1_weighted"], 4),
         "ensemble_minus_linear_macro": round(ens["f1_macro"] - lin["f1_macro"], 4),
         "speedup_batch_64": thr["batch_64"]["speedup"],
-        "extractor_f1": ext.value["f1"],
+        "extractor_f1": ext["f1"],
     }
     cols = ["system", "f1_weighted", "f1_macro", "train_s", "train_cpu_s", "wall_s", "peak_rss_mb"]
     md = markdown_table(rows, cols)
     md += "\n\n" + markdown_table(
         [{"batch": b, **thr[f"batch_{b}"]} for b in (1, 64)], ["batch", "skutag_rows_s", "pipeline_rows_s", "speedup"]
     )
-    e = ext.value
-    md += f"\n\nWDC-PAVE extraction: P {e['precision']:.3f} R {e['recall']:.3f} micro F1 {e['f1']:.3f}"
+    md += f"\n\nWDC-PAVE extraction: P {ext['precision']:.3f} R {ext['recall']:.3f} micro F1 {ext['f1']:.3f}"
     save_results("transformer-quick" if quick else "transformer", payload, md)
     return md
+
+
+#: stage file -> the system name ``run`` gives its row
+_STAGE_ROWS = {"linear": "linear", "fast": "fast", "full": "transformer"}
+
+
+def combine_stages(folder: Path) -> str:
+    """``transformer.json`` from stage results saved by ``main`` (``--stages ... --out``) under ``folder``
+    (any depth): each of linear, fast and full run alone in its process (so its ``peak_rss_mb`` is that
+    stage's), then ensemble, throughput_cpu (or throughput) and extractor. What ``run`` measures, in parts."""
+    found: dict[str, dict[str, Any]] = {}
+    for p in sorted(folder.rglob("*.json")):
+        if p.stem != "summary":
+            found[p.stem] = json.loads(p.read_text())
+    need = [*_STAGE_ROWS, "ensemble", "extractor"]
+    thr = found.get("throughput_cpu") or found.get("throughput")
+    missing = [s for s in need if s not in found or "error" in found[s]] + ([] if thr else ["throughput_cpu"])
+    if missing:
+        raise FileNotFoundError(f"{folder}: no usable result for stage(s) {', '.join(missing)}")
+    rows = []
+    for stage, name in _STAGE_ROWS.items():
+        r = found[stage]
+        rows.append({**r, "system": name, "wall_s": r.get("stage_wall_s"), "peak_rss_mb": r.get("peak_rss_mb")})
+    ens = found["ensemble"]
+    rows.append({k: v for k, v in ens.items() if k not in ("in_sample", "fold_choices", "member_scores")})
+    rows.append(ens["in_sample"])
+    assert thr is not None
+    return _save_payload(rows, ens, thr, found["extractor"], quick=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -387,7 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default=None, help="encoder name or path (default: bundled all-MiniLM-L6-v2)")
     ap.add_argument("--tiny", action="store_true", help="tiny slices, 1 epoch: checks the script runs")
     ap.add_argument("--set", default="{}", help="JSON overrides for the full fine-tune")
+    ap.add_argument("--combine", default=None, help="run nothing: write transformer.json from this folder's stages")
     args = ap.parse_args(argv)
+    if args.combine:
+        print(combine_stages(Path(args.combine)))
+        return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     models = Path(args.models) if args.models else out / "models"
@@ -409,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             res = {"error": f"{type(exc).__name__}: {exc}"}
         res["stage_wall_s"] = round(time.perf_counter() - t0, 1)
+        # this process's peak so far: the stage's own when it runs alone (as combine_stages expects)
+        res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
         summary[stage] = res
         (out / f"{stage}.json").write_text(json.dumps(res, indent=1, default=str))
         brief = {k: v for k, v in res.items() if k not in ("per_attribute", "labels")}

@@ -296,8 +296,9 @@ class TransformerModel(PathModel):
             self.quantized_ = net
         return self.quantized_
 
-    def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
-        logits = self.level_logits(texts)
+    def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128) -> np.ndarray:
+        """P(path) per row; rows run through the network in length-sorted batches of ``batch_size``."""
+        logits = self.level_logits(texts, batch_size)
         if len(logits[0]) == 0:
             return np.zeros((0, len(self.paths_)))
         return decode_paths(logits, self.paths_, self.path_temperature_)

@@ -135,7 +135,9 @@ def _optimized(raw: Path, config: Any) -> bytes | None:
 
 
 def quantize_onnx(data: bytes) -> bytes:
-    """int8 dynamic quantisation of the graph's MatMul weights (ORT ``quantize_dynamic``)."""
+    """int8 dynamic quantisation of the graph's MatMul weights (ORT ``quantize_dynamic``), one scale per output
+    channel: on MWPD validation with the fine-tuned MiniLM (AVX2, no VNNI) per-tensor scales kept the fp32 top-1 path
+    on 94.4% of titles, per-channel on 97.2%."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="skutag-onnx-q-") as tmp:
@@ -147,6 +149,7 @@ def quantize_onnx(data: bytes) -> bytes:
                 str(src),
                 str(dst),
                 weight_type=QuantType.QInt8,
+                per_channel=True,
                 extra_options={"DefaultTensorType": 1},  # float: shape inference cannot type fused ORT ops
             )
         return dst.read_bytes()
