@@ -86,6 +86,19 @@ def test_min_df_and_max_chars() -> None:
     assert short.n_features == 1
 
 
+def test_max_features_keeps_the_most_frequent_buckets() -> None:
+    texts = ["a b", "a c", "a b d", "e"]
+    full = FieldVectorizer(NgramConfig(word=(1, 1), char=None)).fit(texts)
+    capped = FieldVectorizer(NgramConfig(word=(1, 1), char=None, max_features=2)).fit(texts)
+    assert full.n_features == 5 and capped.n_features == 2
+    x = capped.transform(texts).toarray()
+    # "a" (3 rows) and "b" (2 rows) are kept: row 0 has both, "c", "d", "e" vanish
+    assert (x > 0).sum(axis=1).tolist() == [2, 1, 2, 0]
+    again = FieldVectorizer(NgramConfig(word=(1, 1), char=None, max_features=2)).fit(texts[::-1])
+    assert np.array_equal(np.sort(again.vocab_), np.sort(capped.vocab_))
+    assert NgramConfig.from_dict(capped.config.to_dict()) == capped.config
+
+
 @given(
     st.lists(
         st.one_of(st.none(), st.integers(), st.text(alphabet="aB c\t\n\x01\x00Σς苹果-,.\u3002\u00a0İ", max_size=14)),

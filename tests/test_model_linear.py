@@ -125,3 +125,49 @@ def test_every_mwpd_validation_prediction_is_a_valid_path() -> None:
     seen = set(labels.itertuples(index=False, name=None))
     assert set(pred.itertuples(index=False, name=None)) <= seen
     assert (pred["level_1"] == valid["lvl1"]).mean() > 0.7
+
+
+def test_class_ranges_fit_the_same_one_vs_rest_problems() -> None:
+    """A level fitted in ranges of classes (to balance threads) gives the same SVMs as one fit."""
+    from skutag.models.features import MultiFieldVectorizer, NgramConfig
+    from skutag.models.linear import _fit_svm
+
+    train = synthetic(300, seed=3)
+    x = MultiFieldVectorizer({"title": NgramConfig()}).fit_transform({"title": train["title"].tolist()})
+    y = pd.factorize(labels_of(train)["level_3"])[0]
+    k = int(y.max()) + 1
+    for weight in (None, "balanced"):
+        coef, icpt = _fit_svm(x, y, k, 0.5, weight, 5000, 0)
+        parts = [_fit_svm(x, y, k, 0.5, weight, 5000, 0, lo, hi) for lo, hi in ((0, 2), (2, 3), (3, k))]
+        np.testing.assert_allclose(np.concatenate([p[0] for p in parts], axis=1), coef, atol=2e-3)
+        np.testing.assert_allclose(np.concatenate([p[1] for p in parts]), icpt, atol=2e-3)
+
+
+def test_big_catalogue_rules_one_fit_and_balanced_threads(
+    fitted: tuple[LinearModel, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above refit_max_rows the calibration fit is the model; with more threads a big level is split in class
+    ranges; both still give calibrated, accurate valid paths."""
+    import skutag.models.linear as linear
+
+    base, test = fitted
+    calls: list[tuple[int, int, int | None]] = []
+    real = linear._fit_svm
+
+    def spy(x, y, n, *args):  # type: ignore[no-untyped-def]
+        calls.append((x.shape[0], n, args[5] if len(args) > 5 else None))
+        return real(x, y, n, *args)
+
+    monkeypatch.setattr(linear, "_fit_svm", spy)
+    train = synthetic(400, seed=1)
+    one_fit = LinearModel(n_jobs=2, refit_max_rows=100, calibration_max_rows=60).fit(train[TEXT], labels_of(train))
+    pred = one_fit.predict(test[TEXT])
+    assert (pred.to_numpy() == labels_of(test).to_numpy()).all(axis=1).mean() > 0.85
+    assert one_fit.path_temperature_ != 1.0
+    assert not np.allclose(one_fit.coef_, base.coef_)  # fitted on 340 rows, not 400
+    assert {rows for rows, _, _ in calls} == {340} and len(calls) == 3
+    calls.clear()
+    split = LinearModel(n_jobs=8).fit(train[TEXT], labels_of(train))
+    assert len(calls) > 6 and {rows for rows, _, _ in calls} == {320, 400}  # levels fitted in class ranges
+    np.testing.assert_allclose(split.coef_, base.coef_, atol=2e-2)
+    assert (split.predict(test[TEXT]).to_numpy() == base.predict(test[TEXT]).to_numpy()).all(axis=1).mean() > 0.98

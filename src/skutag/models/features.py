@@ -181,6 +181,7 @@ class NgramConfig:
     min_df: int = 1
     max_chars: int = 0  # 0 = no limit; long descriptions can be cut to their start
     weight: float = 1.0
+    max_features: int = 0  # 0 = no limit; else the buckets of highest document frequency are kept
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +196,7 @@ class NgramConfig:
             min_df=int(d.get("min_df", 1)),
             max_chars=int(d.get("max_chars", 0)),
             weight=float(d.get("weight", 1.0)),
+            max_features=int(d.get("max_features", 0)),
         )
 
 
@@ -237,6 +239,12 @@ class FieldVectorizer:
         else:
             buckets, df = np.zeros(0, np.int64), np.zeros(0, np.int64)
         keep = df >= self.config.min_df
+        cap = self.config.max_features
+        if cap and int(keep.sum()) > cap:
+            # the cap most frequent buckets (ties: lower bucket first, so the choice is deterministic)
+            order = np.lexsort((buckets, -df))
+            keep = np.zeros(len(buckets), dtype=bool)
+            keep[order[:cap]] = True
         self.vocab_ = buckets[keep].astype(np.int64)
         self.idf_ = (np.log((1.0 + n) / (1.0 + df[keep])) + 1.0).astype(np.float32)
         self._table = None

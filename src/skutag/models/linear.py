@@ -9,6 +9,7 @@ marginals; ``predict_topk`` its k best paths.
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,15 +40,18 @@ ARRAYS_FILE = "arrays.safetensors"
 TAXONOMY_FILE = "taxonomy.json"
 _CHUNK = 4096
 
+#: At most this many n-gram buckets per field (the most frequent): bounds the coefficient matrix (features x classes)
+#: on big catalogues. MWPD's 10K titles have 145K; 1M resampled titles 958K.
+MAX_FEATURES = 1 << 19
 #: The first text column is the title: word 1-2 grams and char 2-5 grams, full weight (min_df 2 costs macro F1).
-TITLE_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=1, weight=1.0)
+TITLE_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=1, weight=1.0, max_features=MAX_FEATURES)
 #: Other short fields (shop category, brand): same n-grams, half weight.
-SHORT_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=2, weight=0.5)
+SHORT_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=2, weight=0.5, max_features=MAX_FEATURES)
 #: Long fields (descriptions): words of the first 300 characters only, low weight.
-LONG_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, max_chars=300, weight=0.3)
+LONG_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, max_chars=300, weight=0.3, max_features=MAX_FEATURES)
 LONG_MEDIAN_CHARS = 100
 #: URL fields: words of the URL (path segments, shop names), half weight; char n-grams of URLs cost much.
-URL_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, weight=0.5)
+URL_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, weight=0.5, max_features=MAX_FEATURES)
 
 
 class LinearModel(BaseModel):
@@ -55,7 +59,10 @@ class LinearModel(BaseModel):
 
     Hyperparameters: ``C`` (SVM regularisation), ``class_weight`` ('balanced' or None), ``fields`` (column
     -> :class:`NgramConfig` dict; columns not named get an automatic config), ``calibration_fraction`` of
-    rows held out to fit temperatures (0 disables calibration), ``n_jobs`` threads, ``random_state``.
+    rows held out to fit temperatures (0 disables calibration), at most ``calibration_max_rows`` of them,
+    ``n_jobs`` threads, ``random_state``. Calibration fits the SVMs twice (without the held-out rows, to score
+    them, then on all rows); above ``refit_max_rows`` rows the first fit is the model (the held-out rows are then
+    at most 10% of the data) and training fits once.
     """
 
     kind = "linear"
@@ -66,6 +73,8 @@ class LinearModel(BaseModel):
         class_weight: str | None = None,
         fields: dict[str, dict[str, Any]] | None = None,
         calibration_fraction: float = 0.2,
+        calibration_max_rows: int = 20_000,
+        refit_max_rows: int = 200_000,
         max_iter: int = 1000,
         n_jobs: int = 2,
         random_state: int = 0,
@@ -75,6 +84,8 @@ class LinearModel(BaseModel):
         self.class_weight = class_weight
         self.fields = fields
         self.calibration_fraction = calibration_fraction
+        self.calibration_max_rows = calibration_max_rows
+        self.refit_max_rows = refit_max_rows
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -86,6 +97,8 @@ class LinearModel(BaseModel):
             "class_weight": self.class_weight,
             "fields": self.fields,
             "calibration_fraction": self.calibration_fraction,
+            "calibration_max_rows": self.calibration_max_rows,
+            "refit_max_rows": self.refit_max_rows,
             "max_iter": self.max_iter,
             "n_jobs": self.n_jobs,
             "random_state": self.random_state,
@@ -145,20 +158,23 @@ class LinearModel(BaseModel):
         self.level_temperature_ = np.ones(n_levels, dtype=np.float64)
         self.path_temperature_ = 1.0
         n_classes = [len(c) for c in self.classes_]
-        n_hold = round(len(texts) * self.calibration_fraction)
+        n_hold = min(round(len(texts) * self.calibration_fraction), self.calibration_max_rows)
         jobs: list[tuple[sp.csr_matrix, np.ndarray]] = [(x, y)]
         hold = np.zeros(0, dtype=np.int64)
         if self.calibration_fraction > 0 and n_hold >= 20 and len(texts) - n_hold >= 20:
             order = np.random.default_rng(self.random_state).permutation(x.shape[0])
             hold, keep = order[:n_hold], order[n_hold:]
-            jobs.append((x[keep], y[keep]))
+            calibration_job = (x[keep], y[keep])
+            # big catalogues: the fit without the held-out rows is the model (one fit instead of two)
+            jobs = [calibration_job] if len(texts) > self.refit_max_rows else [(x, y), calibration_job]
             self._step(f"calibrating on {n_hold:,} held-out rows")
-        self._step(f"fitting {n_levels} level classifier(s) on {x.shape[0]:,} rows x {x.shape[1]:,} features")
+        rows = jobs[0][0].shape[0]
+        self._step(f"fitting {n_levels} level classifier(s) on {rows:,} rows x {x.shape[1]:,} features")
         # the final fits and the calibration fits (on the kept rows) are independent: one thread pool runs all
         fitted = self._fit_levels_many(jobs, n_classes)
         self.coef_, self.intercept_ = fitted[0]
-        if len(fitted) > 1:
-            self._calibrate(x[hold], y[hold], *fitted[1])
+        if len(hold):
+            self._calibrate(x[hold], y[hold], *fitted[-1])
         return self
 
     def _class_index(self) -> list[dict[str, int]]:
@@ -167,25 +183,35 @@ class LinearModel(BaseModel):
     def _fit_levels_many(
         self, jobs: Sequence[tuple[sp.csr_matrix, np.ndarray]], n_classes: Sequence[int]
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each ``(x, y)`` job, one linear SVM per level; all (job, level) fits share one thread pool.
+        """For each ``(x, y)`` job, one linear SVM per level; all fits share one thread pool.
 
-        Coefficients of a job are stacked as features x sum(classes) (float16-rounded, as stored)."""
+        A level with more than its threads' share of the work (classes x rows) is fitted in ranges of classes
+        (one-vs-rest problems are independent), so the threads finish together. Coefficients of a job are
+        stacked as features x sum(classes) (float16-rounded, as stored)."""
+        Task = tuple[int, int, int, int]  # job, level, first class, end class
 
-        def one(task: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-            x, y = jobs[task[0]]
-            level = task[1]
+        def one(task: Task) -> tuple[np.ndarray, np.ndarray]:
+            j, level, lo, hi = task
+            x, y = jobs[j]
             return _fit_svm(
-                x, y[:, level], n_classes[level], self.C, self.class_weight, self.max_iter, self.random_state
+                x, y[:, level], n_classes[level], self.C, self.class_weight, self.max_iter, self.random_state, lo, hi
             )
 
-        tasks = [(j, lv) for j in range(len(jobs)) for lv in range(len(n_classes))]
+        threads = max(1, self.n_jobs)
+        work = {(j, lv): n_classes[lv] * jobs[j][0].shape[0] for j in range(len(jobs)) for lv in range(len(n_classes))}
+        share = sum(work.values()) / threads
+        tasks: list[Task] = []
+        for (j, lv), w in work.items():
+            parts = min(threads, n_classes[lv], max(1, int(np.ceil(w / share - 1e-9)))) if threads > 1 else 1
+            bounds = np.linspace(0, n_classes[lv], parts + 1).round().astype(int)
+            tasks.extend((j, lv, int(a), int(b)) for a, b in itertools.pairwise(bounds))
         # biggest first (classes x rows): better packing of the threads
-        tasks.sort(key=lambda t: -n_classes[t[1]] * jobs[t[0]][0].shape[0])
-        with ThreadPoolExecutor(max(1, min(self.n_jobs, len(tasks)))) as pool:
+        tasks.sort(key=lambda t: -(t[3] - t[2]) * jobs[t[0]][0].shape[0])
+        with ThreadPoolExecutor(max(1, min(threads, len(tasks)))) as pool:
             done = dict(zip(tasks, pool.map(one, tasks), strict=True))
         out = []
         for j in range(len(jobs)):
-            fitted = [done[(j, lv)] for lv in range(len(n_classes))]
+            fitted = [done[t] for t in sorted(t for t in tasks if t[0] == j)]  # level, then class order
             # stored as float16 (half the size); rounded here so a loaded model predicts identically
             coef = np.concatenate([f[0] for f in fitted], axis=1).astype(np.float16).astype(np.float32)
             intercept = np.concatenate([f[1] for f in fitted]).astype(np.float32)
@@ -415,27 +441,51 @@ def _looks_like_urls(values: pd.Series) -> bool:
 
 
 def _fit_svm(
-    x: sp.csr_matrix, y: np.ndarray, n_classes: int, c: float, class_weight: str | None, max_iter: int, seed: int
+    x: sp.csr_matrix,
+    y: np.ndarray,
+    n_classes: int,
+    c: float,
+    class_weight: str | None,
+    max_iter: int,
+    seed: int,
+    lo: int = 0,
+    hi: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients (features x n_classes) and intercepts of a one-vs-rest linear SVM; absent classes get
-    a large negative intercept so they are never chosen."""
-    present = np.unique(y)
-    coef = np.zeros((x.shape[1], n_classes), dtype=np.float32)
-    intercept = np.full(n_classes, -10.0, dtype=np.float32)
+    """Coefficients (features x classes ``lo:hi``) and intercepts of the one-vs-rest linear SVMs of those
+    classes (all by default); absent classes get a large negative intercept so they are never chosen.
+
+    For a range, rows of other classes become one "rest" class: each class's problem (it against every other
+    row) is the same as in the full fit; 'balanced' weights are computed over all classes."""
+    hi = n_classes if hi is None else hi
+    present, counts = np.unique(y, return_counts=True)
+    coef = np.zeros((x.shape[1], hi - lo), dtype=np.float32)
+    intercept = np.full(hi - lo, -10.0, dtype=np.float32)
     if len(present) == 1:
-        intercept[present[0]] = 10.0
+        if lo <= present[0] < hi:
+            intercept[present[0] - lo] = 10.0
         return coef, intercept
-    svm = LinearSVC(C=c, class_weight=class_weight, max_iter=max_iter, random_state=seed)
+    inside = (present >= lo) & (present < hi)
+    if not inside.any():
+        return coef, intercept
+    weights: str | dict[int, float] | None = class_weight
+    y_fit = y
+    if not inside.all():  # a range of classes: the others are the rest
+        y_fit = np.where((y >= lo) & (y < hi), y, -1)
+        if class_weight == "balanced":
+            full = len(y) / (len(present) * counts.astype(np.float64))
+            weights = {int(k): float(w) for k, w in zip(present[inside], full[inside], strict=True)} | {-1: 1.0}
+    svm = LinearSVC(C=c, class_weight=weights, max_iter=max_iter, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        svm.fit(x, y)
+        svm.fit(x, y_fit)
     w = svm.coef_.astype(np.float32)
     b = svm.intercept_.astype(np.float32)
     if len(svm.classes_) == 2:
         w = np.vstack([-w[0], w[0]])
         b = np.array([-b[0], b[0]], dtype=np.float32)
-    coef[:, svm.classes_] = w.T
-    intercept[svm.classes_] = b
+    mine = svm.classes_ >= 0
+    coef[:, svm.classes_[mine] - lo] = w[mine].T
+    intercept[svm.classes_[mine] - lo] = b[mine]
     return coef, intercept
 
 
