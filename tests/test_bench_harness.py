@@ -172,3 +172,33 @@ def test_combine_merges_saved_rows_and_notes_missing(tmp_path: Path, monkeypatch
     assert got[(1_000_000, "fastText")]["note"] == "not measured in this run"  # projected 100 s: not a skip
     assert got[(10_000, "skutag linear")]["note"] == "not measured in this run"
     assert "| 100,000 | fastText | 9.000 |" in md
+
+
+def test_transformer_stages_combine_into_the_run_payload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage results saved by ``bench_transformer --stages ... --out`` make the same transformer.json as ``run``."""
+    from benchmarks import bench_transformer
+
+    out = tmp_path / "out"
+    monkeypatch.setattr("benchmarks.common.OUT_DIR", out)
+    stages = tmp_path / "stages"
+    figures = {"f1_weighted": 0.8, "f1_macro": 0.6, "stage_wall_s": 10.0, "peak_rss_mb": 900}
+    results = {
+        "linear/linear": {"system": "linear", **figures, "f1_weighted": 0.87},
+        "fast/fast": {"system": "fast", **figures},
+        "full/full": {"system": "transformer", **figures, "peak_rss_mb": 1400},
+        "post/ensemble": {"system": "ensemble (2-fold tuned)", **figures, "f1_weighted": 0.89, "in_sample": {"system": "in-sample"}},
+        "post/throughput_cpu": {"batch_1": {"speedup": 1.7}, "batch_64": {"speedup": 2.0}},
+        "extractor/extractor": {"precision": 0.8, "recall": 0.8, "f1": 0.8},
+    }
+    for name, payload in results.items():
+        (stages / name).parent.mkdir(parents=True, exist_ok=True)
+        (stages / f"{name}.json").write_text(json.dumps(payload))
+    bench_transformer.combine_stages(stages)
+    saved = json.loads((out / "transformer.json").read_text())
+    assert [r["system"] for r in saved["mwpd"]][:3] == ["linear", "fast", "transformer"]
+    assert saved["mwpd"][2]["peak_rss_mb"] == 1400 and saved["mwpd"][2]["wall_s"] == 10.0
+    assert saved["targets"]["ensemble_minus_linear_weighted"] == pytest.approx(0.02)
+    assert saved["targets"]["speedup_batch_64"] == 2.0 and "machine" in saved
+    (stages / "extractor" / "extractor.json").unlink()
+    with pytest.raises(FileNotFoundError, match="extractor"):
+        bench_transformer.combine_stages(stages)
