@@ -186,7 +186,12 @@ def test_transformer_stages_combine_into_the_run_payload(tmp_path: Path, monkeyp
         "linear/linear": {"system": "linear", **figures, "f1_weighted": 0.87},
         "fast/fast": {"system": "fast", **figures},
         "full/full": {"system": "transformer", **figures, "peak_rss_mb": 1400},
-        "post/ensemble": {"system": "ensemble (2-fold tuned)", **figures, "f1_weighted": 0.89, "in_sample": {"system": "in-sample"}},
+        "post/ensemble": {
+            "system": "ensemble (2-fold tuned)",
+            **figures,
+            "f1_weighted": 0.89,
+            "in_sample": {"system": "in-sample"},
+        },
         "post/throughput_cpu": {"batch_1": {"speedup": 1.7}, "batch_64": {"speedup": 2.0}},
         "extractor/extractor": {"precision": 0.8, "recall": 0.8, "f1": 0.8},
     }
