@@ -99,10 +99,15 @@ def run(quick: bool = False) -> str:
         save_results(name, {"quick": quick, "partial": True, "mwpd": rows, "pave": []}, peer_table(list(rows)))
 
     rows = run_specs("mwpd", mwpd_specs(quick, quick_encoder() if quick else None), quick, on_row=partial)
+    return _with_transformer(rows, quick, name)
+
+
+def _with_transformer(rows: list[dict[str, Any]], quick: bool, name: str, machine: Any = None) -> str:
+    """Fold the transformer JSON's rows into ``rows``, score the PAVE peer, save ``name``; the markdown."""
     extra, transformer = transformer_rows(quick)
     if not extra:
-        extra = [{"system": "skutag fast / transformer / ensemble, HF pipeline", "f1_weighted_note": "not run"}]
-    rows += extra
+        extra = [{"system": NOT_RUN, "f1_weighted_note": "not run"}]
+    rows = rows + extra
     table = peer_table(rows)
     pave = pave_rows(transformer, quick)
     pave_md = markdown_table(pave, ["system", "precision", "recall", "f1"], {"f1": "micro F1"})
@@ -111,5 +116,32 @@ def run(quick: bool = False) -> str:
         "(×) = ratio to the best peer in that column.\n\n"
         f"{table}\n\nWDC-PAVE attribute extraction, test split (micro P/R/F1):\n\n{pave_md}"
     )
-    save_results(name, {"quick": quick, "mwpd": rows, "pave": pave}, md)
+    payload: dict[str, Any] = {"quick": quick, "mwpd": rows, "pave": pave}
+    save_results(name, payload if machine is None else {"machine": machine, **payload}, md)
     return md
+
+
+NOT_RUN = "skutag fast / transformer / ensemble, HF pipeline"
+
+
+def refresh_transformer(quick: bool = False) -> str:
+    """Re-read ``transformer.json`` into the saved peers results (the peer systems are not re-run; their rows
+    and machine record stay): for a transformer benchmark run after the peers run."""
+    import json
+
+    from benchmarks.common import OUT_DIR
+
+    name = "peers-quick" if quick else "peers"
+    saved = json.loads((OUT_DIR / f"{name}.json").read_text())
+    own = [r for r in saved["mwpd"] if "source" not in r and r.get("system") != NOT_RUN]
+    return _with_transformer(own, quick, name, machine=saved.get("machine"))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_peers", description=__doc__)
+    ap.add_argument("--refresh-transformer", action="store_true", help="only re-read bench-out/transformer.json")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    print(refresh_transformer(args.quick) if args.refresh_transformer else run(args.quick))

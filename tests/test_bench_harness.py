@@ -207,3 +207,24 @@ def test_transformer_stages_combine_into_the_run_payload(tmp_path: Path, monkeyp
     (stages / "extractor" / "extractor.json").unlink()
     with pytest.raises(FileNotFoundError, match="extractor"):
         bench_transformer.combine_stages(stages)
+
+
+def test_peers_refresh_rereads_the_transformer_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench_peers --refresh-transformer`` swaps the transformer rows and keeps the peers' rows and machine."""
+    from benchmarks import bench_peers
+
+    monkeypatch.setattr("benchmarks.common.OUT_DIR", tmp_path)
+    monkeypatch.setattr(peers_report, "OUT_DIR", tmp_path)
+    own = {"system": "skutag linear", "text": "Name", "peer": False, "f1_weighted": 0.87}
+    peer = {"system": "fastText", "text": "Name", "peer": True, "f1_weighted": 0.78}
+    stale = {"system": "skutag transformer", "source": "transformer-quick.json (old)", "f1_weighted": 0.5}
+    saved = {"machine": {"date": "2026-01-01"}, "mwpd": [own, peer, stale], "pave": []}
+    (tmp_path / "peers-quick.json").write_text(json.dumps(saved))
+    fresh = {"mwpd": [{"system": "transformer", "f1_weighted": 0.86}], "throughput": {}, "extractor": None}
+    (tmp_path / "transformer-quick.json").write_text(json.dumps(fresh))
+    md = bench_peers.refresh_transformer(quick=True)
+    out = json.loads((tmp_path / "peers-quick.json").read_text())
+    assert out["machine"] == {"date": "2026-01-01"}
+    systems = [(r["system"], r["f1_weighted"]) for r in out["mwpd"]]
+    assert systems == [("skutag linear", 0.87), ("fastText", 0.78), ("skutag transformer", 0.86)]
+    assert "0.860" in md and "0.500" not in md
