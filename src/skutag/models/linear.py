@@ -61,8 +61,8 @@ class LinearModel(BaseModel):
     -> :class:`NgramConfig` dict; columns not named get an automatic config), ``calibration_fraction`` of
     rows held out to fit temperatures (0 disables calibration), at most ``calibration_max_rows`` of them,
     ``n_jobs`` threads, ``random_state``. Calibration fits the SVMs twice (without the held-out rows, to score
-    them, then on all rows); above ``refit_max_rows`` rows the first fit is the model (the held-out rows are then
-    at most 10% of the data) and training fits once.
+    them, then on all rows); above ``refit_max_rows`` rows the first fit is the model (with the defaults the held-out
+    rows are then under 10% of the data) and training fits once.
     """
 
     kind = "linear"
