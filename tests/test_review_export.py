@@ -72,5 +72,11 @@ def test_predict_db_review_export_train(tmp_path: Path) -> None:
 def test_export_reviews_cli_errors(tmp_path: Path) -> None:
     res = runner.invoke(app, ["export-reviews", "--db", str(tmp_path / "empty.db"), "--out", str(tmp_path / "x.csv")])
     assert res.exit_code == 2 and "no reviewed products" in res.output
+    # one line whatever the path's length (the console width must not split the message), brackets kept
+    deep = tmp_path / ("a-long-folder-name-[v2]" * 4)
+    deep.mkdir()
+    res = runner.invoke(app, ["export-reviews", "--db", str(deep / "empty.db"), "--out", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1
+    assert f"{deep / 'empty.db'}: no reviewed products" in res.output
     res = runner.invoke(app, ["serve", str(tmp_path / "no-model")])
     assert res.exit_code == 2 and "no such model directory" in res.output

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from skutag.errors import SkutagError
 
@@ -49,7 +50,9 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except SkutagError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # soft_wrap: one line whatever the console width (a long path must not split the message); the
+        # message is escaped so brackets in it (column names, paths) are not read as markup
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(code=2) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
