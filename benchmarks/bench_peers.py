@@ -24,6 +24,8 @@ from benchmarks.peers_tasks import MWPD_FIELDS, MWPD_TITLE, mwpd_available
 
 AUTOTUNE_S = 300
 QUICK_AUTOTUNE_S = 3
+#: the placeholder row when bench-out/transformer.json is absent
+NOT_RUN = "skutag fast / transformer / ensemble, HF pipeline"
 #: quick runs: a small hash table keeps fastText's model file at ~40 MB instead of ~800 MB
 QUICK_FASTTEXT: dict[str, Any] = {"epoch": 5, "wordNgrams": 2, "minn": 3, "maxn": 5, "lr": 0.5, "bucket": 100_000}
 
@@ -119,9 +121,6 @@ def _with_transformer(rows: list[dict[str, Any]], quick: bool, name: str, machin
     payload: dict[str, Any] = {"quick": quick, "mwpd": rows, "pave": pave}
     save_results(name, payload if machine is None else {"machine": machine, **payload}, md)
     return md
-
-
-NOT_RUN = "skutag fast / transformer / ensemble, HF pipeline"
 
 
 def refresh_transformer(quick: bool = False) -> str:

@@ -202,7 +202,7 @@ class LinearModel(BaseModel):
         share = sum(work.values()) / threads
         tasks: list[Task] = []
         for (j, lv), w in work.items():
-            parts = min(threads, n_classes[lv], max(1, int(np.ceil(w / share - 1e-9)))) if threads > 1 else 1
+            parts = min(threads, n_classes[lv], max(1, int(np.ceil(w / share - 1e-9))))
             bounds = np.linspace(0, n_classes[lv], parts + 1).round().astype(int)
             tasks.extend((j, lv, int(a), int(b)) for a, b in itertools.pairwise(bounds))
         # biggest first (classes x rows): better packing of the threads
