@@ -75,8 +75,32 @@ def test_vectorizer_rows_unit_norm_and_state_round_trip() -> None:
     np.testing.assert_allclose(sum(p.toarray() for p in parts), x.toarray(), rtol=1e-6)
     again = MultiFieldVectorizer.from_state(multi.config_list(), multi.state_arrays())
     np.testing.assert_array_equal(again.transform(cols).toarray(), x.toarray())
+    # fit_transform (n-grams computed once) is fit then transform
+    two_steps = MultiFieldVectorizer(multi.fields).fit(cols).transform(cols)
+    np.testing.assert_array_equal(two_steps.toarray(), x.toarray())
+    # document frequency counts a row once however often it repeats an n-gram
+    vec = FieldVectorizer(NgramConfig(word=(1, 1), char=None, min_df=2)).fit(["a a a", "b", "b c"])
+    assert vec.n_features == 1 and vec.transform(["b"]).nnz == 1
     unseen = multi.transform({"t": ["zzzz qqqq"], "c": ["wwww"]})
     assert unseen.nnz <= 2  # only the padding-space bigram-like n-grams can be known
+
+
+def test_chunked_fit_transform_matches_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big inputs are vectorised in chunks of rows: same vocabulary, idf and matrix as in one pass."""
+    import skutag.models.features as features
+
+    texts = [f"item {i % 7} red {'apple' if i % 3 else 'knife'} {i}" for i in range(50)] + ["", None]
+    cols = {"t": texts, "c": [f"cat {i % 4}" for i in range(len(texts))]}
+    fields = {"t": NgramConfig(min_df=2), "c": NgramConfig(word=(1, 1), char=None, max_features=3)}
+    whole = MultiFieldVectorizer(fields)
+    x = whole.fit_transform(cols)
+    monkeypatch.setattr(features, "CHUNK_ROWS", 8)
+    chunked = MultiFieldVectorizer(fields)
+    y = chunked.fit_transform(cols)
+    for name in fields:
+        np.testing.assert_array_equal(chunked.vectorizers[name].vocab_, whole.vectorizers[name].vocab_)
+        np.testing.assert_array_equal(chunked.vectorizers[name].idf_, whole.vectorizers[name].idf_)
+    assert y.shape == x.shape and abs(y - x).max() < 1e-6
 
 
 def test_min_df_and_max_chars() -> None:

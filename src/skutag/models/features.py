@@ -147,6 +147,8 @@ def _cps_ngram_parts(cps: np.ndarray, word: tuple[int, int] | None, char: tuple[
 
 
 _NUL = "\x00"
+#: Big inputs are fitted and transformed this many rows at a time.
+CHUNK_ROWS = 200_000
 
 
 def _collapse(joined: str) -> str:
@@ -230,14 +232,19 @@ class FieldVectorizer:
         return groups
 
     def fit(self, texts: Sequence[object]) -> FieldVectorizer:
-        """Learn the buckets seen in ``texts`` (document frequency >= min_df) and their idf."""
-        parts = [p for group in self._groups(texts) for p in group]
-        n = len(texts)
-        if parts:
-            keys = np.unique(np.concatenate([(r << BUCKET_BITS) | b for r, b in parts]))
-            buckets, df = np.unique(keys & ((1 << BUCKET_BITS) - 1), return_counts=True)
-        else:
-            buckets, df = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        """Learn the buckets seen in ``texts`` (document frequency >= min_df) and their idf (``CHUNK_ROWS``
+        rows at a time, so memory does not grow with the catalogue's n-grams)."""
+        counts = np.zeros(1 << BUCKET_BITS, dtype=np.int64)
+        for start in range(0, len(texts), CHUNK_ROWS):
+            counts += _document_frequency(self._groups(texts[start : start + CHUNK_ROWS]))
+        return self._set_vocabulary(counts, len(texts))
+
+    def _fit_groups(self, groups: list[Parts], n: int) -> FieldVectorizer:
+        return self._set_vocabulary(_document_frequency(groups), n)
+
+    def _set_vocabulary(self, counts: np.ndarray, n: int) -> FieldVectorizer:
+        buckets = np.flatnonzero(counts).astype(np.int64)
+        df = counts[buckets]
         keep = df >= self.config.min_df
         cap = self.config.max_features
         if cap and int(keep.sum()) > cap:
@@ -255,10 +262,12 @@ class FieldVectorizer:
         non-decreasing within each triple, duplicates are not summed."""
         if not hasattr(self, "vocab_"):
             raise NotFittedError("FieldVectorizer is not fitted")
-        n = len(texts)
+        return self._triples_of_groups(self._groups(texts), len(texts))
+
+    def _triples_of_groups(self, groups: list[Parts], n: int) -> list[Triple]:
         table = self._lookup_table()
         out: list[Triple] = []
-        for group in self._groups(texts):
+        for group in groups:
             found: Parts = []
             sq = np.zeros(n, dtype=np.float64)
             for rows, buckets in group:
@@ -284,7 +293,11 @@ class FieldVectorizer:
         return _sum_parts(self.transform_parts(texts), len(texts), self.n_features)
 
     def fit_transform(self, texts: Sequence[object]) -> sp.csr_matrix:
-        return self.fit(texts).transform(texts)
+        """``fit(texts).transform(texts)``, computing the n-grams once."""
+        n, groups = len(texts), self._groups(texts)
+        self._fit_groups(groups, n)
+        parts = [_triple_csr(t, n, self.n_features) for t in self._triples_of_groups(groups, n)]
+        return _sum_parts(parts, n, self.n_features)
 
     def _lookup_table(self) -> np.ndarray:
         if self._table is None:
@@ -296,6 +309,19 @@ class FieldVectorizer:
     @property
     def n_features(self) -> int:
         return len(self.vocab_)
+
+
+def _document_frequency(groups: list[Parts]) -> np.ndarray:
+    """Rows holding each bucket (an array over all ``2**BUCKET_BITS`` buckets): distinct (row, bucket) keys
+    counted per bucket, by a sort (numpy's hash-based unique is ten times slower on tens of millions)."""
+    parts = [p for group in groups for p in group]
+    if not parts:
+        return np.zeros(1 << BUCKET_BITS, dtype=np.int64)
+    keys = np.concatenate([(r << BUCKET_BITS) | b for r, b in parts])
+    keys.sort()
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return np.bincount(keys[first] & ((1 << BUCKET_BITS) - 1), minlength=1 << BUCKET_BITS)
 
 
 def _triple_csr(triple: Triple, n: int, v: int) -> sp.csr_matrix:
@@ -349,7 +375,24 @@ class MultiFieldVectorizer:
         return _sum_parts(self.transform_parts(columns), n, self.n_features)
 
     def fit_transform(self, columns: Mapping[str, Sequence[object]]) -> sp.csr_matrix:
-        return self.fit(columns).transform(columns)
+        """``fit(columns).transform(columns)``: up to ``CHUNK_ROWS`` rows computing each field's n-grams once,
+        above it in chunks of rows (n-grams computed twice, memory bounded by the chunk)."""
+        n = len(next(iter(columns.values()))) if columns else 0
+        if n > CHUNK_ROWS:
+            self.fit(columns)
+            chunks = [
+                self.transform({c: v[s : s + CHUNK_ROWS] for c, v in columns.items()}) for s in range(0, n, CHUNK_ROWS)
+            ]
+            return sp.vstack(chunks, format="csr", dtype=np.float32)
+        triples: list[Triple] = []
+        offset = 0
+        for name in self.fields:
+            vec = self.vectorizers[name]
+            groups = vec._groups(columns[name])
+            vec._fit_groups(groups, n)
+            triples.extend((rows, cols + offset, data) for rows, cols, data in vec._triples_of_groups(groups, n))
+            offset += vec.n_features
+        return _sum_parts([_triple_csr(t, n, self.n_features) for t in triples], n, self.n_features)
 
     @property
     def n_features(self) -> int:

@@ -30,6 +30,7 @@ from skutag.errors import ConfigError, EmptyInputError
 from skutag.log import get_logger
 from skutag.models.base import BaseModel, TopK, level_columns
 from skutag.models.features import MultiFieldVectorizer, NgramConfig
+from skutag.models.sgd_solver import fit_ovr_sgd
 from skutag.models.sparse_kernels import add_sparse_product
 from skutag.taxonomy import Taxonomy, clean_path
 
@@ -43,6 +44,9 @@ _CHUNK = 4096
 #: At most this many n-gram buckets per field (the most frequent): bounds the coefficient matrix (features x classes)
 #: on big catalogues. MWPD's 10K titles have 145K; 1M resampled titles 958K.
 MAX_FEATURES = 1 << 19
+SOLVERS = ("auto", "liblinear", "sgd")
+#: The sgd solver's default epochs give about this many row steps (at least 2, at most 15 epochs).
+SGD_STEPS = 2_000_000
 #: The first text column is the title: word 1-2 grams and char 2-5 grams, full weight (min_df 2 costs macro F1).
 TITLE_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=1, weight=1.0, max_features=MAX_FEATURES)
 #: Other short fields (shop category, brand): same n-grams, half weight.
@@ -63,6 +67,11 @@ class LinearModel(BaseModel):
     ``n_jobs`` threads, ``random_state``. Calibration fits the SVMs twice (without the held-out rows, to score
     them, then on all rows); above ``refit_max_rows`` rows the first fit is the model (with the defaults the held-out
     rows are then under 10% of the data) and training fits once.
+
+    ``solver``: 'liblinear' (exact one-vs-rest squared-hinge SVMs, cost classes x rows x passes), 'sgd'
+    (averaged SGD on the hinge loss for all classes at once, :mod:`skutag.models.sgd_solver`: cost linear in
+    rows, with its own regularisation ``sgd_C`` and ``sgd_epochs``, None = about two million row steps, 2 to 15
+    epochs), or 'auto': liblinear up to ``sgd_min_rows`` rows, sgd above.
     """
 
     kind = "linear"
@@ -76,6 +85,10 @@ class LinearModel(BaseModel):
         calibration_max_rows: int = 20_000,
         refit_max_rows: int = 200_000,
         max_iter: int = 1000,
+        solver: str = "auto",
+        sgd_min_rows: int = 200_000,
+        sgd_C: float = 2.0,
+        sgd_epochs: int | None = None,
         n_jobs: int = 2,
         random_state: int = 0,
         progress: Callable[[str], None] | None = None,
@@ -87,6 +100,10 @@ class LinearModel(BaseModel):
         self.calibration_max_rows = calibration_max_rows
         self.refit_max_rows = refit_max_rows
         self.max_iter = max_iter
+        self.solver = solver
+        self.sgd_min_rows = sgd_min_rows
+        self.sgd_C = sgd_C
+        self.sgd_epochs = sgd_epochs
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.progress = progress
@@ -100,6 +117,10 @@ class LinearModel(BaseModel):
             "calibration_max_rows": self.calibration_max_rows,
             "refit_max_rows": self.refit_max_rows,
             "max_iter": self.max_iter,
+            "solver": self.solver,
+            "sgd_min_rows": self.sgd_min_rows,
+            "sgd_C": self.sgd_C,
+            "sgd_epochs": self.sgd_epochs,
             "n_jobs": self.n_jobs,
             "random_state": self.random_state,
         }
@@ -133,6 +154,8 @@ class LinearModel(BaseModel):
             raise EmptyInputError("no training rows")
         if texts.shape[1] == 0 or labels.shape[1] == 0:
             raise ConfigError("need at least one text column and one label column")
+        if self.solver not in SOLVERS:
+            raise ConfigError(f"solver must be one of {', '.join(SOLVERS)}, not {self.solver!r}")
         n_levels = labels.shape[1]
         paths = [clean_path(p) for p in labels.itertuples(index=False, name=None)]
         if any(len(p) == 0 for p in paths):
@@ -159,19 +182,23 @@ class LinearModel(BaseModel):
         self.path_temperature_ = 1.0
         n_classes = [len(c) for c in self.classes_]
         n_hold = min(round(len(texts) * self.calibration_fraction), self.calibration_max_rows)
-        jobs: list[tuple[sp.csr_matrix, np.ndarray]] = [(x, y)]
+        # each job is the rows of one fit (None: all rows)
+        jobs: list[np.ndarray | None] = [None]
         hold = np.zeros(0, dtype=np.int64)
         if self.calibration_fraction > 0 and n_hold >= 20 and len(texts) - n_hold >= 20:
             order = np.random.default_rng(self.random_state).permutation(x.shape[0])
-            hold, keep = order[:n_hold], order[n_hold:]
-            calibration_job = (x[keep], y[keep])
+            hold, keep = order[:n_hold], np.sort(order[n_hold:])
             # big catalogues: the fit without the held-out rows is the model (one fit instead of two)
-            jobs = [calibration_job] if len(texts) > self.refit_max_rows else [(x, y), calibration_job]
+            jobs = [keep] if len(texts) > self.refit_max_rows else [None, keep]
             self._step(f"calibrating on {n_hold:,} held-out rows")
-        rows = jobs[0][0].shape[0]
-        self._step(f"fitting {n_levels} level classifier(s) on {rows:,} rows x {x.shape[1]:,} features")
+        rows = len(texts) if jobs[0] is None else len(jobs[0])
+        use_sgd = self.solver == "sgd" or (self.solver == "auto" and rows > self.sgd_min_rows)
+        self.solver_ = "sgd" if use_sgd else "liblinear"
+        self._step(
+            f"fitting {n_levels} level classifier(s) on {rows:,} rows x {x.shape[1]:,} features ({self.solver_})"
+        )
         # the final fits and the calibration fits (on the kept rows) are independent: one thread pool runs all
-        fitted = self._fit_levels_many(jobs, n_classes)
+        fitted = self._fit_levels_many(x, y, jobs, n_classes)
         self.coef_, self.intercept_ = fitted[0]
         if len(hold):
             self._calibrate(x[hold], y[hold], *fitted[-1])
@@ -181,9 +208,10 @@ class LinearModel(BaseModel):
         return [{c: i for i, c in enumerate(classes)} for classes in self.classes_]
 
     def _fit_levels_many(
-        self, jobs: Sequence[tuple[sp.csr_matrix, np.ndarray]], n_classes: Sequence[int]
+        self, x_all: sp.csr_matrix, y_all: np.ndarray, job_rows: Sequence[np.ndarray | None], n_classes: Sequence[int]
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each ``(x, y)`` job, one linear SVM per level; all fits share one thread pool.
+        """For each job (its rows of ``x_all``, None: all), one linear SVM per level; all fits share one
+        thread pool (the sgd solver fits every level at once and reads the rows in place).
 
         A level with more than its threads' share of the work (classes x rows) is fitted in ranges of classes
         (one-vs-rest problems are independent), so the threads finish together. Coefficients of a job are
@@ -197,6 +225,9 @@ class LinearModel(BaseModel):
                 x, y[:, level], n_classes[level], self.C, self.class_weight, self.max_iter, self.random_state, lo, hi
             )
 
+        if self.solver_ == "sgd":
+            return [_rounded(*self._fit_sgd(x_all, y_all, rows, n_classes)) for rows in job_rows]
+        jobs = [(x_all, y_all) if rows is None else (x_all[rows], y_all[rows]) for rows in job_rows]
         threads = max(1, self.n_jobs)
         work = {(j, lv): n_classes[lv] * jobs[j][0].shape[0] for j in range(len(jobs)) for lv in range(len(n_classes))}
         share = sum(work.values()) / threads
@@ -212,11 +243,26 @@ class LinearModel(BaseModel):
         out = []
         for j in range(len(jobs)):
             fitted = [done[t] for t in sorted(t for t in tasks if t[0] == j)]  # level, then class order
-            # stored as float16 (half the size); rounded here so a loaded model predicts identically
-            coef = np.concatenate([f[0] for f in fitted], axis=1).astype(np.float16).astype(np.float32)
-            intercept = np.concatenate([f[1] for f in fitted]).astype(np.float32)
-            out.append((np.ascontiguousarray(coef), intercept))
+            out.append(_rounded(np.concatenate([f[0] for f in fitted], axis=1), np.concatenate([f[1] for f in fitted])))
         return out
+
+    def _fit_sgd(
+        self, x: sp.csr_matrix, y: np.ndarray, rows: np.ndarray | None, n_classes: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = x.shape[0] if rows is None else len(rows)
+        epochs = self.sgd_epochs or int(np.clip(np.ceil(SGD_STEPS / max(1, n)), 2, 15))
+        self._step(f"averaged SGD, {epochs} epoch(s) over {n:,} rows")
+        return fit_ovr_sgd(
+            x,
+            y,
+            list(n_classes),
+            self.sgd_C,
+            rows=rows,
+            epochs=epochs,
+            class_weight=self.class_weight,
+            n_jobs=self.n_jobs,
+            seed=self.random_state,
+        )
 
     def _calibrate(self, x_hold: sp.csr_matrix, y_hold: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> None:
         """Fit a temperature per level, then one for path scores, on held-out rows (scored by a model fitted
@@ -390,6 +436,7 @@ class LinearModel(BaseModel):
             "fields": self.vectorizer_.config_list(),
             "level_temperature": self.level_temperature_.tolist(),
             "path_temperature": float(self.path_temperature_),
+            "solver": self.solver_,
         }
         (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=1), "utf-8")
         (directory / TAXONOMY_FILE).write_text(json.dumps(self.taxonomy_.to_dict(), ensure_ascii=False), "utf-8")
@@ -413,6 +460,7 @@ class LinearModel(BaseModel):
         model.vectorizer_ = MultiFieldVectorizer.from_state(config["fields"], arrays)
         model.level_temperature_ = np.asarray(config["level_temperature"], dtype=np.float64)
         model.path_temperature_ = float(config["path_temperature"])
+        model.solver_ = str(config.get("solver", "liblinear"))
         model.coef_ = np.ascontiguousarray(arrays["coef"], dtype=np.float32)
         model.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
         model.paths_ = np.asarray(arrays["paths"], dtype=np.int32)
@@ -426,6 +474,11 @@ class LinearModel(BaseModel):
             if len(model.paths_) and (model.paths_[:, lv].max() >= len(classes) or model.paths_[:, lv].min() < 0):
                 raise ValueError(f"path table refers to a class missing at level {lv + 1}")
         return model
+
+
+def _rounded(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients as stored (float16, half the size), rounded here so a loaded model predicts identically."""
+    return np.ascontiguousarray(coef.astype(np.float16).astype(np.float32)), intercept.astype(np.float32)
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
