@@ -48,7 +48,9 @@ def cost_train(kind: str, data: str, model_dir: str, options: dict[str, Any]) ->
     system.fit(df[["Name"]], df[LEVELS], None)
     fit_s, fit_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     system.save(Path(model_dir))
-    return {"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "size_mb": dir_size_mb(Path(model_dir))}
+    out = {"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "size_mb": dir_size_mb(Path(model_dir))}
+    solver = getattr(getattr(system, "model", None), "solver_", None)
+    return out | ({"note": f"{solver} solver"} if solver else {})
 
 
 def cost_predict(kind: str, data: str, model_dir: str) -> dict[str, Any]:
@@ -89,7 +91,21 @@ def available_mb() -> float:
     return math.inf
 
 
+def regime(system: str, n: int) -> str:
+    """The solver ``system`` uses at ``n`` rows ('' when it has one): projections extrapolate within one."""
+    if system != SYSTEMS["skutag-linear"]:
+        return ""
+    from skutag.models.linear import LinearModel
+
+    m = LinearModel()
+    fit_rows = n - min(round(n * m.calibration_fraction), m.calibration_max_rows)
+    return "sgd" if fit_rows > m.sgd_min_rows else "liblinear"
+
+
 def _skip_reason(history: list[dict[str, Any]], n: int) -> str | None:
+    if history:
+        system = str(history[0].get("system", ""))
+        history = [r for r in history if regime(system, r["rows"]) == regime(system, n)]
     train = [(r["rows"], r["train_wall_s"]) for r in history if r.get("train_wall_s")]
     rss = [(r["rows"], r["train_peak_rss_mb"]) for r in history if r.get("train_peak_rss_mb")]
     t, m = project(train, n), project(rss, n)

@@ -154,6 +154,13 @@ def test_skip_reason_projects_time_and_memory(monkeypatch: pytest.MonkeyPatch) -
     assert "projected at 667 min" in str(bench_cost._skip_reason(slow, 1000))
     monkeypatch.setattr(bench_cost, "available_mb", lambda: 150.0)
     assert "peak RSS projected" in str(bench_cost._skip_reason(fast, 1000))
+    # skutag linear changes solver with the rows: a projection only extrapolates points of the same solver
+    monkeypatch.setattr(bench_cost, "available_mb", lambda: math.inf)
+    skutag = [{**r, "system": "skutag linear", "rows": r["rows"] * 1000} for r in slow]
+    assert [bench_cost.regime("skutag linear", n) for n in (10_000, 100_000, 1_000_000)] == ["liblinear", "sgd", "sgd"]
+    assert bench_cost._skip_reason(skutag, 1_000_000) is None  # one sgd point: no projection, run it
+    other = [{**r, "system": "fastText"} for r in skutag]
+    assert "projected at" in str(bench_cost._skip_reason(other, 1_000_000))
 
 
 def test_combine_merges_saved_rows_and_notes_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

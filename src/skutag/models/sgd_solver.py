@@ -4,10 +4,12 @@ liblinear solves each one-vs-rest problem on its own, so its cost is classes x r
 grow with the rows. Here every row is read once per epoch for all classes together: its scores for all
 classes come from one pass over its non-zeros (each n-gram's coefficient row is contiguous), and only the
 classes whose margin it violates are updated. Cost per epoch: non-zeros x classes multiply-adds, linear in
-rows. The update is Bottou's averaged SGD for the hinge loss (``svmasgd``: L2 shrinkage and averaging kept
-as scalars, so a step touches only the row's non-zeros; learning rate ``eta0 / (1 + lambda eta0 t)^0.75``;
-averaging from the second epoch). One-vs-rest problems are independent, so class ranges run on separate
-threads (the kernel releases the GIL) and results do not depend on the thread count.
+rows. The update is Bottou's averaged SGD (``svmasgd``: L2 shrinkage and averaging kept as scalars, so a
+step touches only the row's non-zeros; learning rate ``eta0 / (1 + lambda eta0 t)^0.75``; averaging from the
+second epoch) on the squared hinge loss by default, liblinear's loss (its scores calibrate better for path
+decoding than the plain hinge's: +1 macro F1 point on MWPD), or the hinge or modified Huber loss.
+One-vs-rest problems are independent, so class ranges run on separate threads (the kernel releases the
+GIL) and results do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from skutag.errors import ConfigError
+
 #: The bias learns at this fraction of the weights' rate (Bottou's BIAS_LR), unregularised.
 BIAS_RATE = 0.01
 _RENORM = 1e5
+LOSSES = ("hinge", "squared_hinge", "modified_huber")
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -51,6 +56,7 @@ def _asgd(
     lam: float,
     eta0: float,
     bias_rate: float,
+    loss: int,
     epochs: int,
     average_from: int,
     w: np.ndarray,
@@ -92,8 +98,14 @@ def _asgd(
                 c = lo + j
                 y = 1.0 if target[i, level_of[c]] == c else -1.0
                 s = acc[j] / old_div + wb[j]
-                if y * s < 1.0:
-                    d = y * row_weight[i]
+                z = y * s
+                if z < 1.0:
+                    if loss == 0:
+                        d = y * row_weight[i]
+                    elif loss == 1:
+                        d = 2.0 * (1.0 - z) * y * row_weight[i]
+                    else:
+                        d = (4.0 if z < -1.0 else 2.0 * (1.0 - z)) * y * row_weight[i]
                     viol[nv] = j
                     step[nv] = eta * d * w_div
                     nv += 1
@@ -137,11 +149,12 @@ def fit_ovr_sgd(
     c: float,
     rows: np.ndarray | None = None,
     epochs: int = 8,
-    eta0: float = 0.5,
+    eta0: float = 0.1,
     class_weight: str | None = None,
     n_jobs: int = 2,
     seed: int = 0,
     bias_rate: float = BIAS_RATE,
+    loss: str = "squared_hinge",
 ) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest hinge-loss SVMs for every class of every level of ``y`` (rows x levels, class indices per
     level): coefficients (features x sum(classes), float32) and intercepts, levels side by side.
@@ -149,6 +162,8 @@ def fit_ovr_sgd(
     ``rows`` picks the training rows (default all; read in place, not copied). ``c`` is liblinear's C
     (regularisation lambda = 1 / (c x rows)); 'balanced' weights a row by the mean over levels of its class's
     balanced weight (n / (classes x class count))."""
+    if loss not in LOSSES:
+        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
     levels = y.shape[1]
     picked = np.arange(y.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
     n = len(picked)
@@ -179,8 +194,8 @@ def fit_ovr_sgd(
         a = np.zeros_like(w)
         wb = np.zeros(hi - lo, np.float64)
         ab = np.zeros(hi - lo, np.float64)
-        args = (target, level_of, row_weight, order, lo, hi, lam, eta0, bias_rate, epochs, n, w, a, wb, ab)
-        _asgd(indptr, indices, data, *args)
+        args = (lo, hi, lam, eta0, bias_rate, LOSSES.index(loss), epochs, n, w, a, wb, ab)
+        _asgd(indptr, indices, data, target, level_of, row_weight, order, *args)
         return w, wb
 
     if len(ranges) == 1:
