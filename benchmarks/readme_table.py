@@ -80,6 +80,18 @@ def build_section(out_dir: Path = OUT_DIR) -> str:
         ]
     else:
         parts.append("Cost curve: not run yet (`make bench`).")
+    solver = _load(out_dir, "solver")
+    if solver:
+        from benchmarks.bench_solver import render as render_solver
+
+        parts += [
+            "**Linear model solvers** (`python -m benchmarks --only solver`): liblinear against averaged SGD on "
+            "MWPD validation, title only; 100K and 1M rows resampled from MWPD train only; each fit in a fresh "
+            f"process. Machine: {machine_line(solver['machine'])}",
+            render_solver(solver["rows"]),
+        ]
+    else:
+        parts.append("Linear model solvers: not run yet (`make bench`).")
     return "\n\n".join(parts)
 
 

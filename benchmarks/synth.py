@@ -19,10 +19,11 @@ FIELDS = ["ID", "Name", "Description", "CategoryText", "lvl1", "lvl2", "lvl3"]
 _CHUNK = 50_000
 
 
-def load_source() -> pd.DataFrame:
-    """MWPD train + validation offers (the pool that rows are resampled from)."""
+def load_source(parts: tuple[str, ...] = ("train.json", "validation.json")) -> pd.DataFrame:
+    """MWPD offers of ``parts`` (the pool that rows are resampled from; train only when a model trained on
+    the resampled rows is then scored on validation)."""
     frames = []
-    for name in ("train.json", "validation.json"):
+    for name in parts:
         p = SHARED_DATA / "mwpd2020" / name
         if p.exists():
             frames.append(pd.read_json(p, lines=True, dtype=False))
@@ -86,11 +87,14 @@ def _chunk(src: pd.DataFrame, n: int, start: int, rng: np.random.Generator) -> p
     return df
 
 
-def make_catalogue(n_rows: int, path: str | Path, seed: int = 0) -> Path:
-    """Write an ``n_rows`` synthetic catalogue to ``path`` (.jsonl/.json, .parquet or .csv)."""
+def make_catalogue(
+    n_rows: int, path: str | Path, seed: int = 0, parts: tuple[str, ...] = ("train.json", "validation.json")
+) -> Path:
+    """Write an ``n_rows`` synthetic catalogue resampled from the MWPD ``parts`` to ``path`` (.jsonl/.json,
+    .parquet or .csv)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    src = load_source()
+    src = load_source(parts)
     rng = np.random.default_rng(seed)
     suffix = path.suffix.lower()
     if suffix == ".parquet":

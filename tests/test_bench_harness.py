@@ -125,7 +125,7 @@ def test_update_readme_from_results(tmp_path: Path) -> None:
     assert text.endswith("<!-- bench:end -->\n\nafter\n")
     assert "Test CPU · 2 cores" in text and "numpy 2.0" in text and "fasttext-wheel 0.9.2" in text
     assert "| a | " in text and "| 10,000 | fastText | 3.000 |" in text
-    assert "Demo catalogue: not run yet" in text
+    assert "Demo catalogue: not run yet" in text and "Linear model solvers: not run yet" in text
     assert readme_table.update_readme(readme, out) is False
     assert readme.read_text() == text
 
