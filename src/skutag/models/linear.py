@@ -363,10 +363,7 @@ class LinearModel(BaseModel):
         if len(frame) == 0:
             return super().predict(frame)
         best = np.concatenate(self._map_chunks(frame, lambda chunk: self._chunk_path_logp(chunk).argmax(axis=1)))
-        names = self.path_names()
-        table = np.full((len(names), len(self.levels_)), None, dtype=object)
-        for j, path in enumerate(names):
-            table[j, : len(path)] = path
+        table = self._path_lookup()[1]
         return pd.DataFrame(table[best], columns=self.levels_, index=frame.index, dtype=object)
 
     def predict_topk(self, texts: pd.DataFrame | pd.Series | list[str], k: int = 3) -> TopK:
@@ -424,8 +421,21 @@ class LinearModel(BaseModel):
 
     def path_names(self) -> list[tuple[str, ...]]:
         """Each path of :attr:`paths_` as a tuple of names (trailing empty levels dropped)."""
+        return list(self._path_lookup()[0])
+
+    def _path_lookup(self) -> tuple[list[tuple[str, ...]], np.ndarray]:
+        """Path names and the paths x levels table of names (None below a path's depth), computed once per
+        fitted path table (a batch-1 call spent 40% of its time rebuilding them)."""
         self._check_fitted()
-        return [clean_path([self.classes_[lv][c] for lv, c in enumerate(row)]) for row in self.paths_.tolist()]
+        cached = self.__dict__.get("_path_cache")
+        if cached is not None and cached[0] is self.paths_:
+            return cached[1], cached[2]
+        names = [clean_path([self.classes_[lv][c] for lv, c in enumerate(row)]) for row in self.paths_.tolist()]
+        table = np.full((len(names), len(self.levels_)), None, dtype=object)
+        for j, path in enumerate(names):
+            table[j, : len(path)] = path
+        self._path_cache = (self.paths_, names, table)
+        return names, table
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:

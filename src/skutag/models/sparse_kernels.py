@@ -17,6 +17,15 @@ def _add_product(out: np.ndarray, rows: np.ndarray, cols: np.ndarray, data: np.n
     nnz = rows.shape[0]
     n_feat = coef.shape[0]
     k = out.shape[1]
+    if nnz * 16 < n_feat:
+        # a few rows (a served request): the counting sort's pass over every feature would dominate
+        for p in range(nnz):
+            r = rows[p]
+            c = cols[p]
+            v = data[p]
+            for j in range(k):
+                out[r, j] += v * coef[c, j]
+        return
     start = np.zeros(n_feat + 1, np.int64)
     for p in range(nnz):
         start[cols[p] + 1] += 1
