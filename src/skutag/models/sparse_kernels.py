@@ -13,18 +13,22 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
+def _accumulate(out: np.ndarray, rows: np.ndarray, cols: np.ndarray, data: np.ndarray, coef: np.ndarray) -> None:
+    for p in range(rows.shape[0]):
+        r = rows[p]
+        c = cols[p]
+        v = data[p]
+        for j in range(out.shape[1]):
+            out[r, j] += v * coef[c, j]
+
+
+@njit(nogil=True, cache=True)
 def _add_product(out: np.ndarray, rows: np.ndarray, cols: np.ndarray, data: np.ndarray, coef: np.ndarray) -> None:
     nnz = rows.shape[0]
     n_feat = coef.shape[0]
-    k = out.shape[1]
     if nnz * 16 < n_feat:
         # a few rows (a served request): the counting sort's pass over every feature would dominate
-        for p in range(nnz):
-            r = rows[p]
-            c = cols[p]
-            v = data[p]
-            for j in range(k):
-                out[r, j] += v * coef[c, j]
+        _accumulate(out, rows, cols, data, coef)
         return
     start = np.zeros(n_feat + 1, np.int64)
     for p in range(nnz):
@@ -41,19 +45,14 @@ def _add_product(out: np.ndarray, rows: np.ndarray, cols: np.ndarray, data: np.n
         s_rows[q] = rows[p]
         s_cols[q] = c
         s_data[q] = data[p]
-    for q in range(nnz):
-        r = s_rows[q]
-        c = s_cols[q]
-        v = s_data[q]
-        for j in range(k):
-            out[r, j] += v * coef[c, j]
+    _accumulate(out, s_rows, s_cols, s_data, coef)
 
 
 def add_sparse_product(out: np.ndarray, rows: np.ndarray, cols: np.ndarray, data: np.ndarray, coef: np.ndarray) -> None:
     """``out[rows[i]] += data[i] * coef[cols[i]]`` for every i (float32 throughout, in place on ``out``).
 
-    Contributions to one output row are summed in feature order, so results match a scipy product up to
-    float rounding."""
+    Contributions to one output row are summed in feature order (for a few rows, in input order), so results
+    match a scipy product up to float rounding."""
     if out.dtype != np.float32 or coef.dtype != np.float32 or not coef.flags.c_contiguous:
         raise TypeError("add_sparse_product needs C-contiguous float32 out and coef")
     if not out.flags.c_contiguous or out.shape[1] != coef.shape[1]:
