@@ -132,6 +132,8 @@ class FastTextPeer:
     def __init__(self, autotune_s: int = 0, threads: int = 2, **params: Any) -> None:
         self.autotune_s = autotune_s
         self.threads = threads
+        # with autotune, parameters given here stay fixed during the search (bucket and dim bound its memory)
+        self.fixed = dict(params)
         self.params = params or dict(self.HAND_SET)
 
     def _write(self, path: str, x: pd.DataFrame, y: pd.DataFrame) -> None:
@@ -153,7 +155,7 @@ class FastTextPeer:
                     raise ValueError("fastText autotune needs validation rows")
                 valid_path = os.path.join(tmp, "valid.txt")
                 self._write(valid_path, *valid)
-                kwargs |= {"autotuneValidationFile": valid_path, "autotuneDuration": self.autotune_s}
+                kwargs |= {"autotuneValidationFile": valid_path, "autotuneDuration": self.autotune_s, **self.fixed}
             else:
                 kwargs |= self.params
             self.model = fasttext.train_supervised(train_path, **kwargs)
