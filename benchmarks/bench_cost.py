@@ -97,9 +97,7 @@ def regime(system: str, n: int) -> str:
         return ""
     from skutag.models.linear import LinearModel
 
-    m = LinearModel()
-    fit_rows = n - min(round(n * m.calibration_fraction), m.calibration_max_rows)
-    return "sgd" if fit_rows > m.sgd_min_rows else "liblinear"
+    return LinearModel().solver_for(n)
 
 
 def _skip_reason(history: list[dict[str, Any]], n: int) -> str | None:

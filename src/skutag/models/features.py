@@ -239,9 +239,6 @@ class FieldVectorizer:
             counts += _document_frequency(self._groups(texts[start : start + CHUNK_ROWS]))
         return self._set_vocabulary(counts, len(texts))
 
-    def _fit_groups(self, groups: list[Parts], n: int) -> FieldVectorizer:
-        return self._set_vocabulary(_document_frequency(groups), n)
-
     def _set_vocabulary(self, counts: np.ndarray, n: int) -> FieldVectorizer:
         buckets = np.flatnonzero(counts).astype(np.int64)
         df = counts[buckets]
@@ -294,10 +291,14 @@ class FieldVectorizer:
 
     def fit_transform(self, texts: Sequence[object]) -> sp.csr_matrix:
         """``fit(texts).transform(texts)``, computing the n-grams once."""
-        n, groups = len(texts), self._groups(texts)
-        self._fit_groups(groups, n)
-        parts = [_triple_csr(t, n, self.n_features) for t in self._triples_of_groups(groups, n)]
+        n = len(texts)
+        parts = [_triple_csr(t, n, self.n_features) for t in self._fit_triples(texts)]
         return _sum_parts(parts, n, self.n_features)
+
+    def _fit_triples(self, texts: Sequence[object]) -> list[Triple]:
+        """Fit on ``texts`` and return their :meth:`transform_triples`, from one computation of the n-grams."""
+        n, groups = len(texts), self._groups(texts)
+        return self._set_vocabulary(_document_frequency(groups), n)._triples_of_groups(groups, n)
 
     def _lookup_table(self) -> np.ndarray:
         if self._table is None:
@@ -388,9 +389,7 @@ class MultiFieldVectorizer:
         offset = 0
         for name in self.fields:
             vec = self.vectorizers[name]
-            groups = vec._groups(columns[name])
-            vec._fit_groups(groups, n)
-            triples.extend((rows, cols + offset, data) for rows, cols, data in vec._triples_of_groups(groups, n))
+            triples.extend((rows, cols + offset, data) for rows, cols, data in vec._fit_triples(columns[name]))
             offset += vec.n_features
         return _sum_parts([_triple_csr(t, n, self.n_features) for t in triples], n, self.n_features)
 

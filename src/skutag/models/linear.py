@@ -193,8 +193,7 @@ class LinearModel(BaseModel):
             jobs = [keep] if len(texts) > self.refit_max_rows else [None, keep]
             self._step(f"calibrating on {n_hold:,} held-out rows")
         rows = len(texts) if jobs[0] is None else len(jobs[0])
-        use_sgd = self.solver == "sgd" or (self.solver == "auto" and rows > self.sgd_min_rows)
-        self.solver_ = "sgd" if use_sgd else "liblinear"
+        self.solver_ = self.solver_for(len(texts))
         self._step(
             f"fitting {n_levels} level classifier(s) on {rows:,} rows x {x.shape[1]:,} features ({self.solver_})"
         )
@@ -204,6 +203,16 @@ class LinearModel(BaseModel):
         if len(hold):
             self._calibrate(x[hold], y[hold], *fitted[-1])
         return self
+
+    def solver_for(self, n_rows: int) -> str:
+        """The solver a fit on ``n_rows`` rows uses: 'auto' looks at the rows of the first fit (without the
+        held-out calibration rows above ``refit_max_rows``)."""
+        if self.solver != "auto":
+            return self.solver
+        n_hold = min(round(n_rows * self.calibration_fraction), self.calibration_max_rows)
+        calibrated = self.calibration_fraction > 0 and n_hold >= 20 and n_rows - n_hold >= 20
+        rows = n_rows - n_hold if calibrated and n_rows > self.refit_max_rows else n_rows
+        return "sgd" if rows > self.sgd_min_rows else "liblinear"
 
     def _class_index(self) -> list[dict[str, int]]:
         return [{c: i for i, c in enumerate(classes)} for classes in self.classes_]
