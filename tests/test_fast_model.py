@@ -58,3 +58,24 @@ def test_fast_model_fits_caches_and_round_trips(encoder_dir: str, tmp_path: Path
     valid, _ = synthetic_catalogue(30, seed=5)
     np.testing.assert_allclose(loaded.predict_path_proba(valid), model.predict_path_proba(valid), atol=1e-5)
     assert len(model.history_) >= 1 and "valid_score" in model.history_[0]
+
+
+def test_fast_model_nearest_neighbour_index(encoder_dir: str, tmp_path: Path) -> None:
+    from skutag.models.fast import KNN_FILE
+
+    texts, labels = synthetic_catalogue(200)
+    model = FastModel(encoder=encoder_dir, cache_dir=None, epochs=20, lr=1e-2, num_threads=1).fit(texts, labels)
+    index = model.knn_index_
+    assert len(index) == 200 and index.tuning is not None  # held-out rows tuned the weight, then joined the index
+    assert 0.0 <= index.weight <= 1.0
+    model.knn_index_.weight = 1.0  # votes only: a training title's nearest row is itself
+    assert (model.predict(texts)["level_2"].to_numpy() == labels["level_2"].to_numpy()).mean() > 0.95
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / KNN_FILE).is_file()
+    loaded = BaseModel.load(tmp_path / "m")
+    assert isinstance(loaded, FastModel) and loaded.knn_index_.weight == 1.0
+    np.testing.assert_allclose(loaded.predict_path_proba(texts.head(20)), model.predict_path_proba(texts.head(20)))
+    off = FastModel(encoder=encoder_dir, cache_dir=None, epochs=5, knn=0, num_threads=1).fit(texts, labels)
+    assert len(off.knn_index_) == 0
+    off.save(tmp_path / "off")
+    assert not (tmp_path / "off" / KNN_FILE).exists()

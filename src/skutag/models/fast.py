@@ -1,4 +1,5 @@
-"""Fast CPU mode: frozen-encoder embeddings (cached on disk) plus small per-level heads trained in seconds.
+"""Fast CPU mode: frozen-encoder embeddings (cached on disk) plus small per-level heads trained in seconds, mixed
+with nearest-neighbour path votes of the training rows (see :mod:`skutag.models.transformer_knn`).
 
 Same contract and path decoding as :class:`~skutag.models.transformer.TransformerModel`. For partial
 fine-tuning (top encoder layers only) use ``TransformerModel(train_layers=k)``; ``benchmarks/bench_transformer``
@@ -31,6 +32,7 @@ from skutag.models.transformer_encoder import (
     tokenize,
 )
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
+from skutag.models.transformer_knn import NeighbourIndex, build_index
 from skutag.models.transformer_net import LevelHeads
 from skutag.models.transformer_paths import (
     PathModel,
@@ -50,10 +52,13 @@ log = get_logger(__name__)
 CONFIG_FILE = "fast.json"
 HEADS_FILE = "heads.safetensors"
 ENCODER_FILE = "encoder.safetensors"
+KNN_FILE = "knn.safetensors"
 
 
 class FastModel(PathModel):
-    """Frozen encoder + per-level heads (linear, or one hidden layer with ``hidden`` > 0)."""
+    """Frozen encoder + per-level heads (linear, or one hidden layer with ``hidden`` > 0); ``knn`` > 0 mixes in
+    the votes of the ``knn`` most similar training rows, as :class:`~skutag.models.transformer.TransformerModel`
+    does (weight tuned on the held-out rows when ``knn_weight`` is None)."""
 
     kind = "fast"
 
@@ -77,10 +82,18 @@ class FastModel(PathModel):
         device: str = "auto",
         num_threads: int | None = None,
         encode_batch_size: int = 128,
+        knn: int = 10,
+        knn_temperature: float = 0.05,
+        knn_weight: float | None = None,
+        knn_max_rows: int = 200_000,
         progress: Any = None,
     ) -> None:
         if fields not in ("title", "all"):
             raise ConfigError(f"fields must be 'title' or 'all', not {fields!r}")
+        if knn < 0 or knn_temperature <= 0 or knn_max_rows < 1:
+            raise ConfigError("knn must be >= 0, knn_temperature > 0 and knn_max_rows >= 1")
+        if knn_weight is not None and not 0.0 <= knn_weight <= 1.0:
+            raise ConfigError(f"knn_weight must be in [0, 1] (or None: tuned), not {knn_weight}")
         self.encoder = encoder
         self.fields = fields
         self.max_length = max_length
@@ -99,6 +112,10 @@ class FastModel(PathModel):
         self.device = device
         self.num_threads = num_threads
         self.encode_batch_size = encode_batch_size
+        self.knn = knn
+        self.knn_temperature = knn_temperature
+        self.knn_weight = knn_weight
+        self.knn_max_rows = knn_max_rows
         self.progress = progress
 
     def get_params(self) -> dict[str, Any]:
@@ -121,6 +138,10 @@ class FastModel(PathModel):
             "device",
             "num_threads",
             "encode_batch_size",
+            "knn",
+            "knn_temperature",
+            "knn_weight",
+            "knn_max_rows",
         ]
         return {k: getattr(self, k) for k in keys}
 
@@ -172,8 +193,37 @@ class FastModel(PathModel):
             logp = [torch.log_softmax(torch.from_numpy(lg).double(), 1).numpy() for lg in logits]
             targets = path_targets(enc.y[hold_idx], self.paths_)
             self.path_temperature_ = fit_temperature(path_log_scores(logp, self.paths_), targets)
+        self._fit_knn(x, enc.y, train_idx, hold_idx)
         self.timings_ = {"embed_seconds": t_embed, "total_seconds": time.perf_counter() - t0}
         return self
+
+    def _fit_knn(self, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.ndarray) -> None:
+        """Index of the training rows' embeddings; weight tuned on the held-out rows, which then join it."""
+        if self.knn == 0:
+            self.knn_index_ = NeighbourIndex.empty()
+            return
+        held = None
+        if len(hold_idx):
+            head = decode_paths(self._head_logits(x[hold_idx]), self.paths_, self.path_temperature_)
+            held = (x[hold_idx], path_targets(y[hold_idx], self.paths_), head)
+
+        def score(p: np.ndarray) -> float:
+            return level_f1(y[hold_idx], self.paths_[p.argmax(axis=1)])["score"]
+
+        self.knn_index_ = build_index(
+            x[train_idx],
+            path_targets(y[train_idx], self.paths_),
+            len(self.paths_),
+            k=self.knn,
+            temperature=self.knn_temperature,
+            max_rows=self.knn_max_rows,
+            weight=self.knn_weight,
+            seed=self.seed,
+            held=held,
+            score=score,
+        )
+        if self.knn_index_.tuning is not None:
+            log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(hold_idx), self.knn_index_.tuning)
 
     def _train_heads(self, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> None:
         seed_everything(self.seed)
@@ -226,7 +276,9 @@ class FastModel(PathModel):
         if len(frame) == 0:
             return np.zeros((0, len(self.paths_)))
         x = self.embed_texts(field_texts(frame[self.text_columns_], self.fields))
-        return decode_paths(self._head_logits(x), self.paths_, self.path_temperature_)
+        probs = decode_paths(self._head_logits(x), self.paths_, self.path_temperature_)
+        index: NeighbourIndex | None = getattr(self, "knn_index_", None)
+        return probs if index is None else index.mix(probs, x)
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
@@ -240,11 +292,14 @@ class FastModel(PathModel):
             "taxonomy": self.taxonomy_.to_dict(),
             "fingerprint": self.fingerprint_,
             "history": getattr(self, "history_", []),
+            "knn_weight": self.knn_index_.weight,
+            "knn_tuning": self.knn_index_.tuning,
         }
         (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
         save_tokenizer_and_config(directory, self.tokenizer_, self.encoder_)
         save_model(self.encoder_, str(directory / ENCODER_FILE))
         save_model(self.heads_, str(directory / HEADS_FILE))
+        self.knn_index_.save(directory / KNN_FILE)
 
     @classmethod
     def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
@@ -267,4 +322,9 @@ class FastModel(PathModel):
         model.heads_ = LevelHeads(dim, [len(c) for c in model.classes_], model.dropout, model.hidden)
         load_model(model.heads_, str(directory / HEADS_FILE))
         model.heads_.eval()
+        weight = float(config.get("knn_weight", 0.0))  # models saved before the index existed: heads only
+        model.knn_index_ = NeighbourIndex.load(
+            directory / KNN_FILE, model.knn, model.knn_temperature, weight, len(model.paths_)
+        )
+        model.knn_index_.tuning = config.get("knn_tuning")
         return model

@@ -4,6 +4,8 @@ Per-level heads on the mean-pooled encoder, class-weighted (or focal) loss, sepa
 pretrained encoder and the fresh heads, warm-up and decay, early stopping on a held-out split, checkpoints
 with resume, hierarchy-consistent path decoding (see :mod:`skutag.models.transformer_paths`).
 ``train_layers`` = k fine-tunes only the top k encoder layers (partial fine-tuning, faster on CPU).
+After fine-tuning, the training rows' pooled embeddings become a nearest-neighbour index whose path votes are
+mixed with the heads' path distribution (see :mod:`skutag.models.transformer_knn`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,7 @@ from skutag.models.transformer_encoder import (
     tokenize,
 )
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
+from skutag.models.transformer_knn import NeighbourIndex, build_index
 from skutag.models.transformer_net import HierClassifier
 from skutag.models.transformer_onnx import (
     ONNX_FILE,
@@ -60,6 +63,7 @@ log = get_logger(__name__)
 
 CONFIG_FILE = "transformer.json"
 WEIGHTS_FILE = "model.safetensors"
+KNN_FILE = "knn.safetensors"
 RUNTIMES = ("auto", "onnx", "torch")
 
 
@@ -85,7 +89,11 @@ class TransformerModel(PathModel):
     ``quantize`` runs CPU inference with int8 dynamic quantisation (faster, slightly different probabilities);
     training and GPU inference are unaffected. ``runtime``: ``auto`` runs CPU inference on ONNX Runtime when the
     model has an exported graph (written by :meth:`save`), ``onnx`` always (exporting in memory if needed),
-    ``torch`` never (and :meth:`save` then writes no graph)."""
+    ``torch`` never (and :meth:`save` then writes no graph).
+    ``knn`` > 0 keeps the training rows' embeddings (at most ``knn_max_rows``, rarest paths kept first) as a
+    nearest-neighbour index: the ``knn`` most similar rows vote for their paths (``knn_temperature`` scales the
+    cosine similarities) and the votes are mixed into the path distribution with weight ``knn_weight``, tuned
+    on the held-out rows when None (0.5 without held-out rows); ``knn=0`` uses the heads alone."""
 
     kind = "transformer"
 
@@ -97,6 +105,10 @@ class TransformerModel(PathModel):
         dropout: float = 0.1,
         quantize: bool = False,
         runtime: str = "auto",
+        knn: int = 10,
+        knn_temperature: float = 0.05,
+        knn_weight: float | None = None,
+        knn_max_rows: int = 200_000,
         progress: Any = None,
         **training: Any,
     ) -> None:
@@ -104,12 +116,20 @@ class TransformerModel(PathModel):
             raise ConfigError(f"fields must be 'title' or 'all', not {fields!r}")
         if runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        if knn < 0 or knn_temperature <= 0 or knn_max_rows < 1:
+            raise ConfigError("knn must be >= 0, knn_temperature > 0 and knn_max_rows >= 1")
+        if knn_weight is not None and not 0.0 <= knn_weight <= 1.0:
+            raise ConfigError(f"knn_weight must be in [0, 1] (or None: tuned), not {knn_weight}")
         self.encoder = encoder
         self.fields = fields
         self.train_layers = train_layers
         self.dropout = dropout
         self.quantize = quantize
         self.runtime = runtime
+        self.knn = knn
+        self.knn_temperature = knn_temperature
+        self.knn_weight = knn_weight
+        self.knn_max_rows = knn_max_rows
         self.progress = progress
         self.training = TrainingArguments.from_dict(training).to_dict()
 
@@ -121,6 +141,10 @@ class TransformerModel(PathModel):
             "dropout": self.dropout,
             "quantize": self.quantize,
             "runtime": self.runtime,
+            "knn": self.knn,
+            "knn_temperature": self.knn_temperature,
+            "knn_weight": self.knn_weight,
+            "knn_max_rows": self.knn_max_rows,
             **self.training,
         }
 
@@ -145,6 +169,7 @@ class TransformerModel(PathModel):
         self._set_labels(enc)
         self.text_columns_ = [str(c) for c in texts.columns]
         strings = field_texts(texts, self.fields)
+        held_from_train = valid is None
         if valid is not None:
             train_idx = np.arange(len(strings))
             v_enc = encode_labels(valid[1]) if len(valid[1]) else None
@@ -178,7 +203,7 @@ class TransformerModel(PathModel):
             return torch.stack(losses).sum()
 
         def evaluate(model: torch.nn.Module) -> dict[str, float]:
-            logits = self._logits(v_ids, model, device)
+            logits = self._logits(v_ids, cast(HierClassifier, model), device)[0]
             pred = self.paths_[decode_paths(logits, self.paths_).argmax(axis=1)]
             return level_f1(v_y, pred)
 
@@ -200,12 +225,56 @@ class TransformerModel(PathModel):
         self.history_ = outcome.history
         self.outcome_ = outcome
         self.path_temperature_ = 1.0
+        v_logits, v_pooled = self._logits(v_ids, self.net_, device) if len(v_ids) else ([], None)
         if len(v_ids):
-            logits = self._logits(v_ids, self.net_, device)
-            logp = [torch.log_softmax(torch.from_numpy(lg).double(), 1).numpy() for lg in logits]
+            logp = [torch.log_softmax(torch.from_numpy(lg).double(), 1).numpy() for lg in v_logits]
             self.path_temperature_ = fit_temperature(path_log_scores(logp, self.paths_), path_targets(v_y, self.paths_))
+        self._fit_knn(ids, train_idx, enc.y, device, v_logits, v_pooled, v_y, held_from_train)
         self.net_.to("cpu")
         return self
+
+    def _fit_knn(
+        self,
+        ids: list[list[int]],
+        train_idx: np.ndarray,
+        y: np.ndarray,
+        device: torch.device,
+        v_logits: list[np.ndarray],
+        v_pooled: np.ndarray | None,
+        v_y: np.ndarray,
+        held_from_train: bool,
+    ) -> None:
+        """The nearest-neighbour index over the training rows, its weight tuned on the held-out rows; held-out
+        rows taken from the training data then join the index (an explicit validation set never does)."""
+        n_paths = len(self.paths_)
+        if self.knn == 0:
+            self.knn_index_ = NeighbourIndex.empty()
+            return
+        self._say(f"embedding {len(ids):,} training rows for the nearest-neighbour index")
+        pooled = self._logits(ids, self.net_, device)[1]
+        held = None
+        if v_pooled is not None and len(v_pooled):
+            head = decode_paths(v_logits, self.paths_, self.path_temperature_)
+            held = (v_pooled, path_targets(v_y, self.paths_), head)
+
+        def score(p: np.ndarray) -> float:
+            return level_f1(v_y, self.paths_[p.argmax(axis=1)])["score"]
+
+        self.knn_index_ = build_index(
+            pooled,
+            path_targets(y[train_idx], self.paths_),
+            n_paths,
+            k=self.knn,
+            temperature=self.knn_temperature,
+            max_rows=self.knn_max_rows,
+            weight=self.knn_weight,
+            seed=self.args.seed,
+            held=held,
+            score=score,
+            add_held=held_from_train,
+        )
+        if self.knn_index_.tuning is not None:
+            log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(v_y), self.knn_index_.tuning)
 
     def _map_y(self, v_enc: Any) -> np.ndarray:
         """Validation targets in this model's class indices (-1 for classes unseen in training)."""
@@ -215,35 +284,44 @@ class TransformerModel(PathModel):
 
     # ---- prediction -----------------------------------------------------------------------------
     def _logits(
-        self, ids: list[list[int]], net: torch.nn.Module, device: torch.device, batch_size: int = 128
-    ) -> list[np.ndarray]:
+        self, ids: list[list[int]], net: HierClassifier, device: torch.device, batch_size: int = 128
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per-level logits and normalised pooled embeddings of tokenised rows (torch)."""
         if net.training or next(net.parameters()).device != device:
             net = net.to(device).eval()
         collate = PaddingCollator(pad_id=int(self.tokenizer_.pad_token_id or 0))
         out = [np.zeros((len(ids), len(c)), dtype=np.float32) for c in self.classes_]
+        pooled_out = np.zeros((len(ids), int(self.net_.encoder.config.hidden_size)), dtype=np.float32)
         with torch.inference_mode():
             for idx in sorted_batches([len(s) for s in ids], batch_size):
                 batch = {k: v.to(device) for k, v in collate([ids[i] for i in idx]).items()}
                 with autocast(device, self.args.mixed_precision):
-                    logits = net(batch["input_ids"], batch["attention_mask"])
+                    logits, pooled = net.forward_pooled(batch["input_ids"], batch["attention_mask"])
                 for lv, lg in enumerate(logits):
                     out[lv][idx] = lg.float().cpu().numpy()
-        return out
+                pooled_out[idx] = pooled.float().cpu().numpy()
+        return out, pooled_out
 
     def level_logits(self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128) -> list[np.ndarray]:
         """Raw per-level head outputs (rows x classes per level)."""
+        return self._forward(texts, batch_size)[0]
+
+    def _forward(
+        self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128
+    ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Per-level logits and pooled embeddings (None from an ONNX graph saved without them)."""
         frame = self._texts(texts)
         args = self.args
         ids = tokenize(self.tokenizer_, field_texts(frame[self.text_columns_], self.fields), args.max_length)
         if not ids:
-            return [np.zeros((0, len(c)), dtype=np.float32) for c in self.classes_]
+            return [np.zeros((0, len(c)), dtype=np.float32) for c in self.classes_], None
         device = getattr(self, "device_", None)
         if device is None:
             device = self.device_ = resolve_device(args.device, args.num_threads)
         runner = self._onnx_runner(device)
         if runner is not None:
-            return runner.logits(ids, batch_size, int(self.tokenizer_.pad_token_id or 0))
-        net: torch.nn.Module = self.net_
+            return runner.run(ids, batch_size, int(self.tokenizer_.pad_token_id or 0))
+        net: HierClassifier = self.net_
         if self.quantize and device.type == "cpu":
             net = self._quantized()
         return self._logits(ids, net, device, batch_size)
@@ -281,7 +359,7 @@ class TransformerModel(PathModel):
         runner: OnnxRunner = state["runner"]
         return runner
 
-    def _quantized(self) -> torch.nn.Module:
+    def _quantized(self) -> HierClassifier:
         """int8 dynamic quantisation of the encoder's linear layers (CPU inference only; heads stay float)."""
         if getattr(self, "quantized_", None) is None:
             import copy
@@ -297,11 +375,14 @@ class TransformerModel(PathModel):
         return self.quantized_
 
     def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128) -> np.ndarray:
-        """P(path) per row; rows run through the network in length-sorted batches of ``batch_size``."""
-        logits = self.level_logits(texts, batch_size)
+        """P(path) per row (heads mixed with nearest-neighbour votes when the model has an index); rows run through
+        the network in length-sorted batches of ``batch_size``."""
+        logits, pooled = self._forward(texts, batch_size)
         if len(logits[0]) == 0:
             return np.zeros((0, len(self.paths_)))
-        return decode_paths(logits, self.paths_, self.path_temperature_)
+        probs = decode_paths(logits, self.paths_, self.path_temperature_)
+        index: NeighbourIndex | None = getattr(self, "knn_index_", None)
+        return probs if index is None else index.mix(probs, pooled)
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
@@ -314,6 +395,8 @@ class TransformerModel(PathModel):
             "path_temperature": float(self.path_temperature_),
             "taxonomy": self.taxonomy_.to_dict(),
             "history": getattr(self, "history_", []),
+            "knn_weight": self.knn_index_.weight,
+            "knn_tuning": self.knn_index_.tuning,
         }
         if self.runtime != "torch":
             try:
@@ -326,6 +409,7 @@ class TransformerModel(PathModel):
         (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
         save_tokenizer_and_config(directory, self.tokenizer_, self.net_.encoder)
         save_model(self.net_, str(directory / WEIGHTS_FILE))
+        self.knn_index_.save(directory / KNN_FILE)
 
     @classmethod
     def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
@@ -342,6 +426,11 @@ class TransformerModel(PathModel):
         model.path_temperature_ = float(config["path_temperature"])
         model.taxonomy_ = Taxonomy.from_dict(config["taxonomy"])
         model.history_ = config.get("history", [])
+        weight = float(config.get("knn_weight", 0.0))  # models saved before the index existed: heads only
+        model.knn_index_ = NeighbourIndex.load(
+            directory / KNN_FILE, model.knn, model.knn_temperature, weight, len(model.paths_)
+        )
+        model.knn_index_.tuning = config.get("knn_tuning")
         model.tokenizer_, encoder = rebuild_encoder(directory)
         model.net_ = HierClassifier(encoder, [len(c) for c in model.classes_], model.dropout)
         load_model(model.net_, str(directory / WEIGHTS_FILE))

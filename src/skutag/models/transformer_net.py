@@ -37,3 +37,11 @@ class HierClassifier(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.heads(mean_pool(hidden, attention_mask))
+
+    def forward_pooled(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Per-level logits and the L2-normalised pooled embedding (what the nearest-neighbour index holds)."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = mean_pool(hidden, attention_mask)
+        return self.heads(pooled), torch.nn.functional.normalize(pooled, dim=-1)

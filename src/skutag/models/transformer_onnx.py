@@ -52,15 +52,20 @@ def device_type(name: str) -> str:
         return "cpu"
 
 
-class _TupleOutputs(torch.nn.Module):
-    """The classifier with a tuple of per-level logits (what the exporter needs)."""
+POOLED_OUTPUT = "pooled"
 
-    def __init__(self, net: torch.nn.Module) -> None:
+
+class _TupleOutputs(torch.nn.Module):
+    """The classifier with a tuple of per-level logits then the normalised pooled embedding (what the exporter
+    needs)."""
+
+    def __init__(self, net: Any) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.net(input_ids, attention_mask))
+        logits, pooled = self.net.forward_pooled(input_ids, attention_mask)
+        return (*logits, pooled)
 
 
 def export_onnx(model: Any, path: str | Path | None = None, optimize: bool = False) -> bytes:
@@ -74,7 +79,7 @@ def export_onnx(model: Any, path: str | Path | None = None, optimize: bool = Fal
     net.eval()
     encoder = net.encoder
     previous = getattr(encoder.config, "_attn_implementation", None)
-    outputs = [f"logits_{i + 1}" for i in range(n_levels)]
+    outputs = [f"logits_{i + 1}" for i in range(n_levels)] + [POOLED_OUTPUT]
     axes = {name: {0: "batch", 1: "sequence"} for name in ONNX_INPUTS}
     axes.update({name: {0: "batch"} for name in outputs})
     example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
@@ -168,7 +173,8 @@ def _quiet_root_logger() -> Iterator[None]:
 
 
 class OnnxRunner:
-    """An ORT CPU session over an exported graph: per-level logits of pre-tokenised rows, batched by length."""
+    """An ORT CPU session over an exported graph: per-level logits (and, for graphs exported with it, the pooled
+    embedding) of pre-tokenised rows, batched by length."""
 
     def __init__(self, source: str | Path | bytes, threads: int, n_levels: int) -> None:
         try:
@@ -189,16 +195,25 @@ class OnnxRunner:
             name = "<in memory>" if isinstance(source, bytes) else str(source)
             raise ModelLoadError(f"{name}: ONNX Runtime cannot load the graph ({type(exc).__name__}: {exc})") from exc
         names = [i.name for i in self.session.get_inputs()]
-        if sorted(names) != sorted(ONNX_INPUTS) or len(self.session.get_outputs()) != n_levels:
-            raise ModelLoadError(
-                f"ONNX graph has inputs {names} and {len(self.session.get_outputs())} outputs, "
-                f"expected {list(ONNX_INPUTS)} and {n_levels}"
-            )
         self.outputs = [o.name for o in self.session.get_outputs()]
+        # graphs saved before the pooled output existed have the level logits only
+        self.has_pooled = len(self.outputs) == n_levels + 1 and self.outputs[-1] == POOLED_OUTPUT
+        if sorted(names) != sorted(ONNX_INPUTS) or len(self.outputs) != n_levels + int(self.has_pooled):
+            raise ModelLoadError(
+                f"ONNX graph has inputs {names} and {len(self.outputs)} outputs, "
+                f"expected {list(ONNX_INPUTS)} and {n_levels} logits (+ {POOLED_OUTPUT!r})"
+            )
+        self.n_levels = n_levels
         self.threads = threads
 
     def logits(self, ids: Sequence[Sequence[int]], batch_size: int = 128, pad_id: int = 0) -> list[np.ndarray]:
         """Per-level logits (rows x classes, float32) in input order; rows sorted by length so batches pad little."""
+        return self.run(ids, batch_size, pad_id)[0]
+
+    def run(
+        self, ids: Sequence[Sequence[int]], batch_size: int = 128, pad_id: int = 0
+    ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Per-level logits and the pooled embeddings (None for a graph without them), in input order."""
         lengths = [len(s) for s in ids]
         out: list[np.ndarray] | None = None
         for idx in sorted_batches(lengths, batch_size):
@@ -213,4 +228,6 @@ class OnnxRunner:
                 out = [np.zeros((len(ids), r.shape[1]), dtype=np.float32) for r in res]
             for lv, r in enumerate(res):
                 out[lv][idx] = r
-        return out or []
+        if out is None:
+            return [], None
+        return out[: self.n_levels], (out[self.n_levels] if self.has_pooled else None)
