@@ -86,10 +86,15 @@ def test_fit_save_load_via_registry(tmp_path: Path) -> None:
     texts, labels = synthetic_catalogue(240)
     members = [
         {"model": "linear", "params": {}},
-        {"model": "fast", "params": {"encoder": enc, "epochs": 20, "cache_dir": "none", "num_threads": 1}},
+        {
+            "model": "fast",
+            "params": {"encoder": enc, "epochs": 20, "cache_dir": "none", "num_threads": 1, "knn_weight": 0.5},
+        },
     ]
     ens = EnsembleModel(members=members, grid_step=0.25).fit(texts, labels)
     assert isinstance(ens, PathModel) and len(ens.models_) == 2
+    fast = ens.models_[1]
+    assert len(fast.knn_index_) == 240  # 216 rows trained it, then the ensemble's 24 tuning rows joined its index
     assert ens.tuning_["score"] >= max(ens.tuning_["members"]) - 1e-12
     ens.save(tmp_path / "e")
     loaded = BaseModel.load(tmp_path / "e")

@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from skutag.errors import ConfigError, ModelLoadError
@@ -158,3 +159,21 @@ def test_knn_off_and_bad_params(tmp_path: Path) -> None:
     for bad in ({"knn": -1}, {"knn_temperature": 0.0}, {"knn_weight": 1.5}, {"knn_max_rows": 0}):
         with pytest.raises(ConfigError):
             TransformerModel(**bad)  # type: ignore[arg-type]
+
+
+def test_add_neighbours_grows_the_index(fitted: TransformerModel) -> None:
+    model = _with_weight(fitted, 1.0)
+    extra, labels = synthetic_catalogue(20, seed=11)
+    labels.loc[0, "level_2"] = "Vegetables"  # a path the model never saw: skipped
+    before = len(model.knn_index_)
+    assert model.add_neighbours(extra, labels) == 19
+    assert len(model.knn_index_) == before + 19 and len(fitted.knn_index_) == before  # the copy's index only
+    # an added row is its own nearest neighbour: with one neighbour its path wins on votes alone
+    odd = pd.DataFrame({"title": ["zebra quartz lantern 987654"]})
+    for path in (("Tools", "Power"), ("Food", "Fruit")):
+        fresh = _with_weight(fitted, 1.0)
+        fresh.knn_index_.k = 1
+        assert fresh.add_neighbours(odd, pd.DataFrame([path], columns=["level_1", "level_2"])) == 1
+        assert fresh.predict_topk(odd, k=1).paths[0][0] == path
+    off = _with_weight(fitted, 0.0)
+    assert off.add_neighbours(extra, labels) == 0

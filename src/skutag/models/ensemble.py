@@ -56,7 +56,8 @@ def blend(probs: list[np.ndarray], weights: tuple[float, ...] | np.ndarray, how:
 
 class EnsembleModel(PathModel):
     """Blend of fitted path models; ``fit`` trains the members on all but ``holdout_fraction`` of the rows,
-    tunes on the rest, then refits the members named in ``refit`` (cheap ones) on all rows."""
+    tunes on the rest, then refits the members named in ``refit`` (cheap ones) on all rows; the others with a
+    nearest-neighbour index (transformer, fast) add the tuning rows to it."""
 
     kind = "ensemble"
 
@@ -195,6 +196,8 @@ class EnsembleModel(PathModel):
                     self.progress(f"ensemble: refitting {spec['model']} on all rows")
                 m = create_model(str(spec["model"]), **dict(spec.get("params", {})))
                 models[i] = m.fit(texts, labels)
+            elif hasattr(models[i], "add_neighbours"):  # not retrained, but the tuning rows join its index
+                models[i].add_neighbours(texts.iloc[hold_idx], labels.iloc[hold_idx])  # type: ignore[attr-defined]
         self._attach(models)
         return self
 

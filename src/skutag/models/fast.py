@@ -225,6 +225,13 @@ class FastModel(PathModel):
         if self.knn_index_.tuning is not None:
             log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(hold_idx), self.knn_index_.tuning)
 
+    def add_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
+        """Add labelled rows to the nearest-neighbour index without retraining; returns how many joined."""
+        self._check_fitted()
+        frame = self._texts(texts)
+        x = self.embed_texts(field_texts(frame[self.text_columns_], self.fields))
+        return self.knn_index_.extend(x, self.path_ids(labels), self.knn_max_rows, self.seed)
+
     def _train_heads(self, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> None:
         seed_everything(self.seed)
         heads = self.heads_

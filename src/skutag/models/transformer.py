@@ -276,6 +276,15 @@ class TransformerModel(PathModel):
         if self.knn_index_.tuning is not None:
             log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(v_y), self.knn_index_.tuning)
 
+    def add_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
+        """Add labelled rows to the nearest-neighbour index without retraining (e.g. the rows an ensemble held out
+        to tune its weights); returns how many joined (rows of unknown paths and models without an index: 0)."""
+        self._check_fitted()
+        _, pooled = self._forward(texts)
+        if pooled is None:
+            return 0
+        return self.knn_index_.extend(pooled, self.path_ids(labels), self.knn_max_rows, self.args.seed)
+
     def _map_y(self, v_enc: Any) -> np.ndarray:
         """Validation targets in this model's class indices (-1 for classes unseen in training)."""
         index = [{c: i for i, c in enumerate(cl)} for cl in self.classes_]

@@ -120,6 +120,18 @@ class NeighbourIndex:
             raise ModelLoadError("no embeddings to query the nearest-neighbour index with (a graph without them?)")
         return (1.0 - self.weight) * probs + self.weight * self.votes(queries, probs.shape[1])
 
+    def extend(self, embeddings: np.ndarray, paths: np.ndarray, max_rows: int, seed: int = 0) -> int:
+        """Add labelled rows (path id -1: a path the model does not know, skipped); returns how many joined.
+        An index without rows or weight (``knn=0``) stays empty."""
+        ok = paths >= 0
+        if self.weight <= 0 or len(self) == 0 or not ok.any():
+            return 0
+        emb = np.concatenate([self.embeddings, normalise_rows(embeddings[ok]).astype(np.float16)])
+        ids = np.concatenate([self.paths, paths[ok].astype(np.int32)])
+        keep = cap_index(ids, max_rows, seed)
+        self.embeddings, self.paths = emb[keep], ids[keep]
+        return int(ok.sum())
+
     def save(self, path: Path) -> None:
         if len(self):
             save_file({"embeddings": self.embeddings, "paths": self.paths}, str(path))
@@ -169,9 +181,5 @@ def build_index(
         index.weight, best = tune_weight(head, votes, score)
         index.tuning = {"weight": index.weight, "score": best, "heads_only": score(head), "votes_only": score(votes)}
     if add_held and held is not None and len(held[0]):
-        ok = held[1] >= 0
-        emb = np.concatenate([index.embeddings, normalise_rows(held[0][ok]).astype(np.float16)])
-        ids = np.concatenate([index.paths, held[1][ok].astype(np.int32)])
-        keep = cap_index(ids, max_rows, seed)
-        index.embeddings, index.paths = emb[keep], ids[keep]
+        index.extend(held[0], held[1], max_rows, seed)
     return index

@@ -98,6 +98,11 @@ class PathModel(BaseModel):
         self.paths_ = enc.paths
         self.levels_ = level_columns(len(enc.classes))
 
+    def path_ids(self, labels: pd.DataFrame) -> np.ndarray:
+        """Index in :attr:`paths_` of each labelled row's path (-1 for a path this model has not seen)."""
+        lookup = {p: i for i, p in enumerate(self.path_names())}
+        return np.array([lookup.get(clean_path(r), -1) for r in labels.itertuples(index=False, name=None)], np.int64)
+
     def path_names(self) -> list[tuple[str, ...]]:
         """Each path of :attr:`paths_` as a tuple of names (trailing empty levels dropped)."""
         self._check_fitted()
