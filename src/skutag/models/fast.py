@@ -32,7 +32,7 @@ from skutag.models.transformer_encoder import (
     tokenize,
 )
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
-from skutag.models.transformer_knn import NeighbourIndex, build_index
+from skutag.models.transformer_knn import NeighbourIndex, build_index, check_params
 from skutag.models.transformer_net import LevelHeads
 from skutag.models.transformer_paths import (
     PathModel,
@@ -90,10 +90,7 @@ class FastModel(PathModel):
     ) -> None:
         if fields not in ("title", "all"):
             raise ConfigError(f"fields must be 'title' or 'all', not {fields!r}")
-        if knn < 0 or knn_temperature <= 0 or knn_max_rows < 1:
-            raise ConfigError("knn must be >= 0, knn_temperature > 0 and knn_max_rows >= 1")
-        if knn_weight is not None and not 0.0 <= knn_weight <= 1.0:
-            raise ConfigError(f"knn_weight must be in [0, 1] (or None: tuned), not {knn_weight}")
+        check_params(knn, knn_temperature, knn_weight, knn_max_rows)
         self.encoder = encoder
         self.fields = fields
         self.max_length = max_length

@@ -17,13 +17,21 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from skutag.errors import ModelLoadError
+from skutag.errors import ConfigError, ModelLoadError
 
 #: rows of the similarity matrix computed at once (query chunk x index rows float32)
 QUERY_CHUNK = 512
 #: floor added to every path before normalising, so a blend never multiplies by zero
 VOTE_FLOOR = 1e-6
 WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def check_params(knn: int, temperature: float, weight: float | None, max_rows: int) -> None:
+    """ConfigError for nearest-neighbour settings out of range (shared by the models that hold an index)."""
+    if knn < 0 or temperature <= 0 or max_rows < 1:
+        raise ConfigError("knn must be >= 0, knn_temperature > 0 and knn_max_rows >= 1")
+    if weight is not None and not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"knn_weight must be in [0, 1] (or None: tuned), not {weight}")
 
 
 def normalise_rows(x: np.ndarray) -> np.ndarray:
