@@ -75,7 +75,7 @@ def _mwpd(n_train: int | None, n_valid: int | None) -> tuple[pd.DataFrame, pd.Da
 
 
 #: ensemble result keys kept out of the table rows
-ENSEMBLE_DETAIL = ("in_sample", "fold_choices", "member_scores", "per_split", "all_members")
+ENSEMBLE_DETAIL = ("in_sample", "fold_choices", "member_scores", "per_split", "all_members", "chosen_members")
 
 
 def _figures(result: Any) -> dict[str, float]:
@@ -459,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default=None, help="encoder name or path (default: bundled all-MiniLM-L6-v2)")
     ap.add_argument("--tiny", action="store_true", help="tiny slices, 1 epoch: checks the script runs")
     ap.add_argument("--set", default="{}", help="JSON overrides for the full fine-tune")
+    ap.add_argument("--label", default=None, help="save the full/partial model under this name (e.g. a second seed)")
+    ap.add_argument(
+        "--members",
+        default=None,
+        help="ensemble stage: blend these saved models (comma-separated names) as one more ensemble, "
+        "e.g. linear,transformer,transformer-seed2",
+    )
     ap.add_argument("--combine", default=None, help="run nothing: write transformer.json from this folder's stages")
     args = ap.parse_args(argv)
     if args.combine:
@@ -512,7 +519,7 @@ def _stage(
         res = stage_model("fast", params, str(models), n_train, n_valid)
     elif stage in ("full", "partial"):
         base = FULL_PARAMS if stage == "full" else PARTIAL_PARAMS
-        label = "transformer" if stage == "full" else "partial"
+        label = args.label or ("transformer" if stage == "full" else "partial")
         params = {**base, **enc, **dev, **tiny, **json.loads(args.set), "label": label, "progress_bar": False}
         res = stage_model("transformer", params, str(models), n_train, n_valid)
     elif stage == "ensemble":
@@ -520,6 +527,9 @@ def _stage(
         extra = [m for m in ("linear", "transformer", "partial", "fast") if (models / m / "meta.json").is_file()]
         if len(extra) > 2:
             res["all_members"] = stage_ensemble(str(models), extra, n_valid, label="ensemble-all")
+        if args.members:
+            chosen = [m.strip() for m in args.members.split(",") if m.strip()]
+            res["chosen_members"] = stage_ensemble(str(models), chosen, n_valid, label="ensemble-chosen")
     elif stage == "throughput":
         device = "cuda" if args.device in ("auto", "cuda") and _cuda() else "cpu"
         res = stage_throughput(str(models / "transformer"), 256 if args.tiny else 2048, device)
