@@ -108,7 +108,7 @@ class TransformerModel(PathModel):
         knn: int = 10,
         knn_temperature: float = 0.05,
         knn_weight: float | None = None,
-        knn_max_rows: int = 200_000,
+        knn_max_rows: int = 100_000,
         progress: Any = None,
         **training: Any,
     ) -> None:

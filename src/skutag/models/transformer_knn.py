@@ -11,7 +11,7 @@ The transformer mixes both distributions with a weight tuned on held-out rows (s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ def knn_path_proba(
     if len(queries) == 0 or len(index) == 0:
         return out / out.sum(axis=1, keepdims=True)
     k = max(1, min(int(k), len(index)))
-    table = np.asarray(index, dtype=np.float32)
+    table = index if index.dtype == np.float32 else np.asarray(index, dtype=np.float32)
     for start in range(0, len(queries), QUERY_CHUNK):
         q = np.asarray(queries[start : start + QUERY_CHUNK], dtype=np.float32)
         sims = q @ table.T
@@ -108,6 +108,9 @@ class NeighbourIndex:
     k: int
     temperature: float
     tuning: dict[str, float] | None = None
+    #: float32 copy of ``embeddings`` made on first use (converting 10K x 384 float16 rows on every call was most
+    #: of a one-title predict)
+    _table: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def empty(cls, k: int = 1, temperature: float = 1.0) -> NeighbourIndex:
@@ -118,7 +121,9 @@ class NeighbourIndex:
         return len(self.paths)
 
     def votes(self, queries: np.ndarray, n_paths: int) -> np.ndarray:
-        return knn_path_proba(queries, self.embeddings, self.paths, n_paths, self.k, self.temperature)
+        if self._table is None or len(self._table) != len(self.embeddings):
+            self._table = np.ascontiguousarray(self.embeddings, dtype=np.float32)
+        return knn_path_proba(queries, self._table, self.paths, n_paths, self.k, self.temperature)
 
     def mix(self, probs: np.ndarray, queries: np.ndarray | None) -> np.ndarray:
         """``(1 - weight) * probs + weight * votes``; ``probs`` unchanged when the index is empty or unweighted."""
@@ -137,7 +142,7 @@ class NeighbourIndex:
         emb = np.concatenate([self.embeddings, normalise_rows(embeddings[ok]).astype(np.float16)])
         ids = np.concatenate([self.paths, paths[ok].astype(np.int32)])
         keep = cap_index(ids, max_rows, seed)
-        self.embeddings, self.paths = emb[keep], ids[keep]
+        self.embeddings, self.paths, self._table = emb[keep], ids[keep], None
         return int(ok.sum())
 
     def save(self, path: Path) -> None:
