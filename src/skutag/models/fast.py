@@ -280,9 +280,7 @@ class FastModel(PathModel):
         if len(frame) == 0:
             return np.zeros((0, len(self.paths_)))
         x = self.embed_texts(field_texts(frame[self.text_columns_], self.fields))
-        probs = decode_paths(self._head_logits(x), self.paths_, self.path_temperature_)
-        index: NeighbourIndex | None = getattr(self, "knn_index_", None)
-        return probs if index is None else index.mix(probs, x)
+        return self.knn_index_.mix(decode_paths(self._head_logits(x), self.paths_, self.path_temperature_), x)
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:

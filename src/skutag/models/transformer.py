@@ -386,9 +386,7 @@ class TransformerModel(PathModel):
         logits, pooled = self._forward(texts, batch_size)
         if len(logits[0]) == 0:
             return np.zeros((0, len(self.paths_)))
-        probs = decode_paths(logits, self.paths_, self.path_temperature_)
-        index: NeighbourIndex | None = getattr(self, "knn_index_", None)
-        return probs if index is None else index.mix(probs, pooled)
+        return self.knn_index_.mix(decode_paths(logits, self.paths_, self.path_temperature_), pooled)
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:

@@ -121,7 +121,7 @@ class NeighbourIndex:
         return len(self.paths)
 
     def votes(self, queries: np.ndarray, n_paths: int) -> np.ndarray:
-        if self._table is None or len(self._table) != len(self.embeddings):
+        if self._table is None:
             self._table = np.ascontiguousarray(self.embeddings, dtype=np.float32)
         return knn_path_proba(queries, self._table, self.paths, n_paths, self.k, self.temperature)
 
