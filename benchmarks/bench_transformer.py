@@ -114,18 +114,26 @@ def stage_model(kind: str, params: dict[str, Any], out_dir: str, n_train: int | 
 
 
 def stage_ensemble(
-    out_dir: str, members: list[str], n_valid: int | None, label: str = "ensemble", repeats: int = 10
+    out_dir: str,
+    members: list[str],
+    n_valid: int | None,
+    label: str = "ensemble",
+    repeats: int = 10,
+    n_train: int | None = None,
 ) -> dict:
-    """Blend saved models: weights tuned on all of validation (in-sample), and the honest figure: weights tuned
-    on one random half of validation and scored on the other, and vice versa, averaged over ``repeats`` random
-    halvings (one halving's figure moves by about half a point of macro F1 with the split; the spread is kept)."""
+    """Blend saved models and the votes of the nearest MWPD training titles (hybrid similarity, as
+    ``skutag train --model ensemble`` keeps them): weights tuned on all of validation (in-sample), and the honest
+    figure: weights tuned on one random half of validation and scored on the other, and vice versa, averaged over
+    ``repeats`` random halvings (one halving's figure moves by about half a point of macro F1 with the split; the
+    spread is kept)."""
     from skutag.evaluation.metrics import evaluate_predictions
     from skutag.models.base import BaseModel
     from skutag.models.ensemble import EnsembleModel, blend
 
-    _, _, xv, yv = _mwpd(1, n_valid)
+    xt, yt, xv, yv = _mwpd(n_train, n_valid)
     models = [BaseModel.load(Path(out_dir) / m) for m in members]
     ens = EnsembleModel.from_members(models, grid_step=0.05 if len(models) == 2 else 0.1)
+    ens.build_neighbours(xt, yt)
     probs = ens.member_probs(xv)
     runs: list[dict[str, float]] = []
     chosen = []
@@ -146,7 +154,7 @@ def stage_ensemble(
     ens.save(Path(out_dir) / label)
     return {
         "system": f"{label} (2-fold tuned)",
-        "members": members,
+        "members": members + (["hybrid neighbour votes"] if ens.neighbours_ is not None else []),
         **mean,
         "repeats": repeats,
         "sd": spread,
@@ -391,7 +399,7 @@ def run(quick: bool = False) -> str:
     for kind, params in (("linear", {"label": "linear"}), ("fast", fast), ("transformer", full)):
         m = _measure(quick, stage_model, kind, dict(params), str(work), n_train, n_valid)
         rows.append(_row(m.value, wall_s=round(m.wall_s, 1), peak_rss_mb=round(m.peak_rss_mb)))
-    ens = _measure(quick, stage_ensemble, str(work), ["linear", "transformer"], n_valid).value
+    ens = _measure(quick, stage_ensemble, str(work), ["linear", "transformer"], n_valid, n_train=n_train).value
     rows.append({k: v for k, v in ens.items() if k not in ENSEMBLE_DETAIL})
     rows.append(ens["in_sample"])
     thr = _measure(quick, stage_throughput, str(work / "transformer"), 64 if quick else 1024).value
@@ -523,13 +531,15 @@ def _stage(
         params = {**base, **enc, **dev, **tiny, **json.loads(args.set), "label": label, "progress_bar": False}
         res = stage_model("transformer", params, str(models), n_train, n_valid)
     elif stage == "ensemble":
-        res = stage_ensemble(str(models), ["linear", "transformer"], n_valid)
+        res = stage_ensemble(str(models), ["linear", "transformer"], n_valid, n_train=n_train)
         extra = [m for m in ("linear", "transformer", "partial", "fast") if (models / m / "meta.json").is_file()]
         if len(extra) > 2:
-            res["all_members"] = stage_ensemble(str(models), extra, n_valid, label="ensemble-all")
+            res["all_members"] = stage_ensemble(str(models), extra, n_valid, label="ensemble-all", n_train=n_train)
         if args.members:
             chosen = [m.strip() for m in args.members.split(",") if m.strip()]
-            res["chosen_members"] = stage_ensemble(str(models), chosen, n_valid, label="ensemble-chosen")
+            res["chosen_members"] = stage_ensemble(
+                str(models), chosen, n_valid, label="ensemble-chosen", n_train=n_train
+            )
     elif stage == "throughput":
         device = "cuda" if args.device in ("auto", "cuda") and _cuda() else "cpu"
         res = stage_throughput(str(models / "transformer"), 256 if args.tiny else 2048, device)

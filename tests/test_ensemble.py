@@ -103,3 +103,46 @@ def test_fit_save_load_via_registry(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(loaded.predict(vt), ens.predict(vt))
     top = loaded.predict_scored(vt, k=2)
     assert top.level_scores is not None and top.level_scores.shape == (40, 2)
+
+
+def test_hybrid_neighbour_votes(tmp_path: Path) -> None:
+    """The ensemble keeps its training rows as each capable member sees them (TF-IDF, embedding) and blends the
+    votes of the nearest ones; the index survives save/load and a member-less ensemble has none."""
+    import scipy.sparse as sp
+
+    from skutag.models.hybrid_neighbours import FILE, HybridIndex
+
+    enc = tiny_encoder(tmp_path / "enc")
+    texts, labels = synthetic_catalogue(200)
+    lin = LinearModel().fit(texts, labels)
+    fast = create_fast(enc).fit(texts, labels)
+    ens = EnsembleModel.from_members([lin, fast], grid_step=0.25)
+    assert ens.build_neighbours(texts, labels) == 200
+    index = ens.neighbours_
+    assert index is not None and len(index.parts) == 2
+    assert isinstance(index.parts[0], sp.csr_matrix) and isinstance(index.parts[1], np.ndarray)
+    probs = ens.member_probs(texts.head(30))
+    assert len(probs) == 3 and len(ens.weights_) == 3  # two members, then the votes
+    np.testing.assert_allclose(probs[2].sum(axis=1), 1.0)
+    # a training title's neighbours are its own rows: the votes alone recover its path
+    votes_only = ens.predict_from_proba(probs[2])
+    assert (votes_only["level_2"].to_numpy() == labels["level_2"].head(30).to_numpy()).mean() > 0.9
+    ens.tune(texts.tail(60), labels.tail(60))
+    ens.save(tmp_path / "e")
+    assert (tmp_path / "e" / FILE).is_file()
+    loaded = BaseModel.load(tmp_path / "e")
+    assert isinstance(loaded, EnsembleModel) and loaded.neighbours_ is not None
+    vt, _ = synthetic_catalogue(40, seed=3)
+    np.testing.assert_allclose(loaded.predict_path_proba(vt), ens.predict_path_proba(vt), atol=1e-3)
+    # the mean of cosines: one space alone gives that space's neighbours
+    one = HybridIndex([index.parts[1]], index.paths, k=1, temperature=0.01)
+    q = [index.parts[1][:5]]
+    assert list(one.votes(q, len(ens.paths_)).argmax(axis=1)) == list(index.paths[:5])
+    off = EnsembleModel.from_members([lin], neighbours=False)
+    assert off.build_neighbours(texts, labels) == 0 and off.neighbours_ is None
+
+
+def create_fast(enc: str) -> PathModel:
+    from skutag.models.fast import FastModel
+
+    return FastModel(encoder=enc, epochs=20, cache_dir="none", num_threads=1)

@@ -1,4 +1,6 @@
-"""Probability blending of path models (default: the linear model and the fine-tuned transformer).
+"""Probability blending of path models (default: the linear model and the fine-tuned transformer), plus the
+votes of the nearest training rows by the mean of the members' similarities (see
+:mod:`skutag.models.hybrid_neighbours`) as one more input of the blend.
 
 Weights (a point of the simplex, step ``grid_step``) and the blend (arithmetic or geometric mean of the
 path distributions) are chosen on validation rows to maximise the mean of weighted and macro F1 over the
@@ -18,6 +20,7 @@ import pandas as pd
 from skutag.errors import ConfigError
 from skutag.log import get_logger
 from skutag.models.base import BaseModel, level_columns
+from skutag.models.hybrid_neighbours import HybridIndex
 from skutag.models.transformer import holdout_split, level_f1
 from skutag.models.transformer_paths import PathModel, encode_labels
 from skutag.taxonomy import Taxonomy, clean_path
@@ -57,7 +60,9 @@ def blend(probs: list[np.ndarray], weights: tuple[float, ...] | np.ndarray, how:
 class EnsembleModel(PathModel):
     """Blend of fitted path models; ``fit`` trains the members on all but ``holdout_fraction`` of the rows,
     tunes on the rest, then refits the members named in ``refit`` (cheap ones) on all rows; the others with a
-    nearest-neighbour index (transformer, fast) add the tuning rows to it."""
+    nearest-neighbour index (transformer, fast) add the tuning rows to it. With ``neighbours`` the training rows
+    are also kept as every capable member sees them (TF-IDF vector, embedding), and the votes of the
+    ``neighbour_k`` rows most similar by the mean of those cosines join the blend as one more input."""
 
     kind = "ensemble"
 
@@ -69,6 +74,9 @@ class EnsembleModel(PathModel):
         grid_step: float = 0.05,
         blends: list[str] | None = None,
         seed: int = 0,
+        neighbours: bool = True,
+        neighbour_k: int = 10,
+        neighbour_temperature: float = 0.05,
         progress: Any = None,
     ) -> None:
         self.members = members if members is not None else [dict(m) for m in DEFAULT_MEMBERS]
@@ -77,6 +85,9 @@ class EnsembleModel(PathModel):
         self.grid_step = grid_step
         self.blends = blends or list(BLENDS)
         self.seed = seed
+        self.neighbours = neighbours
+        self.neighbour_k = neighbour_k
+        self.neighbour_temperature = neighbour_temperature
         self.progress = progress
         unknown = [b for b in self.blends if b not in BLENDS]
         if unknown:
@@ -90,6 +101,9 @@ class EnsembleModel(PathModel):
             "grid_step": self.grid_step,
             "blends": self.blends,
             "seed": self.seed,
+            "neighbours": self.neighbours,
+            "neighbour_k": self.neighbour_k,
+            "neighbour_temperature": self.neighbour_temperature,
         }
 
     # ---- building ---------------------------------------------------------------------------------
@@ -98,9 +112,31 @@ class EnsembleModel(PathModel):
         """An ensemble of already fitted models (equal weights until :meth:`tune`)."""
         ens = cls(members=[{"model": m.kind, "params": {}} for m in models], **params)
         ens._attach(models)
+        ens.neighbours_ = None
         ens.weights_ = tuple(1.0 / len(models) for _ in models)
         ens.blend_ = "linear"
         return ens
+
+    def _neighbour_models(self) -> list[Any]:
+        return [m for m in self.models_ if hasattr(m, "neighbour_features")]
+
+    def build_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
+        """Keep these labelled rows as the capable members see them (replacing any earlier index); weights reset
+        to equal over members and votes until :meth:`tune`. Returns the rows kept (0: no capable member, or
+        ``neighbours`` off)."""
+        models = self._neighbour_models()
+        self.neighbours_ = None
+        if self.neighbours and models:
+            frame = self._texts(texts)
+            paths = self.path_ids(labels)
+            ok = np.flatnonzero(paths >= 0)
+            rows = frame.iloc[ok]
+            self.neighbours_ = HybridIndex(
+                [m.neighbour_features(rows) for m in models], paths[ok], self.neighbour_k, self.neighbour_temperature
+            )
+        n = len(self.models_) + (self.neighbours_ is not None)
+        self.weights_ = tuple(1.0 / n for _ in range(n))
+        return 0 if self.neighbours_ is None else len(self.neighbours_)
 
     def _attach(self, models: list[BaseModel]) -> None:
         if not models:
@@ -129,7 +165,8 @@ class EnsembleModel(PathModel):
         self.text_columns_ = cols
 
     def member_probs(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[np.ndarray]:
-        """Each member's path distribution, aligned to the ensemble's path table."""
+        """Each member's path distribution, aligned to the ensemble's path table, then (with a neighbour index)
+        the neighbours' votes."""
         frame = self._texts(texts)
         out = []
         for m, idx in zip(self.models_, self.member_index_, strict=True):
@@ -137,6 +174,10 @@ class EnsembleModel(PathModel):
             if len(frame):
                 p[:, idx] = m.predict_path_proba(frame)  # type: ignore[attr-defined]
             out.append(p)
+        index: HybridIndex | None = getattr(self, "neighbours_", None)
+        if index is not None:
+            queries = [m.neighbour_features(frame) for m in self._neighbour_models()] if len(frame) else []
+            out.append(index.votes(queries, len(self.paths_)) if len(frame) else np.zeros((0, len(self.paths_))))
         return out
 
     def _targets(self, labels: pd.DataFrame) -> np.ndarray:
@@ -189,6 +230,7 @@ class EnsembleModel(PathModel):
             m.fit(texts.iloc[train_idx], labels.iloc[train_idx])
             models.append(m)
         self._attach(models)
+        self.build_neighbours(texts.iloc[train_idx], labels.iloc[train_idx])
         self.tune(texts.iloc[hold_idx], labels.iloc[hold_idx])
         for i, spec in enumerate(self.members):
             if spec["model"] in self.refit:
@@ -198,7 +240,10 @@ class EnsembleModel(PathModel):
                 models[i] = m.fit(texts, labels)
             elif hasattr(models[i], "add_neighbours"):  # not retrained, but the tuning rows join its index
                 models[i].add_neighbours(texts.iloc[hold_idx], labels.iloc[hold_idx])  # type: ignore[attr-defined]
+        weights, how = self.weights_, self.blend_
         self._attach(models)
+        self.build_neighbours(texts, labels)  # all rows, as the final (refit) members see them
+        self.weights_, self.blend_ = weights, how
         return self
 
     def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
@@ -212,10 +257,13 @@ class EnsembleModel(PathModel):
             "blend": self.blend_,
             "tuning": getattr(self, "tuning_", None),
             "n_members": len(self.models_),
+            "neighbour_index": self.neighbours_ is not None,
         }
         (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=1), "utf-8")
         for i, m in enumerate(self.models_):
             m.save(directory / f"member_{i}")
+        if self.neighbours_ is not None:
+            self.neighbours_.save(directory)
 
     @classmethod
     def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
@@ -223,9 +271,12 @@ class EnsembleModel(PathModel):
         model = cls(**config["params"])
         members = [BaseModel.load(directory / f"member_{i}") for i in range(int(config["n_members"]))]
         model._attach(members)
+        model.neighbours_ = None
+        if config.get("neighbour_index"):
+            model.neighbours_ = HybridIndex.load(directory, len(model._neighbour_models()), len(model.paths_))
         model.weights_ = tuple(float(w) for w in config["weights"])
         model.blend_ = str(config["blend"])
         model.tuning_ = config.get("tuning")
-        if len(model.weights_) != len(members):
+        if len(model.weights_) != len(members) + (model.neighbours_ is not None):
             raise ValueError("ensemble weights do not match its members")
         return model

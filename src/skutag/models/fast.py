@@ -222,6 +222,12 @@ class FastModel(PathModel):
         if self.knn_index_.tuning is not None:
             log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(hold_idx), self.knn_index_.tuning)
 
+    def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
+        """Rows as this model sees them (frozen-encoder embeddings), for nearest-neighbour search."""
+        self._check_fitted()
+        frame = self._texts(texts)
+        return self.embed_texts(field_texts(frame[self.text_columns_], self.fields))
+
     def add_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
         """Add labelled rows to the nearest-neighbour index without retraining; returns how many joined."""
         self._check_fitted()

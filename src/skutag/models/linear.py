@@ -337,6 +337,12 @@ class LinearModel(BaseModel):
             for lv, classes in enumerate(self.classes_)
         ]
 
+    def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> sp.csr_matrix:
+        """Rows as this model sees them (TF-IDF over its text columns), for nearest-neighbour search."""
+        self._check_fitted()
+        frame = self._texts(texts)
+        return self.vectorizer_.transform({c: frame[c].tolist() for c in self.text_columns_})
+
     def _map_chunks(self, texts: pd.DataFrame, fn: Callable[[pd.DataFrame], Any]) -> list[Any]:
         # at most _CHUNK rows a chunk, and a multiple of n_jobs chunks of equal size (threads finish together)
         jobs = max(1, self.n_jobs)

@@ -273,6 +273,14 @@ class TransformerModel(PathModel):
         if self.knn_index_.tuning is not None:
             log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(v_y), self.knn_index_.tuning)
 
+    def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
+        """Rows as this model sees them (normalised pooled embeddings), for nearest-neighbour search."""
+        self._check_fitted()
+        pooled = self._forward(texts)[1]
+        if pooled is None:
+            raise ModelLoadError("this model's ONNX graph has no pooled output (saved before it existed)")
+        return pooled
+
     def add_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
         """Add labelled rows to the nearest-neighbour index without retraining (e.g. the rows an ensemble held out
         to tune its weights); returns how many joined (rows of unknown paths and models without an index: 0)."""

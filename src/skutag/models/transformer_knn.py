@@ -51,20 +51,37 @@ def knn_path_proba(
 ) -> np.ndarray:
     """rows x paths vote distribution of ``queries`` (unit rows) over ``index`` (unit rows labelled with
     ``index_paths``, path ids < ``n_paths``); ``k`` is capped at the index size."""
-    out = np.full((len(queries), n_paths), VOTE_FLOOR, dtype=np.float64)
-    if len(queries) == 0 or len(index) == 0:
-        return out / out.sum(axis=1, keepdims=True)
-    k = max(1, min(int(k), len(index)))
     table = index if index.dtype == np.float32 else np.asarray(index, dtype=np.float32)
-    for start in range(0, len(queries), QUERY_CHUNK):
-        q = np.asarray(queries[start : start + QUERY_CHUNK], dtype=np.float32)
-        sims = q @ table.T
+
+    def similarity(start: int, stop: int) -> np.ndarray:
+        return np.asarray(queries[start:stop], dtype=np.float32) @ table.T
+
+    return votes_by_similarity(similarity, len(queries), len(index), index_paths, n_paths, k, temperature)
+
+
+def votes_by_similarity(
+    similarity: Callable[[int, int], np.ndarray],
+    n_queries: int,
+    n_index: int,
+    index_paths: np.ndarray,
+    n_paths: int,
+    k: int,
+    temperature: float,
+) -> np.ndarray:
+    """The vote distribution from ``similarity(start, stop)`` (query rows start..stop x index rows), computed
+    ``QUERY_CHUNK`` query rows at a time so memory stays bounded."""
+    out = np.full((n_queries, n_paths), VOTE_FLOOR, dtype=np.float64)
+    if n_queries == 0 or n_index == 0:
+        return out / out.sum(axis=1, keepdims=True)
+    k = max(1, min(int(k), n_index))
+    for start in range(0, n_queries, QUERY_CHUNK):
+        sims = similarity(start, min(start + QUERY_CHUNK, n_queries))
         if k < sims.shape[1]:
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         else:
-            top = np.tile(np.arange(sims.shape[1]), (len(q), 1))
+            top = np.tile(np.arange(sims.shape[1]), (len(sims), 1))
         weights = np.exp((np.take_along_axis(sims, top, axis=1).astype(np.float64) - 1.0) / temperature)
-        rows = np.repeat(np.arange(start, start + len(q)), top.shape[1])
+        rows = np.repeat(np.arange(start, start + len(sims)), top.shape[1])
         np.add.at(out, (rows, index_paths[top].ravel()), weights.ravel())
     return out / out.sum(axis=1, keepdims=True)
 
