@@ -168,16 +168,25 @@ class EnsembleModel(PathModel):
         """Each member's path distribution, aligned to the ensemble's path table, then (with a neighbour index)
         the neighbours' votes."""
         frame = self._texts(texts)
+        index: HybridIndex | None = getattr(self, "neighbours_", None)
         out = []
+        features: dict[int, Any] = {}
         for m, idx in zip(self.models_, self.member_index_, strict=True):
             p = np.zeros((len(frame), len(self.paths_)))
-            if len(frame):
+            if len(frame) and index is not None and hasattr(m, "path_proba_and_features"):
+                p[:, idx], f = m.path_proba_and_features(frame)  # one pass through a neural member
+                if f is not None:
+                    features[id(m)] = f
+            elif len(frame):
                 p[:, idx] = m.predict_path_proba(frame)  # type: ignore[attr-defined]
             out.append(p)
-        index: HybridIndex | None = getattr(self, "neighbours_", None)
         if index is not None:
-            queries = [m.neighbour_features(frame) for m in self._neighbour_models()] if len(frame) else []
-            out.append(index.votes(queries, len(self.paths_)) if len(frame) else np.zeros((0, len(self.paths_))))
+            if len(frame):
+                models = self._neighbour_models()
+                queries = [features[id(m)] if id(m) in features else m.neighbour_features(frame) for m in models]
+                out.append(index.votes(queries, len(self.paths_)))
+            else:
+                out.append(np.zeros((0, len(self.paths_))))
         return out
 
     def _targets(self, labels: pd.DataFrame) -> np.ndarray:

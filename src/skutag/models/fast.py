@@ -285,8 +285,13 @@ class FastModel(PathModel):
         frame = self._texts(texts)
         if len(frame) == 0:
             return np.zeros((0, len(self.paths_)))
+        return self.path_proba_and_features(frame)[0]
+
+    def path_proba_and_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_path_proba` and :meth:`neighbour_features` from one embedding pass."""
+        frame = self._texts(texts)
         x = self.embed_texts(field_texts(frame[self.text_columns_], self.fields))
-        return self.knn_index_.mix(decode_paths(self._head_logits(x), self.paths_, self.path_temperature_), x)
+        return self.knn_index_.mix(decode_paths(self._head_logits(x), self.paths_, self.path_temperature_), x), x
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:

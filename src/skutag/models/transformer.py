@@ -391,10 +391,21 @@ class TransformerModel(PathModel):
     def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128) -> np.ndarray:
         """P(path) per row (heads mixed with nearest-neighbour votes when the model has an index); rows run through
         the network in length-sorted batches of ``batch_size``."""
+        return self.path_proba_and_features(texts, batch_size)[0]
+
+    def path_proba_and_features(
+        self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`predict_path_proba` and :meth:`neighbour_features` from one pass through the network (None for
+        the features of a graph saved without the pooled output)."""
         logits, pooled = self._forward(texts, batch_size)
         if len(logits[0]) == 0:
-            return np.zeros((0, len(self.paths_)))
-        return self.knn_index_.mix(decode_paths(logits, self.paths_, self.path_temperature_), pooled)
+            return np.zeros((0, len(self.paths_))), np.zeros((0, int(self.net_.encoder.config.hidden_size)))
+        if pooled is None:
+            if len(self.knn_index_) and self.knn_index_.weight > 0:
+                raise ModelLoadError("this model's ONNX graph has no pooled output for its nearest-neighbour index")
+            return decode_paths(logits, self.paths_, self.path_temperature_), None
+        return self.knn_index_.mix(decode_paths(logits, self.paths_, self.path_temperature_), pooled), pooled
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
