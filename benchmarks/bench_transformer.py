@@ -113,6 +113,24 @@ def stage_model(kind: str, params: dict[str, Any], out_dir: str, n_train: int | 
     return out
 
 
+def cross_tuned(
+    ens: Any, xv: pd.DataFrame, yv: pd.DataFrame, probs: list[np.ndarray], seed: int, chosen: list | None = None
+) -> np.ndarray:
+    """Blended path probabilities of every validation row with weights tuned on the other half (a random
+    halving drawn with ``seed``); each half's choice is appended to ``chosen``."""
+    from skutag.models.ensemble import blend
+
+    order = np.random.default_rng(seed).permutation(len(xv))
+    halves = [np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])]
+    cross = np.zeros_like(probs[0])
+    for tune_idx, score_idx in ((halves[0], halves[1]), (halves[1], halves[0])):
+        ens.tune(xv.iloc[tune_idx], yv.iloc[tune_idx], probs=[p[tune_idx] for p in probs])
+        if chosen is not None:
+            chosen.append({"split": seed, "weights": list(ens.weights_), "blend": ens.blend_})
+        cross[score_idx] = blend([p[score_idx] for p in probs], ens.weights_, ens.blend_)
+    return cross
+
+
 def stage_ensemble(
     out_dir: str,
     members: list[str],
@@ -136,15 +154,9 @@ def stage_ensemble(
     ens.build_neighbours(xt, yt)
     probs = ens.member_probs(xv)
     runs: list[dict[str, float]] = []
-    chosen = []
+    chosen: list[dict[str, Any]] = []
     for rep in range(repeats):
-        order = np.random.default_rng(rep).permutation(len(xv))
-        halves = [np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])]
-        cross = np.zeros_like(probs[0])
-        for tune_idx, score_idx in ((halves[0], halves[1]), (halves[1], halves[0])):
-            ens.tune(xv.iloc[tune_idx], yv.iloc[tune_idx], probs=[p[tune_idx] for p in probs])
-            chosen.append({"split": rep, "weights": list(ens.weights_), "blend": ens.blend_})
-            cross[score_idx] = blend([p[score_idx] for p in probs], ens.weights_, ens.blend_)
+        cross = cross_tuned(ens, xv, yv, probs, rep, chosen)
         runs.append(_figures(evaluate_predictions(yv, ens.predict_from_proba(cross), proba=ens.marginals(cross))))
     mean = {k: round(float(np.mean([r[k] for r in runs])), 4) for k in runs[0]}
     spread = {k: round(float(np.std([r[k] for r in runs])), 4) for k in ("f1_weighted", "f1_macro")}
@@ -399,7 +411,7 @@ def run(quick: bool = False) -> str:
     for kind, params in (("linear", {"label": "linear"}), ("fast", fast), ("transformer", full)):
         m = _measure(quick, stage_model, kind, dict(params), str(work), n_train, n_valid)
         rows.append(_row(m.value, wall_s=round(m.wall_s, 1), peak_rss_mb=round(m.peak_rss_mb)))
-    ens = _measure(quick, stage_ensemble, str(work), ["linear", "transformer"], n_valid, n_train=n_train).value
+    ens = _measure(quick, stage_ensemble, str(work), ["linear", "transformer"], n_valid, "ensemble", 10, n_train).value
     rows.append({k: v for k, v in ens.items() if k not in ENSEMBLE_DETAIL})
     rows.append(ens["in_sample"])
     thr = _measure(quick, stage_throughput, str(work / "transformer"), 64 if quick else 1024).value

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_transformer import _mwpd
+from benchmarks.bench_transformer import _mwpd, cross_tuned
 
 
 def _sparse(model: Any, titles: list[str]) -> Any:
@@ -42,7 +42,7 @@ def _votes(sims: np.ndarray, paths: np.ndarray, n_paths: int, k: int, temperatur
 
 def explore(models_dir: Path, k: int = 10, temperature: float = 0.05, repeats: int = 10) -> dict[str, Any]:
     from skutag.models.base import BaseModel
-    from skutag.models.ensemble import EnsembleModel, blend
+    from skutag.models.ensemble import EnsembleModel
     from skutag.models.transformer import level_f1
 
     xt, yt, xv, yv = _mwpd(None, None)
@@ -75,15 +75,7 @@ def explore(models_dir: Path, k: int = 10, temperature: float = 0.05, repeats: i
     }
     for name, members in blends.items():
         probs = [systems[m] for m in members]
-        runs = []
-        for rep in range(repeats):
-            order = np.random.default_rng(rep).permutation(len(y))
-            halves = [np.sort(order[: len(y) // 2]), np.sort(order[len(y) // 2 :])]
-            cross = np.zeros_like(probs[0])
-            for a, b in ((halves[0], halves[1]), (halves[1], halves[0])):
-                ens.tune(xv.iloc[a], yv.iloc[a], probs=[p[a] for p in probs])
-                cross[b] = blend([p[b] for p in probs], ens.weights_, ens.blend_)
-            runs.append(score(cross))
+        runs = [score(cross_tuned(ens, xv, yv, probs, rep)) for rep in range(repeats)]
         out[f"{name}, 2-fold tuned (mean of {repeats})"] = {
             key: round(float(np.mean([r[key] for r in runs])), 4) for key in ("f1_weighted", "f1_macro")
         }
