@@ -168,7 +168,7 @@ class EnsembleModel(PathModel):
         """Each member's path distribution, aligned to the ensemble's path table, then (with a neighbour index)
         the neighbours' votes."""
         frame = self._texts(texts)
-        index: HybridIndex | None = getattr(self, "neighbours_", None)
+        index: HybridIndex | None = self.neighbours_
         out = []
         features: dict[int, Any] = {}
         for m, idx in zip(self.models_, self.member_index_, strict=True):

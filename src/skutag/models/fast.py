@@ -21,7 +21,7 @@ from safetensors.torch import load_model, save_model
 from skutag.errors import ConfigError
 from skutag.log import get_logger
 from skutag.models.fast_cache import cache_key, cached_embeddings, default_cache_dir, encoder_fingerprint
-from skutag.models.transformer import holdout_split, level_f1
+from skutag.models.transformer import fit_neighbour_index, holdout_split, level_f1
 from skutag.models.transformer_encoder import (
     DEFAULT_ENCODER,
     embed,
@@ -32,7 +32,7 @@ from skutag.models.transformer_encoder import (
     tokenize,
 )
 from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
-from skutag.models.transformer_knn import NeighbourIndex, build_index, check_params
+from skutag.models.transformer_knn import NeighbourIndex, check_params
 from skutag.models.transformer_net import LevelHeads
 from skutag.models.transformer_paths import (
     PathModel,
@@ -199,28 +199,8 @@ class FastModel(PathModel):
         if self.knn == 0:
             self.knn_index_ = NeighbourIndex.empty()
             return
-        held = None
-        if len(hold_idx):
-            head = decode_paths(self._head_logits(x[hold_idx]), self.paths_, self.path_temperature_)
-            held = (x[hold_idx], path_targets(y[hold_idx], self.paths_), head)
-
-        def score(p: np.ndarray) -> float:
-            return level_f1(y[hold_idx], self.paths_[p.argmax(axis=1)])["score"]
-
-        self.knn_index_ = build_index(
-            x[train_idx],
-            path_targets(y[train_idx], self.paths_),
-            len(self.paths_),
-            k=self.knn,
-            temperature=self.knn_temperature,
-            max_rows=self.knn_max_rows,
-            weight=self.knn_weight,
-            seed=self.seed,
-            held=held,
-            score=score,
-        )
-        if self.knn_index_.tuning is not None:
-            log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(hold_idx), self.knn_index_.tuning)
+        held = (x[hold_idx], self._head_logits(x[hold_idx]), y[hold_idx]) if len(hold_idx) else None
+        self.knn_index_ = fit_neighbour_index(self, x[train_idx], y[train_idx], held, self.seed)
 
     def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
         """Rows as this model sees them (frozen-encoder embeddings), for nearest-neighbour search."""
@@ -230,9 +210,7 @@ class FastModel(PathModel):
 
     def add_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
         """Add labelled rows to the nearest-neighbour index without retraining; returns how many joined."""
-        self._check_fitted()
-        frame = self._texts(texts)
-        x = self.embed_texts(field_texts(frame[self.text_columns_], self.fields))
+        x = self.neighbour_features(texts)
         return self.knn_index_.extend(x, self.path_ids(labels), self.knn_max_rows, self.seed)
 
     def _train_heads(self, x: np.ndarray, y: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> None:
@@ -289,8 +267,7 @@ class FastModel(PathModel):
 
     def path_proba_and_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_path_proba` and :meth:`neighbour_features` from one embedding pass."""
-        frame = self._texts(texts)
-        x = self.embed_texts(field_texts(frame[self.text_columns_], self.fields))
+        x = self.neighbour_features(texts)
         return self.knn_index_.mix(decode_paths(self._head_logits(x), self.paths_, self.path_temperature_), x), x
 
     # ---- persistence ----------------------------------------------------------------------------

@@ -83,6 +83,45 @@ def level_f1(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {"f1_weighted": float(np.mean(w)), "f1_macro": float(np.mean(m)), "score": float(np.mean(w + m))}
 
 
+def fit_neighbour_index(
+    model: Any,
+    embeddings: np.ndarray,
+    y: np.ndarray,
+    held: tuple[np.ndarray, list[np.ndarray], np.ndarray] | None,
+    seed: int,
+    add_held: bool = True,
+) -> NeighbourIndex:
+    """The nearest-neighbour index of a fitted neural path model (its ``knn*`` settings, ``paths_`` and
+    ``path_temperature_``) over training rows (``embeddings``, class targets ``y``); ``held`` = (embeddings, head
+    logits, targets) of held-out rows tunes the mixing weight, then (``add_held``) joins the index."""
+    paths = model.paths_
+    held_rows = None
+    if held is not None:
+        head = decode_paths(held[1], paths, model.path_temperature_)
+        held_rows = (held[0], path_targets(held[2], paths), head)
+    held_y = held[2] if held is not None else np.zeros((0, paths.shape[1]), dtype=np.int64)
+
+    def score(p: np.ndarray) -> float:
+        return level_f1(held_y, paths[p.argmax(axis=1)])["score"]
+
+    index = build_index(
+        embeddings,
+        path_targets(y, paths),
+        len(paths),
+        k=model.knn,
+        temperature=model.knn_temperature,
+        max_rows=model.knn_max_rows,
+        weight=model.knn_weight,
+        seed=seed,
+        held=held_rows,
+        score=score,
+        add_held=add_held,
+    )
+    if index.tuning is not None:
+        log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(held_y), index.tuning)
+    return index
+
+
 class TransformerModel(PathModel):
     """Fine-tuned encoder with per-level heads. Training hyperparameters are :class:`TrainingArguments`
     fields passed as keyword arguments (``epochs``, ``encoder_lr``, ``head_lr``, ``loss``, ...).
@@ -243,35 +282,13 @@ class TransformerModel(PathModel):
     ) -> None:
         """The nearest-neighbour index over the training rows, its weight tuned on the held-out rows; held-out
         rows taken from the training data then join the index (an explicit validation set never does)."""
-        n_paths = len(self.paths_)
         if self.knn == 0:
             self.knn_index_ = NeighbourIndex.empty()
             return
         self._say(f"embedding {len(ids):,} training rows for the nearest-neighbour index")
         pooled = self._logits(ids, self.net_, device)[1]
-        held = None
-        if v_pooled is not None and len(v_pooled):
-            head = decode_paths(v_logits, self.paths_, self.path_temperature_)
-            held = (v_pooled, path_targets(v_y, self.paths_), head)
-
-        def score(p: np.ndarray) -> float:
-            return level_f1(v_y, self.paths_[p.argmax(axis=1)])["score"]
-
-        self.knn_index_ = build_index(
-            pooled,
-            path_targets(y[train_idx], self.paths_),
-            n_paths,
-            k=self.knn,
-            temperature=self.knn_temperature,
-            max_rows=self.knn_max_rows,
-            weight=self.knn_weight,
-            seed=self.args.seed,
-            held=held,
-            score=score,
-            add_held=held_from_train,
-        )
-        if self.knn_index_.tuning is not None:
-            log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(v_y), self.knn_index_.tuning)
+        held = (v_pooled, v_logits, v_y) if v_pooled is not None and len(v_pooled) else None
+        self.knn_index_ = fit_neighbour_index(self, pooled, y[train_idx], held, self.args.seed, held_from_train)
 
     def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
         """Rows as this model sees them (normalised pooled embeddings), for nearest-neighbour search."""
