@@ -56,6 +56,10 @@ FAST_PARAMS: dict[str, Any] = {"hidden": 0, "epochs": 300, "lr": 3e-3, "patience
 EXTRACTOR_PARAMS: dict[str, Any] = {"epochs": 10, "batch_size": 16, "max_length": 192, "patience": 3}
 
 
+#: MWPD columns the models read (``--text``): the title alone by default, as the issue's figures are.
+TEXT_COLUMNS: list[str] = ["Name"]
+
+
 def _mwpd(n_train: int | None, n_valid: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     from skutag.catalogue.loaders.mwpd import load_mwpd
 
@@ -67,9 +71,9 @@ def _mwpd(n_train: int | None, n_valid: int | None) -> tuple[pd.DataFrame, pd.Da
         va = va.head(n_valid)
     names = ["level_1", "level_2", "level_3"]
     return (
-        tr[["Name"]].reset_index(drop=True),
+        tr[TEXT_COLUMNS].reset_index(drop=True),
         tr[list(LEVELS)].set_axis(names, axis=1).reset_index(drop=True),
-        va[["Name"]].reset_index(drop=True),
+        va[TEXT_COLUMNS].reset_index(drop=True),
         va[list(LEVELS)].set_axis(names, axis=1).reset_index(drop=True),
     )
 
@@ -395,7 +399,8 @@ def run(quick: bool = False) -> str:
         from test_transformer_helpers import tiny_encoder
 
         encoder = tiny_encoder(work / "tiny-encoder")
-        n_train, n_valid = 160, 60
+        n_train: int | None = 160
+        n_valid: int | None = 60
         common = {"encoder": encoder, "epochs": 1, "progress_bar": False, "max_length": 24}
         full = {**common, "label": "transformer"}
         fast = {"encoder": encoder, "epochs": 5, "label": "fast", "cache_dir": str(work / "cache")}
@@ -486,11 +491,18 @@ def main(argv: list[str] | None = None) -> int:
         help="ensemble stage: blend these saved models (comma-separated names) as one more ensemble, "
         "e.g. linear,transformer,transformer-seed2",
     )
+    ap.add_argument(
+        "--text",
+        default="Name",
+        help="MWPD columns the models read, comma-separated (e.g. Name,CategoryText,URL; a transformer joins them "
+        "with --set '{\"fields\": \"all\"}')",
+    )
     ap.add_argument("--combine", default=None, help="run nothing: write transformer.json from this folder's stages")
     args = ap.parse_args(argv)
     if args.combine:
         print(combine_stages(Path(args.combine)))
         return 0
+    TEXT_COLUMNS[:] = [c.strip() for c in args.text.split(",") if c.strip()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     models = Path(args.models) if args.models else out / "models"

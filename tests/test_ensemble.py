@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from skutag.errors import ConfigError
 from skutag.models.base import BaseModel
 from skutag.models.ensemble import EnsembleModel, blend, simplex_grid
 from skutag.models.linear import LinearModel
@@ -140,6 +141,37 @@ def test_hybrid_neighbour_votes(tmp_path: Path) -> None:
     assert list(one.votes(q, len(ens.paths_)).argmax(axis=1)) == list(index.paths[:5])
     off = EnsembleModel.from_members([lin], neighbours=False)
     assert off.build_neighbours(texts, labels) == 0 and off.neighbours_ is None
+
+
+def test_hybrid_part_weights(tmp_path: Path) -> None:
+    """Lexical spaces share the lexical weight and dense ones the rest; a space with weight 0 does not count; the
+    weights survive save/load and bad ones are refused."""
+    import scipy.sparse as sp
+
+    from skutag.models.hybrid_neighbours import HybridIndex, part_weights
+
+    np.testing.assert_allclose(part_weights([True, False], 0.5), [0.5, 0.5])
+    np.testing.assert_allclose(part_weights([True, False, False], 0.5), [0.5, 0.25, 0.25])
+    np.testing.assert_allclose(part_weights([True, False, False], None), [1 / 3] * 3)
+    np.testing.assert_allclose(part_weights([False, False], 0.9), [0.5, 0.5])  # one kind only: equal
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(50, 8))
+    lexical = sp.random(50, 30, density=0.2, format="csr", random_state=1)
+    paths = np.arange(50) % 7
+    queries = [lexical[:10], dense[:10] + rng.normal(scale=2.0, size=(10, 8))]
+    lex_only = HybridIndex([lexical, dense], paths, k=3, temperature=0.05, weights=[1.0, 0.0])
+    alone = HybridIndex([lexical], paths, k=3, temperature=0.05)
+    np.testing.assert_allclose(lex_only.votes(queries, 7), alone.votes(queries[:1], 7), atol=1e-9)
+    mixed = HybridIndex([lexical, dense], paths, k=3, temperature=0.05, weights=[0.3, 0.7])
+    mixed.save(tmp_path)
+    loaded = HybridIndex.load(tmp_path, 2, 7)
+    np.testing.assert_allclose(loaded.weights, [0.3, 0.7])
+    np.testing.assert_allclose(loaded.votes(queries, 7), mixed.votes(queries, 7), atol=1e-3)
+    for bad in ([0.5, 0.6], [1.0], [-0.5, 1.5]):
+        with pytest.raises(ValueError):
+            HybridIndex([lexical, dense], paths, weights=bad)
+    with pytest.raises(ConfigError):
+        EnsembleModel(neighbour_lexical_weight=1.5)
 
 
 def create_fast(enc: str) -> PathModel:

@@ -16,11 +16,12 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from skutag.errors import ConfigError
 from skutag.log import get_logger
 from skutag.models.base import BaseModel, level_columns
-from skutag.models.hybrid_neighbours import HybridIndex
+from skutag.models.hybrid_neighbours import HybridIndex, part_weights
 from skutag.models.transformer import holdout_split, level_f1
 from skutag.models.transformer_paths import PathModel, encode_labels
 from skutag.taxonomy import Taxonomy, clean_path
@@ -62,7 +63,8 @@ class EnsembleModel(PathModel):
     tunes on the rest, then refits the members named in ``refit`` (cheap ones) on all rows; the others with a
     nearest-neighbour index (transformer, fast) add the tuning rows to it. With ``neighbours`` the training rows
     are also kept as every capable member sees them (TF-IDF vector, embedding), and the votes of the
-    ``neighbour_k`` rows most similar by the mean of those cosines join the blend as one more input."""
+    ``neighbour_k`` rows most similar by a weighted mean of those cosines join the blend as one more input: the
+    lexical (TF-IDF) spaces share ``neighbour_lexical_weight``, the dense ones the rest (None: equal per member)."""
 
     kind = "ensemble"
 
@@ -77,6 +79,7 @@ class EnsembleModel(PathModel):
         neighbours: bool = True,
         neighbour_k: int = 10,
         neighbour_temperature: float = 0.05,
+        neighbour_lexical_weight: float | None = 0.5,
         progress: Any = None,
     ) -> None:
         self.members = members if members is not None else [dict(m) for m in DEFAULT_MEMBERS]
@@ -88,10 +91,13 @@ class EnsembleModel(PathModel):
         self.neighbours = neighbours
         self.neighbour_k = neighbour_k
         self.neighbour_temperature = neighbour_temperature
+        self.neighbour_lexical_weight = neighbour_lexical_weight
         self.progress = progress
         unknown = [b for b in self.blends if b not in BLENDS]
         if unknown:
             raise ConfigError(f"unknown blend(s) {unknown}; choose from {BLENDS}")
+        if neighbour_lexical_weight is not None and not 0.0 <= neighbour_lexical_weight <= 1.0:
+            raise ConfigError(f"neighbour_lexical_weight must be in [0, 1] (or None), not {neighbour_lexical_weight}")
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -104,6 +110,7 @@ class EnsembleModel(PathModel):
             "neighbours": self.neighbours,
             "neighbour_k": self.neighbour_k,
             "neighbour_temperature": self.neighbour_temperature,
+            "neighbour_lexical_weight": self.neighbour_lexical_weight,
         }
 
     # ---- building ---------------------------------------------------------------------------------
@@ -131,9 +138,9 @@ class EnsembleModel(PathModel):
             paths = self.path_ids(labels)
             ok = np.flatnonzero(paths >= 0)
             rows = frame.iloc[ok]
-            self.neighbours_ = HybridIndex(
-                [m.neighbour_features(rows) for m in models], paths[ok], self.neighbour_k, self.neighbour_temperature
-            )
+            parts = [m.neighbour_features(rows) for m in models]
+            weights = part_weights([sp.issparse(f) for f in parts], self.neighbour_lexical_weight)
+            self.neighbours_ = HybridIndex(parts, paths[ok], self.neighbour_k, self.neighbour_temperature, weights)
         n = len(self.models_) + (self.neighbours_ is not None)
         self.weights_ = tuple(1.0 / n for _ in range(n))
         return 0 if self.neighbours_ is None else len(self.neighbours_)

@@ -31,16 +31,40 @@ def unit_rows(x: Features) -> Features:
     return normalise_rows(np.asarray(x))
 
 
-class HybridIndex:
-    """Labelled rows in several feature spaces (one unit-row matrix per space) and their path ids."""
+def part_weights(lexical: list[bool], lexical_weight: float | None) -> np.ndarray:
+    """Weights of the feature spaces in the similarity (summing to 1): the lexical (sparse) spaces share
+    ``lexical_weight`` and the dense ones the rest; equal per space when None or when only one kind is present."""
+    n_lex = sum(lexical)
+    if lexical_weight is None or n_lex in (0, len(lexical)):
+        return np.full(len(lexical), 1.0 / len(lexical))
+    if not 0.0 <= lexical_weight <= 1.0:
+        raise ValueError(f"lexical_weight must be in [0, 1], not {lexical_weight}")
+    dense = (1.0 - lexical_weight) / (len(lexical) - n_lex)
+    return np.array([lexical_weight / n_lex if lex else dense for lex in lexical])
 
-    def __init__(self, parts: list[Features], paths: np.ndarray, k: int = 10, temperature: float = 0.05) -> None:
+
+class HybridIndex:
+    """Labelled rows in several feature spaces (one unit-row matrix per space) and their path ids; the similarity
+    of two rows is the ``weights``-weighted sum of their cosines in each space (default: the mean)."""
+
+    def __init__(
+        self,
+        parts: list[Features],
+        paths: np.ndarray,
+        k: int = 10,
+        temperature: float = 0.05,
+        weights: np.ndarray | list[float] | None = None,
+    ) -> None:
         if not parts or any(p.shape[0] != len(paths) for p in parts):
             raise ValueError("every feature part needs one row per labelled path")
+        w = np.full(len(parts), 1.0 / len(parts)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(parts),) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
+            raise ValueError(f"need {len(parts)} non-negative part weights summing to 1, not {weights}")
         self.parts = [unit_rows(p) for p in parts]
         self.paths = np.asarray(paths, dtype=np.int32)
         self.k = k
         self.temperature = temperature
+        self.weights = w
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -54,10 +78,10 @@ class HybridIndex:
 
         def similarity(start: int, stop: int) -> np.ndarray:
             total = np.zeros((stop - start, len(self.paths)), dtype=np.float32)
-            for q, table in zip(qs, tables, strict=True):
+            for q, table, w in zip(qs, tables, self.weights, strict=True):
                 prod: Any = q[start:stop] @ table
-                total += prod.toarray() if sp.issparse(prod) else prod
-            return total / len(qs)
+                total += np.float32(w) * (prod.toarray() if sp.issparse(prod) else prod)
+            return total
 
         n_queries = qs[0].shape[0]
         return votes_by_similarity(similarity, n_queries, len(self), self.paths, n_paths, self.k, self.temperature)
@@ -65,6 +89,7 @@ class HybridIndex:
     def save(self, directory: Path) -> None:
         """``neighbours.npz``: path ids, then per part either ``dense_i`` (float16) or ``csr_i_*`` arrays."""
         arrays: dict[str, Any] = {"paths": self.paths, "params": np.array([self.k, self.temperature])}
+        arrays["weights"] = self.weights
         for i, p in enumerate(self.parts):
             if isinstance(p, sp.csr_matrix):
                 arrays.update({f"csr_{i}_data": p.data, f"csr_{i}_indices": p.indices, f"csr_{i}_indptr": p.indptr})
@@ -88,8 +113,9 @@ class HybridIndex:
                         )
                 paths = z["paths"]
                 k, temperature = z["params"]
+                weights = z.get("weights")  # None when saved before part weights: the mean
         except (OSError, KeyError, ValueError) as exc:
             raise ModelLoadError(f"{directory / FILE}: cannot read the neighbour index ({exc})") from exc
         if len(paths) and (int(paths.max()) >= n_paths or int(paths.min()) < 0):
             raise ModelLoadError(f"{directory / FILE} does not match the ensemble's paths")
-        return cls(parts, paths, int(k), float(temperature))
+        return cls(parts, paths, int(k), float(temperature), weights)
