@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         "--text",
         default="Name",
         help="MWPD columns the models read, comma-separated (e.g. Name,CategoryText,URL; a transformer joins them "
-        "with --set '{\"fields\": \"all\"}')",
+        'with --set \'{"fields": "all"}\')',
     )
     ap.add_argument("--combine", default=None, help="run nothing: write transformer.json from this folder's stages")
     args = ap.parse_args(argv)
