@@ -1,5 +1,5 @@
 """Hybrid nearest-neighbour votes for the ensemble: training rows as each member sees them (the linear model's
-TF-IDF vector, a neural model's embedding), similarity = the mean of the members' cosines.
+TF-IDF vector, a neural model's embedding), similarity = a weighted mean of the members' cosines.
 
 Dense embeddings find paraphrases, TF-IDF finds shared part numbers, brands and rare words; neighbours by the
 mean of both are better than by either (MWPD validation, title only, 10 neighbours: fine-tuned MiniLM cosine
