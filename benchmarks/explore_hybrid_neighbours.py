@@ -32,12 +32,11 @@ def _sparse(model: Any, titles: list[str]) -> Any:
 
 
 def _votes(sims: np.ndarray, paths: np.ndarray, n_paths: int, k: int, temperature: float) -> np.ndarray:
-    """Votes of each row's ``k`` most similar training rows (weights ``exp((s - 1) / temperature)``)."""
-    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    w = np.exp((np.take_along_axis(sims, top, axis=1) - 1.0) / temperature)
-    out = np.full((len(sims), n_paths), 1e-6)
-    np.add.at(out, (np.repeat(np.arange(len(sims)), k), paths[top].ravel()), w.ravel())
-    return out / out.sum(axis=1, keepdims=True)
+    """Votes of each row's ``k`` most similar training rows, by the models' own kernel over a precomputed
+    similarity matrix."""
+    from skutag.models.transformer_knn import votes_by_similarity
+
+    return votes_by_similarity(lambda a, b: sims[a:b], len(sims), sims.shape[1], paths, n_paths, k, temperature)
 
 
 def explore(models_dir: Path, k: int = 10, temperature: float = 0.05, repeats: int = 10) -> dict[str, Any]:

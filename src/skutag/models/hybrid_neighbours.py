@@ -65,6 +65,9 @@ class HybridIndex:
         self.k = k
         self.temperature = temperature
         self.weights = w
+        #: the parts transposed for the query products, made on first use (transposing the TF-IDF part on every
+        #: call was most of a one-row query)
+        self._tables: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -74,7 +77,9 @@ class HybridIndex:
         if len(queries) != len(self.parts):
             raise ValueError(f"{len(queries)} query parts for an index of {len(self.parts)}")
         qs = [unit_rows(q) for q in queries]
-        tables: list[Any] = [p.T.tocsr() if isinstance(p, sp.csr_matrix) else p.T for p in self.parts]
+        if self._tables is None:
+            self._tables = [p.T.tocsr() if isinstance(p, sp.csr_matrix) else p.T for p in self.parts]
+        tables = self._tables
 
         def similarity(start: int, stop: int) -> np.ndarray:
             total = np.zeros((stop - start, len(self.paths)), dtype=np.float32)

@@ -435,11 +435,12 @@ class TransformerModel(PathModel):
         logits, pooled = self._forward(texts, batch_size)
         if len(logits[0]) == 0:
             return np.zeros((0, len(self.paths_))), np.zeros((0, int(self.net_.encoder.config.hidden_size)))
+        probs = decode_paths(logits, self.paths_, self.path_temperature_)
         if pooled is None:
             if len(self.knn_index_) and self.knn_index_.weight > 0:
                 raise ModelLoadError("this model's ONNX graph has no pooled output for its nearest-neighbour index")
-            return decode_paths(logits, self.paths_, self.path_temperature_), None
-        return self.knn_index_.mix(decode_paths(logits, self.paths_, self.path_temperature_), pooled), pooled
+            return probs, None
+        return self.knn_index_.mix(probs, pooled), pooled
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
