@@ -79,7 +79,15 @@ def _mwpd(n_train: int | None, n_valid: int | None) -> tuple[pd.DataFrame, pd.Da
 
 
 #: ensemble result keys kept out of the table rows
-ENSEMBLE_DETAIL = ("in_sample", "fold_choices", "member_scores", "per_split", "all_members", "chosen_members")
+ENSEMBLE_DETAIL = (
+    "in_sample",
+    "fold_choices",
+    "member_scores",
+    "per_split",
+    "all_members",
+    "chosen_members",
+    "default_linear",
+)
 
 
 def _figures(result: Any) -> dict[str, float]:
@@ -180,6 +188,33 @@ def stage_ensemble(
         "blend": ens.blend_,
         "fold_choices": chosen,
         "member_scores": tuning["members"],
+    }
+
+
+def stage_ensemble_fit(out_dir: str, n_train: int | None, n_valid: int | None, **transformer: Any) -> dict:
+    """``skutag train --model ensemble`` end to end: members fitted on 90% of MWPD train, weights tuned on the other
+    10%, the linear member refitted on all of train, then scored once on validation (nothing tuned on it)."""
+    from skutag.evaluation.run import evaluate_model
+    from skutag.models.ensemble import DEFAULT_MEMBERS, EnsembleModel
+
+    xt, yt, xv, yv = _mwpd(n_train, n_valid)
+    members = [dict(DEFAULT_MEMBERS[0]), {"model": "transformer", "params": transformer}]
+    model = EnsembleModel(members=members)
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    model.fit(xt, yt)
+    seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    result = evaluate_model(model, xv, yv)
+    model.save(Path(out_dir) / "ensemble-fit")
+    return {
+        "system": "ensemble fitted end to end (tuned on 10% of train)",
+        "train_s": round(seconds, 1),
+        "train_cpu_s": round(cpu, 1),
+        **_figures(result),
+        "weights": list(model.weights_),
+        "blend": model.blend_,
+        "tuning": getattr(model, "tuning_", None),
     }
 
 
@@ -413,10 +448,12 @@ def run(quick: bool = False) -> str:
         extractor = {**EXTRACTOR_PARAMS, "progress_bar": False}
         n_ex = (None, None)
     rows: list[dict[str, Any]] = []
-    for kind, params in (("linear", {"label": "linear"}), ("fast", fast), ("transformer", full)):
+    balanced = {"label": "linear-balanced", "class_weight": "balanced"}
+    for kind, params in (("linear", {"label": "linear"}), ("linear", balanced), ("fast", fast), ("transformer", full)):
         m = _measure(quick, stage_model, kind, dict(params), str(work), n_train, n_valid)
         rows.append(_row(m.value, wall_s=round(m.wall_s, 1), peak_rss_mb=round(m.peak_rss_mb)))
-    ens = _measure(quick, stage_ensemble, str(work), ["linear", "transformer"], n_valid, "ensemble", 10, n_train).value
+    members = ["linear-balanced", "transformer"]
+    ens = _measure(quick, stage_ensemble, str(work), members, n_valid, "ensemble", 10, n_train).value
     rows.append({k: v for k, v in ens.items() if k not in ENSEMBLE_DETAIL})
     rows.append(ens["in_sample"])
     thr = _measure(quick, stage_throughput, str(work / "transformer"), 64 if quick else 1024).value
@@ -448,6 +485,8 @@ def _save_payload(
 
 #: stage file -> the system name ``run`` gives its row
 _STAGE_ROWS = {"linear": "linear", "fast": "fast", "full": "transformer"}
+#: stages whose row is kept when present
+_OPTIONAL_ROWS = {"linear_balanced": "linear-balanced"}
 
 
 def combine_stages(folder: Path) -> str:
@@ -464,7 +503,9 @@ def combine_stages(folder: Path) -> str:
     if missing:
         raise FileNotFoundError(f"{folder}: no usable result for stage(s) {', '.join(missing)}")
     rows = []
-    for stage, name in _STAGE_ROWS.items():
+    for stage, name in [*_STAGE_ROWS.items(), *(_OPTIONAL_ROWS.items())]:
+        if stage not in _STAGE_ROWS and stage not in found:
+            continue
         r = found[stage]
         rows.append({**r, "system": name, "wall_s": r.get("stage_wall_s"), "peak_rss_mb": r.get("peak_rss_mb")})
     ens = found["ensemble"]
@@ -477,7 +518,10 @@ def combine_stages(folder: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run stages in this process (used by scripts/gpu_run.sh); writes one JSON per stage to ``--out``."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_transformer")
-    ap.add_argument("--stages", default="linear,fast,full,partial,ensemble,throughput,throughput_cpu,extractor,chinese")
+    ap.add_argument(
+        "--stages",
+        default="linear,linear_balanced,fast,full,partial,ensemble,throughput,throughput_cpu,extractor,chinese",
+    )
     ap.add_argument("--out", default=str(OUT_DIR / "transformer-stages"))
     ap.add_argument("--models", default=None, help="where models are saved (default: OUT/models)")
     ap.add_argument("--device", default="auto")
@@ -546,6 +590,9 @@ def _stage(
 ) -> dict[str, Any]:
     if stage == "linear":
         res: dict[str, Any] = stage_model("linear", {"label": "linear", "n_jobs": 3}, str(models), n_train, n_valid)
+    elif stage == "linear_balanced":  # the ensemble's linear member (see ensemble.DEFAULT_MEMBERS)
+        params = {"label": "linear-balanced", "class_weight": "balanced", "n_jobs": 3}
+        res = stage_model("linear", params, str(models), n_train, n_valid)
     elif stage == "fast":
         params = {**FAST_PARAMS, **enc, **dev, "label": "fast", **({"epochs": 5} if args.tiny else {})}
         res = stage_model("fast", params, str(models), n_train, n_valid)
@@ -555,7 +602,13 @@ def _stage(
         params = {**base, **enc, **dev, **tiny, **json.loads(args.set), "label": label, "progress_bar": False}
         res = stage_model("transformer", params, str(models), n_train, n_valid)
     elif stage == "ensemble":
-        res = stage_ensemble(str(models), ["linear", "transformer"], n_valid, n_train=n_train)
+        balanced = (models / "linear-balanced" / "meta.json").is_file()
+        main = ["linear-balanced" if balanced else "linear", "transformer"]
+        res = stage_ensemble(str(models), main, n_valid, n_train=n_train)
+        if balanced:  # the same with the default (unweighted) linear model as member, for the record
+            res["default_linear"] = stage_ensemble(
+                str(models), ["linear", "transformer"], n_valid, label="ensemble-default-linear", n_train=n_train
+            )
         extra = [m for m in ("linear", "transformer", "partial", "fast") if (models / m / "meta.json").is_file()]
         if len(extra) > 2:
             res["all_members"] = stage_ensemble(str(models), extra, n_valid, label="ensemble-all", n_train=n_train)
@@ -564,6 +617,9 @@ def _stage(
             res["chosen_members"] = stage_ensemble(
                 str(models), chosen, n_valid, label="ensemble-chosen", n_train=n_train
             )
+    elif stage == "ensemble_fit":
+        params = {**FULL_PARAMS, **enc, **dev, **tiny, **json.loads(args.set), "progress_bar": False}
+        res = stage_ensemble_fit(str(models), n_train, n_valid, **params)
     elif stage == "throughput":
         device = "cuda" if args.device in ("auto", "cuda") and _cuda() else "cpu"
         res = stage_throughput(str(models / "transformer"), 256 if args.tiny else 2048, device)

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ import pandas as pd
 SPACE = "\u2423"  # stands for a space inside fastText labels
 PATH_SEP = "|"
 _NON_WORD = re.compile(r"[^\w]+")
+
+if TYPE_CHECKING:
+    from skutag.models.base import BaseModel
 
 
 class System(Protocol):
@@ -61,7 +64,7 @@ class SkutagLinear:
         from skutag.models.linear import LinearModel
 
         self.levels = list(y.columns)
-        self.model = LinearModel(n_jobs=self.n_jobs).fit(x, y)
+        self.model: BaseModel = LinearModel(n_jobs=self.n_jobs).fit(x, y)
 
     def inputs(self, x: pd.DataFrame) -> pd.DataFrame:
         return x.reset_index(drop=True)
@@ -76,7 +79,7 @@ class SkutagLinear:
         from skutag.models.base import BaseModel
 
         self.model = BaseModel.load(directory)
-        self.levels = [f"level_{i + 1}" for i in range(len(self.model.classes_))]
+        self.levels = [f"level_{i + 1}" for i in range(len(self.model.levels_))]
 
 
 class SklearnSvc:

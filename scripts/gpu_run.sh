@@ -49,7 +49,7 @@ export PYTHONPATH="$PWD:${PYTHONPATH:-}"
 if [ -d "$CARRY/data" ]; then export SKUTAG_SHARED_DATA="$PWD/$CARRY/data"; fi
 ENC=()
 if [ -d "$CARRY/encoder" ]; then ENC=(--encoder "$PWD/$CARRY/encoder"); fi
-STAGES=${STAGES:-linear,full,fast,partial,ensemble,extractor,throughput,throughput_cpu,chinese}
+STAGES=${STAGES:-linear,linear_balanced,full,fast,partial,ensemble,extractor,throughput,throughput_cpu,chinese}
 WORK=$(mktemp -d /tmp/skutag-gpu.XXXX)
 timeout "${LIMIT_S:-460}" $PY -m benchmarks.bench_transformer --stages "$STAGES" --out "$WORK/stages" \
   --models "$WORK/models" --device "${DEVICE:-auto}" "${ENC[@]}" $TINY 2>&1 | grep --line-buffered -v "Loading weights\|Writing model" | tee "$OUT/log.txt"

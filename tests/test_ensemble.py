@@ -118,7 +118,8 @@ def test_hybrid_neighbour_votes(tmp_path: Path) -> None:
     lin = LinearModel().fit(texts, labels)
     fast = create_fast(enc).fit(texts, labels)
     ens = EnsembleModel.from_members([lin, fast], grid_step=0.25)
-    assert ens.build_neighbours(texts, labels) == 200
+    n_paths = len(labels.drop_duplicates())
+    assert ens.build_neighbours(texts, labels) == 200 + n_paths  # the rows, then one row per path's label
     index = ens.neighbours_
     assert index is not None and len(index.parts) == 2
     assert isinstance(index.parts[0], sp.csr_matrix) and isinstance(index.parts[1], np.ndarray)
@@ -141,6 +142,35 @@ def test_hybrid_neighbour_votes(tmp_path: Path) -> None:
     assert list(one.votes(q, len(ens.paths_)).argmax(axis=1)) == list(index.paths[:5])
     off = EnsembleModel.from_members([lin], neighbours=False)
     assert off.build_neighbours(texts, labels) == 0 and off.neighbours_ is None
+
+
+def test_label_rows_join_the_neighbour_index(tmp_path: Path) -> None:
+    """Each path's own label (code prefix dropped) is one more row of the index: a title that is a class name finds
+    that class; ``neighbour_labels=False`` keeps the labelled rows alone; the setting survives save/load."""
+    from skutag.models.ensemble import label_rows, label_text
+
+    assert label_text("64010100_Jewellery") == "Jewellery"
+    assert label_text("47101500_Fresheners/Deodorisers") == "Fresheners / Deodorisers"
+    assert label_text("Fruit") == "Fruit" and label_text("3D Printers") == "3D Printers"
+    frame = label_rows([("A", "10_Fruit"), ("B",)], ["title", "description"])
+    assert frame.to_dict("list") == {"title": ["Fruit", "B"], "description": ["", ""]}
+    texts, labels = synthetic_catalogue(120)
+    lin = LinearModel().fit(texts, labels)
+    ens = EnsembleModel.from_members([lin], grid_step=0.5)
+    paths = labels.drop_duplicates().reset_index(drop=True)
+    assert ens.build_neighbours(texts, labels) == 120 + len(paths)
+    assert ens.neighbours_ is not None
+    ens.neighbours_.k = 1
+    queries = label_rows([tuple(p) for p in paths.itertuples(index=False)], list(texts.columns))
+    votes = ens.member_probs(queries)[-1]
+    found = ens.predict_from_proba(votes).reset_index(drop=True)
+    pd.testing.assert_frame_equal(found, paths.set_axis(found.columns, axis=1), check_dtype=False)
+    plain = EnsembleModel.from_members([lin], neighbour_labels=False)
+    assert plain.build_neighbours(texts, labels) == 120
+    ens.save(tmp_path / "e")
+    loaded = BaseModel.load(tmp_path / "e")
+    assert isinstance(loaded, EnsembleModel) and loaded.neighbour_labels
+    assert len(loaded.neighbours_ or []) == 120 + len(paths)
 
 
 def test_hybrid_part_weights(tmp_path: Path) -> None:

@@ -136,11 +136,18 @@ def test_class_ranges_fit_the_same_one_vs_rest_problems() -> None:
     x = MultiFieldVectorizer({"title": NgramConfig()}).fit_transform({"title": train["title"].tolist()})
     y = pd.factorize(labels_of(train)["level_3"])[0]
     k = int(y.max()) + 1
-    for weight in (None, "balanced"):
+    fitted = {}
+    for weight in (None, "balanced", "sqrt"):
         coef, icpt = _fit_svm(x, y, k, 0.5, weight, 5000, 0)
+        fitted[weight] = icpt
         parts = [_fit_svm(x, y, k, 0.5, weight, 5000, 0, lo, hi) for lo, hi in ((0, 2), (2, 3), (3, k))]
         np.testing.assert_allclose(np.concatenate([p[0] for p in parts], axis=1), coef, atol=2e-3)
         np.testing.assert_allclose(np.concatenate([p[1] for p in parts]), icpt, atol=2e-3)
+    # 'sqrt' is a milder push towards rare classes than 'balanced': the rarest class's intercept lies between
+    rare = int(np.bincount(y).argmin())
+    assert fitted[None][rare] < fitted["sqrt"][rare] < fitted["balanced"][rare]
+    with pytest.raises(ConfigError, match="class_weight must be None or one of"):
+        LinearModel(class_weight="inverse")
 
 
 def test_big_catalogue_rules_one_fit_and_balanced_threads(

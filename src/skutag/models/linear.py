@@ -30,7 +30,7 @@ from skutag.errors import ConfigError, EmptyInputError
 from skutag.log import get_logger
 from skutag.models.base import BaseModel, TopK, level_columns
 from skutag.models.features import MultiFieldVectorizer, NgramConfig
-from skutag.models.sgd_solver import fit_ovr_sgd
+from skutag.models.sgd_solver import CLASS_WEIGHT_POWER, fit_ovr_sgd
 from skutag.models.sparse_kernels import add_sparse_product
 from skutag.taxonomy import Taxonomy, clean_path
 
@@ -61,7 +61,8 @@ URL_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, weight=0.5, max_featur
 class LinearModel(BaseModel):
     """TF-IDF + linear SVM per level, calibrated, decoded as whole taxonomy paths.
 
-    Hyperparameters: ``C`` (SVM regularisation), ``class_weight`` ('balanced' or None), ``fields`` (column
+    Hyperparameters: ``C`` (SVM regularisation), ``class_weight`` (None; 'balanced': a class's rows weigh
+    n / (classes x its count); 'sqrt': the square root of that, a milder push towards rare classes), ``fields`` (column
     -> :class:`NgramConfig` dict; columns not named get an automatic config), ``calibration_fraction`` of
     rows held out to fit temperatures (0 disables calibration), at most ``calibration_max_rows`` of them,
     ``n_jobs`` threads, ``random_state``. Calibration fits the SVMs twice (without the held-out rows, to score
@@ -94,6 +95,8 @@ class LinearModel(BaseModel):
         random_state: int = 0,
         progress: Callable[[str], None] | None = None,
     ) -> None:
+        if class_weight is not None and class_weight not in CLASS_WEIGHT_POWER:
+            raise ConfigError(f"class_weight must be None or one of {sorted(CLASS_WEIGHT_POWER)}, not {class_weight!r}")
         self.C = C
         self.class_weight = class_weight
         self.fields = fields
@@ -534,7 +537,7 @@ def _fit_svm(
     classes (all by default); absent classes get a large negative intercept so they are never chosen.
 
     For a range, rows of other classes become one "rest" class: each class's problem (it against every other
-    row) is the same as in the full fit; 'balanced' weights are computed over all classes."""
+    row) is the same as in the full fit; class weights are computed over all classes."""
     hi = n_classes if hi is None else hi
     present, counts = np.unique(y, return_counts=True)
     coef = np.zeros((x.shape[1], hi - lo), dtype=np.float32)
@@ -548,11 +551,14 @@ def _fit_svm(
         return coef, intercept
     weights: str | dict[int, float] | None = class_weight
     y_fit = y
-    if not inside.all():  # a range of classes: the others are the rest
+    ranged = not inside.all()
+    if ranged:  # a range of classes: the others are the rest
         y_fit = np.where((y >= lo) & (y < hi), y, -1)
-        if class_weight == "balanced":
-            full = len(y) / (len(present) * counts.astype(np.float64))
-            weights = {int(k): float(w) for k, w in zip(present[inside], full[inside], strict=True)} | {-1: 1.0}
+    if class_weight is not None and (ranged or class_weight != "balanced"):  # else sklearn's own 'balanced'
+        full = (len(y) / (len(present) * counts.astype(np.float64))) ** CLASS_WEIGHT_POWER[class_weight]
+        weights = {int(k): float(w) for k, w in zip(present[inside], full[inside], strict=True)}
+        if ranged:
+            weights[-1] = 1.0
     svm = LinearSVC(C=c, class_weight=weights, max_iter=max_iter, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

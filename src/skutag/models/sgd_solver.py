@@ -27,6 +27,8 @@ from skutag.errors import ConfigError
 BIAS_RATE = 0.01
 _RENORM = 1e5
 LOSSES = ("hinge", "squared_hinge", "modified_huber")
+#: Class weighting: a class's rows weigh (n / (classes x its count)) ** power.
+CLASS_WEIGHT_POWER = {"balanced": 1.0, "sqrt": 0.5}
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -160,8 +162,9 @@ def fit_ovr_sgd(
     level): coefficients (features x sum(classes), float32) and intercepts, levels side by side.
 
     ``rows`` picks the training rows (default all; read in place, not copied). ``c`` is liblinear's C
-    (regularisation lambda = 1 / (c x rows)); 'balanced' weights a row by the mean over levels of its class's
-    balanced weight (n / (classes x class count))."""
+    (regularisation lambda = 1 / (c x rows)); ``class_weight`` ('balanced' or 'sqrt', see
+    :data:`CLASS_WEIGHT_POWER`) weights a row by the mean over levels of its class's weight (n / (classes x class
+    count), or its square root)."""
     if loss not in LOSSES:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
     levels = y.shape[1]
@@ -172,12 +175,13 @@ def fit_ovr_sgd(
     target = (y + offsets[:-1][None, :]).astype(np.int64)
     level_of = np.repeat(np.arange(levels), n_classes).astype(np.int64)
     row_weight = np.ones(y.shape[0], np.float64)
-    if class_weight == "balanced":
+    if class_weight is not None:
+        power = CLASS_WEIGHT_POWER[class_weight]
         row_weight[:] = 0.0
         for lv in range(levels):
             counts = np.bincount(y[picked, lv], minlength=n_classes[lv]).astype(np.float64)
             present = int((counts > 0).sum())
-            row_weight += n / (present * np.maximum(counts[y[:, lv]], 1.0)) / levels
+            row_weight += (n / (present * np.maximum(counts[y[:, lv]], 1.0))) ** power / levels
     x = x.tocsr()
     indptr = x.indptr.astype(np.int64)
     indices = x.indices.astype(np.int32, copy=False)
