@@ -152,6 +152,7 @@ def test_label_rows_join_the_neighbour_index(tmp_path: Path) -> None:
     assert label_text("64010100_Jewellery") == "Jewellery"
     assert label_text("47101500_Fresheners/Deodorisers") == "Fresheners / Deodorisers"
     assert label_text("Fruit") == "Fruit" and label_text("3D Printers") == "3D Printers"
+    assert label_text("10000123_") == ""  # a bare code: no row is added for it
     frame = label_rows([("A", "10_Fruit"), ("B",)], ["title", "description"])
     assert frame.to_dict("list") == {"title": ["Fruit", "B"], "description": ["", ""]}
     texts, labels = synthetic_catalogue(120)
@@ -167,6 +168,12 @@ def test_label_rows_join_the_neighbour_index(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(found, paths.set_axis(found.columns, axis=1), check_dtype=False)
     plain = EnsembleModel.from_members([lin], neighbour_labels=False)
     assert plain.build_neighbours(texts, labels) == 120
+    coded = labels.copy()  # one class known only by a code: its rows count, its label adds no row
+    last = coded.columns[-1]
+    coded.loc[coded[last] == coded[last].iloc[0], last] = "999_"
+    lin_coded = LinearModel().fit(texts, coded)
+    n_coded = len(coded.drop_duplicates())
+    assert EnsembleModel.from_members([lin_coded]).build_neighbours(texts, coded) == 120 + n_coded - 1
     ens.save(tmp_path / "e")
     loaded = BaseModel.load(tmp_path / "e")
     assert isinstance(loaded, EnsembleModel) and loaded.neighbour_labels

@@ -167,8 +167,10 @@ class EnsembleModel(PathModel):
             if self.neighbour_labels and len(ok):
                 seen = np.unique(paths)
                 names = self.path_names()
-                rows = pd.concat([rows, label_rows([names[i] for i in seen], list(frame.columns))], ignore_index=True)
-                paths = np.concatenate([paths, seen])
+                extra = label_rows([names[i] for i in seen], list(frame.columns))
+                named = (extra.iloc[:, 0] != "").to_numpy()  # a label that is only a code has no text to match
+                rows = pd.concat([rows, extra[named]], ignore_index=True)
+                paths = np.concatenate([paths, seen[named]])
             parts = [m.neighbour_features(rows) for m in models]
             weights = part_weights([sp.issparse(f) for f in parts], self.neighbour_lexical_weight)
             self.neighbours_ = HybridIndex(parts, paths, self.neighbour_k, self.neighbour_temperature, weights)
