@@ -9,6 +9,7 @@ levels. One-hot weights are on the grid, so on those rows the blend is never wor
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import re
@@ -79,9 +80,11 @@ def label_rows(paths: list[tuple[str, ...]], columns: list[str]) -> pd.DataFrame
 
 
 class EnsembleModel(PathModel):
-    """Blend of fitted path models; ``fit`` trains the members on all but ``holdout_fraction`` of the rows,
-    tunes on the rest, then refits the members named in ``refit`` (cheap ones) on all rows; the others with a
-    nearest-neighbour index (transformer, fast) add the tuning rows to it. With ``neighbours`` the training rows
+    """Blend of fitted path models; ``fit`` trains the members on all but ``holdout_fraction`` of the rows (members
+    that take validation rows, the neural ones, stop early and tune their own neighbour weight on the held-out
+    rows rather than holding out a further share of their training rows), tunes on the rest, then refits the
+    members named in ``refit`` (cheap ones) on all rows; the others with a nearest-neighbour index (transformer,
+    fast) add the tuning rows to it. With ``neighbours`` the training rows
     are also kept as every capable member sees them (TF-IDF vector, embedding), and the votes of the
     ``neighbour_k`` rows most similar by a weighted mean of those cosines join the blend as one more input: the
     lexical (TF-IDF) spaces share ``neighbour_lexical_weight``, the dense ones the rest (None: equal per member).
@@ -276,7 +279,12 @@ class EnsembleModel(PathModel):
             if self.progress is not None:
                 self.progress(f"ensemble: fitting {kind}")
             m = create_model(kind, **dict(spec.get("params", {})))
-            m.fit(texts.iloc[train_idx], labels.iloc[train_idx])
+            if "valid" in inspect.signature(m.fit).parameters:  # neural members stop early on the tuning rows
+                m.fit(  # type: ignore[call-arg]
+                    texts.iloc[train_idx], labels.iloc[train_idx], valid=(texts.iloc[hold_idx], labels.iloc[hold_idx])
+                )
+            else:
+                m.fit(texts.iloc[train_idx], labels.iloc[train_idx])
             models.append(m)
         self._attach(models)
         self.build_neighbours(texts.iloc[train_idx], labels.iloc[train_idx])
