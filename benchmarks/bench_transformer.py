@@ -99,22 +99,28 @@ def _figures(result: Any) -> dict[str, float]:
     }
 
 
-def stage_model(kind: str, params: dict[str, Any], out_dir: str, n_train: int | None, n_valid: int | None) -> dict:
-    """Fit one model kind on MWPD train, evaluate on validation, save it under ``out_dir/kind-label``."""
+def _fit_scored(model: Any, system: str, path: Path, n_train: int | None, n_valid: int | None) -> dict[str, Any]:
+    """Fit ``model`` on MWPD train (wall and CPU time), score it on validation, save it to ``path``."""
     from skutag.evaluation.run import evaluate_model
-    from skutag.models.registry import create_model
 
     xt, yt, xv, yv = _mwpd(n_train, n_valid)
-    label = params.pop("label", kind)
-    model = create_model(kind, **params)
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     model.fit(xt, yt)
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     result = evaluate_model(model, xv, yv)
-    model.save(Path(out_dir) / label)
-    out = {"system": label, "train_s": round(seconds, 1), "train_cpu_s": round(cpu, 1), **_figures(result)}
+    model.save(path)
+    return {"system": system, "train_s": round(seconds, 1), "train_cpu_s": round(cpu, 1), **_figures(result)}
+
+
+def stage_model(kind: str, params: dict[str, Any], out_dir: str, n_train: int | None, n_valid: int | None) -> dict:
+    """Fit one model kind on MWPD train, evaluate on validation, save it under ``out_dir/kind-label``."""
+    from skutag.models.registry import create_model
+
+    label = params.pop("label", kind)
+    model = create_model(kind, **params)
+    out = _fit_scored(model, label, Path(out_dir) / label, n_train, n_valid)
     outcome = getattr(model, "outcome_", None)
     if outcome is not None:
         out["epochs_run"] = outcome.epochs_run
@@ -143,6 +149,31 @@ def cross_tuned(
     return cross
 
 
+def scored(ens: Any, yv: pd.DataFrame, probs: np.ndarray) -> dict[str, float]:
+    """Figures of the ensemble's best paths under the path distribution ``probs`` of validation rows."""
+    from skutag.evaluation.metrics import evaluate_predictions
+
+    return _figures(evaluate_predictions(yv, ens.predict_from_proba(probs), proba=ens.marginals(probs)))
+
+
+def tuned_figures(
+    ens: Any, xv: pd.DataFrame, yv: pd.DataFrame, probs: list[np.ndarray], repeats: int, chosen: list | None = None
+) -> dict[str, Any]:
+    """Figures of the blend with weights tuned 2-fold (``per_split``, their ``mean`` and ``sd``, over ``repeats``
+    random halvings), then tuned on all of ``xv`` (``in_sample``; the ensemble keeps those weights)."""
+    from skutag.models.ensemble import blend
+
+    runs = [scored(ens, yv, cross_tuned(ens, xv, yv, probs, rep, chosen)) for rep in range(repeats)]
+    tuning = ens.tune(xv, yv, probs=probs)
+    return {
+        "per_split": runs,
+        "mean": {k: round(float(np.mean([r[k] for r in runs])), 4) for k in runs[0]},
+        "sd": {k: round(float(np.std([r[k] for r in runs])), 4) for k in ("f1_weighted", "f1_macro")},
+        "tuning": tuning,
+        "in_sample": scored(ens, yv, blend(probs, ens.weights_, ens.blend_)),
+    }
+
+
 def stage_ensemble(
     out_dir: str,
     members: list[str],
@@ -156,62 +187,41 @@ def stage_ensemble(
     figure: weights tuned on one random half of validation and scored on the other, and vice versa, averaged over
     ``repeats`` random halvings (one halving's figure moves by about half a point of macro F1 with the split; the
     spread is kept)."""
-    from skutag.evaluation.metrics import evaluate_predictions
     from skutag.models.base import BaseModel
-    from skutag.models.ensemble import EnsembleModel, blend
+    from skutag.models.ensemble import EnsembleModel
 
     xt, yt, xv, yv = _mwpd(n_train, n_valid)
     models = [BaseModel.load(Path(out_dir) / m) for m in members]
     ens = EnsembleModel.from_members(models, grid_step=0.05 if len(models) == 2 else 0.1)
     ens.build_neighbours(xt, yt)
-    probs = ens.member_probs(xv)
-    runs: list[dict[str, float]] = []
     chosen: list[dict[str, Any]] = []
-    for rep in range(repeats):
-        cross = cross_tuned(ens, xv, yv, probs, rep, chosen)
-        runs.append(_figures(evaluate_predictions(yv, ens.predict_from_proba(cross), proba=ens.marginals(cross))))
-    mean = {k: round(float(np.mean([r[k] for r in runs])), 4) for k in runs[0]}
-    spread = {k: round(float(np.std([r[k] for r in runs])), 4) for k in ("f1_weighted", "f1_macro")}
-    tuning = ens.tune(xv, yv, probs=probs)
-    full = blend(probs, ens.weights_, ens.blend_)
-    full_result = evaluate_predictions(yv, ens.predict_from_proba(full), proba=ens.marginals(full))
+    figs = tuned_figures(ens, xv, yv, ens.member_probs(xv), repeats, chosen)
     ens.save(Path(out_dir) / label)
     return {
         "system": f"{label} (2-fold tuned)",
         "members": members + (["hybrid neighbour votes"] if ens.neighbours_ is not None else []),
-        **mean,
+        **figs["mean"],
         "repeats": repeats,
-        "sd": spread,
-        "per_split": runs,
-        "in_sample": {"system": f"{label} (tuned on all validation)", **_figures(full_result)},
+        "sd": figs["sd"],
+        "per_split": figs["per_split"],
+        "in_sample": {"system": f"{label} (tuned on all validation)", **figs["in_sample"]},
         "weights": list(ens.weights_),
         "blend": ens.blend_,
         "fold_choices": chosen,
-        "member_scores": tuning["members"],
+        "member_scores": figs["tuning"]["members"],
     }
 
 
 def stage_ensemble_fit(out_dir: str, n_train: int | None, n_valid: int | None, **transformer: Any) -> dict:
     """``skutag train --model ensemble`` end to end: members fitted on 90% of MWPD train, weights tuned on the other
     10%, the linear member refitted on all of train, then scored once on validation (nothing tuned on it)."""
-    from skutag.evaluation.run import evaluate_model
     from skutag.models.ensemble import DEFAULT_MEMBERS, EnsembleModel
 
-    xt, yt, xv, yv = _mwpd(n_train, n_valid)
     members = [dict(DEFAULT_MEMBERS[0]), {"model": "transformer", "params": transformer}]
     model = EnsembleModel(members=members)
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
-    model.fit(xt, yt)
-    seconds = time.perf_counter() - t0
-    cpu = time.process_time() - cpu0
-    result = evaluate_model(model, xv, yv)
-    model.save(Path(out_dir) / "ensemble-fit")
+    system = "ensemble fitted end to end (tuned on 10% of train)"
     return {
-        "system": "ensemble fitted end to end (tuned on 10% of train)",
-        "train_s": round(seconds, 1),
-        "train_cpu_s": round(cpu, 1),
-        **_figures(result),
+        **_fit_scored(model, system, Path(out_dir) / "ensemble-fit", n_train, n_valid),
         "weights": list(model.weights_),
         "blend": model.blend_,
         "tuning": getattr(model, "tuning_", None),

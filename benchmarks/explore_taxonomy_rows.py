@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.bench_transformer import _figures, _mwpd, cross_tuned
+from benchmarks.bench_transformer import _mwpd, scored, tuned_figures
 from benchmarks.common import SHARED_DATA
 
 
@@ -76,21 +76,17 @@ def gs1_rows(yt: pd.DataFrame, score_paths: Any, items: bool = True) -> tuple[pd
 
 
 def evaluate(ens: Any, xt: pd.DataFrame, yt: pd.DataFrame, xv: pd.DataFrame, yv: pd.DataFrame, repeats: int) -> dict:
-    from skutag.evaluation.metrics import evaluate_predictions
-    from skutag.models.ensemble import blend
-
     ens.build_neighbours(xt, yt)
     probs = ens.member_probs(xv)
-    runs = []
-    for rep in range(repeats):
-        cross = cross_tuned(ens, xv, yv, probs, rep)
-        runs.append(_figures(evaluate_predictions(yv, ens.predict_from_proba(cross), proba=ens.marginals(cross))))
-    mean = {k: round(float(np.mean([r[k] for r in runs])), 4) for k in runs[0]}
-    ens.tune(xv, yv, probs=probs)
-    full = blend(probs, ens.weights_, ens.blend_)
-    ins = _figures(evaluate_predictions(yv, ens.predict_from_proba(full), proba=ens.marginals(full)))
-    votes = _figures(evaluate_predictions(yv, ens.predict_from_proba(probs[-1]), proba=ens.marginals(probs[-1])))
-    return {"two_fold": mean, "in_sample": ins, "votes": votes, "weights": list(ens.weights_), "blend": ens.blend_}
+    votes = scored(ens, yv, probs[-1])
+    figs = tuned_figures(ens, xv, yv, probs, repeats)
+    return {
+        "two_fold": figs["mean"],
+        "in_sample": figs["in_sample"],
+        "votes": votes,
+        "weights": list(ens.weights_),
+        "blend": ens.blend_,
+    }
 
 
 def main() -> None:
