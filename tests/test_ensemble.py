@@ -144,6 +144,50 @@ def test_hybrid_neighbour_votes(tmp_path: Path) -> None:
     assert off.build_neighbours(texts, labels) == 0 and off.neighbours_ is None
 
 
+def test_neural_members_enter_with_their_heads_alone(tmp_path: Path) -> None:
+    """With the hybrid index a neural member's blend input is its heads' distribution, not mixed with its own
+    neighbour votes (``member_neighbours=True`` mixes them, as the member predicts alone); without the index the
+    member predicts as it would alone; an ensemble saved before the setting loads with its members' votes on."""
+    import json
+
+    from skutag.models.base import sha256_file
+    from skutag.models.transformer_paths import decode_paths
+
+    enc = tiny_encoder(tmp_path / "enc")
+    texts, labels = synthetic_catalogue(160)
+    lin = LinearModel().fit(texts, labels)
+    fast = create_fast(enc).fit(texts, labels)
+    assert fast.knn_index_.weight > 0  # the member mixes votes of its own index when predicting alone
+    queries = texts.head(25)
+    x = fast.neighbour_features(queries)
+    heads = decode_paths(fast._head_logits(x), fast.paths_, fast.path_temperature_)
+    assert not np.allclose(heads, fast.predict_path_proba(queries), atol=1e-4)
+    col = lambda ens: ens.member_probs(queries)[1][:, ens.member_index_[1]]  # noqa: E731 - the fast member's input
+    ens = EnsembleModel.from_members([lin, fast])
+    ens.build_neighbours(texts, labels)
+    np.testing.assert_allclose(col(ens), heads, atol=1e-5)
+    mixed = EnsembleModel.from_members([lin, fast], member_neighbours=True)
+    mixed.build_neighbours(texts, labels)
+    np.testing.assert_allclose(col(mixed), fast.predict_path_proba(queries), atol=1e-5)
+    plain = EnsembleModel.from_members([lin, fast], neighbours=False)
+    plain.build_neighbours(texts, labels)
+    np.testing.assert_allclose(col(plain), fast.predict_path_proba(queries), atol=1e-5)
+    ens.tune(texts.tail(40), labels.tail(40))
+    ens.save(tmp_path / "e")
+    config_file = next(p for p in (tmp_path / "e").glob("*.json") if "member_neighbours" in p.read_text("utf-8"))
+    config = json.loads(config_file.read_text("utf-8"))
+    assert BaseModel.load(tmp_path / "e").member_neighbours is False  # type: ignore[attr-defined]
+    del config["params"]["member_neighbours"]
+    config_file.write_text(json.dumps(config), "utf-8")
+    meta_file = tmp_path / "e" / "meta.json"
+    meta = json.loads(meta_file.read_text("utf-8"))
+    meta["files"][config_file.name] = sha256_file(config_file)  # as an older skutag wrote it
+    meta_file.write_text(json.dumps(meta), "utf-8")
+    old = BaseModel.load(tmp_path / "e")
+    assert isinstance(old, EnsembleModel) and old.member_neighbours
+    np.testing.assert_allclose(col(old), fast.predict_path_proba(queries), atol=1e-3)
+
+
 def test_label_rows_join_the_neighbour_index(tmp_path: Path) -> None:
     """Each path's own label (code prefix dropped) is one more row of the index: a title that is a class name finds
     that class; ``neighbour_labels=False`` keeps the labelled rows alone; the setting survives save/load."""

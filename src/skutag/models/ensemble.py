@@ -89,7 +89,11 @@ class EnsembleModel(PathModel):
     ``neighbour_k`` rows most similar by a weighted mean of those cosines join the blend as one more input: the
     lexical (TF-IDF) spaces share ``neighbour_lexical_weight``, the dense ones the rest (None: equal per member).
     With ``neighbour_labels`` the index also holds each path's own label as a row (``Jewellery`` for
-    ``.../64010100_Jewellery``): a class with two training rows gets a third that names it."""
+    ``.../64010100_Jewellery``): a class with two training rows gets a third that names it. While the ensemble keeps
+    that index, a neural member enters the blend with its heads' distribution alone, not mixed with the votes of its
+    own index (``member_neighbours=False``): the hybrid votes already hold them, and heads that disagree with the
+    neighbours give the blend more to choose from (MWPD, title only: 0.894 / 0.754 weighted / macro F1 against
+    0.892 / 0.748 with the members' own votes, weights tuned 2-fold on validation)."""
 
     kind = "ensemble"
 
@@ -106,6 +110,7 @@ class EnsembleModel(PathModel):
         neighbour_temperature: float = 0.05,
         neighbour_lexical_weight: float | None = 0.5,
         neighbour_labels: bool = True,
+        member_neighbours: bool = False,
         progress: Any = None,
     ) -> None:
         self.members = members if members is not None else [dict(m) for m in DEFAULT_MEMBERS]
@@ -119,6 +124,7 @@ class EnsembleModel(PathModel):
         self.neighbour_temperature = neighbour_temperature
         self.neighbour_lexical_weight = neighbour_lexical_weight
         self.neighbour_labels = neighbour_labels
+        self.member_neighbours = member_neighbours
         self.progress = progress
         unknown = [b for b in self.blends if b not in BLENDS]
         if unknown:
@@ -139,6 +145,7 @@ class EnsembleModel(PathModel):
             "neighbour_temperature": self.neighbour_temperature,
             "neighbour_lexical_weight": self.neighbour_lexical_weight,
             "neighbour_labels": self.neighbour_labels,
+            "member_neighbours": self.member_neighbours,
         }
 
     # ---- building ---------------------------------------------------------------------------------
@@ -209,7 +216,8 @@ class EnsembleModel(PathModel):
 
     def member_probs(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[np.ndarray]:
         """Each member's path distribution, aligned to the ensemble's path table, then (with a neighbour index)
-        the neighbours' votes."""
+        the neighbours' votes; with that index, neural members give their heads' distribution alone unless
+        ``member_neighbours``."""
         frame = self._texts(texts)
         index: HybridIndex | None = self.neighbours_
         out = []
@@ -217,7 +225,8 @@ class EnsembleModel(PathModel):
         for m, idx in zip(self.models_, self.member_index_, strict=True):
             p = np.zeros((len(frame), len(self.paths_)))
             if len(frame) and index is not None and hasattr(m, "path_proba_and_features"):
-                p[:, idx], f = m.path_proba_and_features(frame)  # one pass through a neural member
+                # one pass through a neural member; its own neighbour votes only if asked (the hybrid votes cover them)
+                p[:, idx], f = m.path_proba_and_features(frame, neighbours=self.member_neighbours)
                 if f is not None:
                     features[id(m)] = f
             elif len(frame):
@@ -325,7 +334,9 @@ class EnsembleModel(PathModel):
     @classmethod
     def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
         config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
-        model = cls(**config["params"])
+        params = dict(config["params"])
+        params.setdefault("member_neighbours", True)  # saved before the setting: the members mixed their own votes
+        model = cls(**params)
         members = [BaseModel.load(directory / f"member_{i}") for i in range(int(config["n_members"]))]
         model._attach(members)
         model.neighbours_ = None

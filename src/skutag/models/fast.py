@@ -265,10 +265,14 @@ class FastModel(PathModel):
             return np.zeros((0, len(self.paths_)))
         return self.path_proba_and_features(frame)[0]
 
-    def path_proba_and_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`predict_path_proba` and :meth:`neighbour_features` from one embedding pass."""
+    def path_proba_and_features(
+        self, texts: pd.DataFrame | pd.Series | list[str], neighbours: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_path_proba` and :meth:`neighbour_features` from one embedding pass; ``neighbours=False``:
+        the heads' distribution alone, without the index's votes."""
         x = self.neighbour_features(texts)
-        return self.knn_index_.mix(decode_paths(self._head_logits(x), self.paths_, self.path_temperature_), x), x
+        heads = decode_paths(self._head_logits(x), self.paths_, self.path_temperature_)
+        return (self.knn_index_.mix(heads, x) if neighbours else heads), x
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:

@@ -428,14 +428,17 @@ class TransformerModel(PathModel):
         return self.path_proba_and_features(texts, batch_size)[0]
 
     def path_proba_and_features(
-        self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128
+        self, texts: pd.DataFrame | pd.Series | list[str], batch_size: int = 128, neighbours: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`predict_path_proba` and :meth:`neighbour_features` from one pass through the network (None for
-        the features of a graph saved without the pooled output)."""
+        the features of a graph saved without the pooled output); ``neighbours=False``: the heads' distribution
+        alone, without the index's votes."""
         logits, pooled = self._forward(texts, batch_size)
         if len(logits[0]) == 0:
             return np.zeros((0, len(self.paths_))), np.zeros((0, int(self.net_.encoder.config.hidden_size)))
         probs = decode_paths(logits, self.paths_, self.path_temperature_)
+        if not neighbours:
+            return probs, pooled
         if pooled is None:
             if len(self.knn_index_) and self.knn_index_.weight > 0:
                 raise ModelLoadError("this model's ONNX graph has no pooled output for its nearest-neighbour index")
