@@ -198,6 +198,7 @@ def test_transformer_stages_combine_into_the_run_payload(tmp_path: Path, monkeyp
             **figures,
             "f1_weighted": 0.89,
             "in_sample": {"system": "in-sample"},
+            "ten_fold": {"system": "10-fold", "f1_weighted": 0.9, "f1_macro": 0.66},
         },
         "post/throughput_cpu": {"batch_1": {"speedup": 1.7}, "batch_64": {"speedup": 2.0}},
         "extractor/extractor": {"precision": 0.8, "recall": 0.8, "f1": 0.8},
@@ -210,6 +211,8 @@ def test_transformer_stages_combine_into_the_run_payload(tmp_path: Path, monkeyp
     assert [r["system"] for r in saved["mwpd"]][:3] == ["linear", "fast", "transformer"]
     assert saved["mwpd"][2]["peak_rss_mb"] == 1400 and saved["mwpd"][2]["wall_s"] == 10.0
     assert saved["targets"]["ensemble_minus_linear_weighted"] == pytest.approx(0.02)
+    assert saved["targets"]["ensemble_10_fold_minus_linear_macro"] == pytest.approx(0.06)
+    assert [r["system"] for r in saved["mwpd"]][-2:] == ["10-fold", "in-sample"]
     assert saved["targets"]["speedup_batch_64"] == 2.0 and "machine" in saved
     (stages / "extractor" / "extractor.json").unlink()
     with pytest.raises(FileNotFoundError, match="extractor"):
