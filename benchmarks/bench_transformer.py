@@ -91,6 +91,12 @@ ENSEMBLE_DETAIL = (
 )
 
 
+def ensemble_rows(ens: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table rows of an ensemble stage result: 2-fold tuned, 10-fold tuned (when measured), in-sample."""
+    rows = [{k: v for k, v in ens.items() if k not in ENSEMBLE_DETAIL}]
+    return rows + ([ens["ten_fold"]] if "ten_fold" in ens else []) + [ens["in_sample"]]
+
+
 def _figures(result: Any) -> dict[str, float]:
     return {
         "f1_weighted": round(float(result.mean["f1_weighted"]), 4),
@@ -225,7 +231,11 @@ def stage_ensemble(
         "sd": figs["sd"],
         "per_split": figs["per_split"],
         "in_sample": {"system": f"{label} (tuned on all validation)", **figs["in_sample"]},
-        "ten_fold": {"system": f"{label} (10-fold tuned)", "repeats": ten_fold_repeats, **(figs["ten_fold"] or {})},
+        **(
+            {"ten_fold": {"system": f"{label} (10-fold tuned)", "repeats": ten_fold_repeats, **figs["ten_fold"]}}
+            if figs["ten_fold"]
+            else {}
+        ),
         "weights": list(ens.weights_),
         "blend": ens.blend_,
         "fold_choices": chosen,
@@ -485,9 +495,7 @@ def run(quick: bool = False) -> str:
         rows.append(_row(m.value, wall_s=round(m.wall_s, 1), peak_rss_mb=round(m.peak_rss_mb)))
     members = ["linear-balanced", "transformer"]
     ens = _measure(quick, stage_ensemble, str(work), members, n_valid, "ensemble", 10, n_train).value
-    rows.append({k: v for k, v in ens.items() if k not in ENSEMBLE_DETAIL})
-    rows.extend([ens["ten_fold"]] if "f1_macro" in ens.get("ten_fold", {}) else [])
-    rows.append(ens["in_sample"])
+    rows.extend(ensemble_rows(ens))
     thr = _measure(quick, stage_throughput, str(work / "transformer"), 64 if quick else 1024).value
     ext = _measure(quick, stage_extractor, str(work), extractor, *n_ex)
     return _save_payload(rows, ens, thr, ext.value, quick)
@@ -546,9 +554,7 @@ def combine_stages(folder: Path) -> str:
         r = found[stage]
         rows.append({**r, "system": name, "wall_s": r.get("stage_wall_s"), "peak_rss_mb": r.get("peak_rss_mb")})
     ens = found["ensemble"]
-    rows.append({k: v for k, v in ens.items() if k not in ENSEMBLE_DETAIL})
-    rows.extend([ens["ten_fold"]] if "f1_macro" in ens.get("ten_fold", {}) else [])
-    rows.append(ens["in_sample"])
+    rows.extend(ensemble_rows(ens))
     assert thr is not None
     return _save_payload(rows, ens, thr, found["extractor"], quick=False)
 

@@ -57,10 +57,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     args = ap.parse_args()
     xt, yt, xv, yv = _mwpd(None, None)
-    models = [BaseModel.load(Path(args.models) / m) for m in args.members.split(",")]
+    names = args.members.split(",")
+    models = [BaseModel.load(Path(args.models) / m) for m in names]
     ens = EnsembleModel.from_members(models, grid_step=0.05)
     ens.build_neighbours(xt, yt)
-    names = args.members.split(",")
     probs = [p for i, p in enumerate(ens.member_probs(xv)) if i >= len(names) or names[i] not in args.view_only]
     index = ens.neighbours_
     n_paths = len(ens.paths_)
@@ -94,17 +94,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def kfold_tuned(ens: Any, xv: Any, yv: Any, probs: list[np.ndarray], folds: int, seed: int) -> np.ndarray:
-    """Blend of every validation row with weights tuned on the other ``folds - 1`` folds."""
-    from skutag.models.ensemble import blend
-
-    order = np.random.default_rng(seed).permutation(len(xv))
-    parts = np.array_split(order, folds)
-    cross = np.zeros_like(probs[0])
-    for i, score_idx in enumerate(parts):
-        tune_idx = np.sort(np.concatenate([p for j, p in enumerate(parts) if j != i]))
-        ens.tune(xv.iloc[tune_idx], yv.iloc[tune_idx], probs=[p[tune_idx] for p in probs])
-        cross[score_idx] = blend([p[score_idx] for p in probs], ens.weights_, ens.blend_)
-    return cross
