@@ -4,6 +4,7 @@
   process and stopped at exit; None (with a loud warning) only when PostgreSQL cannot be installed.
 - :func:`new_database`: a fresh database URL on ``sqlite`` or ``postgresql``.
 - :func:`small_model_dir`: a linear model trained once on a slice of MWPD (skips without the shared data).
+- :func:`start_server`: ``skutag serve`` in a subprocess, returned once it is ready.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 import uuid
 import warnings
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,3 +147,25 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+def start_server(
+    model: Path, db: str, port: int, log: Path, *, key: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``skutag serve MODEL --db DB --port PORT`` as a user runs it, once ``/readyz`` answers 200."""
+    env = {**os.environ, "SKUTAG_API_KEYS": key, "SKUTAG_BATCH_MAX_WAIT_MS": "5", **(env or {})}
+    cli = "from skutag.cli.main import app; app(prog_name='skutag')"
+    cmd = [sys.executable, "-c", cli, "serve", str(model), "--db", db, "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not become ready in 60 s")

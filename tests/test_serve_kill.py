@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,29 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from conftest_store import free_port, new_database, small_model_dir, validation_rows
+from conftest_store import free_port, new_database, small_model_dir, start_server, validation_rows
 from skutag.store import TagStore
 
 KEY = "kill-test-key"
-
-
-def start_server(model: Path, db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SKUTAG_API_KEYS": KEY, "SKUTAG_BATCH_MAX_WAIT_MS": "5"}
-    cli = "from skutag.cli.main import app; app(prog_name='skutag')"
-    cmd = [sys.executable, "-c", cli, "serve", str(model), "--db", db, "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited early: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not become ready in 60 s")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -44,7 +23,7 @@ def test_sigkill_mid_batch_loses_no_acknowledged_prediction(backend: str, tmp_pa
     model = small_model_dir()
     db = new_database(backend, tmp_path)
     port = free_port()
-    proc = start_server(model, db, port, tmp_path / "server.log")
+    proc = start_server(model, db, port, tmp_path / "server.log", key=KEY)
     base = validation_rows(40)
     acked: list[str] = []
     sent: list[str] = []

@@ -58,3 +58,7 @@ class NotFittedError(SkutagError, ValueError):
 
 class ModelLoadError(SkutagError):
     """A model directory that is missing, corrupted, truncated or not a skutag model."""
+
+
+class WorkerError(SkutagError):
+    """The inference worker failed the calls it held (died, hung or raised); the server answers them 503."""

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from skutag import __version__
-from skutag.errors import ConfigError, InputError, SkutagError
+from skutag.errors import ConfigError, InputError, SkutagError, WorkerError
 from skutag.log import get_logger
 from skutag.serving.metrics import Metrics
 from skutag.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
@@ -51,6 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _skutag_error(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, WorkerError):  # only the requests of the failed batch see this; the worker restarts
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
     code = 404 if isinstance(exc, NotFoundError) else 422 if isinstance(exc, InputError | ConfigError) else 400
     return JSONResponse({"detail": str(exc)}, status_code=code)
 
@@ -93,6 +95,7 @@ def run_server(settings: ServeSettings) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        loop=settings.loop,
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,

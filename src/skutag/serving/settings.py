@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,14 @@ class ServeSettings(BaseSettings):
         default=True, description="Run the model in its own process (no GIL contention with the event loop)."
     )
     worker_threads: int = Field(default=1, ge=1, description="BLAS/OpenMP threads in the worker process.")
+    worker_timeout_s: float = Field(
+        default=300.0,
+        gt=0.0,
+        description="A batch the worker process has not answered in this time fails (503) and the worker restarts.",
+    )
+    loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        default="auto", description="Event loop of the server (auto: uvloop where installed)."
+    )
     store_predictions: bool = Field(default=True, description="Write every prediction to the store before answering.")
 
     def keys(self) -> list[str]:

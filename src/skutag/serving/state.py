@@ -59,7 +59,7 @@ def build_state(settings: ServeSettings, metrics: Metrics) -> ServingState:
         settings.store_predictions,
         settings.worker_threads,
     )
-    worker = start_worker(spec, process=settings.worker_process, served=served)
+    worker = start_worker(spec, process=settings.worker_process, served=served, timeout_s=settings.worker_timeout_s)
 
     def on_batch(rows: int, seconds: float) -> None:
         metrics.batch_rows.observe(rows)

@@ -5,11 +5,11 @@ thread, every numpy/SQLite call that releases the GIL must win it back from the 
 model itself (the threshold is settled once by the parent and handed over), predicts once to warm up, and
 commits each batch to the store before returning it.
 
-The process is driven over one duplex pipe, one call at a time, straight from the event loop (the loop waits
-for the answer with ``add_reader``): no executor, no feeder or manager thread in the server process, so the
-event loop never waits for the GIL behind them (a ``ProcessPoolExecutor`` cost several ms per request that
-way on 2 busy cores). When the server dies, even by SIGKILL, the worker sees the pipe close: it finishes and
-commits the batch in hand, then exits.
+The process is driven over one stream socket straight from the event loop, in id-tagged frames
+(``serving.frames``): no executor, no feeder or manager thread in the server process, so the event loop never
+waits for the GIL behind them (a ``ProcessPoolExecutor`` cost several ms per request that way on 2 busy cores).
+When the server dies, even by SIGKILL, the worker sees the socket close: it finishes and commits the batch in
+hand, then exits. When the worker dies or hangs, only the calls it held fail, and the next call starts another.
 """
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import pickle
+import itertools
+import socket
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
-from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol
 
-from skutag.errors import ModelLoadError
+from skutag.errors import ModelLoadError, SkutagError, WorkerError
 from skutag.log import get_logger
+from skutag.serving import frames
 from skutag.serving.calibration import Calibration
 from skutag.serving.tagger import ServedModel, Tagger, load_served_model
 from skutag.store import PredictionRecord, TagStore
@@ -35,6 +37,7 @@ from skutag.store.checkpoint import Checkpointer
 log = get_logger(__name__)
 
 _START_TIMEOUT_S = 600.0
+_CALLS = frozenset({"process", "explain", "ping"})
 _WARM_UP = {"id": "warm-up", "name": "warm up product", "description": "warm up description"}
 
 
@@ -119,7 +122,10 @@ class ThreadWorker:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="skutag-worker")
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except Exception as exc:
+            raise worker_failure(exc) from exc
 
     async def process(self, products: list[dict[str, str]], top_k: int | None) -> list[PredictionRecord]:
         result: list[PredictionRecord] = await self._run(self.local.process, products, top_k)
@@ -148,100 +154,235 @@ def settle_heap() -> None:
 def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a RuntimeError with its text."""
     try:
-        pickle.loads(pickle.dumps(exc))
+        frames.decode(frames.encode((exc,))[8:])
         return exc
     except Exception:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _worker_main(spec: WorkerSpec, conn: Connection) -> None:
-    """The worker process: load, warm up, say ready, then answer ``(method, args)`` calls until the pipe closes."""
+def _answer(worker: Worker, call_id: int, method: str, args: tuple[Any, ...]) -> bytes:
+    """The encoded answer to one call: its result, or the exception it raised (the worker lives on)."""
+    try:
+        if method not in _CALLS:
+            raise ValueError(f"unknown worker call {method!r}")
+        return frames.encode((call_id, "ok", getattr(worker, method)(*args)))
+    except Exception as exc:
+        return frames.encode((call_id, "err", _portable(exc)))
+
+
+def _worker_main(spec: WorkerSpec, sock: socket.socket) -> None:
+    """The worker process: load, warm up, say ready, then answer ``(id, method, args)`` calls until EOF."""
     from threadpoolctl import threadpool_limits
 
     # batches are small: one BLAS/OpenMP thread each; more only oversubscribe the cores (and spin)
     threadpool_limits(limits=spec.threads)
+    sock.setblocking(True)
     try:
         worker = Worker(spec)
         worker.warm_up()
         settle_heap()
     except BaseException as exc:
-        conn.send(("err", _portable(exc)))
+        with contextlib.suppress(OSError):
+            frames.send(sock, (0, "err", _portable(exc)))
         return
-    conn.send(("ok", worker.served.version))
+    frames.send(sock, (0, "ok", worker.served.version))
     try:
         while True:
             try:
-                method, args = conn.recv()
-            except (EOFError, OSError):
-                return  # the server is gone
+                call_id, method, args = frames.recv(sock)
+            except Exception:
+                return  # the server is gone (or spoke garbage: it will see us go and start another)
+            answer = _answer(worker, call_id, method, args)
             try:
-                answer: tuple[str, Any] = ("ok", getattr(worker, method)(*args))
-            except Exception as exc:
-                answer = ("err", _portable(exc))
-            try:
-                conn.send(answer)
+                sock.sendall(answer)
             except OSError:
                 return  # the server died while this batch ran: it is committed; nobody to answer
     finally:
         worker.close()
 
 
+@dataclass
+class _Link:
+    """One worker process and the socket to it; replaced whole, never repaired, once anything goes wrong."""
+
+    proc: BaseProcess
+    sock: socket.socket
+    version: str
+    loop: asyncio.AbstractEventLoop | None = None
+    connected: asyncio.Task[None] | None = None
+    writer: asyncio.StreamWriter | None = None
+    listener: asyncio.Task[None] | None = None
+    pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def _halt(proc: BaseProcess) -> None:
+    if proc.is_alive():
+        proc.kill()
+    proc.join(timeout=5)
+
+
+def _spawn(spec: WorkerSpec) -> _Link:
+    """Start a worker process and wait (blocking) until it has loaded the model and warmed up."""
+    ctx = get_context("spawn")
+    mine, theirs = socket.socketpair()
+    proc = ctx.Process(target=_worker_main, args=(spec, theirs), name="skutag-worker", daemon=True)
+    try:
+        proc.start()
+    finally:
+        theirs.close()
+    mine.settimeout(_START_TIMEOUT_S)
+    try:
+        _, status, value = frames.recv(mine)
+    except TimeoutError:
+        _halt(proc)
+        mine.close()
+        raise ModelLoadError(f"the inference worker did not start within {_START_TIMEOUT_S:.0f} s") from None
+    except (EOFError, OSError):
+        proc.join(timeout=5)
+        mine.close()
+        raise ModelLoadError(f"the inference worker died while loading the model ({_exit(proc)})") from None
+    mine.settimeout(None)
+    if status == "err":
+        proc.join(timeout=30)
+        mine.close()
+        raise value
+    return _Link(proc, mine, value)
+
+
+def _exit(proc: BaseProcess) -> str:
+    code = proc.exitcode
+    if code is None:
+        return "still running"
+    return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
+def worker_failure(exc: BaseException) -> BaseException:
+    """What a caller sees of an exception raised inside the worker: skutag's own errors and the store's errors
+    as they are (the routes answer those: 422, 503), anything else as a WorkerError for this batch alone."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SkutagError | SQLAlchemyError):
+        return exc
+    return WorkerError(f"the inference worker failed on this batch ({type(exc).__name__}: {exc})")
+
+
 class ProcessWorker:
-    """The worker in a spawned process, called over a pipe from the event loop without any helper thread."""
+    """The worker in a spawned process, called over a socket from the event loop without any helper thread.
 
-    def __init__(self, spec: WorkerSpec) -> None:
-        ctx = get_context("spawn")
-        self._conn, child = ctx.Pipe(duplex=True)
-        self._proc = ctx.Process(target=_worker_main, args=(spec, child), name="skutag-worker", daemon=True)
-        self._proc.start()
-        child.close()
-        self._lock: asyncio.Lock | None = None
-        self._stale = 0  # answers owed to calls whose caller was cancelled
-        if not self._conn.poll(_START_TIMEOUT_S):
-            self.close()
-            raise ModelLoadError(f"the inference worker did not start within {_START_TIMEOUT_S:.0f} s")
-        self.version: str = self._answer()
+    Calls carry ids, so an answer reaches only the call that asked for it; one listener task per worker reads
+    every answer into the waiting call's future, and drops answers whose caller gave up. Whatever breaks the
+    link (the worker dies, does not answer within ``timeout_s``, or sends something unreadable) fails the
+    calls it held with a WorkerError (HTTP 503), stops that process, and the next call starts a fresh one.
+    """
 
-    def _answer(self) -> Any:
+    def __init__(self, spec: WorkerSpec, *, timeout_s: float | None = None) -> None:
+        self._spec = spec
+        self.timeout_s = timeout_s
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+        self._respawn: asyncio.Future[_Link] | None = None
+        self._closed = False
+        self.restarts = 0
+        self._link = _spawn(spec)
+        self.version: str = self._link.version
+
+    @property
+    def pid(self) -> int | None:
+        """The current worker process (None once it has failed and no call has started another)."""
+        return self._link.proc.pid if self._link.failure is None else None
+
+    async def _live(self) -> _Link:
+        """The current link, connected to the running loop; a fresh worker first when the last one failed."""
+        async with self._lock:
+            if self._closed:
+                raise WorkerError("the inference worker is shut down")
+            loop = asyncio.get_running_loop()
+            link = self._link
+            if link.loop is not None and link.loop is not loop:
+                self._fail(link, "the inference worker was connected to another event loop")
+            if link.failure is not None:
+                if self._respawn is None:
+                    log.info("starting a new inference worker")
+                    self._respawn = loop.run_in_executor(None, _spawn, self._spec)
+                try:
+                    link = await asyncio.shield(self._respawn)
+                except asyncio.CancelledError:
+                    raise  # the start goes on; the next call takes it up
+                except Exception as exc:
+                    raise WorkerError(f"the inference worker could not be restarted: {exc}") from exc
+                finally:
+                    if self._respawn.done():
+                        self._respawn = None
+                self._link = link
+                self.restarts += 1
+            if link.connected is None:
+                link.loop = loop
+                link.connected = loop.create_task(self._connect(link))
+            await asyncio.shield(link.connected)  # a cancelled caller must not abort the connection half-made
+            return link
+
+    async def _connect(self, link: _Link) -> None:
+        reader, link.writer = await asyncio.open_connection(sock=link.sock)
+        link.listener = asyncio.create_task(self._listen(link, reader), name="skutag-worker-listener")
+
+    async def _listen(self, link: _Link, reader: asyncio.StreamReader) -> None:
+        """Hand each answer to the call with its id, until the link breaks."""
         try:
-            status, value = self._conn.recv()
-        except (EOFError, OSError):
-            raise RuntimeError(f"the inference worker died (exit code {self._proc.exitcode})") from None
-        if status == "err":
-            raise value
-        return value
+            while True:
+                call_id, status, value = await frames.read(reader)
+                future = link.pending.pop(call_id, None)
+                if future is None or future.done():
+                    continue  # its caller gave up (cancelled or timed out)
+                if status == "ok":
+                    future.set_result(value)
+                else:
+                    future.set_exception(worker_failure(value))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            link.proc.join(timeout=0.5)
+            reason = f"the inference worker died ({_exit(link.proc)})"
+        except Exception as exc:
+            reason = f"the inference worker sent an unreadable answer ({type(exc).__name__}: {exc})"
+        self._fail(link, reason)
+
+    def _fail(self, link: _Link, reason: str) -> None:
+        """Fail every call the link holds, then stop its process and close its socket (once)."""
+        if link.failure is not None:
+            return
+        link.failure = reason
+        if not self._closed:
+            log.error("%s; failing the %d call(s) it held and starting a new one", reason, len(link.pending))
+        for future in link.pending.values():
+            if not future.done():
+                future.set_exception(WorkerError(reason))
+        link.pending.clear()
+        _halt(link.proc)
+        with contextlib.suppress(Exception):
+            if link.writer is not None:
+                link.writer.close()
+            else:
+                link.sock.close()
+        if link.listener is not None and link.listener is not asyncio.current_task():
+            link.listener.cancel()
 
     async def _call(self, method: str, *args: Any) -> Any:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            while self._stale:  # a cancelled call's answer is still due: drop it (rare: shutdown)
-                self._stale -= 1
-                with contextlib.suppress(Exception):
-                    self._answer()
-            self._conn.send((method, args))
-            try:
-                if not self._conn.poll():
-                    await self._readable()
-            except asyncio.CancelledError:
-                self._stale += 1
-                raise
-            return self._answer()
-
-    async def _readable(self) -> None:
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        fd = self._conn.fileno()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(fd, wake)
+        link = await self._live()
+        assert link.writer is not None and link.loop is not None
+        call_id = next(self._ids)
+        future: asyncio.Future[Any] = link.loop.create_future()
+        link.pending[call_id] = future
         try:
-            await ready
+            link.writer.write(frames.encode((call_id, method, args)))
+            await link.writer.drain()
+            return await asyncio.wait_for(future, self.timeout_s)
+        except (ConnectionError, OSError):
+            self._fail(link, f"the inference worker died ({_exit(link.proc)})")
+            raise WorkerError(link.failure or "the inference worker died") from None
+        except TimeoutError:
+            self._fail(link, f"the inference worker did not answer within {self.timeout_s:g} s")
+            raise WorkerError(link.failure or "the inference worker timed out") from None
         finally:
-            loop.remove_reader(fd)
+            link.pending.pop(call_id, None)
 
     async def process(self, products: list[dict[str, str]], top_k: int | None) -> list[PredictionRecord]:
         result: list[PredictionRecord] = await self._call("process", products, top_k)
@@ -256,18 +397,27 @@ class ProcessWorker:
         return result
 
     def close(self) -> None:
-        self._conn.close()  # the worker reads EOF, finishes what it holds and exits
-        self._proc.join(timeout=30)
-        if self._proc.is_alive():
+        """Shut the socket: the worker reads EOF, finishes and commits what it holds, and exits."""
+        self._closed = True
+        link = self._link
+        with contextlib.suppress(OSError):
+            link.sock.shutdown(socket.SHUT_RDWR)
+        link.proc.join(timeout=30)
+        if link.proc.is_alive():
             log.warning("inference worker did not exit; terminating it")
-            self._proc.terminate()
-            self._proc.join(timeout=5)
+            link.proc.terminate()
+            link.proc.join(timeout=5)
+        if link.loop is None or link.loop.is_closed():
+            link.sock.close()  # else its transport closes it when the listener sees EOF
 
 
-def start_worker(spec: WorkerSpec, *, process: bool, served: ServedModel | None = None) -> WorkerHandle:
-    """One warmed-up worker: a spawned process (loads its own model copy) or a thread sharing ``served``."""
+def start_worker(
+    spec: WorkerSpec, *, process: bool, served: ServedModel | None = None, timeout_s: float | None = None
+) -> WorkerHandle:
+    """One warmed-up worker: a spawned process (loads its own model copy; restarted when it fails, a call
+    that takes over ``timeout_s`` counting as a failure) or a thread sharing ``served``."""
     if process:
-        return ProcessWorker(spec)
+        return ProcessWorker(spec, timeout_s=timeout_s)
     return ThreadWorker(spec, served)
 
 

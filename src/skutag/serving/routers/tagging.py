@@ -17,7 +17,7 @@ _ERRORS: dict[int | str, dict[str, str]] = {
     404: {"description": "Unknown model"},
     413: {"description": "Too many products or body too large"},
     422: {"description": "Invalid products"},
-    503: {"description": "Model loading or store unavailable"},
+    503: {"description": "Model loading, store down, or the inference worker failed on this batch (it restarts)"},
 }
 
 
