@@ -119,3 +119,29 @@ def test_settle_heap_moves_the_live_heap_out_of_the_collectors_sight() -> None:
         assert len(gc.get_objects()) < live * 0.1
     finally:
         gc.unfreeze()
+
+
+def test_a_hung_worker_fails_its_call_and_the_next_call_gets_a_fresh_one(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    spec, _ = _spec(tmp_path, store=False)
+    worker = start_worker(spec, process=True, timeout_s=2.0)
+    assert isinstance(worker, ProcessWorker)
+    products = validation_rows(3)
+
+    async def run() -> tuple[str, list[str]]:
+        first = worker.pid
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)  # alive, never answers
+        with pytest.raises(WorkerError, match="did not answer within 2 s") as failed:
+            await worker.process(products[:1], None)
+        records = await worker.process(products, None)
+        assert worker.pid not in (None, first) and worker.restarts == 1
+        return str(failed.value), [r.external_id for r in records]
+
+    try:
+        _, ids = asyncio.run(run())
+    finally:
+        worker.close()
+    assert ids == [p["id"] for p in products]

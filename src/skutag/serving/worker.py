@@ -375,12 +375,12 @@ class ProcessWorker:
             link.writer.write(frames.encode((call_id, method, args)))
             await link.writer.drain()
             return await asyncio.wait_for(future, self.timeout_s)
+        except TimeoutError:  # before OSError: TimeoutError is one
+            self._fail(link, f"the inference worker did not answer within {self.timeout_s:g} s")
+            raise WorkerError(link.failure or "the inference worker timed out") from None
         except (ConnectionError, OSError):
             self._fail(link, f"the inference worker died ({_exit(link.proc)})")
             raise WorkerError(link.failure or "the inference worker died") from None
-        except TimeoutError:
-            self._fail(link, f"the inference worker did not answer within {self.timeout_s:g} s")
-            raise WorkerError(link.failure or "the inference worker timed out") from None
         finally:
             link.pending.pop(call_id, None)
 
