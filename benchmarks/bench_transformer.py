@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import OUT_DIR, SHARED_DATA, markdown_table, measure, save_results
+from skutag.models.registry import load_model
 
 LEVELS = ("lvl1", "lvl2", "lvl3")
 TARGET_FULL_S = 45 * 60.0
@@ -61,7 +62,7 @@ TEXT_COLUMNS: list[str] = ["Name"]
 
 
 def _mwpd(n_train: int | None, n_valid: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    from skutag.catalogue.loaders.mwpd import load_mwpd
+    from skutag.datasets.mwpd import load_mwpd
 
     tr, _ = load_mwpd(path=SHARED_DATA / "mwpd2020" / "train.json")
     va, _ = load_mwpd(path=SHARED_DATA / "mwpd2020" / "validation.json")
@@ -108,7 +109,7 @@ def _figures(result: Any) -> dict[str, float]:
 
 def _fit_scored(model: Any, system: str, path: Path, n_train: int | None, n_valid: int | None) -> dict[str, Any]:
     """Fit ``model`` on MWPD train (wall and CPU time), score it on validation, save it to ``path``."""
-    from skutag.evaluation.run import evaluate_model
+    from skutag.workflows.evaluate import evaluate_model
 
     xt, yt, xv, yv = _mwpd(n_train, n_valid)
     t0 = time.perf_counter()
@@ -213,11 +214,10 @@ def stage_ensemble(
     figure: weights tuned on one random half of validation and scored on the other, and vice versa, averaged over
     ``repeats`` random halvings (one halving's figure moves by about half a point of macro F1 with the split; the
     spread is kept); and tuned on nine tenths, scored on the rest, 10 folds (``ten_fold_repeats`` shuffles)."""
-    from skutag.models.base import BaseModel
     from skutag.models.ensemble import EnsembleModel
 
     xt, yt, xv, yv = _mwpd(n_train, n_valid)
-    models = [BaseModel.load(Path(out_dir) / m) for m in members]
+    models = [load_model(Path(out_dir) / m) for m in members]
     ens = EnsembleModel.from_members(models, grid_step=0.05 if len(models) == 2 else 0.1)
     ens.build_neighbours(xt, yt)
     chosen: list[dict[str, Any]] = []
@@ -273,9 +273,8 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
     from transformers import BertConfig, BertForSequenceClassification, pipeline
 
     from skutag.evaluation.metrics import evaluate_predictions
-    from skutag.models.base import BaseModel
 
-    model: Any = BaseModel.load(model_dir)
+    model: Any = load_model(model_dir)
     threads = threads or os.cpu_count() or 1
     model.training["device"] = device
     model.training["num_threads"] = threads
@@ -376,9 +375,9 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
 
 def stage_extractor(out_dir: str, params: dict[str, Any], n_train: int | None, n_test: int | None) -> dict:
     """Train the BIO extractor on WDC-PAVE train_large, score it on test (micro + per attribute)."""
-    from skutag.catalogue.loaders.pave import load_pave
+    from skutag.datasets.pave import load_pave
     from skutag.extraction import pave_examples, score_extractions
-    from skutag.models.extractor import AttributeExtractor
+    from skutag.models.neural.extractor import AttributeExtractor
 
     tr, _ = load_pave(path=SHARED_DATA / "wdc-pave" / "raw" / "train_large.jsonl")
     te, _ = load_pave(path=SHARED_DATA / "wdc-pave" / "raw" / "test.jsonl")
@@ -414,9 +413,9 @@ def stage_extractor(out_dir: str, params: dict[str, Any], n_train: int | None, n
 
 def stage_chinese(out_dir: str, params: dict[str, Any] | None, n_train: int | None) -> dict:
     """Taobao titles under the English vocabulary: [UNK] share; optionally an extractor on deduplicated data."""
-    from skutag.catalogue.loaders.taobao import bio_spans, load_taobao
+    from skutag.datasets.taobao import bio_spans, load_taobao
     from skutag.extraction.bio import label_names
-    from skutag.models.extractor import AttributeExtractor, span_f1
+    from skutag.models.neural.extractor import AttributeExtractor, span_f1
 
     base = SHARED_DATA / "taobao-ner-zh"
     train, _ = load_taobao(path=base / "train.txt")

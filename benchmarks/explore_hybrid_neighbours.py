@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_transformer import _mwpd, cross_tuned
+from skutag.models.registry import load_model
 
 
 def _sparse(model: Any, titles: list[str]) -> Any:
     from sklearn.preprocessing import normalize
 
-    from skutag.models.features import _sum_parts
+    from skutag.models.linear.features import _sum_parts
 
     vec = model.vectorizer_
     parts = vec.transform_parts({model.text_columns_[0]: titles})
@@ -34,19 +35,18 @@ def _sparse(model: Any, titles: list[str]) -> Any:
 def _votes(sims: np.ndarray, paths: np.ndarray, n_paths: int, k: int, temperature: float) -> np.ndarray:
     """Votes of each row's ``k`` most similar training rows, by the models' own kernel over a precomputed
     similarity matrix."""
-    from skutag.models.transformer_knn import votes_by_similarity
+    from skutag.models.neighbours.knn import votes_by_similarity
 
     return votes_by_similarity(lambda a, b: sims[a:b], len(sims), sims.shape[1], paths, n_paths, k, temperature)
 
 
 def explore(models_dir: Path, k: int = 10, temperature: float = 0.05, repeats: int = 10) -> dict[str, Any]:
-    from skutag.models.base import BaseModel
     from skutag.models.ensemble import EnsembleModel
-    from skutag.models.transformer import level_f1
+    from skutag.models.neural.transformer import level_f1
 
     xt, yt, xv, yv = _mwpd(None, None)
-    linear = BaseModel.load(models_dir / "linear")
-    transformer: Any = BaseModel.load(models_dir / "transformer")
+    linear = load_model(models_dir / "linear")
+    transformer: Any = load_model(models_dir / "transformer")
     ens = EnsembleModel.from_members([linear, transformer])
     y = ens._targets(yv)
     train_paths = ens.path_ids(yt)  # every training path is in the members' path table

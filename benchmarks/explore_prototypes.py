@@ -19,11 +19,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.bench_transformer import _mwpd, scored, tuned_figures
+from skutag.models.registry import load_model
 
 
 def prototypes(parts: list[Any], paths: np.ndarray, n_paths: int) -> list[Any]:
     """Per part: n_paths x dim unit-row means of the index rows of each path (zero rows for absent paths)."""
-    from skutag.models.hybrid_neighbours import unit_rows
+    from skutag.models.neighbours.hybrid import unit_rows
 
     member = sp.csr_matrix((np.ones(len(paths)), (paths, np.arange(len(paths)))), shape=(n_paths, len(paths)))
     return [unit_rows(sp.csr_matrix(member @ p) if sp.issparse(p) else member @ p) for p in parts]
@@ -32,7 +33,7 @@ def prototypes(parts: list[Any], paths: np.ndarray, n_paths: int) -> list[Any]:
 def prototype_probs(
     queries: list[Any], protos: list[Any], weights: np.ndarray, present: np.ndarray, temperature: float
 ) -> np.ndarray:
-    from skutag.models.hybrid_neighbours import unit_rows
+    from skutag.models.neighbours.hybrid import unit_rows
 
     sim = np.zeros((queries[0].shape[0], protos[0].shape[0]))
     for q, c, w in zip(queries, protos, weights, strict=True):
@@ -45,7 +46,6 @@ def prototype_probs(
 
 
 def main() -> None:
-    from skutag.models.base import BaseModel
     from skutag.models.ensemble import EnsembleModel
 
     ap = argparse.ArgumentParser()
@@ -58,7 +58,7 @@ def main() -> None:
     args = ap.parse_args()
     xt, yt, xv, yv = _mwpd(None, None)
     names = args.members.split(",")
-    models = [BaseModel.load(Path(args.models) / m) for m in names]
+    models = [load_model(Path(args.models) / m) for m in names]
     ens = EnsembleModel.from_members(models, grid_step=0.05)
     ens.build_neighbours(xt, yt)
     probs = [p for i, p in enumerate(ens.member_probs(xv)) if i >= len(names) or names[i] not in args.view_only]

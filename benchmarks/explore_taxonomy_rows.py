@@ -21,6 +21,7 @@ import pandas as pd
 
 from benchmarks.bench_transformer import _mwpd, scored, tuned_figures
 from benchmarks.common import SHARED_DATA
+from skutag.models.registry import load_model
 
 
 def _name(label: str) -> str:
@@ -90,7 +91,6 @@ def evaluate(ens: Any, xt: pd.DataFrame, yt: pd.DataFrame, xv: pd.DataFrame, yv:
 
 
 def main() -> None:
-    from skutag.models.base import BaseModel
     from skutag.models.ensemble import EnsembleModel
 
     ap = argparse.ArgumentParser()
@@ -100,7 +100,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     args = ap.parse_args()
     xt, yt, xv, yv = _mwpd(None, None)
-    models = [BaseModel.load(Path(args.models) / m) for m in args.members.split(",")]
+    models = [load_model(Path(args.models) / m) for m in args.members.split(",")]
     ens = EnsembleModel.from_members(models, grid_step=0.05 if len(models) == 2 else 0.1, neighbour_labels=False)
 
     def score_paths(texts: list[str], cand: pd.DataFrame) -> np.ndarray:

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
+from skutag.models.registry import load_model
+
 SPACE = "\u2423"  # stands for a space inside fastText labels
 PATH_SEP = "|"
 _NON_WORD = re.compile(r"[^\w]+")
 
 if TYPE_CHECKING:
-    from skutag.models.base import BaseModel
+    from skutag.models.base import CategoryModel
 
 
 class System(Protocol):
@@ -44,7 +46,7 @@ class System(Protocol):
 
 def joined_texts(x: pd.DataFrame) -> list[str]:
     """One string per row: the non-empty text columns joined by `` | `` (the title alone for one column)."""
-    from skutag.models.transformer_encoder import field_texts
+    from skutag.models.neural.encoder import field_texts
 
     return field_texts(x, "all")
 
@@ -61,10 +63,10 @@ class SkutagLinear:
         self.n_jobs = n_jobs
 
     def fit(self, x: pd.DataFrame, y: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame] | None) -> None:
-        from skutag.models.linear import LinearModel
+        from skutag.models.linear.model import LinearModel
 
         self.levels = list(y.columns)
-        self.model: BaseModel = LinearModel(n_jobs=self.n_jobs).fit(x, y)
+        self.model: CategoryModel = LinearModel(n_jobs=self.n_jobs).fit(x, y)
 
     def inputs(self, x: pd.DataFrame) -> pd.DataFrame:
         return x.reset_index(drop=True)
@@ -76,9 +78,8 @@ class SkutagLinear:
         self.model.save(directory)
 
     def load(self, directory: Path) -> None:
-        from skutag.models.base import BaseModel
 
-        self.model = BaseModel.load(directory)
+        self.model = load_model(directory)
         self.levels = [f"level_{i + 1}" for i in range(len(self.model.levels_))]
 
 
@@ -199,7 +200,7 @@ class SetFitStyle:
     def _embed(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        from skutag.models.transformer_encoder import embed, tokenize
+        from skutag.models.neural.encoder import embed, tokenize
 
         torch.set_num_threads(1 if len(texts) < 8 else self.threads)  # the usual small-batch setting
         ids = tokenize(self.tokenizer, texts, self.max_length)
@@ -209,7 +210,7 @@ class SetFitStyle:
     def fit(self, x: pd.DataFrame, y: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame] | None) -> None:
         from sklearn.linear_model import LogisticRegression
 
-        from skutag.models.transformer_encoder import load_encoder, load_tokenizer
+        from skutag.models.neural.encoder import load_encoder, load_tokenizer
 
         self.tokenizer = load_tokenizer(self.encoder_name)
         self.encoder = load_encoder(self.encoder_name).eval()
@@ -236,7 +237,7 @@ class SetFitStyle:
     def load(self, directory: Path) -> None:
         import joblib
 
-        from skutag.models.transformer_encoder import load_encoder, load_tokenizer
+        from skutag.models.neural.encoder import load_encoder, load_tokenizer
 
         self.tokenizer = load_tokenizer(str(directory / "encoder"))
         self.encoder = load_encoder(str(directory / "encoder")).eval()

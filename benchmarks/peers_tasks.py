@@ -65,10 +65,10 @@ def load_mwpd_task(quick: bool) -> Task:
 def load_demo_task(quick: bool = False) -> Task | None:
     """The demo catalogue (Sample Superstore products), split like ``skutag split`` does it (near-duplicate
     titles kept together, stratified on Category/Sub-Category, 80/10/10, seed 0); None when not installed."""
-    from skutag.catalogue.loaders.superstore import load_superstore
-    from skutag.catalogue.paths import find_superstore
+    from skutag.datasets.paths import find_superstore
+    from skutag.datasets.superstore import load_superstore
     from skutag.quality.groups import near_title_groups
-    from skutag.splits import group_stratified_split
+    from skutag.workflows.split import group_stratified_split
 
     if find_superstore() is None:
         return None

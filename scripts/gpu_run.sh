@@ -25,7 +25,7 @@ if [ "${1:-}" = "prepare" ]; then
 import sys
 import torch
 from transformers import AutoModel
-from skutag.models.transformer_encoder import load_tokenizer, resolve_encoder
+from skutag.models.neural.encoder import load_tokenizer, resolve_encoder
 src, dst = resolve_encoder(None), sys.argv[1]
 AutoModel.from_pretrained(src).to(torch.float16).save_pretrained(dst)
 load_tokenizer(None).save_pretrained(dst)

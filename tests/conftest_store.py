@@ -82,7 +82,7 @@ def small_model_dir() -> Path:
     data = shared_data() / "mwpd2020"
     if not (data / "train.json").is_file():
         pytest.skip(f"shared data not found at {data}")
-    from skutag.training import train_model
+    from skutag.workflows.train import train_model
 
     tmp = Path(tempfile.mkdtemp(prefix="skutag-serve-model-"))
     atexit.register(shutil.rmtree, tmp, True)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skutag.cleaning.pipeline import clean_catalogue, default_rejects_path
 from skutag.errors import ConfigError, MissingColumnError
+from skutag.workflows.clean import clean_catalogue, default_rejects_path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SKUTAG_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from skutag.errors import ConfigError
-from skutag.models.base import BaseModel
 from skutag.models.ensemble import EnsembleModel, blend, simplex_grid
-from skutag.models.linear import LinearModel
-from skutag.models.transformer import level_f1
-from skutag.models.transformer_paths import PathModel
+from skutag.models.linear.model import LinearModel
+from skutag.models.neural.transformer import level_f1
+from skutag.models.paths import PathModel
+from skutag.models.registry import load_model
 from test_transformer_helpers import synthetic_catalogue, tiny_encoder
 
 
@@ -98,7 +98,7 @@ def test_fit_save_load_via_registry(tmp_path: Path) -> None:
     assert len(fast.knn_index_) == 240  # 216 rows trained it, then the ensemble's 24 tuning rows joined its index
     assert ens.tuning_["score"] >= max(ens.tuning_["members"]) - 1e-12
     ens.save(tmp_path / "e")
-    loaded = BaseModel.load(tmp_path / "e")
+    loaded = load_model(tmp_path / "e")
     assert isinstance(loaded, EnsembleModel) and loaded.weights_ == ens.weights_
     vt, _ = synthetic_catalogue(40, seed=3)
     pd.testing.assert_frame_equal(loaded.predict(vt), ens.predict(vt))
@@ -111,7 +111,7 @@ def test_hybrid_neighbour_votes(tmp_path: Path) -> None:
     votes of the nearest ones; the index survives save/load and a member-less ensemble has none."""
     import scipy.sparse as sp
 
-    from skutag.models.hybrid_neighbours import FILE, HybridIndex
+    from skutag.models.neighbours.hybrid import FILE, HybridIndex
 
     enc = tiny_encoder(tmp_path / "enc")
     texts, labels = synthetic_catalogue(200)
@@ -132,7 +132,7 @@ def test_hybrid_neighbour_votes(tmp_path: Path) -> None:
     ens.tune(texts.tail(60), labels.tail(60))
     ens.save(tmp_path / "e")
     assert (tmp_path / "e" / FILE).is_file()
-    loaded = BaseModel.load(tmp_path / "e")
+    loaded = load_model(tmp_path / "e")
     assert isinstance(loaded, EnsembleModel) and loaded.neighbours_ is not None
     vt, _ = synthetic_catalogue(40, seed=3)
     np.testing.assert_allclose(loaded.predict_path_proba(vt), ens.predict_path_proba(vt), atol=1e-3)
@@ -151,7 +151,7 @@ def test_neural_members_enter_with_their_heads_alone(tmp_path: Path) -> None:
     import json
 
     from skutag.models.base import sha256_file
-    from skutag.models.transformer_paths import decode_paths
+    from skutag.models.paths import decode_paths
 
     enc = tiny_encoder(tmp_path / "enc")
     texts, labels = synthetic_catalogue(160)
@@ -176,14 +176,14 @@ def test_neural_members_enter_with_their_heads_alone(tmp_path: Path) -> None:
     ens.save(tmp_path / "e")
     config_file = next(p for p in (tmp_path / "e").glob("*.json") if "member_neighbours" in p.read_text("utf-8"))
     config = json.loads(config_file.read_text("utf-8"))
-    assert BaseModel.load(tmp_path / "e").member_neighbours is False  # type: ignore[attr-defined]
+    assert load_model(tmp_path / "e").member_neighbours is False  # type: ignore[attr-defined]
     del config["params"]["member_neighbours"]
     config_file.write_text(json.dumps(config), "utf-8")
     meta_file = tmp_path / "e" / "meta.json"
     meta = json.loads(meta_file.read_text("utf-8"))
     meta["files"][config_file.name] = sha256_file(config_file)  # as an older skutag wrote it
     meta_file.write_text(json.dumps(meta), "utf-8")
-    old = BaseModel.load(tmp_path / "e")
+    old = load_model(tmp_path / "e")
     assert isinstance(old, EnsembleModel) and old.member_neighbours
     np.testing.assert_allclose(col(old), fast.predict_path_proba(queries), atol=1e-3)
 
@@ -219,7 +219,7 @@ def test_label_rows_join_the_neighbour_index(tmp_path: Path) -> None:
     n_coded = len(coded.drop_duplicates())
     assert EnsembleModel.from_members([lin_coded]).build_neighbours(texts, coded) == 120 + n_coded - 1
     ens.save(tmp_path / "e")
-    loaded = BaseModel.load(tmp_path / "e")
+    loaded = load_model(tmp_path / "e")
     assert isinstance(loaded, EnsembleModel) and loaded.neighbour_labels
     assert len(loaded.neighbours_ or []) == 120 + len(paths)
 
@@ -229,7 +229,7 @@ def test_hybrid_part_weights(tmp_path: Path) -> None:
     weights survive save/load and bad ones are refused."""
     import scipy.sparse as sp
 
-    from skutag.models.hybrid_neighbours import HybridIndex, part_weights
+    from skutag.models.neighbours.hybrid import HybridIndex, part_weights
 
     np.testing.assert_allclose(part_weights([True, False], 0.5), [0.5, 0.5])
     np.testing.assert_allclose(part_weights([True, False, False], 0.5), [0.5, 0.25, 0.25])
@@ -260,7 +260,7 @@ def test_level_f1_matches_sklearn() -> None:
     predicted or only true, one level or several."""
     from sklearn.metrics import f1_score
 
-    from skutag.models.transformer import weighted_macro_f1
+    from skutag.models.neural.transformer import weighted_macro_f1
 
     rng = np.random.default_rng(0)
     for n, k in ((1, 3), (50, 4), (400, 60)):
@@ -277,6 +277,6 @@ def test_level_f1_matches_sklearn() -> None:
 
 
 def create_fast(enc: str) -> PathModel:
-    from skutag.models.fast import FastModel
+    from skutag.models.neural.fast import FastModel
 
     return FastModel(encoder=enc, epochs=20, cache_dir="none", num_threads=1)

@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from skutag.errors import ConfigError
-from skutag.evaluation import evaluate_predictions, write_evaluation
+from skutag.evaluation import evaluate_predictions
 from skutag.evaluation.metrics import (
     hierarchical_prf,
     most_confused,
@@ -21,6 +21,7 @@ from skutag.evaluation.metrics import (
     threshold_for_precision,
     topk_accuracy,
 )
+from skutag.workflows.evaluate import write_evaluation
 
 TRUE = pd.DataFrame({"level_1": ["A", "A", "B", "B"], "level_2": ["a1", "a2", "b1", "b1"]})
 PRED = pd.DataFrame({"level_1": ["A", "B", "B", "B"], "level_2": ["a1", "b1", "b1", "b2"]})

@@ -13,7 +13,7 @@ import pytest
 from skutag.errors import ConfigError, ModelLoadError
 from skutag.extraction import pave_examples, score_extractions
 from skutag.extraction.bio import decode, find_spans, label_names, token_labels
-from skutag.models.extractor import AttributeExtractor, span_f1
+from skutag.models.neural.extractor import AttributeExtractor, span_f1
 from test_transformer_helpers import tiny_encoder
 
 
@@ -56,7 +56,7 @@ def test_pave_examples_have_verbatim_spans() -> None:
     path = _shared() / "wdc-pave" / "raw" / "test.jsonl"
     if not path.is_file():
         pytest.skip("shared WDC-PAVE data not available")
-    from skutag.catalogue.loaders.pave import load_pave
+    from skutag.datasets.pave import load_pave
 
     df, _ = load_pave(path=path)
     examples = pave_examples(df)

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skutag.models.base import BaseModel
-from skutag.models.fast import FastModel
-from skutag.models.fast_cache import cache_key, cached_embeddings
+from skutag.models.neural.fast import FastModel
+from skutag.models.neural.fast_cache import cache_key, cached_embeddings
+from skutag.models.registry import load_model
 from test_transformer_helpers import synthetic_catalogue, tiny_encoder
 
 
@@ -53,7 +53,7 @@ def test_fast_model_fits_caches_and_round_trips(encoder_dir: str, tmp_path: Path
     for row in model.predict(texts.head(20)).itertuples(index=False, name=None):
         assert model.taxonomy_.is_valid_path(row)
     model.save(tmp_path / "m")
-    loaded = BaseModel.load(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, FastModel)
     valid, _ = synthetic_catalogue(30, seed=5)
     np.testing.assert_allclose(loaded.predict_path_proba(valid), model.predict_path_proba(valid), atol=1e-5)
@@ -61,7 +61,7 @@ def test_fast_model_fits_caches_and_round_trips(encoder_dir: str, tmp_path: Path
 
 
 def test_fast_model_nearest_neighbour_index(encoder_dir: str, tmp_path: Path) -> None:
-    from skutag.models.fast import KNN_FILE
+    from skutag.models.neural.fast import KNN_FILE
 
     texts, labels = synthetic_catalogue(200)
     model = FastModel(encoder=encoder_dir, cache_dir=None, epochs=20, lr=1e-2, num_threads=1).fit(texts, labels)
@@ -72,7 +72,7 @@ def test_fast_model_nearest_neighbour_index(encoder_dir: str, tmp_path: Path) ->
     assert (model.predict(texts)["level_2"].to_numpy() == labels["level_2"].to_numpy()).mean() > 0.95
     model.save(tmp_path / "m")
     assert (tmp_path / "m" / KNN_FILE).is_file()
-    loaded = BaseModel.load(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, FastModel) and loaded.knn_index_.weight == 1.0
     np.testing.assert_allclose(loaded.predict_path_proba(texts.head(20)), model.predict_path_proba(texts.head(20)))
     off = FastModel(encoder=encoder_dir, cache_dir=None, epochs=5, knn=0, num_threads=1).fit(texts, labels)

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from skutag.catalogue.columns import label_frame, text_series
-from skutag.catalogue.loaders import (
+from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.schema import ROW_COL
+from skutag.datasets import (
     attribute_values,
     bio_spans,
     load_google_taxonomy,
@@ -21,9 +23,7 @@ from skutag.catalogue.loaders import (
     pave_attributes,
     read_conll,
 )
-from skutag.catalogue.paths import ENV_SHARED, find_shared_data, find_superstore, shared_data_dir
-from skutag.catalogue.rejects import RejectSink
-from skutag.catalogue.schema import ROW_COL
+from skutag.datasets.paths import ENV_SHARED, find_shared_data, find_superstore, shared_data_dir
 from skutag.errors import ConfigError, InputError
 
 SHARED = find_shared_data()

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skutag.catalogue.paths import find_shared_data
+from skutag.datasets.paths import find_shared_data
 from skutag.errors import ConfigError, MissingColumnError, NotFittedError
 from skutag.models import create_model
-from skutag.models.linear import LinearModel
+from skutag.models.linear.model import LinearModel
 from test_model_data import TREE, labels_of, synthetic
 
 TEXT = ["title", "shop_category"]
@@ -129,8 +129,8 @@ def test_every_mwpd_validation_prediction_is_a_valid_path() -> None:
 
 def test_class_ranges_fit_the_same_one_vs_rest_problems() -> None:
     """A level fitted in ranges of classes (to balance threads) gives the same SVMs as one fit."""
-    from skutag.models.features import MultiFieldVectorizer, NgramConfig
-    from skutag.models.linear import _fit_svm
+    from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
+    from skutag.models.linear.model import _fit_svm
 
     train = synthetic(300, seed=3)
     x = MultiFieldVectorizer({"title": NgramConfig()}).fit_transform({"title": train["title"].tolist()})
@@ -155,7 +155,7 @@ def test_big_catalogue_rules_one_fit_and_balanced_threads(
 ) -> None:
     """Above refit_max_rows the calibration fit is the model; with more threads a big level is split in class
     ranges; both still give calibrated, accurate valid paths."""
-    import skutag.models.linear as linear
+    import skutag.models.linear.model as linear
 
     base, test = fitted
     calls: list[tuple[int, int, int | None]] = []

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from skutag.errors import ModelLoadError
-from skutag.models import BaseModel
-from skutag.models.linear import LinearModel
+from skutag.models.linear.model import LinearModel
+from skutag.models.registry import load_model
 from test_model_data import labels_of, synthetic
 
 TEXT = ["title", "description"]
@@ -52,8 +52,8 @@ def test_fresh_process_predicts_identically(saved: tuple[LinearModel, Path], tmp
     test[TEXT].to_json(tmp_path / "in.json", orient="records")
     script = (
         "import sys, json, pandas as pd\n"
-        "from skutag.models import BaseModel\n"
-        "m = BaseModel.load(sys.argv[1])\n"
+        "from skutag.models import load_model\n"
+        "m = load_model(sys.argv[1])\n"
         "df = pd.read_json(sys.argv[2], orient='records')\n"
         "top = m.predict_topk(df, k=3)\n"
         "json.dump({'paths': top.paths, 'scores': top.scores.tolist(),"
@@ -81,36 +81,36 @@ def test_loaded_in_process_equal(saved: tuple[LinearModel, Path]) -> None:
 def test_bad_directories(saved: tuple[LinearModel, Path], tmp_path: Path) -> None:
     _, path = saved
     with pytest.raises(ModelLoadError, match="no such model directory"):
-        BaseModel.load(tmp_path / "absent")
+        load_model(tmp_path / "absent")
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "model.pkl").write_bytes(b"\x80\x04junk")
     with pytest.raises(ModelLoadError, match="not a skutag model"):
-        BaseModel.load(foreign)
+        load_model(foreign)
     (foreign / "meta.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="unreadable"):
-        BaseModel.load(foreign)
+        load_model(foreign)
     (foreign / "meta.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ModelLoadError, match="not a skutag model"):
-        BaseModel.load(foreign)
+        load_model(foreign)
 
     corrupt = _copy(path, tmp_path / "corrupt")
     data = bytearray((corrupt / "arrays.safetensors").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (corrupt / "arrays.safetensors").write_bytes(bytes(data))
     with pytest.raises(ModelLoadError, match="checksum mismatch"):
-        BaseModel.load(corrupt)
+        load_model(corrupt)
 
     truncated = _copy(path, tmp_path / "truncated")
     raw = (truncated / "arrays.safetensors").read_bytes()
     (truncated / "arrays.safetensors").write_bytes(raw[: len(raw) // 3])
     with pytest.raises(ModelLoadError, match="checksum mismatch"):
-        BaseModel.load(truncated)
+        load_model(truncated)
 
     missing = _copy(path, tmp_path / "missing")
     (missing / "config.json").unlink()
     with pytest.raises(ModelLoadError, match="missing"):
-        BaseModel.load(missing)
+        load_model(missing)
 
     # a consistent checksum over inconsistent content still fails cleanly, as ModelLoadError
     forged = _copy(path, tmp_path / "forged")
@@ -121,14 +121,14 @@ def test_bad_directories(saved: tuple[LinearModel, Path], tmp_path: Path) -> Non
     meta["files"]["config.json"] = sha256_file(forged / "config.json")
     (forged / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="cannot load model state"):
-        BaseModel.load(forged)
+        load_model(forged)
 
     other_kind = _copy(path, tmp_path / "kind")
     meta = json.loads((other_kind / "meta.json").read_text())
     meta["kind"] = "transformer-x"
     (other_kind / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="unknown model kind"):
-        BaseModel.load(other_kind)
+        load_model(other_kind)
     with pytest.raises(ModelLoadError, match="not 'linear'"):
         LinearModel.load(other_kind)
 
@@ -149,4 +149,4 @@ def test_crash_mid_save_keeps_previous_model(
         model.save(target)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]  # no temporary leftovers
-    assert isinstance(BaseModel.load(target), LinearModel)
+    assert isinstance(load_model(target), LinearModel)

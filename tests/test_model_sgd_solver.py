@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from skutag.catalogue.paths import find_shared_data
+from skutag.datasets.paths import find_shared_data
 from skutag.errors import ConfigError
-from skutag.models.base import BaseModel
-from skutag.models.features import MultiFieldVectorizer, NgramConfig
-from skutag.models.linear import LinearModel
-from skutag.models.sgd_solver import fit_ovr_sgd
+from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
+from skutag.models.linear.model import LinearModel
+from skutag.models.linear.sgd_solver import fit_ovr_sgd
+from skutag.models.registry import load_model
 from test_model_data import labels_of, synthetic
 
 TEXT = ["title", "shop_category"]
@@ -66,7 +66,7 @@ def test_linear_model_uses_sgd_above_the_threshold(tmp_path) -> None:  # type: i
     assert (pred.to_numpy() == labels_of(test).to_numpy()).all(axis=1).mean() > 0.9
     assert model.path_temperature_ != 1.0
     model.save(tmp_path / "m")
-    again = BaseModel.load(tmp_path / "m")
+    again = load_model(tmp_path / "m")
     assert isinstance(again, LinearModel) and again.solver_ == "sgd"
     pd.testing.assert_frame_equal(again.predict(test[TEXT]), pred)
     assert LinearModel(n_jobs=1).fit(train[TEXT], labels_of(train)).solver_ == "liblinear"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skutag.quality.checks import CHECKS
-from skutag.quality.report import inspect_catalogue
+from skutag.workflows.inspect import inspect_catalogue
 
 SHARED = Path(os.environ.get("SKUTAG_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 TRAIN = SHARED / "mwpd2020" / "train.json"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from skutag.cli.main import app
 from skutag.errors import MissingColumnError
 from skutag.quality.checks import CHECKS
-from skutag.quality.report import inspect_catalogue
+from skutag.workflows.inspect import inspect_catalogue
 
 #: Every check but the model-training label_issues (tested by its own author), to keep these tests fast.
 FAST = [c.name for c in CHECKS if c.name != "label_issues"]

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from conftest_store import small_model_dir, validation_rows
 from skutag.cli.main import app
-from skutag.models.base import BaseModel
+from skutag.models.registry import load_model
 from skutag.store import TagStore
 
 runner = CliRunner()
@@ -64,7 +64,7 @@ def test_predict_db_review_export_train(tmp_path: Path) -> None:
         ["train", str(out), "--label", "level_1,level_2,level_3", "--params", '{"n_jobs": 1}', "--out", str(retrained)],
     )
     assert res.exit_code == 0, res.output
-    model = BaseModel.load(retrained)
+    model = load_model(retrained)
     assert model.text_columns_[0] == "name"
     assert "63000000_Footwear" in model.card_["label_set"]["level_1"]
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from skutag.cli.main import app
 from skutag.errors import ConfigError
-from skutag.splits import group_stratified_split, split_catalogue, stratification_keys
+from skutag.workflows.split import group_stratified_split, split_catalogue, stratification_keys
 
 
 def straddling(groups: np.ndarray, split: np.ndarray) -> int:

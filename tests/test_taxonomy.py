@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skutag.catalogue.paths import find_shared_data
+from skutag.datasets.paths import find_shared_data
 from skutag.errors import TaxonomyError
 from skutag.taxonomy import Taxonomy
 

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from skutag.cli.main import app
-from skutag.models import BaseModel
-from skutag.training import train_model
+from skutag.models.registry import load_model
+from skutag.workflows.train import train_model
 from test_model_data import synthetic
 
 runner = CliRunner()
@@ -111,7 +111,7 @@ def test_predict_streams_all_formats(model_dir: Path, files: dict[str, Path], su
         "id",
         "_row",
     } <= set(pred.columns)
-    model = BaseModel.load(model_dir)
+    model = load_model(model_dir)
     assert all(model.taxonomy_.is_valid_path(p.split(" > ")) for p in pred["path"])  # type: ignore[attr-defined]
     assert (pred["score_level_1"] >= pred["path_score"] - 1e-6).all()
     alts = json.loads(pred["alternatives"].iloc[0])

@@ -24,7 +24,7 @@ def tiny_encoder(directory: Path, seed: int = 0) -> str:
     """Save a 2-layer, 32-wide random BERT (MiniLM tokenizer) to ``directory``; returns the path."""
     from transformers import BertConfig, BertModel
 
-    from skutag.models.transformer_encoder import load_tokenizer
+    from skutag.models.neural.encoder import load_tokenizer
 
     if (directory / "config.json").is_file():
         return str(directory)

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from skutag.errors import ConfigError, ModelLoadError
-from skutag.models.base import BaseModel
-from skutag.models.transformer import KNN_FILE, TransformerModel
-from skutag.models.transformer_knn import cap_index, knn_path_proba, normalise_rows, tune_weight
-from skutag.models.transformer_paths import decode_paths
+from skutag.models.neighbours.knn import cap_index, knn_path_proba, normalise_rows, tune_weight
+from skutag.models.neural.transformer import KNN_FILE, TransformerModel
+from skutag.models.paths import decode_paths
+from skutag.models.registry import load_model
 from test_transformer_helpers import FAST_TRAINING, synthetic_catalogue, tiny_encoder
 
 
@@ -115,14 +115,14 @@ def test_index_saved_and_loaded(fitted: TransformerModel, tmp_path: Path) -> Non
     model = _with_weight(fitted, 0.6)
     model.save(tmp_path / "m")
     assert (tmp_path / "m" / KNN_FILE).is_file()
-    loaded = BaseModel.load(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, TransformerModel) and loaded.knn_index_.weight == 0.6
     np.testing.assert_array_equal(loaded.knn_index_.paths, model.knn_index_.paths)
     texts, _ = synthetic_catalogue(30, seed=6)
     np.testing.assert_allclose(loaded.predict_path_proba(texts), model.predict_path_proba(texts), atol=1e-6)
     (tmp_path / "m" / KNN_FILE).unlink()
     with pytest.raises(ModelLoadError):
-        BaseModel.load(tmp_path / "m")
+        load_model(tmp_path / "m")
 
 
 def test_onnx_graph_carries_the_pooled_embedding(fitted: TransformerModel) -> None:
@@ -148,7 +148,7 @@ def test_knn_off_and_bad_params(tmp_path: Path) -> None:
     assert model.knn_index_.weight == 0.0 and len(model.knn_index_) == 0
     model.save(tmp_path / "m")
     assert not (tmp_path / "m" / KNN_FILE).exists()
-    probs = BaseModel.load(tmp_path / "m").predict_path_proba(texts.head(10))
+    probs = load_model(tmp_path / "m").predict_path_proba(texts.head(10))
     heads = decode_paths(model.level_logits(texts.head(10)), model.paths_, model.path_temperature_)
     np.testing.assert_allclose(probs, heads, atol=1e-6)
     # a fixed weight is kept as given; an explicit validation set is never added to the index

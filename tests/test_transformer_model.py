@@ -12,9 +12,8 @@ import pandas as pd
 import pytest
 
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
-from skutag.models.base import BaseModel
-from skutag.models.registry import create_model
-from skutag.models.transformer import TransformerModel
+from skutag.models.neural.transformer import TransformerModel
+from skutag.models.registry import create_model, load_model
 from test_transformer_helpers import FAST_TRAINING, synthetic_catalogue, tiny_encoder
 
 
@@ -63,7 +62,7 @@ def test_proba_consistent_with_hierarchy(fitted: TransformerModel) -> None:
 def test_save_load_round_trip(fitted: TransformerModel, tmp_path: Path) -> None:
     texts, _ = synthetic_catalogue(30, seed=4)
     fitted.save(tmp_path / "m")
-    loaded = BaseModel.load(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, TransformerModel)
     np.testing.assert_allclose(loaded.predict_path_proba(texts), fitted.predict_path_proba(texts), atol=1e-5)
     names = {p.name for p in (tmp_path / "m").iterdir()}
@@ -76,7 +75,7 @@ def test_corrupted_weights_refused(fitted: TransformerModel, tmp_path: Path) -> 
     weights = tmp_path / "m" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10])
     with pytest.raises(ModelLoadError, match="checksum"):
-        BaseModel.load(tmp_path / "m")
+        load_model(tmp_path / "m")
 
 
 def test_training_curves_written(fitted: TransformerModel) -> None:
@@ -158,7 +157,7 @@ def test_minilm_fine_tune_on_mwpd_slice(tmp_path: Path) -> None:
     path = _shared() / "mwpd2020" / "train.json"
     if not path.is_file():
         pytest.skip("shared MWPD data not available")
-    from skutag.catalogue.loaders.mwpd import load_mwpd
+    from skutag.datasets.mwpd import load_mwpd
 
     df, _ = load_mwpd(path=path)
     df = df.head(160)

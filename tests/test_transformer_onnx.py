@@ -17,9 +17,10 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from skutag.errors import ConfigError, ModelLoadError
-from skutag.models.base import BaseModel, sha256_file
-from skutag.models.transformer import TransformerModel
-from skutag.models.transformer_onnx import ONNX_FILE, OnnxRunner, export_onnx
+from skutag.models.base import sha256_file
+from skutag.models.neural.onnx import ONNX_FILE, OnnxRunner, export_onnx
+from skutag.models.neural.transformer import TransformerModel
+from skutag.models.registry import load_model
 from test_transformer_helpers import FAST_TRAINING, synthetic_catalogue, tiny_encoder
 
 
@@ -86,8 +87,8 @@ def test_fresh_process_uses_onnx_runtime(fitted: TransformerModel, saved: Path, 
     script = textwrap.dedent(
         f"""
         import numpy as np, pandas as pd
-        from skutag.models.base import BaseModel
-        model = BaseModel.load({str(saved)!r})
+        from skutag.models.base import CategoryModel
+        model = load_model({str(saved)!r})
         def no_torch(*args, **kwargs):
             raise AssertionError("torch inference used")
         model._logits = no_torch
@@ -111,17 +112,17 @@ def test_corrupted_graph_refused(saved: Path, tmp_path: Path) -> None:
     graph = bad / ONNX_FILE
     graph.write_bytes(graph.read_bytes()[:-100])
     with pytest.raises(ModelLoadError, match="checksum"):
-        BaseModel.load(bad)
+        load_model(bad)
     # a broken graph whose checksum was updated too: ONNX Runtime refuses it at load
     graph.write_bytes(b"not an onnx graph")
     meta = json.loads((bad / "meta.json").read_text())
     meta["files"][ONNX_FILE] = sha256_file(graph)
     (bad / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="ONNX Runtime"):
-        BaseModel.load(bad)
+        load_model(bad)
     (bad / ONNX_FILE).unlink()
     with pytest.raises(ModelLoadError, match="missing"):
-        BaseModel.load(bad)
+        load_model(bad)
 
 
 def test_torch_runtime_writes_no_graph(fitted: TransformerModel, tmp_path: Path) -> None:
@@ -129,7 +130,7 @@ def test_torch_runtime_writes_no_graph(fitted: TransformerModel, tmp_path: Path)
     model.runtime = "torch"
     model.save(tmp_path / "m")
     assert not (tmp_path / "m" / ONNX_FILE).exists()
-    loaded = BaseModel.load(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, TransformerModel) and loaded.runtime == "torch"
     assert "onnx_state_" not in loaded.__dict__
     with pytest.raises(ConfigError, match="runtime"):
@@ -165,7 +166,7 @@ def test_int8_is_opt_in_and_close(fitted: TransformerModel) -> None:
 
 def test_in_memory_graph_exported_once(fitted: TransformerModel, monkeypatch: pytest.MonkeyPatch) -> None:
     """runtime='onnx' on an unsaved model exports once; a new thread count only rebuilds the session."""
-    import skutag.models.transformer as transformer_module
+    import skutag.models.neural.transformer as transformer_module
 
     calls = []
 

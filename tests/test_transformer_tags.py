@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from skutag.errors import ConfigError, NotFittedError
-from skutag.models.transformer_tags import TransformerTagger, tune_thresholds
+from skutag.models.neural.tags import TransformerTagger, tune_thresholds
 from test_transformer_helpers import tiny_encoder
 
 

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from skutag.errors import ConfigError
-from skutag.training.neural.arguments import TrainingArguments
-from skutag.training.neural.callbacks import CurveLogger, EarlyStopping
-from skutag.training.neural.checkpoint import LAST
-from skutag.training.neural.collator import PaddingCollator, bucket_batches, sorted_batches
-from skutag.training.neural.losses import class_weights, focal_loss, level_loss
+from skutag.trainer.arguments import TrainingArguments
+from skutag.trainer.callbacks import CurveLogger, EarlyStopping
+from skutag.trainer.checkpoint import LAST
+from skutag.trainer.collator import PaddingCollator, bucket_batches, sorted_batches
+from skutag.trainer.losses import class_weights, focal_loss, level_loss
 from test_transformer_helpers import tiny_encoder
 
 
@@ -90,7 +90,7 @@ RUN = """
 import sys, json
 sys.path.insert(0, {tests!r})
 from test_transformer_helpers import synthetic_catalogue
-from skutag.models.transformer import TransformerModel
+from skutag.models.neural.transformer import TransformerModel
 texts, labels = synthetic_catalogue(128)
 m = TransformerModel(encoder={enc!r}, epochs=2, batch_size=8, checkpoint_dir={ckpt!r}, checkpoint_every=4,
                      num_threads=1, progress_bar=False, head_lr=1e-2, patience=0, valid_fraction=0.0, seed=7)

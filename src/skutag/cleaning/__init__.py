@@ -1,2 +1,2 @@
 """Catalogue cleaning: HTML, unicode, whitespace, labels, missing values, and the `clean` pipeline
-(:func:`skutag.cleaning.pipeline.clean_catalogue`)."""
+(:func:`skutag.workflows.clean.clean_catalogue`)."""

@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from skutag.catalogue.arrow import to_arrow, to_series
 from skutag.catalogue.schema import ColumnSpec
-from skutag.cleaning._arrow import to_arrow, to_series
 from skutag.cleaning.html import strip_html_arrow
 from skutag.cleaning.labels import Case, normalize_labels, normalize_paths
 from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, apply_missing_policies

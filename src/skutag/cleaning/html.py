@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from selectolax.lexbor import LexborHTMLParser
 
-from skutag.cleaning._arrow import to_arrow, to_bool, to_series
+from skutag.catalogue.arrow import to_arrow, to_bool, to_series
 
 #: A complete tag (``<b>``, ``</p>``, ``<br/>``, ``<img src=x>``), a comment/doctype, or an entity.
 HTML_HINT = (

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow.compute as pc
 
-from skutag.cleaning._arrow import to_arrow, to_series
+from skutag.catalogue.arrow import to_arrow, to_series
 from skutag.cleaning.text import normalize_whitespace_arrow, normalize_whitespace_str
 
 Case = Literal["keep", "lower", "upper", "title"]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from skutag.cleaning._arrow import to_arrow, to_bool
+from skutag.catalogue.arrow import to_arrow, to_bool
 from skutag.errors import ConfigError
 
 #: Values (compared trimmed and lower-cased) that mean "no value".

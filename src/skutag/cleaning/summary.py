@@ -9,7 +9,7 @@ from typing import Any
 
 @dataclass
 class CleanSummary:
-    """Counts of one :func:`skutag.cleaning.pipeline.clean_catalogue` run; rows_in = rows_out + rows_rejected."""
+    """Counts of one :func:`skutag.workflows.clean.clean_catalogue` run; rows_in = rows_out + rows_rejected."""
 
     rows_in: int = 0
     rows_out: int = 0

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skutag.cleaning._arrow import apply_where, to_arrow, to_series
+from skutag.catalogue.arrow import apply_where, to_arrow, to_series
 
 #: Every character Python's ``str.split()`` treats as whitespace, written for RE2 (Arrow's regex engine).
 _WS = r"\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"

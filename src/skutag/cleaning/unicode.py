@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skutag.cleaning._arrow import to_arrow, to_bool, to_series
+from skutag.catalogue.arrow import to_arrow, to_bool, to_series
 
 REPLACEMENT_CHAR = "\ufffd"
 

@@ -30,7 +30,7 @@ def clean(
     ),
 ) -> None:
     """Clean catalogues: strip HTML, repair unicode, normalise whitespace and labels, flag or drop duplicates."""
-    from skutag.cleaning.pipeline import clean_catalogue
+    from skutag.workflows.clean import clean_catalogue
 
     with cli_errors():
         if dedup not in ("none", "exact", "near"):

@@ -19,7 +19,7 @@ def evaluate(
     """Evaluate a model: per-level accuracy/F1, hierarchical F1, calibration, precision-coverage."""
     from rich.status import Status
 
-    from skutag.evaluation import evaluate_files
+    from skutag.workflows.evaluate import evaluate_files
 
     with cli_errors(), Status("evaluating", console=console):
         res = evaluate_files(model_dir, data, out_dir, label=split_csv(label), label_sep=label_sep)

@@ -32,7 +32,7 @@ def inspect(
     ),
 ) -> None:
     """Check a catalogue for missing values, damaged text, duplicates, label conflicts, leakage and outliers."""
-    from skutag.quality.report import inspect_catalogue
+    from skutag.workflows.inspect import inspect_catalogue
 
     with cli_errors(), Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("inspect", total=None)

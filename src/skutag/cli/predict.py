@@ -26,10 +26,10 @@ def predict(
     """Predict a valid category path per row with per-level scores and top-k alternatives."""
     from tqdm import tqdm
 
-    from skutag.models.predict import predict_files
+    from skutag.workflows.predict import predict_files
 
     if db is not None:
-        from skutag.serving.bulk import predict_into_store
+        from skutag.workflows.predict_store import predict_into_store
 
         with cli_errors(), tqdm(unit=" rows", disable=None, file=console.file) as bar:
             bulk = predict_into_store(

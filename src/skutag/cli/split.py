@@ -23,7 +23,7 @@ def split(
     ),
 ) -> None:
     """Split a catalogue so that no (near-)duplicate title lands in two splits and class shares stay close."""
-    from skutag.splits import split_catalogue
+    from skutag.workflows.split import split_catalogue
 
     with cli_errors():
         try:

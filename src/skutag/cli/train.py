@@ -25,7 +25,7 @@ def train(
     from rich.status import Status
 
     from skutag.errors import ConfigError
-    from skutag.training import train_model
+    from skutag.workflows.train import train_model
 
     with cli_errors():
         try:

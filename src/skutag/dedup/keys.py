@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skutag.cleaning._arrow import to_arrow, to_bool
+from skutag.catalogue.arrow import to_arrow, to_bool
 from skutag.cleaning.text import normalize_whitespace_arrow
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skutag.cleaning._arrow import to_arrow
+from skutag.catalogue.arrow import to_arrow
 from skutag.cleaning.text import normalize_whitespace_arrow
 from skutag.errors import ConfigError
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from skutag.catalogue.loaders.pave import NA_VALUE
+from skutag.datasets.pave import NA_VALUE
 from skutag.extraction.bio import Span, find_spans
 
 SEPARATOR = "\n"

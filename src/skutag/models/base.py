@@ -4,7 +4,7 @@ sklearn-style: ``__init__`` only stores hyperparameters; ``fit(texts, labels)`` 
 ending in ``_``; ``predict`` returns one column per level, always a valid taxonomy path; ``predict_proba``
 gives per-level probabilities; ``predict_topk`` the k best paths with scores. ``save(dir)`` writes a
 directory atomically (JSON + safetensors, never pickle) with a ``meta.json`` model card holding sha256
-checksums that :meth:`BaseModel.load` verifies.
+checksums that :meth:`CategoryModel.load` verifies.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def level_columns(n_levels: int) -> list[str]:
     return [f"level_{i + 1}" for i in range(n_levels)]
 
 
-class BaseModel(ABC):
+class CategoryModel(ABC):
     """Abstract categoriser. Subclasses set ``kind`` and implement the abstract methods."""
 
     kind: ClassVar[str] = "base"
@@ -144,28 +144,18 @@ class BaseModel(ABC):
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> BaseModel:
-        """Load a saved model; on ``BaseModel`` the kind in meta.json picks the class.
+    def load(cls, directory: str | Path) -> Self:
+        """Load a saved model of this kind (``skutag.models.load_model`` loads any kind).
 
         Raises ModelLoadError for a missing, foreign, truncated or corrupted directory.
         """
         directory = Path(directory)
         meta = read_meta(directory)
-        kind = meta.get("kind")
-        if cls is BaseModel:
-            from skutag.models.registry import model_class
-
-            try:
-                target: type[BaseModel] = model_class(str(kind))
-            except Exception as exc:
-                raise ModelLoadError(f"{directory}: unknown model kind {kind!r}") from exc
-        else:
-            if kind != cls.kind:
-                raise ModelLoadError(f"{directory}: holds a {kind!r} model, not {cls.kind!r}")
-            target = cls
+        if meta.get("kind") != cls.kind:
+            raise ModelLoadError(f"{directory}: holds a {meta.get('kind')!r} model, not {cls.kind!r}")
         verify_files(directory, meta)
         try:
-            model = target._load_state(directory, meta)
+            model = cls._load_state(directory, meta)
         except ModelLoadError:
             raise
         except Exception as exc:

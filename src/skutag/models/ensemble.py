@@ -1,6 +1,6 @@
 """Probability blending of path models (default: the linear model and the fine-tuned transformer), plus the
 votes of the nearest training rows by the mean of the members' similarities (see
-:mod:`skutag.models.hybrid_neighbours`) as one more input of the blend.
+:mod:`skutag.models.neighbours.hybrid`) as one more input of the blend.
 
 Weights (a point of the simplex, step ``grid_step``) and the blend (arithmetic or geometric mean of the
 path distributions) are chosen on validation rows to maximise the mean of weighted and macro F1 over the
@@ -22,10 +22,11 @@ import scipy.sparse as sp
 
 from skutag.errors import ConfigError
 from skutag.log import get_logger
-from skutag.models.base import BaseModel, level_columns
-from skutag.models.hybrid_neighbours import HybridIndex, part_weights
-from skutag.models.transformer import holdout_split, level_f1
-from skutag.models.transformer_paths import PathModel, encode_labels
+from skutag.models.base import CategoryModel, level_columns
+from skutag.models.neighbours.hybrid import HybridIndex, part_weights
+from skutag.models.neural.transformer import holdout_split, level_f1
+from skutag.models.paths import PathModel, encode_labels
+from skutag.models.registry import load_model
 from skutag.taxonomy import Taxonomy, clean_path
 
 log = get_logger(__name__)
@@ -150,7 +151,7 @@ class EnsembleModel(PathModel):
 
     # ---- building ---------------------------------------------------------------------------------
     @classmethod
-    def from_members(cls, models: list[BaseModel], **params: Any) -> EnsembleModel:
+    def from_members(cls, models: list[CategoryModel], **params: Any) -> EnsembleModel:
         """An ensemble of already fitted models (equal weights until :meth:`tune`)."""
         ens = cls(members=[{"model": m.kind, "params": {}} for m in models], **params)
         ens._attach(models)
@@ -188,7 +189,7 @@ class EnsembleModel(PathModel):
         self.weights_ = tuple(1.0 / n for _ in range(n))
         return 0 if self.neighbours_ is None else len(self.neighbours_)
 
-    def _attach(self, models: list[BaseModel]) -> None:
+    def _attach(self, models: list[CategoryModel]) -> None:
         if not models:
             raise ConfigError("an ensemble needs at least one member")
         for m in models:
@@ -282,7 +283,7 @@ class EnsembleModel(PathModel):
         train_idx, hold_idx = holdout_split(len(texts), self.holdout_fraction, self.seed)
         if len(hold_idx) == 0:
             raise ConfigError("too few rows to hold out validation rows for tuning the ensemble")
-        models: list[BaseModel] = []
+        models: list[CategoryModel] = []
         for spec in self.members:
             kind = str(spec["model"])
             if self.progress is not None:
@@ -337,7 +338,7 @@ class EnsembleModel(PathModel):
         params = dict(config["params"])
         params.setdefault("member_neighbours", True)  # saved before the setting: the members mixed their own votes
         model = cls(**params)
-        members = [BaseModel.load(directory / f"member_{i}") for i in range(int(config["n_members"]))]
+        members = [load_model(directory / f"member_{i}") for i in range(int(config["n_members"]))]
         model._attach(members)
         model.neighbours_ = None
         if config.get("neighbour_index"):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
-from skutag.errors import ConfigError
-from skutag.models.base import BaseModel
+from skutag.errors import ConfigError, ModelLoadError
+from skutag.models.base import CategoryModel, read_meta
 
 #: name -> "module:Class", imported on use so optional heavy dependencies stay optional.
 MODELS: dict[str, str] = {
-    "linear": "skutag.models.linear:LinearModel",
-    "transformer": "skutag.models.transformer:TransformerModel",
-    "fast": "skutag.models.fast:FastModel",
+    "linear": "skutag.models.linear.model:LinearModel",
+    "transformer": "skutag.models.neural.transformer:TransformerModel",
+    "fast": "skutag.models.neural.fast:FastModel",
     "ensemble": "skutag.models.ensemble:EnsembleModel",
 }
 
@@ -21,16 +22,29 @@ def register_model(name: str, target: str) -> None:
     MODELS[name] = target
 
 
-def model_class(name: str) -> type[BaseModel]:
+def model_class(name: str) -> type[CategoryModel]:
     try:
         target = MODELS[name]
     except KeyError:
         raise ConfigError(f"unknown model {name!r}; choose from {sorted(MODELS)}") from None
     module, _, attr = target.partition(":")
-    cls: type[BaseModel] = getattr(importlib.import_module(module), attr)
+    cls: type[CategoryModel] = getattr(importlib.import_module(module), attr)
     return cls
 
 
-def create_model(name: str, **params: object) -> BaseModel:
+def create_model(name: str, **params: object) -> CategoryModel:
     """A new, unfitted model of kind ``name`` with hyperparameters ``params``."""
     return model_class(name)(**params)
+
+
+def load_model(directory: str | Path) -> CategoryModel:
+    """Load any saved model: the kind in its meta.json picks the class.
+
+    Raises ModelLoadError for a missing, foreign, truncated or corrupted directory.
+    """
+    kind = read_meta(Path(directory)).get("kind")
+    try:
+        cls = model_class(str(kind))
+    except ConfigError as exc:
+        raise ModelLoadError(f"{directory}: unknown model kind {kind!r}") from exc
+    return cls.load(directory)

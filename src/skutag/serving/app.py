@@ -15,7 +15,7 @@ from skutag.errors import ConfigError, InputError, SkutagError, WorkerError
 from skutag.log import get_logger
 from skutag.serving.metrics import Metrics
 from skutag.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
-from skutag.serving.routers import health, models, pages, review, tagging
+from skutag.serving.routers import health, model_info, pages, review, tagging
 from skutag.serving.routers.pages import STATIC_DIR
 from skutag.serving.settings import ServeSettings
 from skutag.serving.state import build_state
@@ -71,7 +71,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.serving = None
     app.include_router(tagging.router)
-    app.include_router(models.router)
+    app.include_router(model_info.router)
     app.include_router(review.router)
     app.include_router(health.router)
     app.include_router(pages.router)

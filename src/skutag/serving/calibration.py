@@ -15,7 +15,7 @@ import numpy as np
 
 from skutag.errors import SkutagError
 from skutag.log import get_logger
-from skutag.models.base import BaseModel
+from skutag.models.base import CategoryModel
 from skutag.taxonomy import clean_path
 
 log = get_logger(__name__)
@@ -77,7 +77,7 @@ def threshold_from_scores(confidence: np.ndarray, correct: np.ndarray, target: f
     )
 
 
-def calibrate(model: BaseModel, target: float, base_dir: Path | None = None) -> Calibration | None:
+def calibrate(model: CategoryModel, target: float, base_dir: Path | None = None) -> Calibration | None:
     """Threshold for ``target`` from the card, else from the validation files the card lists; None if neither."""
     meta = getattr(model, "card_", {}) or {}
     found = threshold_from_card(meta, target)
@@ -89,7 +89,7 @@ def calibrate(model: BaseModel, target: float, base_dir: Path | None = None) -> 
     if not files or not all(p.is_file() for p in files):
         log.warning("model card lists no readable validation data (%s); cannot calibrate", [str(p) for p in files])
         return None
-    from skutag.training.data import load_labelled
+    from skutag.catalogue.labelled import load_labelled
 
     try:
         data = load_labelled(

@@ -14,10 +14,11 @@ import pandas as pd
 
 from skutag.catalogue.columns import DESCRIPTION_NAMES, TITLE_NAMES
 from skutag.log import get_logger
-from skutag.models.base import BaseModel, read_meta
+from skutag.models.base import CategoryModel, read_meta
+from skutag.models.registry import load_model
 from skutag.serving.calibration import Calibration, calibrate
-from skutag.store.models import DECISION_AUTO, DECISION_REVIEW
 from skutag.store.records import PredictionRecord
+from skutag.store.tables import DECISION_AUTO, DECISION_REVIEW
 from skutag.taxonomy import PATH_SEP
 
 log = get_logger(__name__)
@@ -37,7 +38,7 @@ def model_version(meta: dict[str, Any]) -> str:
 class ServedModel:
     """A loaded model with its name, version, decision threshold and the taxonomy paths it can emit."""
 
-    model: BaseModel
+    model: CategoryModel
     name: str
     version: str
     directory: Path
@@ -82,7 +83,7 @@ def load_served_model(
 ) -> ServedModel:
     """Load ``directory`` and settle its decision threshold: fixed, from the card/validation data, or fallback."""
     directory = Path(directory)
-    model = BaseModel.load(directory)
+    model = load_model(directory)
     if threshold is not None:
         cal = Calibration(target=target_precision, threshold=threshold, source="fixed")
     else:
@@ -99,7 +100,7 @@ def load_served_model(
     return ServedModel(model, directory.name, version, directory, cal, paths)
 
 
-def _memoize(model: BaseModel, *names: str) -> None:
+def _memoize(model: CategoryModel, *names: str) -> None:
     """Cache argument-free methods of a loaded model (it no longer changes): they are rebuilt on every call
     otherwise, a fixed cost of several ms per request batch."""
     for name in names:
@@ -108,7 +109,7 @@ def _memoize(model: BaseModel, *names: str) -> None:
             setattr(model, name, functools.cache(method))
 
 
-def model_paths(model: BaseModel) -> list[tuple[str, ...]]:
+def model_paths(model: CategoryModel) -> list[tuple[str, ...]]:
     """Every path the model can predict (for the review page's taxonomy picker and path validation)."""
     names = getattr(model, "path_names", None)
     if callable(names):

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from skutag.errors import ConfigError, InputError
 from skutag.log import get_logger
 from skutag.store.engine import make_engine, upgrade
-from skutag.store.models import (
+from skutag.store.records import PredictionRecord, split_path
+from skutag.store.tables import (
     ACTION_ACCEPT,
     ACTION_CORRECT,
     ACTION_TAGS,
@@ -28,7 +29,6 @@ from skutag.store.models import (
     Review,
     utcnow,
 )
-from skutag.store.records import PredictionRecord, split_path
 from skutag.taxonomy import PATH_SEP
 
 log = get_logger(__name__)

@@ -106,7 +106,7 @@ class Taxonomy:
     @classmethod
     def from_file(cls, kind: str, lang: str = "en") -> Taxonomy:
         """A published taxonomy: ``kind`` is 'shopify', 'google' or 'gs1' (loaded by skutag.catalogue)."""
-        from skutag.catalogue.loaders import taxonomies
+        from skutag.datasets import taxonomies
 
         loaders = {
             "shopify": lambda: taxonomies.load_shopify_taxonomy(lang),

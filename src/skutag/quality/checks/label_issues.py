@@ -28,7 +28,7 @@ def out_of_fold_scores(
     texts: pd.DataFrame, labels: pd.DataFrame, folds: int = 3, seed: int = 0, **model_params: Any
 ) -> list[pd.DataFrame]:
     """Per level, raw linear-model scores for every row from a model that did not see it."""
-    from skutag.models.linear import LinearModel
+    from skutag.models.linear.model import LinearModel
 
     n = len(texts)
     order = np.random.default_rng(seed).permutation(n)
@@ -47,7 +47,7 @@ def out_of_fold_scores(
 
 
 def _temperature(scores: np.ndarray, target: np.ndarray) -> float:
-    from skutag.models.linear import _fit_temperature
+    from skutag.models.linear.model import _fit_temperature
 
     return _fit_temperature(scores, target)
 

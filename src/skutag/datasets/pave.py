@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from skutag.catalogue.paths import shared_file
 from skutag.catalogue.reader import read_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ColumnSpec
+from skutag.datasets.paths import shared_file
 from skutag.errors import ConfigError
 
 PAVE_SPLITS = ("train_large", "test")

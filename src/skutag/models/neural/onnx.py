@@ -1,4 +1,4 @@
-"""ONNX export of a fine-tuned :class:`~skutag.models.transformer.TransformerModel` (encoder + mean pooling +
+"""ONNX export of a fine-tuned :class:`~skutag.models.neural.transformer.TransformerModel` (encoder + mean pooling +
 per-level heads in one graph) and an ONNX Runtime runner for CPU inference.
 
 The graph is exported with the TorchScript exporter (dynamic batch and sequence axes); ONNX Runtime applies its
@@ -25,7 +25,7 @@ import torch
 from skutag.errors import ConfigError, ModelLoadError
 from skutag.fsutil import atomic_path
 from skutag.log import get_logger
-from skutag.training.neural.collator import sorted_batches
+from skutag.trainer.collator import sorted_batches
 
 log = get_logger(__name__)
 

@@ -17,7 +17,8 @@ from skutag.evaluation.metrics import EvaluationResult, evaluate_predictions
 from skutag.evaluation.report import render_report
 from skutag.fsutil import atomic_write_text
 from skutag.log import get_logger
-from skutag.models.base import BaseModel
+from skutag.models.base import CategoryModel
+from skutag.models.registry import load_model
 
 log = get_logger(__name__)
 
@@ -30,7 +31,7 @@ class EvaluationOutput:
     rows_rejected: int
 
 
-def evaluate_model(model: BaseModel, texts: pd.DataFrame, labels: pd.DataFrame) -> EvaluationResult:
+def evaluate_model(model: CategoryModel, texts: pd.DataFrame, labels: pd.DataFrame) -> EvaluationResult:
     """Predict ``texts`` and compare with ``labels`` (level_1..level_n)."""
     proba = model.predict_proba(texts)
     top = model.predict_topk(texts, k=1)
@@ -75,9 +76,9 @@ def evaluate_files(
 ) -> EvaluationOutput:
     """Load a saved model and evaluate it on catalogue file(s); text and label columns come from the
     model card unless ``label``/``label_sep`` override them. Rejected rows go to ``out_dir/rejects.jsonl``."""
-    from skutag.training.data import load_labelled
+    from skutag.catalogue.labelled import load_labelled
 
-    model = BaseModel.load(model_dir)
+    model = load_model(model_dir)
     card = getattr(model, "card_", {})
     label = tuple(label) or tuple(card.get("label_columns") or ())
     if not label:

@@ -1,7 +1,7 @@
 """Fast CPU mode: frozen-encoder embeddings (cached on disk) plus small per-level heads trained in seconds, mixed
-with nearest-neighbour path votes of the training rows (see :mod:`skutag.models.transformer_knn`).
+with nearest-neighbour path votes of the training rows (see :mod:`skutag.models.neighbours.knn`).
 
-Same contract and path decoding as :class:`~skutag.models.transformer.TransformerModel`. For partial
+Same contract and path decoding as :class:`~skutag.models.neural.transformer.TransformerModel`. For partial
 fine-tuning (top encoder layers only) use ``TransformerModel(train_layers=k)``; ``benchmarks/bench_transformer``
 measures the quality/time trade-off of the three.
 """
@@ -20,9 +20,8 @@ from safetensors.torch import load_model, save_model
 
 from skutag.errors import ConfigError
 from skutag.log import get_logger
-from skutag.models.fast_cache import cache_key, cached_embeddings, default_cache_dir, encoder_fingerprint
-from skutag.models.transformer import fit_neighbour_index, holdout_split, level_f1
-from skutag.models.transformer_encoder import (
+from skutag.models.neighbours.knn import NeighbourIndex, check_params
+from skutag.models.neural.encoder import (
     DEFAULT_ENCODER,
     embed,
     field_texts,
@@ -31,10 +30,11 @@ from skutag.models.transformer_encoder import (
     resolve_encoder,
     tokenize,
 )
-from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
-from skutag.models.transformer_knn import NeighbourIndex, check_params
-from skutag.models.transformer_net import LevelHeads
-from skutag.models.transformer_paths import (
+from skutag.models.neural.fast_cache import cache_key, cached_embeddings, default_cache_dir, encoder_fingerprint
+from skutag.models.neural.io import rebuild_encoder, save_tokenizer_and_config
+from skutag.models.neural.net import LevelHeads
+from skutag.models.neural.transformer import fit_neighbour_index, holdout_split, level_f1
+from skutag.models.paths import (
     PathModel,
     decode_paths,
     encode_labels,
@@ -42,10 +42,10 @@ from skutag.models.transformer_paths import (
     path_log_scores,
     path_targets,
 )
-from skutag.training.neural.callbacks import EarlyStopping
-from skutag.training.neural.device import resolve_device, seed_everything
-from skutag.training.neural.losses import class_weights, level_loss
-from skutag.training.neural.trainer import make_optimizer
+from skutag.trainer.callbacks import EarlyStopping
+from skutag.trainer.device import resolve_device, seed_everything
+from skutag.trainer.loop import make_optimizer
+from skutag.trainer.losses import class_weights, level_loss
 
 log = get_logger(__name__)
 
@@ -57,7 +57,7 @@ KNN_FILE = "knn.safetensors"
 
 class FastModel(PathModel):
     """Frozen encoder + per-level heads (linear, or one hidden layer with ``hidden`` > 0); ``knn`` > 0 mixes in
-    the votes of the ``knn`` most similar training rows, as :class:`~skutag.models.transformer.TransformerModel`
+    the votes of the ``knn`` most similar training rows, as :class:`~skutag.models.neural.transformer.TransformerModel`
     does (weight tuned on the held-out rows when ``knn_weight`` is None)."""
 
     kind = "fast"

@@ -30,12 +30,11 @@ from skutag.cleaning.chunks import ChunkJob, ordered_map, process_chunk, rejecte
 from skutag.cleaning.frame import CleanOptions
 from skutag.cleaning.labels import Case
 from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, parse_missing_policies
+from skutag.cleaning.summary import CleanSummary
 from skutag.dedup import conflicting_label_groups, exact_duplicate_groups, near_duplicate_groups
 from skutag.dedup.shingles import parse_shingle
 from skutag.errors import ConfigError, InputError, SkutagError
 from skutag.log import get_logger
-
-from .summary import CleanSummary
 
 log = get_logger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from skutag.catalogue.paths import shared_data_dir
+from skutag.datasets.paths import shared_data_dir
 from skutag.errors import InputError, TaxonomyError
 
 TAXONOMY_COLUMNS = ("id", "name", "parent_id", "level", "path")

@@ -12,7 +12,7 @@ LOSSES = ("ce", "weighted", "focal")
 
 @dataclass
 class TrainingArguments:
-    """What the :class:`~skutag.training.neural.trainer.Trainer` needs.
+    """What the :class:`~skutag.trainer.loop.Trainer` needs.
 
     Learning rates are split: the freshly initialised heads learn at ``head_lr`` (a from-scratch 283-way head
     needs a much higher rate than the pretrained encoder), the encoder at ``encoder_lr``. The schedule is a

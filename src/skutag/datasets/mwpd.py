@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from skutag.catalogue.paths import shared_file
 from skutag.catalogue.reader import read_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ColumnSpec
+from skutag.datasets.paths import shared_file
 from skutag.errors import ConfigError
 
 MWPD_SPLITS = {

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from skutag.catalogue.paths import shared_file
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL, ColumnSpec
+from skutag.datasets.paths import shared_file
 from skutag.errors import ConfigError, InputError
 
 TAOBAO_SPLITS = ("train", "dev", "test")

@@ -12,7 +12,7 @@ import torch
 
 from skutag.errors import ModelLoadError
 from skutag.log import get_logger
-from skutag.training.neural.collator import PaddingCollator, sorted_batches
+from skutag.trainer.collator import PaddingCollator, sorted_batches
 
 log = get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """Neural training loop (SetFit-style small files): arguments, collator, losses, callbacks, checkpoints, trainer."""
 
-from skutag.training.neural.arguments import TrainingArguments
-from skutag.training.neural.trainer import Trainer, TrainOutcome
+from skutag.trainer.arguments import TrainingArguments
+from skutag.trainer.loop import Trainer, TrainOutcome
 
 __all__ = ["TrainOutcome", "Trainer", "TrainingArguments"]

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skutag.catalogue.labelled import data_hash, load_labelled
 from skutag.catalogue.rejects import RejectSink
 from skutag.evaluation.metrics import EvaluationResult
-from skutag.evaluation.run import evaluate_model
 from skutag.log import get_logger
-from skutag.models.base import BaseModel, library_versions
+from skutag.models.base import CategoryModel, library_versions
 from skutag.models.registry import create_model
-from skutag.training.data import data_hash, load_labelled
+from skutag.workflows.evaluate import evaluate_model
 
 log = get_logger(__name__)
 
@@ -23,7 +23,7 @@ log = get_logger(__name__)
 class TrainResult:
     """The fitted model, where it was saved, its card (meta.json) and the validation evaluation."""
 
-    model: BaseModel
+    model: CategoryModel
     model_dir: Path | None
     meta: dict[str, Any]
     validation: EvaluationResult | None

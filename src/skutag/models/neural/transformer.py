@@ -2,10 +2,10 @@
 
 Per-level heads on the mean-pooled encoder, class-weighted (or focal) loss, separate learning rates for the
 pretrained encoder and the fresh heads, warm-up and decay, early stopping on a held-out split, checkpoints
-with resume, hierarchy-consistent path decoding (see :mod:`skutag.models.transformer_paths`).
+with resume, hierarchy-consistent path decoding (see :mod:`skutag.models.paths`).
 ``train_layers`` = k fine-tunes only the top k encoder layers (partial fine-tuning, faster on CPU).
 After fine-tuning, the training rows' pooled embeddings become a nearest-neighbour index whose path votes are
-mixed with the heads' path distribution (see :mod:`skutag.models.transformer_knn`).
+mixed with the heads' path distribution (see :mod:`skutag.models.neighbours.knn`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from safetensors.torch import load_model, save_model
 
 from skutag.errors import ConfigError, ModelLoadError
 from skutag.log import get_logger
-from skutag.models.transformer_encoder import (
+from skutag.models.neighbours.knn import NeighbourIndex, build_index, check_params
+from skutag.models.neural.encoder import (
     DEFAULT_ENCODER,
     check_vocabulary,
     field_texts,
@@ -31,10 +32,9 @@ from skutag.models.transformer_encoder import (
     load_tokenizer,
     tokenize,
 )
-from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
-from skutag.models.transformer_knn import NeighbourIndex, build_index, check_params
-from skutag.models.transformer_net import HierClassifier
-from skutag.models.transformer_onnx import (
+from skutag.models.neural.io import rebuild_encoder, save_tokenizer_and_config
+from skutag.models.neural.net import HierClassifier
+from skutag.models.neural.onnx import (
     ONNX_FILE,
     ONNX_INPUTS,
     OPSET,
@@ -44,7 +44,7 @@ from skutag.models.transformer_onnx import (
     onnxruntime_available,
     quantize_onnx,
 )
-from skutag.models.transformer_paths import (
+from skutag.models.paths import (
     PathModel,
     decode_paths,
     encode_labels,
@@ -52,11 +52,11 @@ from skutag.models.transformer_paths import (
     path_log_scores,
     path_targets,
 )
-from skutag.training.neural.arguments import TrainingArguments
-from skutag.training.neural.collator import PaddingCollator, sorted_batches
-from skutag.training.neural.device import autocast, resolve_device, seed_everything
-from skutag.training.neural.losses import class_weights, level_loss
-from skutag.training.neural.trainer import Trainer, TrainOutcome
+from skutag.trainer.arguments import TrainingArguments
+from skutag.trainer.collator import PaddingCollator, sorted_batches
+from skutag.trainer.device import autocast, resolve_device, seed_everything
+from skutag.trainer.loop import Trainer, TrainOutcome
+from skutag.trainer.losses import class_weights, level_loss
 
 log = get_logger(__name__)
 

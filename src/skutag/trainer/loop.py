@@ -15,11 +15,11 @@ import torch
 from tqdm.auto import tqdm
 
 from skutag.log import get_logger
-from skutag.training.neural.arguments import TrainingArguments
-from skutag.training.neural.callbacks import CurveLogger, EarlyStopping
-from skutag.training.neural.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from skutag.training.neural.collator import PaddingCollator, bucket_batches
-from skutag.training.neural.device import autocast, resolve_device, seed_everything
+from skutag.trainer.arguments import TrainingArguments
+from skutag.trainer.callbacks import CurveLogger, EarlyStopping
+from skutag.trainer.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from skutag.trainer.collator import PaddingCollator, bucket_batches
+from skutag.trainer.device import autocast, resolve_device, seed_everything
 
 log = get_logger(__name__)
 

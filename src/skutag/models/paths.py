@@ -18,7 +18,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 from skutag.errors import ConfigError, EmptyInputError
-from skutag.models.base import BaseModel, TopK, level_columns
+from skutag.models.base import CategoryModel, TopK, level_columns
 from skutag.taxonomy import Taxonomy, clean_path
 
 
@@ -80,7 +80,7 @@ def path_targets(y: np.ndarray, paths: np.ndarray) -> np.ndarray:
     return np.array([lookup.get(tuple(r), -1) for r in y.tolist()], dtype=np.int64)
 
 
-class PathModel(BaseModel):
+class PathModel(CategoryModel):
     """A categoriser that scores whole taxonomy paths. Subclasses implement :meth:`predict_path_proba`
     and set ``classes_`` (per level) and ``paths_`` (paths x levels class indices)."""
 

@@ -16,7 +16,8 @@ from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.catalogue.writer import write_catalogue
 from skutag.errors import MissingColumnError
 from skutag.log import get_logger
-from skutag.models.base import BaseModel
+from skutag.models.base import CategoryModel
+from skutag.models.registry import load_model
 from skutag.taxonomy import PATH_SEP
 
 log = get_logger(__name__)
@@ -29,7 +30,7 @@ class PredictStats:
     rows_rejected: int = 0
 
 
-def prediction_frame(model: BaseModel, texts: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+def prediction_frame(model: CategoryModel, texts: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     """Per row: ``path``, ``level_i``, ``score_level_i``, ``path_score`` and ``alternatives`` (JSON list of the
     next best paths with their scores)."""
     top = model.predict_scored(texts, k=k)
@@ -62,7 +63,7 @@ def _empty_rows(texts: pd.DataFrame) -> np.ndarray:
 
 
 def _predict_chunks(
-    model: BaseModel,
+    model: CategoryModel,
     paths: Sequence[str | Path],
     k: int,
     chunksize: int,
@@ -124,7 +125,7 @@ def predict_files(
     """Predict every row of ``data`` (several files are concatenated) into ``out`` (format from its suffix:
     .csv, .jsonl, .parquet ...). Streams ``chunksize`` rows at a time. Rows with no text are rejected to
     ``rejects`` (default: ``<out>.rejects.jsonl``). Rows read = rows written + rows rejected."""
-    model = BaseModel.load(model_dir)
+    model = load_model(model_dir)
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
     stats = PredictStats()

@@ -24,19 +24,19 @@ from skutag.extraction.pave import PaveExample
 from skutag.fsutil import atomic_path
 from skutag.log import get_logger
 from skutag.models.base import read_meta, verify_files, write_meta
-from skutag.models.transformer import holdout_split
-from skutag.models.transformer_encoder import (
+from skutag.models.neural.encoder import (
     DEFAULT_ENCODER,
     check_vocabulary,
     freeze_lower_layers,
     load_encoder,
     load_tokenizer,
 )
-from skutag.models.transformer_io import rebuild_encoder, save_tokenizer_and_config
-from skutag.training.neural.arguments import TrainingArguments
-from skutag.training.neural.collator import PaddingCollator, sorted_batches
-from skutag.training.neural.device import autocast, resolve_device, seed_everything
-from skutag.training.neural.trainer import Trainer
+from skutag.models.neural.io import rebuild_encoder, save_tokenizer_and_config
+from skutag.models.neural.transformer import holdout_split
+from skutag.trainer.arguments import TrainingArguments
+from skutag.trainer.collator import PaddingCollator, sorted_batches
+from skutag.trainer.device import autocast, resolve_device, seed_everything
+from skutag.trainer.loop import Trainer
 
 log = get_logger(__name__)
 

@@ -28,10 +28,10 @@ from sklearn.svm import LinearSVC
 
 from skutag.errors import ConfigError, EmptyInputError
 from skutag.log import get_logger
-from skutag.models.base import BaseModel, TopK, level_columns
-from skutag.models.features import MultiFieldVectorizer, NgramConfig
-from skutag.models.sgd_solver import CLASS_WEIGHT_POWER, fit_ovr_sgd
-from skutag.models.sparse_kernels import add_sparse_product
+from skutag.models.base import CategoryModel, TopK, level_columns
+from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
+from skutag.models.linear.sgd_solver import CLASS_WEIGHT_POWER, fit_ovr_sgd
+from skutag.models.linear.sparse_kernels import add_sparse_product
 from skutag.taxonomy import Taxonomy, clean_path
 
 log = get_logger(__name__)
@@ -58,7 +58,7 @@ LONG_MEDIAN_CHARS = 100
 URL_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, weight=0.5, max_features=MAX_FEATURES)
 
 
-class LinearModel(BaseModel):
+class LinearModel(CategoryModel):
     """TF-IDF + linear SVM per level, calibrated, decoded as whole taxonomy paths.
 
     Hyperparameters: ``C`` (SVM regularisation), ``class_weight`` (None; 'balanced': a class's rows weigh
@@ -70,7 +70,7 @@ class LinearModel(BaseModel):
     rows are then under 10% of the data) and training fits once.
 
     ``solver``: 'liblinear' (exact one-vs-rest squared-hinge SVMs, cost classes x rows x passes), 'sgd'
-    (averaged SGD on the same loss for all classes at once, :mod:`skutag.models.sgd_solver`: cost linear in
+    (averaged SGD on the same loss for all classes at once, :mod:`skutag.models.linear.sgd_solver`: cost linear in
     rows, with its own regularisation ``sgd_C`` and ``sgd_epochs``, None = about a million row steps, 2 to 15
     epochs), or 'auto': liblinear up to ``sgd_min_rows`` rows, sgd above. On MWPD both give the same F1
     (within 0.1 weighted, 0.5 macro points at 10K real and 100K resampled titles).

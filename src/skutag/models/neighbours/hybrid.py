@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from skutag.errors import ModelLoadError
-from skutag.models.transformer_knn import normalise_rows, votes_by_similarity
+from skutag.models.neighbours.knn import normalise_rows, votes_by_similarity
 
 FILE = "neighbours.npz"
 Features: TypeAlias = np.ndarray | sp.csr_matrix

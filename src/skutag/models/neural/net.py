@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from skutag.models.transformer_encoder import mean_pool
+from skutag.models.neural.encoder import mean_pool
 
 
 class LevelHeads(nn.Module):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from skutag.catalogue.paths import SUPERSTORE_RELPATH, find_superstore
 from skutag.catalogue.reader import read_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL, ColumnSpec
+from skutag.datasets.paths import SUPERSTORE_RELPATH, find_superstore
 from skutag.errors import InputError
 from skutag.log import get_logger
 

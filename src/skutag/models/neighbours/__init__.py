@@ -1,0 +1,1 @@
+"""Nearest-neighbour votes: one embedding space, or several spaces blended (hybrid)."""

@@ -1,0 +1,1 @@
+"""Use cases, one module each: train, evaluate, predict, predict into the store, clean, split, inspect."""
