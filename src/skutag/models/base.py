@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from skutag.errors import ModelLoadError, NotFittedError
-from skutag.fsutil import atomic_path
+from skutag.fsutil import atomic_path, pinned
 from skutag.log import get_logger
 
 log = get_logger(__name__)
@@ -147,9 +147,10 @@ class BaseModel(ABC):
     def load(cls, directory: str | Path) -> BaseModel:
         """Load a saved model; on ``BaseModel`` the kind in meta.json picks the class.
 
-        Raises ModelLoadError for a missing, foreign, truncated or corrupted directory.
+        Raises ModelLoadError for a missing, foreign, truncated or corrupted directory. Reads through the
+        saved link's current version folder, so a save during the load cannot mix two versions.
         """
-        directory = Path(directory)
+        directory = pinned(directory)
         meta = read_meta(directory)
         kind = meta.get("kind")
         if cls is BaseModel:
