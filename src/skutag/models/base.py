@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from skutag.errors import ModelLoadError, NotFittedError
-from skutag.fsutil import atomic_path
+from skutag.fsutil import atomic_path, pinned
 from skutag.log import get_logger
 
 log = get_logger(__name__)
@@ -147,9 +147,10 @@ class CategoryModel(ABC):
     def load(cls, directory: str | Path) -> Self:
         """Load a saved model of this kind (``skutag.models.load_model`` loads any kind).
 
-        Raises ModelLoadError for a missing, foreign, truncated or corrupted directory.
+        Raises ModelLoadError for a missing, foreign, truncated or corrupted directory. Reads through the
+        saved link's current version folder, so a save during the load cannot mix two versions.
         """
-        directory = Path(directory)
+        directory = pinned(directory)
         meta = read_meta(directory)
         if meta.get("kind") != cls.kind:
             raise ModelLoadError(f"{directory}: holds a {meta.get('kind')!r} model, not {cls.kind!r}")

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from skutag.fsutil import atomic_path
+from skutag.fsutil import atomic_path, pinned
 
 WEIGHTS = "weights.safetensors"
 OPTIM = "optimizer.pt"
@@ -53,7 +53,7 @@ def load_checkpoint(
     directory: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
     """Restore model, optimizer, scheduler and RNG from ``directory/last``; return (trainer state, best weights)."""
-    src = Path(directory) / LAST
+    src = pinned(Path(directory) / LAST)  # one checkpoint even if a save swaps the link meanwhile
     model.load_state_dict(load_file(str(src / WEIGHTS)))
     extra = torch.load(src / OPTIM, weights_only=True, map_location="cpu")
     optimizer.load_state_dict(extra["optimizer"])

@@ -21,7 +21,7 @@ from torch import nn
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
 from skutag.extraction.bio import Span, decode, label_names, token_labels
 from skutag.extraction.pave import PaveExample
-from skutag.fsutil import atomic_path
+from skutag.fsutil import atomic_path, pinned
 from skutag.log import get_logger
 from skutag.models.base import read_meta, verify_files, write_meta
 from skutag.models.neural.encoder import (
@@ -257,7 +257,7 @@ class AttributeExtractor:
 
     @classmethod
     def load(cls, directory: str | Path) -> AttributeExtractor:
-        directory = Path(directory)
+        directory = pinned(directory)  # one version even if a save swaps the link meanwhile
         meta = read_meta(directory)
         if meta.get("kind") != cls.kind:
             raise ModelLoadError(f"{directory}: holds a {meta.get('kind')!r} model, not an extractor")

@@ -19,7 +19,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
-from skutag.fsutil import atomic_path
+from skutag.fsutil import atomic_path, pinned
 from skutag.log import get_logger
 from skutag.models.base import read_meta, verify_files, write_meta
 from skutag.models.neural.encoder import (
@@ -186,7 +186,7 @@ class TransformerTagger:
 
     @classmethod
     def load(cls, directory: str | Path) -> TransformerTagger:
-        directory = Path(directory)
+        directory = pinned(directory)  # one version even if a save swaps the link meanwhile
         meta = read_meta(directory)
         if meta.get("kind") != cls.kind:
             raise ModelLoadError(f"{directory}: holds a {meta.get('kind')!r} model, not a tagger")
