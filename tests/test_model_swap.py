@@ -20,7 +20,7 @@ import pytest
 
 from skutag import fsutil
 from skutag.errors import ModelLoadError
-from skutag.models import BaseModel
+from skutag.models import CategoryModel, load_model
 from skutag.models.linear import LinearModel
 from test_model_data import labels_of, synthetic
 
@@ -69,7 +69,7 @@ def _hooked(name: str, fn: Callable[..., Any], calls: list[str], kill: tuple[str
     return call
 
 
-def _child(model: BaseModel, target: Path, kill: tuple[str, int], no_exchange: bool, conn: Connection) -> None:
+def _child(model: CategoryModel, target: Path, kill: tuple[str, int], no_exchange: bool, conn: Connection) -> None:
     """Forked: wrap every filesystem step the swap takes, then save (its globals are its own copy)."""
     calls: list[str] = []
     if no_exchange:
@@ -86,7 +86,7 @@ def _unsupported(a: Path, b: Path) -> None:
     raise OSError(errno.ENOSYS, "renameat2 is not available", str(a))
 
 
-def _save(model: BaseModel, target: Path, kill: tuple[str, int] = ("never", 0), no_exchange: bool = False) -> Any:
+def _save(model: CategoryModel, target: Path, kill: tuple[str, int] = ("never", 0), no_exchange: bool = False) -> Any:
     """(exit code, the steps the child took) of a save in a forked child, killed as ``kill`` says."""
     ctx = multiprocessing.get_context("fork")
     reader, writer = ctx.Pipe(duplex=False)
@@ -105,7 +105,7 @@ def _note(target: Path) -> str | None:
     """Which model ``target`` loads as (checksums verified); None when there is nothing at ``target``."""
     if not os.path.lexists(target):
         return None
-    return str(BaseModel.load(target).card_["note"])
+    return str(load_model(target).card_["note"])
 
 
 def _clean(parent: Path) -> bool:
@@ -284,7 +284,7 @@ def test_failed_swap_keeps_the_old_model_and_leaves_nothing(
 
 def test_missing_and_dangling_targets_fail_cleanly(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="no such model directory"):
-        BaseModel.load(tmp_path / NAME)
+        load_model(tmp_path / NAME)
     os.symlink(f".{NAME}.v-1-0123456789ab", tmp_path / NAME)
     with pytest.raises(ModelLoadError, match="no such model directory"):
-        BaseModel.load(tmp_path / NAME)
+        load_model(tmp_path / NAME)
