@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from skutag.errors import SkutagError
+from skutag.extras import missing_extra
 
 console = Console(stderr=True)
 out = Console()
@@ -53,6 +54,12 @@ def cli_errors() -> Iterator[None]:
         # soft_wrap: one line whatever the console width (a long path must not split the message); the
         # message is escaped so brackets in it (column names, paths) are not read as markup
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    except ModuleNotFoundError as exc:
+        hint = missing_extra(exc)
+        if hint is None:
+            raise
+        console.print(f"[bold red]error:[/] {escape(hint)}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(code=2) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -26,10 +26,11 @@ def serve(
     from pydantic import ValidationError
 
     from skutag.errors import ConfigError
-    from skutag.serving.app import run_server
-    from skutag.serving.settings import ServeSettings
 
     with cli_errors():
+        from skutag.serving.app import run_server
+        from skutag.serving.settings import ServeSettings
+
         overrides: dict[str, object] = {"model_dir": model_dir, "db_url": db, "host": host, "port": port}
         if target_precision is not None:
             overrides["target_precision"] = target_precision
