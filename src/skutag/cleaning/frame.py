@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from skutag.catalogue.schema import ColumnSpec
 from skutag.cleaning._arrow import to_arrow, to_series
 from skutag.cleaning.html import strip_html_arrow
-from skutag.cleaning.labels import Case, normalize_labels, normalize_paths
+from skutag.cleaning.labels import Case, bad_label_rows, normalize_labels, normalize_paths
 from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, apply_missing_policies
 from skutag.cleaning.text import normalize_whitespace_arrow
 from skutag.cleaning.unicode import REPLACEMENT_CHAR, repair_unicode_arrow
@@ -65,7 +65,8 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
     """Clean the text and label columns of ``df`` and apply the missing-value policies.
 
     Adds ``_html_fixed``, ``_unicode_fixed`` (bool) and ``_fffd`` (U+FFFD count over the text columns),
-    plus ``_missing_<col>`` for ``flag`` policies. Rows to drop are marked, not removed.
+    plus ``_missing_<col>`` for ``flag`` policies. Rows to drop are marked, not removed: those a ``drop``
+    policy drops, those with a label the path rule refuses (:func:`bad_label_rows`), those without text.
     """
     opts = options or CleanOptions()
     out = df.copy()
@@ -102,6 +103,10 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
         cols = outcome.drop_column[dropped]
         reason[dropped] = [f"missing: no value in column {c!r} (policy drop)" for c in cols]
         column[dropped] = cols
+    bad_reason, bad_column = bad_label_rows(out, spec)
+    sel = pd.notna(bad_reason) & pd.isna(reason)
+    reason[sel] = bad_reason[sel]
+    column[sel] = bad_column[sel]
     if opts.drop_empty_text and spec.text:
         empty = np.ones(n, dtype=bool)
         for col in spec.text:
