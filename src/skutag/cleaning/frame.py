@@ -23,6 +23,8 @@ HTML_FLAG = "_html_fixed"
 UNICODE_FLAG = "_unicode_fixed"
 FFFD_COUNT = "_fffd"
 EMPTY_TEXT_REASON = "empty_text"
+#: Repair count of text and label values that held NUL characters, which whitespace normalisation drops.
+NUL_COUNT = "nul_stripped_values"
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,11 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
     html = np.zeros(n, dtype=bool)
     uni = np.zeros(n, dtype=bool)
     fffd = np.zeros(n, dtype=np.int64)
-    counts: dict[str, int] = {"html_fixed_values": 0, "unicode_fixed_values": 0, "fffd_values": 0}
+    counts: dict[str, int] = {"html_fixed_values": 0, "unicode_fixed_values": 0, "fffd_values": 0, NUL_COUNT: 0}
     for col in spec.text:
-        arr, f = clean_text_arrow(to_arrow(out[col]), keep_newlines=opts.keep_newlines)
+        raw = to_arrow(out[col])
+        counts[NUL_COUNT] += int(holds_nul(raw).sum())
+        arr, f = clean_text_arrow(raw, keep_newlines=opts.keep_newlines)
         out[col] = to_series(arr, out.index, col)
         html |= f["html"]
         uni |= f["unicode"]
@@ -85,6 +89,7 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
         counts["unicode_fixed_values"] += int(f["unicode"].sum())
         counts["fffd_values"] += int((f["fffd"] > 0).sum())
     for col in spec.label if not spec.label_tags else ():
+        counts[NUL_COUNT] += int(holds_nul(to_arrow(out[col])).sum())
         if spec.is_path_column:
             out[col] = normalize_paths(out[col], spec.label_sep or " > ", case=opts.label_case)
         else:
@@ -115,6 +120,12 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
         reason[sel] = f"{EMPTY_TEXT_REASON}: no text in any of {list(spec.text)}"
         column[sel] = spec.text[0]
     return CleanedFrame(frame=out, reject_reason=reason, reject_column=column, counts=counts)
+
+
+def holds_nul(arr: pa.Array) -> np.ndarray:
+    """True for the values holding a NUL character (missing -> False): bytes a CSV can carry and no text
+    means, dropped by :func:`~skutag.cleaning.text.normalize_whitespace_arrow` and counted as a repair."""
+    return np.asarray(pc.match_substring(arr, "\x00").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def joined_text(df: pd.DataFrame, columns: Iterable[str], sep: str = " ") -> pa.Array:
