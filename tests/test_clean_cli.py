@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
+from real_shaped import mwpd_records
 from skutag.cli.main import app
 
 
@@ -54,3 +55,25 @@ def test_clean_command_errors_exit_2(tmp_path: Path) -> None:
         assert "error" in res.output
     res = runner.invoke(app, ["clean", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o.csv")])
     assert res.exit_code == 2
+
+
+def test_clean_counts_nul_bytes_stripped_from_csv(tmp_path: Path) -> None:
+    recs = mwpd_records(60)
+    recs[2]["Name"] = recs[2]["Name"].replace(" ", "\x00 ", 1)
+    recs[5]["Description"] = "\x00" + recs[5]["Description"]
+    recs[8]["Name"] = "\x00\x00"  # nothing left once the NULs go: rejected as empty text with no description
+    recs[8]["Description"] = ""
+    recs[9]["lvl3"] = recs[9]["lvl3"] + "\x00"
+    src = tmp_path / "offers.csv"
+    pd.DataFrame(recs).to_csv(src, index=False)
+    assert src.read_bytes().count(b"\x00") == 5
+    out = tmp_path / "clean.csv"
+    res = CliRunner().invoke(
+        app, ["clean", str(src), "--out", str(out), "--text", "Name,Description", "--label", "lvl1,lvl2,lvl3"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "nul_stripped_values=4" in res.output.replace("\n", "")
+    cleaned = pd.read_csv(out, dtype=str, keep_default_na=False)
+    rejects = (tmp_path / "clean.csv.rejects.jsonl").read_text().splitlines()
+    assert "60 rows in, 59 out, 1 rejected" in res.output and len(cleaned) + len(rejects) == 60
+    assert not cleaned.apply(lambda col: col.str.contains("\x00", regex=False)).to_numpy().any()

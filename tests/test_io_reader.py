@@ -236,8 +236,14 @@ def test_json_object_picks_the_array_of_objects(tmp_path: Path) -> None:
 
 
 def test_trailing_data_after_json_document(tmp_path: Path) -> None:
-    df, sink = read_counted(write(tmp_path, "t.json", b'[{"id": 1}]\n[{"id": 2}]\n'), 2)
+    df, sink = read_counted(write(tmp_path, "t.json", b'[\n  {"id": 1}\n]\n[{"id": 2}]\n'), 2)
     assert df["id"].tolist() == ["1"] and "after the end" in sink.examples[0].reason
+
+
+def test_one_line_values_one_after_another_are_json_lines(tmp_path: Path) -> None:
+    # A JSON document cannot go on after a whole value on its first line: these are two JSON lines.
+    df, sink = read_counted(write(tmp_path, "t.json", b'[{"id": 1}]\n{"id": 2}\n'), 2)
+    assert df["id"].tolist() == ["2"] and "not an object" in sink.examples[0].reason
 
 
 def test_json_object_without_records(tmp_path: Path) -> None:

@@ -124,10 +124,12 @@ def test_clear_errors_exit_2(model_dir: Path, files: dict[str, Path]) -> None:
     assert res.exit_code == 2 and "nope" in res.output
     res = runner.invoke(app, ["evaluate", str(files["dir"]), str(files["valid"]), "--out", str(files["dir"] / "e")])
     assert res.exit_code == 2 and "not a skutag model" in res.output
-    res = runner.invoke(
-        app, ["train", str(files["a"]), "--label", "category", "--model", "bert9", "--out", str(files["dir"] / "x")]
-    )
+    args = ["train", str(files["a"]), "--label", "category", "--label-sep", " > ", "--model", "bert9"]
+    res = runner.invoke(app, [*args, "--out", str(files["dir"] / "x")])
     assert res.exit_code == 2 and "unknown model" in res.output
+    # Paths in a label column without their separator: every label holds '>', so every row is refused.
+    res = runner.invoke(app, ["train", str(files["a"]), "--label", "category", "--out", str(files["dir"] / "x")])
+    assert res.exit_code == 2 and "148 bad label" in res.output and "--label-sep" in res.output
     other = files["dir"] / "other.csv"
     pd.DataFrame({"foo": ["x"]}).to_csv(other, index=False)
     res = runner.invoke(app, ["predict", str(model_dir), str(other), "--out", str(files["dir"] / "p.csv")])

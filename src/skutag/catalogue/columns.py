@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from skutag.catalogue.paths import PATH_SEP, split_path
 from skutag.catalogue.schema import RESERVED_COLUMNS, ColumnSpec
 from skutag.errors import ConfigError, MissingColumnError
 
@@ -158,8 +159,9 @@ def _require(df: pd.DataFrame, cols: Sequence[str]) -> None:
 def label_frame(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame:
     """One column per taxonomy level, ``level_1..level_n``, same index as ``df``; missing levels are None.
 
-    A single path column is split on ``spec.label_sep`` (parts stripped, empty parts dropped); several
-    label columns are taken one per level.
+    A single path column is split on ``spec.label_sep`` by :func:`skutag.catalogue.paths.split_path` (the
+    rule cleaning uses: ``"A>B"`` and ``"A > B"`` agree); several label columns are taken one per level.
+    Labels are not checked here: training and cleaning reject rows that break the path rule.
     """
     if not spec.has_labels:
         raise ConfigError("no label column(s) in the column spec")
@@ -167,11 +169,11 @@ def label_frame(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame:
         raise ConfigError("the labels are tags, not a hierarchy; use label_tags()")
     _require(df, spec.label)
     if spec.is_path_column:
-        sep = spec.label_sep or ">"
+        sep = spec.label_sep or PATH_SEP
         paths: list[list[str]] = []
         for v in df[spec.label[0]].tolist():
             s = _clean(v)
-            paths.append([p.strip() for p in s.split(sep) if p.strip()] if s else [])
+            paths.append(split_path(s, sep) if s else [])
         depth = max((len(p) for p in paths), default=0) or 1
         data = {f"level_{i + 1}": [p[i] if i < len(p) else None for p in paths] for i in range(depth)}
     else:

@@ -200,3 +200,30 @@ class LineDecoder:
                 except UnicodeDecodeError:
                     pass
             return raw.decode(enc, errors=FALLBACK_ERRORS)
+
+
+#: C0 control bytes that text never holds (tab, line feed, form feed and carriage return are text).
+_CONTROL_BYTES = frozenset(range(32)) - {9, 10, 12, 13}
+
+
+def decode_value(raw: bytes, encoding: str) -> tuple[str, bool] | None:
+    """Text of one binary value (a Parquet ``binary`` cell) by the rules for text lines.
+
+    A BOM wins; then UTF-8; otherwise the bytes are decoded like a line of a file in ``encoding`` (the
+    encoding detected on the column's values), with the cp1252 fallback. Returns the text and whether it
+    is not UTF-8 (reported like a fallback-decoded line), or None when the bytes are not text at all: not
+    UTF-8 and holding control bytes, which no legacy text encoding produces (an image, a hash, packed data).
+    """
+    bom = bom_encoding(raw)
+    if bom is not None:
+        try:
+            return raw.decode(bom), bom not in ("utf-8-sig",)
+        except UnicodeDecodeError:
+            pass
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        pass
+    if not _CONTROL_BYTES.isdisjoint(raw):
+        return None
+    return LineDecoder(encoding).decode(raw), True

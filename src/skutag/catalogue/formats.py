@@ -5,11 +5,14 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
+import io
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
+from skutag.catalogue.encoding import bom_encoding
 from skutag.errors import EmptyInputError, InputError, UnsupportedFormatError
 
 Format = Literal["csv", "json", "jsonl", "parquet"]
@@ -93,26 +96,114 @@ def _strip_bom_text(head: bytes) -> str:
     return head.decode("utf-8", errors="replace")
 
 
-def _looks_like_jsonl(text: str, ext_fmt: str | None = None) -> bool:
-    """A first line that is a whole JSON value, followed by another line starting a JSON value.
+#: JSON sniffing looks at this many non-blank lines at most, parses lines of up to ``JSON_LINE_CAP``
+#: characters (longer ones are skipped, keeping only their ends) and stops after ``JSON_SNIFF_BUDGET``
+#: characters, so memory stays bounded whatever the line lengths.
+JSON_SNIFF_LINES = 50
+JSON_LINE_CAP = 1 << 20
+JSON_SNIFF_BUDGET = 64 << 20
+_UNPARSED = object()
 
-    A file of one line is JSON Lines unless named ``.json`` or its object holds an array of objects.
-    """
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return False
+
+@dataclass(frozen=True)
+class _LineSample:
+    """The first lines of a file: for each non-blank one, whether it holds one whole JSON value."""
+
+    values: list[bool]
+    complete: bool
+    first: Any = _UNPARSED
+    opens_document: bool = False
+
+
+def _value_like(head: str, tail: str) -> bool:
+    """A line too long to parse opens and closes with the same kind of bracket (a whole object or array)."""
+    return (head.lstrip()[:1], tail.rstrip()[-1:]) in (("{", "}"), ("[", "]"))
+
+
+def _read_line(fh: IO[str]) -> tuple[str, str, int]:
+    """The next line's first :data:`JSON_LINE_CAP` characters, its last piece and its length; the rest of a
+    longer line is read past in pieces, never held whole (a long line's last piece tells how it ends)."""
+    head = tail = fh.readline(JSON_LINE_CAP)
+    size = len(head)
+    while not tail.endswith(("\n", "\r")) and size < JSON_SNIFF_BUDGET and (more := fh.readline(JSON_LINE_CAP)):
+        size, tail = size + len(more), more
+    return head, tail, size
+
+
+def _sample_json_lines(path: Path, compression: Compression, encoding: str) -> _LineSample:
+    """Classify the first :data:`JSON_SNIFF_LINES` non-blank lines, reading at most :data:`JSON_SNIFF_BUDGET`."""
+    values: list[bool] = []
+    first: Any = _UNPARSED
+    opens = False
+    read = 0
     try:
-        first = json.loads(lines[0])
-    except ValueError:
-        return False
-    if len(lines) > 1:
-        return lines[1].lstrip()[:1] in ("{", "[")
-    if ext_fmt in ("json", "jsonl"):
-        return ext_fmt == "jsonl"
-    holds_records = isinstance(first, dict) and any(
-        isinstance(v, list) and v and all(isinstance(x, dict) for x in v) for v in first.values()
+        with io.TextIOWrapper(open_binary(path, compression), encoding=encoding, errors="replace", newline="") as fh:
+            while len(values) < JSON_SNIFF_LINES and read < JSON_SNIFF_BUDGET:
+                line, tail, size = _read_line(fh)
+                if not line:
+                    return _LineSample(values, True, first, opens)
+                read += size
+                if not line.strip():
+                    continue
+                if not values:
+                    opens = set(line.strip()) <= set("[{")
+                if tail is not line:
+                    values.append(_value_like(line, tail))
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    values.append(False)
+                    continue
+                if not values:
+                    first = value
+                values.append(True)
+    except (OSError, EOFError, zlib.error):
+        pass  # damage further on is the reader's to report
+    return _LineSample(values, False, first, opens)
+
+
+def _is_json_lines(sample: _LineSample) -> bool | None:
+    """True when the first line is one whole JSON value (a JSON document cannot go on after it) or when most
+    later lines are; False when the first line only opens brackets, as a pretty-printed document does; None
+    for a single line, which says nothing either way.
+
+    In a pretty-printed document only the last element of a container can stand alone on a line, and the
+    line closing that container never parses, so such lines never outnumber the others (allowing one for a
+    container cut by the end of the sample).
+    """
+    if len(sample.values) < 2:
+        return None
+    if sample.values[0] or sample.opens_document:
+        return sample.values[0]
+    later = sample.values[1:]
+    ok = sum(later)
+    return ok > len(later) - ok + (0 if sample.complete else 1)
+
+
+def _holds_records(value: Any) -> bool:
+    """An object with an array of objects under some key (a wrapped JSON document, not a JSON line)."""
+    return isinstance(value, dict) and any(
+        isinstance(v, list) and v and all(isinstance(x, dict) for x in v) for v in value.values()
     )
-    return not holds_records
+
+
+def _json_kind(path: Path, compression: Compression, head: bytes, ext_fmt: str | None, start: str) -> Format | None:
+    """``jsonl`` or ``json`` from the first lines, not the first line alone; None when nothing looks like JSON.
+
+    A ``.jsonl``/``.ndjson`` file is always read line by line (a bad first line is then rejected alone).
+    """
+    sample = _sample_json_lines(path, compression, bom_encoding(head) or "utf-8")
+    opens = start in ("{", "[")
+    if ext_fmt == "jsonl":
+        return "jsonl" if opens or any(sample.values) else None
+    lines = _is_json_lines(sample)
+    if lines is None:
+        first = sample.first
+        lines = start == "{" and ext_fmt != "json" and first is not _UNPARSED and not _holds_records(first)
+    if lines:
+        return "jsonl"
+    return "json" if opens else None
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -186,12 +277,11 @@ def sniff_format(path: str | Path, fmt: str | None = None) -> FormatInfo:
         raise UnsupportedFormatError("a ZIP archive (an Excel workbook?): export it as CSV", source=str(p))
     if _looks_binary(head):
         raise UnsupportedFormatError("binary data: not CSV, JSON, JSON Lines or Parquet", source=str(p))
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        return FormatInfo("jsonl" if _looks_like_jsonl(stripped, ext_fmt) else "json", compression)
-    if stripped.startswith("["):
-        is_jsonl = ext_fmt == "jsonl" and _looks_like_jsonl(stripped, ext_fmt)
-        return FormatInfo("jsonl" if is_jsonl else "json", compression)
+    start = text.lstrip()[:1]
+    if ext_fmt in ("json", "jsonl") or start in ("{", "["):
+        kind = _json_kind(p, compression, head, ext_fmt, start)
+        if kind is not None:
+            return FormatInfo(kind, compression)
     if ext_fmt in ("json", "jsonl", "parquet"):
         raise UnsupportedFormatError(f"named like {ext_fmt} but does not hold {ext_fmt} data", source=str(p))
     default = "\t" if ext_fmt == "tsv" else ","

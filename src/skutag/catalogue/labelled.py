@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from skutag.catalogue.columns import label_frame, resolve_spec
+from skutag.catalogue.paths import BAD_LABEL, bad_level
 from skutag.catalogue.reader import read_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL, ColumnSpec
@@ -29,6 +32,7 @@ class LabelledData:
     spec: ColumnSpec
     rows_read: int
     rows_rejected: int
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
 
 def _blank(v: object) -> bool:
@@ -38,7 +42,9 @@ def _blank(v: object) -> bool:
 def split_labelled(
     df: pd.DataFrame, spec: ColumnSpec, rejects: RejectSink | None = None, *, require_labels: bool = True
 ) -> LabelledData:
-    """Keep rows with some text (and a level-1 label when ``require_labels``); reject the others."""
+    """Keep rows with some text (and a level-1 label when ``require_labels``) whose labels the path rule
+    accepts (:func:`skutag.catalogue.paths.bad_level`: no ``>`` inside a level, no relative path); reject the
+    others, so a prediction's path always has the model's number of levels."""
     texts = df[list(spec.text)].astype(object)
     texts = texts.where(texts.notna(), "")
     bad_reasons: dict[int, tuple[str, str | None]] = {}
@@ -50,6 +56,8 @@ def split_labelled(
         missing = labels.iloc[:, 0].map(_blank) if labels.shape[1] else pd.Series(True, index=df.index)
         for i in df.index[missing.to_numpy(dtype=bool)]:
             bad_reasons.setdefault(i, ("missing label: no level-1 label", spec.label[0] if spec.label else None))
+    for i, (reason, column) in _bad_labels(labels, spec).items():
+        bad_reasons.setdefault(i, (reason, column))
     if rejects is not None:
         for i, (reason, column) in bad_reasons.items():
             row = df.loc[i]
@@ -61,7 +69,7 @@ def split_labelled(
                 record=row,
             )
     if bad_reasons:
-        log.warning("%d of %d row(s) rejected (empty text or missing label)", len(bad_reasons), len(df))
+        log.warning("%d of %d row(s) rejected (empty text, missing or bad label)", len(bad_reasons), len(df))
     keep = ~df.index.isin(list(bad_reasons))
     kept = df.loc[keep]
     return LabelledData(
@@ -71,7 +79,24 @@ def split_labelled(
         spec=spec,
         rows_read=len(df),
         rows_rejected=len(bad_reasons),
+        rejected_by_reason=dict(Counter(reason.split(":", 1)[0] for reason, _ in bad_reasons.values())),
     )
+
+
+def _bad_labels(labels: pd.DataFrame, spec: ColumnSpec) -> dict[Any, tuple[str, str | None]]:
+    """Index -> (reason, column) for the rows whose levels break the path rule."""
+    if labels.empty:
+        return {}
+    suspect = pd.Series(False, index=labels.index)
+    for col in labels.columns:
+        suspect |= labels[col].map(lambda v: isinstance(v, str) and (">" in v or "." in v)).astype(bool)
+    out: dict[Any, tuple[str, str | None]] = {}
+    for i in labels.index[suspect.to_numpy(dtype=bool)]:
+        found = bad_level(labels.loc[i].tolist())
+        if found is not None:
+            level, reason = found
+            out[i] = (reason, spec.label[0] if spec.is_path_column else spec.label[level])
+    return out
 
 
 def load_labelled(
@@ -89,7 +114,9 @@ def load_labelled(
     spec = resolve_spec(list(df.columns), text=text, label=label, label_sep=label_sep, source=source)
     data = split_labelled(df, spec, rejects, require_labels=require_labels)
     if len(data.texts) == 0:
-        raise EmptyInputError("no usable rows (every row lacks text or a label)", source=source)
+        why = ", ".join(f"{n} {reason}" for reason, n in data.rejected_by_reason.items())
+        hint = "; labels holding '>' are paths: give their separator (--label-sep)" if BAD_LABEL in why else ""
+        raise EmptyInputError(f"no usable rows (rejected: {why}{hint})", source=source)
     return data
 
 

@@ -4,12 +4,16 @@ Every chunk carries ``_row`` (1-based record number in its file: data records af
 the physical line for JSON Lines, the element index for a JSON array, the row for Parquet) and ``_source``
 (the path as given). Values are ``str`` or missing (``None``/NaN): CSV fields are strings; JSON and Parquet
 scalars (numbers, booleans, dates) are converted to strings (``true``/``false`` for booleans), while JSON
-lists and objects are kept as Python lists/dicts. Empty strings count as missing in every format.
+lists and objects are kept as Python lists/dicts. Parquet binary values are decoded here, so that every
+command sees the same text, by the rules for text lines (UTF-8, else the column's detected encoding with the
+cp1252 fallback; see :func:`skutag.catalogue.encoding.decode_value`). Empty strings count as missing in
+every format.
 
 Bad records (wrong field count, broken quoting, invalid JSON, a JSON line that is not an object, a field
-longer than ``max_field_chars``) go to the :class:`RejectSink` with a reason naming file, row and column,
-and reading continues; without a sink the first bad record raises :class:`InputError`. For every file,
-rows yielded + rows rejected = records in the file (blank lines are not records).
+longer than ``max_field_chars``, a binary value that is not text) go to the :class:`RejectSink` with a
+reason naming file, row and column, and reading continues; without a sink the first bad record raises
+:class:`InputError`. For every file, rows yielded + rows rejected = records in the file (blank lines are not
+records).
 
 Damage policy: a CSV record that fails to parse across several lines (an unclosed quote) costs only its
 first line, and parsing resumes on the next one; a record that parses but has the wrong field count is
@@ -43,7 +47,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from skutag.catalogue.columns import missing_column_error
-from skutag.catalogue.encoding import LineDecoder, detect_encoding, normalise_encoding
+from skutag.catalogue.encoding import LineDecoder, decode_value, detect_encoding, normalise_encoding
 from skutag.catalogue.formats import SNIFF_BYTES, FormatInfo, open_binary, sniff_format
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import RESERVED_COLUMNS, ROW_COL, SOURCE_COL
@@ -57,6 +61,8 @@ _JSON_READ = 1 << 20
 #: Files smaller than this get no progress bar.
 PROGRESS_MIN_BYTES = 32 << 20
 _CSV_BLOCK = 1 << 20
+#: Why a binary value that does not decode is rejected.
+BINARY_REASON = "the bytes are not text (not UTF-8, and they hold control bytes that text does not)"
 
 
 @dataclass
@@ -717,42 +723,93 @@ def _iter_parquet(
     st.columns = list(cols)
     if pf.metadata.num_rows == 0:
         raise EmptyInputError("file holds no rows", source=source)
+    encodings: dict[str, str] = {}
     start = 0
     for batch in pf.iter_batches(batch_size=chunksize, columns=cols):
         n = batch.num_rows
-        bad_mask = [False] * n
+        bad: dict[int, tuple[str, str]] = {}
         out: dict[str, Any] = {}
         for name, arr in zip(batch.schema.names, batch.columns, strict=True):
             values = _arrow_to_values(arr)
+            if _is_binary(values.type):
+                values, undecodable, odd = _binary_as_text(values, name, encodings)
+                for i in undecodable:
+                    bad.setdefault(i, (f"binary data: {BINARY_REASON}", name))
+                for i in odd:
+                    st.add_fallback(start + i + 1)
             if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
                 lengths = pc.fill_null(pc.utf8_length(values), 0).to_pylist()
                 for i, ln in enumerate(lengths):
-                    if ln > max_field_chars and not bad_mask[i]:
-                        bad_mask[i] = True
+                    if ln > max_field_chars:
                         reason = f"field too long: {ln:,} characters > max_field_chars={max_field_chars:,}"
-                        row = start + i + 1
-                        st.rejected += 1
-                        if rejects is None:
-                            raise InputError(reason, source=source, row=row, column=name)
-                        rejects.add(
-                            reason,
-                            source=source,
-                            row=row,
-                            column=name,
-                            record=_shorten(batch.slice(i, 1).to_pylist()[0]),
-                        )
+                        bad.setdefault(i, (reason, name))
                 out[name] = pd.Series(values.to_pandas(), dtype="str") if n else pd.Series([], dtype="str")
             else:
                 out[name] = pd.Series(values.to_pylist(), dtype=object)
+        for i, (reason, column) in sorted(bad.items()):
+            st.rejected += 1
+            if rejects is None:
+                raise InputError(reason, source=source, row=start + i + 1, column=column)
+            record = _shorten(batch.slice(i, 1).to_pylist()[0])
+            rejects.add(reason, source=source, row=start + i + 1, column=column, record=record)
         df = pd.DataFrame(out, columns=cols)
         df[ROW_COL] = pd.Series(range(start + 1, start + n + 1), dtype="int64")
         df[SOURCE_COL] = pd.Series([source] * n, dtype="str")
         st.records += n
         start += n
-        if any(bad_mask):
-            df = df[[not b for b in bad_mask]].reset_index(drop=True)
+        if bad:
+            df = df.drop(index=list(bad)).reset_index(drop=True)
         st.rows += len(df)
         yield df
+    if st.fallback_count:
+        log.warning(
+            "%s: %d binary value(s) were not UTF-8 and were decoded with a fallback (%s; first rows: %s)",
+            source,
+            st.fallback_count,
+            ", ".join(f"{c}: {'cp1252' if e.startswith('utf-8') else e}" for c, e in encodings.items()),
+            ", ".join(map(str, st.fallback_rows[:10])),
+        )
+
+
+def _is_binary(t: pa.DataType) -> bool:
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
+
+
+def _binary_as_text(values: pa.Array, column: str, encodings: dict[str, str]) -> tuple[pa.Array, list[int], list[int]]:
+    """A binary column as text, decoded like the lines of a text file (see :func:`decode_value`): the text,
+    the positions of values that are not text (missing here; their rows are rejected) and of values that
+    are text but not UTF-8 (reported like fallback-decoded lines).
+
+    The column's legacy encoding is detected once, on the first batch's values that are not UTF-8, as a
+    text file's is on its first bytes.
+    """
+    raw: list[bytes | None] = values.to_pylist()
+    if column not in encodings:
+        odd_values = [b for b in raw if b is not None and not _is_utf8(b)]
+        if odd_values:
+            encodings[column] = detect_encoding(b"\n".join(odd_values)[: 256 * 1024])
+    enc = encodings.get(column, "utf-8")
+    texts: list[str | None] = []
+    undecodable: list[int] = []
+    odd: list[int] = []
+    for i, b in enumerate(raw):
+        decoded = decode_value(b, enc) if b is not None else ("", False)
+        if decoded is None:
+            undecodable.append(i)
+            texts.append(None)
+            continue
+        if decoded[1]:
+            odd.append(i)
+        texts.append(decoded[0] or None)
+    return pa.array(texts, type=pa.string()), undecodable, odd
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _arrow_to_values(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

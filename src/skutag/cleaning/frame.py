@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from skutag.catalogue.arrow import to_arrow, to_series
 from skutag.catalogue.schema import ColumnSpec
 from skutag.cleaning.html import strip_html_arrow
-from skutag.cleaning.labels import Case, normalize_labels, normalize_paths
+from skutag.cleaning.labels import Case, bad_label_rows, normalize_labels, normalize_paths
 from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, apply_missing_policies
 from skutag.cleaning.text import normalize_whitespace_arrow
 from skutag.cleaning.unicode import REPLACEMENT_CHAR, repair_unicode_arrow
@@ -23,6 +23,8 @@ HTML_FLAG = "_html_fixed"
 UNICODE_FLAG = "_unicode_fixed"
 FFFD_COUNT = "_fffd"
 EMPTY_TEXT_REASON = "empty_text"
+#: Repair count of text and label values that held NUL characters, which whitespace normalisation drops.
+NUL_COUNT = "nul_stripped_values"
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
     """Clean the text and label columns of ``df`` and apply the missing-value policies.
 
     Adds ``_html_fixed``, ``_unicode_fixed`` (bool) and ``_fffd`` (U+FFFD count over the text columns),
-    plus ``_missing_<col>`` for ``flag`` policies. Rows to drop are marked, not removed.
+    plus ``_missing_<col>`` for ``flag`` policies. Rows to drop are marked, not removed: those a ``drop``
+    policy drops, those with a label the path rule refuses (:func:`bad_label_rows`), those without text.
     """
     opts = options or CleanOptions()
     out = df.copy()
@@ -73,9 +76,11 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
     html = np.zeros(n, dtype=bool)
     uni = np.zeros(n, dtype=bool)
     fffd = np.zeros(n, dtype=np.int64)
-    counts: dict[str, int] = {"html_fixed_values": 0, "unicode_fixed_values": 0, "fffd_values": 0}
+    counts: dict[str, int] = {"html_fixed_values": 0, "unicode_fixed_values": 0, "fffd_values": 0, NUL_COUNT: 0}
     for col in spec.text:
-        arr, f = clean_text_arrow(to_arrow(out[col]), keep_newlines=opts.keep_newlines)
+        raw = to_arrow(out[col])
+        counts[NUL_COUNT] += int(holds_nul(raw).sum())
+        arr, f = clean_text_arrow(raw, keep_newlines=opts.keep_newlines)
         out[col] = to_series(arr, out.index, col)
         html |= f["html"]
         uni |= f["unicode"]
@@ -84,6 +89,7 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
         counts["unicode_fixed_values"] += int(f["unicode"].sum())
         counts["fffd_values"] += int((f["fffd"] > 0).sum())
     for col in spec.label if not spec.label_tags else ():
+        counts[NUL_COUNT] += int(holds_nul(to_arrow(out[col])).sum())
         if spec.is_path_column:
             out[col] = normalize_paths(out[col], spec.label_sep or " > ", case=opts.label_case)
         else:
@@ -102,6 +108,10 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
         cols = outcome.drop_column[dropped]
         reason[dropped] = [f"missing: no value in column {c!r} (policy drop)" for c in cols]
         column[dropped] = cols
+    bad_reason, bad_column = bad_label_rows(out, spec)
+    sel = pd.notna(bad_reason) & pd.isna(reason)
+    reason[sel] = bad_reason[sel]
+    column[sel] = bad_column[sel]
     if opts.drop_empty_text and spec.text:
         empty = np.ones(n, dtype=bool)
         for col in spec.text:
@@ -110,6 +120,12 @@ def clean_frame(df: pd.DataFrame, spec: ColumnSpec, options: CleanOptions | None
         reason[sel] = f"{EMPTY_TEXT_REASON}: no text in any of {list(spec.text)}"
         column[sel] = spec.text[0]
     return CleanedFrame(frame=out, reject_reason=reason, reject_column=column, counts=counts)
+
+
+def holds_nul(arr: pa.Array) -> np.ndarray:
+    """True for the values holding a NUL character (missing -> False): bytes a CSV can carry and no text
+    means, dropped by :func:`~skutag.cleaning.text.normalize_whitespace_arrow` and counted as a repair."""
+    return np.asarray(pc.match_substring(arr, "\x00").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def joined_text(df: pd.DataFrame, columns: Iterable[str], sep: str = " ") -> pa.Array:

@@ -17,8 +17,8 @@ class CleanSummary:
     #: rejected rows per reason (``invalid JSON``, ``missing``, ``empty_text``, ``exact_duplicate``...)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     #: values repaired or flagged: ``html_fixed_values``, ``unicode_fixed_values``, ``fffd_values``,
-    #: ``missing:<col>``, and duplicate counts ``exact_duplicate_rows``, ``near_duplicate_rows``,
-    #: ``conflict_rows``
+    #: ``nul_stripped_values``, ``missing:<col>``, and duplicate counts ``exact_duplicate_rows``,
+    #: ``near_duplicate_rows``, ``conflict_rows``
     counts: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
     #: seconds per stage: ``read_clean`` (pass 1), ``duplicates``, ``write`` (pass 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from skutag.catalogue.columns import label_frame
 from skutag.catalogue.schema import RESERVED_COLUMNS, ColumnSpec
 
 
@@ -37,21 +38,7 @@ def label_levels(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame | None:
     """Label frame with columns ``level_1..level_n`` (strings, missing as NA); None without hierarchical labels."""
     if not spec.has_labels or spec.label_tags or not all(c in df.columns for c in spec.label):
         return None
-    try:
-        from skutag.catalogue.columns import label_frame
-    except ImportError:  # the reader helper's module is not there yet
-        label_frame = _label_frame_fallback
     return label_frame(df, spec)
-
-
-def _label_frame_fallback(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame:
-    if spec.is_path_column:
-        parts = as_text(df[spec.label[0]]).str.split(spec.label_sep, regex=False, expand=True)
-        parts = parts.apply(lambda s: s.str.strip()).replace("", pd.NA)
-    else:
-        parts = df[list(spec.label)].copy()
-    parts.columns = [f"level_{i + 1}" for i in range(parts.shape[1])]
-    return parts.reset_index(drop=True)
 
 
 def _is_stringy(series: pd.Series) -> bool:

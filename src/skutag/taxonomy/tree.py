@@ -13,10 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from skutag.catalogue.paths import PATH_SEP, label_problem
 from skutag.errors import TaxonomyError
-
-#: Separator used in node ids built from label paths.
-PATH_SEP = " > "
 
 
 @dataclass
@@ -57,7 +55,11 @@ class Taxonomy:
     # ---- construction -------------------------------------------------------------------------
     @classmethod
     def from_paths(cls, paths: Iterable[Sequence[object]]) -> Taxonomy:
-        """A tree holding every prefix of every path; empty/None trailing levels end a path early."""
+        """A tree holding every prefix of every path; empty/None trailing levels end a path early.
+
+        Raises :class:`TaxonomyError` for a name that :func:`~skutag.catalogue.paths.label_problem` refuses
+        (one holding the path separator would make two paths share node ids); readers reject such rows first.
+        """
         nodes: dict[str, Node] = {}
         for raw in paths:
             path = clean_path(raw)
@@ -66,6 +68,10 @@ class Taxonomy:
                 if node_id not in nodes:
                     parent = PATH_SEP.join(path[: depth - 1]) if depth > 1 else None
                     nodes[node_id] = Node(node_id, path[depth - 1], depth, parent)
+        for node in nodes.values():
+            problem = label_problem(node.name)
+            if problem is not None:
+                raise TaxonomyError(f"level {node.level} label {problem}")
         return cls(nodes.values())
 
     @classmethod
