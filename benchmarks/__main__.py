@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny slices: checks the harness runs, not the numbers")
     parser.add_argument("--only", nargs="*", default=None, help="benchmark names to run (default: all)")
     parser.add_argument(
-        "--readme", action="store_true", help="then rewrite the README's benchmark section (benchmarks.readme_table)"
+        "--docs",
+        action="store_true",
+        help="then rewrite the generated section of docs/benchmarks.md (benchmarks.readme_table)",
     )
     args = parser.parse_args(argv)
     started = time.time()
@@ -71,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     summary.write_text("\n\n".join(sections) + "\n")
     combined = write_combined(summary.with_suffix(".json"), info, args.quick, started)
     print(f"written: {summary}, {combined}")
-    if args.readme and not args.quick:
-        from benchmarks.readme_table import REPO, update_readme
+    if args.docs and not args.quick:
+        from benchmarks.readme_table import DOC, update_doc
 
-        changed = update_readme(REPO / "README.md")
-        print(f"README.md: {'benchmark section rewritten' if changed else 'already up to date'}")
+        changed = update_doc(DOC)
+        print(f"{DOC}: {'benchmark section rewritten' if changed else 'already up to date'}")
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""Rewrite the README's benchmark section from ``bench-out/*.json``: ``python -m benchmarks.readme_table``.
+"""Rewrite the generated benchmark section of ``docs/benchmarks.md`` from ``bench-out/*.json``:
+``python -m benchmarks.readme_table [--doc PATH]``.
 
 Only the text between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` changes; running it twice on
 the same results changes nothing. ``make bench`` runs it after a full (not quick) run.
@@ -17,13 +18,15 @@ from benchmarks.common import OUT_DIR, REPO, markdown_table
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
 VERSIONS = ("numpy", "scikit-learn", "torch", "transformers", "fasttext-wheel")
+#: The page whose section between the markers holds the generated tables.
+DOC = REPO / "docs" / "benchmarks.md"
 
 
 def replace_section(text: str, body: str, start: str = START, end: str = END) -> str:
     """``text`` with everything between the markers replaced by ``body`` (markers kept, on their own lines)."""
     i, j = text.find(start), text.find(end)
     if i < 0 or j < 0 or j < i:
-        raise ValueError(f"README needs the markers {start} and {end}, in that order")
+        raise ValueError(f"the page needs the markers {start} and {end}, in that order")
     return text[: i + len(start)] + "\n" + body.strip("\n") + "\n" + text[j:]
 
 
@@ -95,28 +98,28 @@ def build_section(out_dir: Path = OUT_DIR) -> str:
     return "\n\n".join(parts)
 
 
-def update_readme(readme: Path, out_dir: Path = OUT_DIR) -> bool:
-    """Rewrite ``readme``'s benchmark section; True when the file changed."""
+def update_doc(doc: Path = DOC, out_dir: Path = OUT_DIR) -> bool:
+    """Rewrite the generated section of ``doc`` (default docs/benchmarks.md); True when the file changed."""
     from skutag.fsutil import atomic_write_text
 
-    old = readme.read_text(encoding="utf-8")
+    old = doc.read_text(encoding="utf-8")
     new = replace_section(old, build_section(out_dir))
     if new != old:
-        atomic_write_text(readme, new)
+        atomic_write_text(doc, new)
     return new != old
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.readme_table", description=__doc__)
-    ap.add_argument("--readme", type=Path, default=REPO / "README.md")
+    ap.add_argument("--doc", type=Path, default=DOC, help="page holding the markers (default docs/benchmarks.md)")
     ap.add_argument("--results", type=Path, default=OUT_DIR, help="folder of the benchmark JSON files")
     args = ap.parse_args(argv)
     try:
-        changed = update_readme(args.readme, args.results)
+        changed = update_doc(args.doc, args.results)
     except ValueError as exc:
-        print(f"{args.readme}: {exc}", file=sys.stderr)
+        print(f"{args.doc}: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.readme}: {'benchmark section rewritten' if changed else 'already up to date'}")
+    print(f"{args.doc}: {'benchmark section rewritten' if changed else 'already up to date'}")
     return 0
 
 

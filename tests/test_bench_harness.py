@@ -1,4 +1,4 @@
-"""The benchmark harness pieces: ratios to the best peer, tables, README rewriting, cost projections."""
+"""The benchmark harness pieces: ratios to the best peer, tables, rewriting docs/benchmarks.md, cost projections."""
 
 from __future__ import annotations
 
@@ -81,11 +81,11 @@ def test_transformer_rows_read_lead_json(tmp_path: Path, monkeypatch: pytest.Mon
     assert rows[1]["rows_s_b1"] == 80.0 and rows[1]["peer"] is True
 
 
-README = "# Title\n\nintro\n\n## Benchmarks\n\ntext\n\n<!-- bench:start -->\nold table\n<!-- bench:end -->\n\nafter\n"
+DOC = "# Title\n\nintro\n\n## Benchmarks\n\ntext\n\n<!-- bench:start -->\nold table\n<!-- bench:end -->\n\nafter\n"
 
 
 def test_replace_section_keeps_the_rest_and_is_idempotent() -> None:
-    once = readme_table.replace_section(README, "NEW\n")
+    once = readme_table.replace_section(DOC, "NEW\n")
     assert once.startswith("# Title\n\nintro\n\n## Benchmarks\n\ntext\n\n<!-- bench:start -->\nNEW\n<!-- bench:end -->")
     assert once.endswith("<!-- bench:end -->\n\nafter\n")
     assert "old table" not in once
@@ -110,31 +110,40 @@ def _machine() -> dict:
     }
 
 
-def test_update_readme_from_results(tmp_path: Path) -> None:
+def test_update_doc_from_results(tmp_path: Path) -> None:
     out = tmp_path / "bench-out"
     out.mkdir()
     peers = {"machine": _machine(), "mwpd": _rows(), "pave": [{"system": "dict", "precision": 0.5}]}
     (out / "peers.json").write_text(json.dumps(peers))
     cost = {"machine": _machine(), "rows": [{"rows": 10000, "system": "fastText", "fit_s": 3.0}]}
     (out / "cost.json").write_text(json.dumps(cost))
-    readme = tmp_path / "README.md"
-    readme.write_text(README)
-    assert readme_table.update_readme(readme, out) is True
-    text = readme.read_text()
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(DOC)
+    assert readme_table.update_doc(doc, out) is True
+    text = doc.read_text()
     assert text.startswith("# Title\n\nintro\n\n## Benchmarks\n\ntext\n\n<!-- bench:start -->\n")
     assert text.endswith("<!-- bench:end -->\n\nafter\n")
     assert "Test CPU · 2 cores" in text and "numpy 2.0" in text and "fasttext-wheel 0.9.2" in text
     assert "| a | " in text and "| 10,000 | fastText | 3.000 |" in text
     assert "Demo catalogue: not run yet" in text and "Linear model solvers: not run yet" in text
-    assert readme_table.update_readme(readme, out) is False
-    assert readme.read_text() == text
+    assert readme_table.update_doc(doc, out) is False
+    assert doc.read_text() == text
 
 
 def test_readme_table_cli_without_markers(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text("no markers here\n")
-    assert readme_table.main(["--readme", str(readme), "--results", str(tmp_path)]) == 2
-    assert readme.read_text() == "no markers here\n"
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("no markers here\n")
+    assert readme_table.main(["--doc", str(doc), "--results", str(tmp_path)]) == 2
+    assert doc.read_text() == "no markers here\n"
+
+
+def test_generated_tables_go_to_docs_benchmarks() -> None:
+    """The default target is docs/benchmarks.md, whose section between the markers is already in place."""
+    assert readme_table.DOC == readme_table.REPO / "docs" / "benchmarks.md"
+    text = readme_table.DOC.read_text(encoding="utf-8")
+    i = text.index(readme_table.START) + len(readme_table.START)
+    body = text[i : text.index(readme_table.END)]
+    assert readme_table.replace_section(text, body) == text  # rewriting the same tables changes nothing
 
 
 def test_power_law_projection() -> None:

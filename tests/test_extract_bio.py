@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from skutag.errors import ConfigError, ModelLoadError
@@ -106,4 +105,38 @@ def test_chinese_under_english_vocabulary_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not supported"):
         model.fit(texts, spans)
     assert model.unknown_rate(["stainless steel kettle"]) == 0.0
-    assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def test_taobao_frame_round_trips_through_bio_and_is_refused(tmp_path: Path) -> None:
+    """Real Taobao NER (dev): the parsed frame's entities are the title's own characters, its spans give back the
+    file's BIO tags character for character (and decode back to the spans), and the English vocabulary maps about
+    65% of those titles' tokens to [UNK], so the extractor refuses them."""
+    path = _shared() / "taobao-ner-zh" / "dev.txt"
+    if not path.is_file():
+        pytest.skip("shared Taobao NER data not available")
+    from skutag.datasets.taobao import load_taobao
+
+    sentences, df = load_taobao(path=path)
+    assert len(df) == len(sentences) == 998
+    assert list(df.columns[:3]) == ["title", "entities", "entity_types"]
+    assert df["title"].tolist() == ["".join(chars) for chars, _ in sentences]
+    names = label_names(["HCCX", "HPPX", "MISC", "XH"])
+    index = {n: i for i, n in enumerate(names)}
+    spans = []
+    for (chars, tags), title, ents, types in zip(
+        sentences, df["title"], df["entities"], df["entity_types"], strict=True
+    ):
+        assert all(title[e["start"] : e["end"]] == e["text"] != "" for e in ents)
+        assert types == sorted({e["type"] for e in ents})
+        row = [(e["type"], e["start"], e["end"]) for e in ents]
+        offsets = [(i, i + 1) for i in range(len(chars))]  # one token per character
+        labels = token_labels(offsets, row, index)
+        assert [names[i] for i in labels] == tags
+        assert [(a, s, e) for a, s, e, _ in decode(np.eye(len(names))[labels], offsets, names)] == row
+        spans.append(row)
+    assert sum(map(len, spans)) > 4000
+    titles = df["title"].tolist()
+    model = AttributeExtractor(encoder=tiny_encoder(tmp_path / "enc"), epochs=1, progress_bar=False)
+    assert 0.55 < model.unknown_rate(titles) < 0.75
+    with pytest.raises(ConfigError, match="not supported"):
+        model.fit(titles, spans)

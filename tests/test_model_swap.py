@@ -21,7 +21,7 @@ import pytest
 from skutag import fsutil
 from skutag.errors import ModelLoadError
 from skutag.models import CategoryModel, load_model
-from skutag.models.linear import LinearModel
+from skutag.models.linear.model import LinearModel
 from test_model_data import labels_of, synthetic
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork + SIGKILL + renameat2: Linux")
