@@ -24,7 +24,8 @@ from skutag.models.registry import load_model
 
 def _sparse(model: Any, titles: list[str]) -> Any:
     from sklearn.preprocessing import normalize
-    from skutag.models.linear.model.features import _sum_parts
+
+    from skutag.models.linear.features import _sum_parts
 
     vec = model.vectorizer_
     parts = vec.transform_parts({model.text_columns_[0]: titles})

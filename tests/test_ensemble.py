@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from skutag.models.linear.model import LinearModel
 
 from skutag.errors import ConfigError
 from skutag.models.ensemble import EnsembleModel, blend, simplex_grid
+from skutag.models.linear.model import LinearModel
 from skutag.models.neural.transformer import level_f1
 from skutag.models.paths import PathModel
 from skutag.models.registry import load_model

@@ -9,7 +9,8 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from skutag.models.linear.model.features import (
+
+from skutag.models.linear.features import (
     FieldVectorizer,
     MultiFieldVectorizer,
     NgramConfig,
@@ -18,7 +19,7 @@ from skutag.models.linear.model.features import (
     normalised_joined,
     word_text,
 )
-from skutag.models.linear.model.sparse_kernels import add_sparse_product
+from skutag.models.linear.sparse_kernels import add_sparse_product
 
 
 def naive_char(text: str, lo: int, hi: int) -> int:
@@ -86,7 +87,7 @@ def test_vectorizer_rows_unit_norm_and_state_round_trip() -> None:
 
 def test_chunked_fit_transform_matches_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """Big inputs are vectorised in chunks of rows: same vocabulary, idf and matrix as in one pass."""
-    import skutag.models.linear.model.features as features
+    import skutag.models.linear.features as features
 
     texts = [f"item {i % 7} red {'apple' if i % 3 else 'knife'} {i}" for i in range(50)] + ["", None]
     cols = {"t": texts, "c": [f"cat {i % 4}" for i in range(len(texts))]}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from skutag.models.linear.model import LinearModel
 
 from skutag.datasets.paths import find_shared_data
 from skutag.errors import ConfigError, MissingColumnError, NotFittedError
 from skutag.models import create_model
+from skutag.models.linear.model import LinearModel
 from test_model_data import TREE, labels_of, synthetic
 
 TEXT = ["title", "shop_category"]
@@ -129,7 +129,7 @@ def test_every_mwpd_validation_prediction_is_a_valid_path() -> None:
 
 def test_class_ranges_fit_the_same_one_vs_rest_problems() -> None:
     """A level fitted in ranges of classes (to balance threads) gives the same SVMs as one fit."""
-    from skutag.models.linear.model.features import MultiFieldVectorizer, NgramConfig
+    from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
     from skutag.models.linear.model import _fit_svm
 
     train = synthetic(300, seed=3)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from skutag.models.linear.model import LinearModel
 
 from skutag.errors import ModelLoadError
+from skutag.models.linear.model import LinearModel
 from skutag.models.registry import load_model
 from test_model_data import labels_of, synthetic
 

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
-from skutag.models.linear.model.features import MultiFieldVectorizer, NgramConfig
-from skutag.models.linear.model import LinearModel
-from skutag.models.linear.model.sgd_solver import fit_ovr_sgd
 
 from skutag.datasets.paths import find_shared_data
 from skutag.errors import ConfigError
+from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
+from skutag.models.linear.model import LinearModel
+from skutag.models.linear.sgd_solver import fit_ovr_sgd
 from skutag.models.registry import load_model
 from test_model_data import labels_of, synthetic
 
