@@ -140,3 +140,15 @@ def test_library_autodetects_text_column(files: dict[str, Path], tmp_path: Path)
     res = train_model(files["valid"], label=["lvl1", "lvl2", "lvl3"], params={"calibration_fraction": 0})
     assert res.model.text_columns_ == ["title", "description"]
     assert res.model_dir is None and res.rows_used == 120
+
+
+def test_predict_counts_reader_rejects_as_rows_read(model_dir: Path, files: dict[str, Path]) -> None:
+    """Rows read = rows written + rows rejected, also when the reader itself rejects a broken record."""
+    from skutag.workflows.predict import predict_files
+
+    out = files["dir"] / "pred-b.csv"
+    lines = files["b"].read_text().splitlines()  # 150 records, then a broken line
+    stats = predict_files(model_dir, files["b"], out)
+    assert stats.rows_read == len(lines) == 151
+    assert stats.rows_rejected == 1 and stats.rows_written == 150 == len(pd.read_csv(out))
+    assert stats.rows_read == stats.rows_written + stats.rows_rejected

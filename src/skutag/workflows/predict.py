@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skutag.catalogue.reader import iter_catalogue
+from skutag.catalogue.reader import ReadStats, iter_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.catalogue.writer import write_catalogue
@@ -73,8 +73,8 @@ def _predict_chunks(
     on_rows: Callable[[int], None] | None,
 ) -> Iterator[pd.DataFrame]:
     for path in paths:
-        for chunk in iter_catalogue(path, chunksize=chunksize, rejects=rejects):
-            stats.rows_read += len(chunk)
+        read = ReadStats(str(path))
+        for chunk in iter_catalogue(path, chunksize=chunksize, rejects=rejects, stats=read):
             present = [c for c in model.text_columns_ if c in chunk.columns]
             if not present:
                 raise MissingColumnError(
@@ -109,6 +109,7 @@ def _predict_chunks(
             if on_rows is not None:
                 on_rows(len(chunk))
             yield result.reset_index(drop=True)
+        stats.rows_read += read.records  # every record in the file, the ones the reader rejected too
 
 
 def predict_files(
