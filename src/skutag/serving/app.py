@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from skutag import __version__
 from skutag.errors import ConfigError, InputError, SkutagError
 from skutag.log import get_logger
+from skutag.serving.errors import request_validation_error
 from skutag.serving.metrics import Metrics
 from skutag.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from skutag.serving.routers import health, models, pages, review, tagging
@@ -75,6 +77,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(SkutagError, _skutag_error)
+    app.add_exception_handler(RequestValidationError, request_validation_error)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
