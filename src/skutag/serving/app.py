@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -57,6 +58,40 @@ async def _skutag_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=code)
 
 
+#: What FastAPI answers when a body cannot be parsed at all (before any schema check), for the schema to say so.
+BODY_PARSE_ERROR = {
+    "description": "Unreadable body: not UTF-8, nested too deeply, or a number too long to parse",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}},
+}
+HTTP_ERROR_SCHEMA = {
+    "title": "HTTPError",
+    "type": "object",
+    "properties": {"detail": {"title": "Detail", "type": "string"}},
+    "required": ["detail"],
+}
+
+
+def _openapi_with_limits(app: FastAPI, settings: ServeSettings) -> Callable[[], dict[str, Any]]:
+    """``app.openapi`` that also states what depends on settings or on FastAPI's body parsing: the batch limit
+    (maxItems) and the 400 of every operation that reads a body."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["TagRequest"]["properties"]["products"]["maxItems"] = settings.max_batch_products
+            schemas["HTTPError"] = HTTP_ERROR_SCHEMA
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation["responses"].setdefault("400", BODY_PARSE_ERROR)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """A new app (nothing is loaded until it starts: the lifespan loads the model and opens the store)."""
     settings = settings or ServeSettings()
@@ -80,6 +115,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, request_validation_error)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
     return app
 
 
