@@ -1,4 +1,5 @@
-"""The FastAPI application: ``create_app(settings)``; the model is loaded once in ``lifespan``."""
+"""The FastAPI application: ``create_app(settings)``; the model is loaded once, in ``lifespan`` or (``skutag
+serve``) before the server starts."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from skutag.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from skutag.serving.routers import health, models, pages, review, tagging
 from skutag.serving.routers.pages import STATIC_DIR
 from skutag.serving.settings import ServeSettings
-from skutag.serving.state import build_state
+from skutag.serving.state import build_state, load_model
+from skutag.serving.tagger import ServedModel
 from skutag.serving.worker import settle_heap
 from skutag.store import NotFoundError
 
@@ -33,7 +35,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ServeSettings = app.state.settings
     if not settings.keys():
         log.warning("no API keys set (SKUTAG_API_KEYS): tagging and review endpoints are open to anyone")
-    state = await run_in_threadpool(build_state, settings, app.state.metrics)
+    state = await run_in_threadpool(build_state, settings, app.state.metrics, app.state.preloaded)
+    app.state.preloaded = None  # the state holds it now
     try:
         version = await state.worker.ping()  # the worker has loaded the model and warmed up
     except BaseException:
@@ -92,8 +95,9 @@ def _openapi_with_limits(app: FastAPI, settings: ServeSettings) -> Callable[[], 
     return openapi
 
 
-def create_app(settings: ServeSettings | None = None) -> FastAPI:
-    """A new app (nothing is loaded until it starts: the lifespan loads the model and opens the store)."""
+def create_app(settings: ServeSettings | None = None, served: ServedModel | None = None) -> FastAPI:
+    """A new app (nothing is loaded until it starts: the lifespan loads the model, unless ``served`` is it
+    already, and opens the store)."""
     settings = settings or ServeSettings()
     app = FastAPI(
         title="skutag",
@@ -105,6 +109,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.serving = None
+    app.state.preloaded = served
     app.include_router(tagging.router)
     app.include_router(models.router)
     app.include_router(review.router)
@@ -120,16 +125,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
 
 def run_server(settings: ServeSettings) -> None:
-    """Check the model directory, then serve with uvicorn until interrupted (blocking)."""
+    """Load the model, then serve with uvicorn until interrupted (blocking).
+
+    The model is loaded here, before uvicorn starts, so that a missing or corrupt one raises ModelLoadError
+    to the CLI (one line, like ``skutag predict``) rather than a traceback from inside uvicorn's startup.
+    """
     import uvicorn
 
-    from skutag.models.base import read_meta
-
-    if settings.model_dir is None:
-        raise ConfigError("no model directory given")
-    read_meta(settings.model_dir)  # fail fast with a clear ModelLoadError before the server starts
+    served = load_model(settings)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, served),
         host=settings.host,
         port=settings.port,
         log_level="info",
