@@ -104,6 +104,8 @@ def create_app(settings: ServeSettings | None = None, served: ServedModel | None
         version=__version__,
         description="Automatic product categorisation and tagging, with a human review queue.",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served by the pages router, from local files (FastAPI's loads a CDN)
+        redoc_url=None,  # ReDoc exists only on a CDN
     )
     metrics = Metrics()
     app.state.settings = settings
