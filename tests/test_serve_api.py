@@ -119,9 +119,13 @@ def test_no_keys_means_open_with_a_warning(tmp_path: Path, caplog: pytest.LogCap
         ({"products": [{"id": "a", "name": "x"}], "top_k": 0}, 422, "greater than or equal to 1"),
         ({"products": [{"id": "a", "name": "x"}], "surprise": 1}, 422, "Extra inputs"),
         ({"products": [{"id": "a", "name": "x"}], "model": "no-such-model"}, 404, "unknown model 'no-such-model'"),
-        ({"products": [{"id": "a", "name": "  ", "description": ""}]}, 422, "products[0] (id 'a'): no text"),
-        ({"products": [{"id": "a", "name": "x"}, {"id": "a", "name": "y"}]}, 422, "duplicate product id"),
-        ({"products": [{"id": str(i), "name": "x"} for i in range(51)]}, 413, "too many products in one request: 51"),
+        ({"products": [{"id": "a", "name": "  ", "description": ""}]}, 422, "no text to tag"),
+        ({"products": [{"id": "a", "brand": "only a brand"}]}, 422, "no text to tag"),
+        ({"products": [{"id": " ", "name": "x"}]}, 422, "String should match pattern"),
+        ({"products": [{"id": "a", "name": "x", "b\u0000": "y"}]}, 422, "String should match pattern"),
+        ({"products": [{"id": "a", "name": "x", "k" * 201: "y"}]}, 422, "at most 200 characters"),
+        ({"products": [{"id": "a", "name": "x"}, {"id": "a", "name": "y"}]}, 409, "duplicate product id"),
+        ({"products": [{"id": str(i), "name": "x"} for i in range(51)]}, 422, "too many products in one request: 51"),
     ],
 )
 def test_hostile_or_wrong_input_gets_a_clear_4xx(client: TestClient, body: object, status: int, message: str) -> None:

@@ -15,6 +15,13 @@ _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+#: Paths answered with the page headers (CSP, no referrer): the review page, the API docs and their files.
+_PAGES = ("/review", "/docs")
+_PAGE_PREFIXES = ("/static/", "/docs/")
+
+
+def is_page(path: str) -> bool:
+    return path in _PAGES or path.startswith(_PAGE_PREFIXES)
 
 
 class BodyTooLarge(HTTPException):
@@ -97,7 +104,7 @@ class MetricsMiddleware:
         t0 = time.perf_counter()
         status = 500
         path = scope.get("path", "")
-        page = path == "/review" or path.startswith("/static/")
+        page = is_page(path)
 
         async def wrapped(message: Message) -> None:
             nonlocal status

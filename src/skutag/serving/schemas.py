@@ -1,36 +1,108 @@
-"""Request and response bodies of the API (pydantic), which also make the OpenAPI schema."""
+"""Request and response bodies of the API (pydantic), which also make the OpenAPI schema.
+
+Every rule a request body must follow is stated here, in the schema clients and test tools read: a body the
+schema allows is one the server takes (a path outside the taxonomy or an unknown product is a 404, two products
+with one id a 409, state the schema cannot know).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+    model_validator,
+)
 
 MAX_ID_CHARS = 200
 MAX_FIELD_CHARS = 50_000
+MAX_FIELD_NAME_CHARS = 200
+MAX_TAGS = 200
 MAX_TOP_K = 20
 
+
+def _escape(c: str) -> str:
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def _char_class(chars: str, *, negate: bool = False) -> str:
+    """A regex character class of ``chars`` (runs as ranges) in escapes that Python, Rust (pydantic-core) and
+    ECMA (JSON Schema) regexes all read the same way."""
+    codes = sorted(set(map(ord, chars)))
+    runs: list[list[int]] = []
+    for code in codes:
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    body = "".join(_escape(chr(a)) + (f"-{_escape(chr(b))}" if b > a else "") for a, b in runs)
+    return f"[{'^' if negate else ''}{body}]"
+
+
+#: What ``str.strip()`` strips: spelled out, since ``\s`` differs between Python, Rust and ECMA regexes.
+SPACES = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 #: Text may hold anything but NUL (which PostgreSQL cannot store in text columns).
 NO_NUL = r"^[^\x00]*$"
+#: Some character that is neither NUL nor white space (a value that strips to something).
+VISIBLE = _char_class("\x00" + SPACES, negate=True)
+#: Anything without NUL that holds at least one visible character.
+VISIBLE_NO_NUL = rf"^[^\x00]*{VISIBLE}[^\x00]*$"
 
 ProductId = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, strip_whitespace=True, pattern=NO_NUL)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=VISIBLE_NO_NUL),
+    AfterValidator(str.strip),  # after the checks, so that the schema's maxLength is the whole rule
 ]
 FieldText = Annotated[str, StringConstraints(max_length=MAX_FIELD_CHARS, pattern=NO_NUL)]
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FIELD_NAME_CHARS, pattern=NO_NUL)]
 PathPart = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NO_NUL)]
-TagName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 ShortText = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
+
+
+def _schema(tp: Any) -> dict[str, Any]:
+    return TypeAdapter(tp).json_schema()
+
+
+def _text_map_schema(max_properties: int | None = None) -> dict[str, Any]:
+    """An object of text values whose keys are checked too: pydantic would put the key rule in
+    ``patternProperties``, which leaves keys that break it unconstrained."""
+    schema = {"type": "object", "propertyNames": _schema(FieldName), "additionalProperties": _schema(FieldText)}
+    return schema if max_properties is None else {**schema, "maxProperties": max_properties}
+
+
+TagMap = Annotated[dict[FieldName, FieldText], Field(max_length=MAX_TAGS), WithJsonSchema(_text_map_schema(MAX_TAGS))]
+
+
+def _product_schema(schema: dict[str, Any]) -> None:
+    """Extra fields are text under checked names; name or description must hold text (``ProductIn.has_text``)."""
+    schema.update(_text_map_schema())
+    schema["anyOf"] = [
+        {"required": [field], "properties": {field: {"pattern": VISIBLE}}} for field in ("name", "description")
+    ]
 
 
 class ProductIn(BaseModel):
     """A product to tag: an id, its text fields; extra string fields (brand, shop category ...) are allowed."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": {"type": "string"}})
+    model_config = ConfigDict(extra="allow", json_schema_extra=_product_schema)
 
     id: ProductId = Field(description="Your product id; the store keys products by it.")
     name: FieldText = Field(default="", description="Title / product name.")
     description: FieldText = ""
-    __pydantic_extra__: dict[str, FieldText] = Field(init=False)
+    __pydantic_extra__: dict[FieldName, FieldText] = Field(init=False)
+
+    @model_validator(mode="after")
+    def has_text(self) -> ProductIn:
+        """Refuse a product without text up front: the model would answer its prior for any empty product."""
+        if not (self.name.strip() or self.description.strip()):
+            raise ValueError("no text to tag: send name and/or description")
+        return self
 
     def fields(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "description": self.description, **(self.model_extra or {})}
@@ -39,7 +111,9 @@ class ProductIn(BaseModel):
 class TagRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    products: list[ProductIn] = Field(min_length=1, description="One product or a batch (see the batch limit).")
+    products: list[ProductIn] = Field(
+        min_length=1, description="One product or a batch (at most the server's batch limit, its maxItems)."
+    )
     model: ShortText | None = Field(default=None, description="Model name or version; default: the served one.")
     top_k: int | None = Field(
         default=None, ge=1, le=MAX_TOP_K, description="Alternatives to return (including the best)."
@@ -166,18 +240,36 @@ class TaxonomyResponse(BaseModel):
     paths: list[list[str]]
 
 
-class ReviewRequest(BaseModel):
+class _Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductId
-    action: Literal["accept", "correct", "edit_tags"]
-    path: list[PathPart] | None = Field(
-        default=None, max_length=20, description="The corrected path (action 'correct')."
-    )
-    tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)], FieldText] | None = (
-        Field(default=None, max_length=200)
-    )
+    tags: TagMap | None = Field(default=None, description="The product's tags after the decision.")
     reviewer: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = None
+
+
+class AcceptDecision(_Decision):
+    """Accept the model's latest path."""
+
+    action: Literal["accept"]
+
+
+class CorrectDecision(_Decision):
+    """Correct the category to ``path``, one of the model's paths (see /v1/review/taxonomy)."""
+
+    action: Literal["correct"]
+    path: list[PathPart] = Field(min_length=1, max_length=20, description="The new category path, root first.")
+
+
+class EditTagsDecision(_Decision):
+    """Keep the path, replace the tags."""
+
+    action: Literal["edit_tags"]
+
+
+#: One model per action (a tagged union on ``action``): each states the fields that action needs, so that a
+#: body the schema allows (a correction without a path, say) is not a 422.
+ReviewRequest = Annotated[AcceptDecision | CorrectDecision | EditTagsDecision, Field(discriminator="action")]
 
 
 class EvidenceToken(BaseModel):

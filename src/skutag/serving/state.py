@@ -32,16 +32,22 @@ class ServingState:
             self.store.close()
 
 
-def build_state(settings: ServeSettings, metrics: Metrics) -> ServingState:
-    """Load the model, settle its threshold, open (migrate) the store, start the worker. Blocking."""
+def load_model(settings: ServeSettings) -> ServedModel:
+    """The model of ``settings`` with its threshold settled; ModelLoadError for a missing or corrupt one."""
     if settings.model_dir is None:
         raise ConfigError("no model directory given (SKUTAG_MODEL_DIR or skutag serve MODEL_DIR)")
-    served = load_served_model(
+    return load_served_model(
         settings.model_dir,
         target_precision=settings.target_precision,
         threshold=settings.threshold,
         fallback_threshold=settings.fallback_threshold,
     )
+
+
+def build_state(settings: ServeSettings, metrics: Metrics, served: ServedModel | None = None) -> ServingState:
+    """Load the model (unless ``served`` is the one already loaded), settle its threshold, open (migrate) the
+    store, start the worker. Blocking."""
+    served = load_model(settings) if served is None else served
     log.info(
         "serving %s (%s), threshold %.4f for precision %.3f (%s)",
         served.name,
@@ -52,7 +58,7 @@ def build_state(settings: ServeSettings, metrics: Metrics) -> ServingState:
     )
     store = TagStore(settings.db_url) if settings.db_url else None  # runs the migrations once, here
     spec = spec_for(
-        settings.model_dir,
+        served.directory,
         served.calibration,
         settings.top_k,
         settings.db_url,

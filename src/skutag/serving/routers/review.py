@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from skutag.serving.deps import Caller, State, Store
 from skutag.serving.schemas import (
     NO_NUL,
+    CorrectDecision,
     Evidence,
     Facets,
     QueueItem,
@@ -110,22 +111,25 @@ async def evidence(state: State, store: Store, caller: Caller, id: ProductKey) -
     "/decisions",
     response_model=ReviewOut,
     status_code=status.HTTP_201_CREATED,
-    responses={**_ERRORS, 404: {"description": "No such product"}, 422: {"description": "Invalid decision"}},
+    responses={
+        **_ERRORS,
+        404: {"description": "No such product, or a corrected path that is not in the model's taxonomy"},
+        422: {"description": "Invalid decision"},
+    },
     summary="Accept, correct, or edit tags",
 )
 async def decide(body: ReviewRequest, state: State, store: Store, caller: Caller) -> ReviewOut:
-    if body.action == "correct":
-        if not body.path:
-            raise HTTPException(422, "a correction needs 'path' (the new category path, root first)")
-        if state.served.paths and not state.served.knows_path(list(body.path)):
-            raise HTTPException(
-                422,
-                f"path {PATH_SEP.join(body.path)!r} is not in the model's taxonomy; pick one from /v1/review/taxonomy",
-            )
+    path = list(body.path) if isinstance(body, CorrectDecision) else None
+    if path is not None and state.served.paths and not state.served.knows_path(path):
+        # 404 like an unknown product_id: the body names a category that does not exist here
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"path {PATH_SEP.join(path)!r} is not in the model's taxonomy; pick one from /v1/review/taxonomy",
+        )
     actor = caller if not body.reviewer else f"{caller}:{body.reviewer}" if caller != "anonymous" else body.reviewer
     try:
         review = await run_in_threadpool(
-            store.review, body.product_id, action=body.action, reviewer=actor, path=body.path, tags=body.tags
+            store.review, body.product_id, action=body.action, reviewer=actor, path=path, tags=body.tags
         )
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

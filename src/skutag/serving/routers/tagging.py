@@ -15,8 +15,9 @@ router = APIRouter(prefix="/v1", tags=["tagging"])
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or invalid API key"},
     404: {"description": "Unknown model"},
-    413: {"description": "Too many products or body too large"},
-    422: {"description": "Invalid products"},
+    409: {"description": "Two products with one id in the request"},
+    413: {"description": "Body too large"},
+    422: {"description": "Invalid products, or more of them than the batch limit"},
     503: {"description": "Model loading, store down, or the inference worker failed on this batch (it restarts)"},
 }
 
@@ -26,9 +27,9 @@ async def tag(body: TagRequest, state: State, caller: Caller) -> TagResponse:
     settings = state.settings
     served = state.served
     n = len(body.products)
-    if n > settings.max_batch_products:
+    if n > settings.max_batch_products:  # the schema's maxItems (set from the settings), hence a 422
         raise HTTPException(
-            413,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"too many products in one request: {n} (the limit is {settings.max_batch_products}); split the batch",
         )
     if body.model is not None and body.model not in (served.name, served.version):
@@ -37,8 +38,8 @@ async def tag(body: TagRequest, state: State, caller: Caller) -> TagResponse:
             f"unknown model {body.model!r}: this server serves {served.name!r} (version {served.version!r})",
         )
     dupes = [i for i, c in Counter(p.id for p in body.products).items() if c > 1]
-    if dupes:
-        raise HTTPException(422, f"duplicate product id(s) in one request: {dupes[:5]}")
+    if dupes:  # valid products in conflict over one store key: no schema can say that, so not a 422
+        raise HTTPException(status.HTTP_409_CONFLICT, f"duplicate product id(s) in one request: {dupes[:5]}")
     products = [p.fields() for p in body.products]
     empty = [i for i, p in enumerate(products) if not state.tagger.has_text(p)]
     if empty:
