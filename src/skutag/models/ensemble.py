@@ -26,7 +26,7 @@ from skutag.models.base import CategoryModel, level_columns
 from skutag.models.neighbours.hybrid import HybridIndex, part_weights
 from skutag.models.neural.transformer import holdout_split, level_f1
 from skutag.models.paths import PathModel, encode_labels
-from skutag.models.registry import load_model
+from skutag.models.registry import create_model, load_model
 from skutag.taxonomy import Taxonomy, clean_path
 
 log = get_logger(__name__)
@@ -112,13 +112,12 @@ class EnsembleModel(PathModel):
         neighbour_lexical_weight: float | None = 0.5,
         neighbour_labels: bool = True,
         member_neighbours: bool = False,
-        progress: Any = None,
     ) -> None:
-        self.members = members if members is not None else [dict(m) for m in DEFAULT_MEMBERS]
+        self.members = members
         self.holdout_fraction = holdout_fraction
-        self.refit = refit if refit is not None else ["linear"]
+        self.refit = refit
         self.grid_step = grid_step
-        self.blends = blends or list(BLENDS)
+        self.blends = blends
         self.seed = seed
         self.neighbours = neighbours
         self.neighbour_k = neighbour_k
@@ -126,34 +125,42 @@ class EnsembleModel(PathModel):
         self.neighbour_lexical_weight = neighbour_lexical_weight
         self.neighbour_labels = neighbour_labels
         self.member_neighbours = member_neighbours
-        self.progress = progress
-        unknown = [b for b in self.blends if b not in BLENDS]
+
+    def _validate_params(self) -> None:
+        """The blend settings, then every member's kind and parameters: a bad member setting fails before the
+        members before it have been fitted (minutes, for a transformer)."""
+        self._validate_blend()
+        for spec in self._member_specs():
+            if not isinstance(spec, dict) or "model" not in spec or not isinstance(spec.get("params", {}), dict):
+                raise ConfigError(f"each ensemble member is {{'model': kind, 'params': {{...}}}}, not {spec!r}")
+            create_model(str(spec["model"]), **dict(spec.get("params", {})))._validate_params()
+
+    def _validate_blend(self) -> None:
+        unknown = [b for b in self._blend_names() if b not in BLENDS]
         if unknown:
             raise ConfigError(f"unknown blend(s) {unknown}; choose from {BLENDS}")
-        if neighbour_lexical_weight is not None and not 0.0 <= neighbour_lexical_weight <= 1.0:
-            raise ConfigError(f"neighbour_lexical_weight must be in [0, 1] (or None), not {neighbour_lexical_weight}")
+        weight = self.neighbour_lexical_weight
+        if weight is not None and not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"neighbour_lexical_weight must be in [0, 1] (or None), not {weight}")
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "members": self.members,
-            "holdout_fraction": self.holdout_fraction,
-            "refit": self.refit,
-            "grid_step": self.grid_step,
-            "blends": self.blends,
-            "seed": self.seed,
-            "neighbours": self.neighbours,
-            "neighbour_k": self.neighbour_k,
-            "neighbour_temperature": self.neighbour_temperature,
-            "neighbour_lexical_weight": self.neighbour_lexical_weight,
-            "neighbour_labels": self.neighbour_labels,
-            "member_neighbours": self.member_neighbours,
-        }
+    def _member_specs(self) -> list[dict[str, Any]]:
+        """``members``, or (None) the default linear + transformer pair."""
+        return list(DEFAULT_MEMBERS if self.members is None else self.members)
+
+    def _refit_kinds(self) -> list[str]:
+        """``refit``, or (None) the linear member only."""
+        return ["linear"] if self.refit is None else list(self.refit)
+
+    def _blend_names(self) -> list[str]:
+        """``blends``, or (None or empty) every blend."""
+        return list(self.blends) if self.blends else list(BLENDS)
 
     # ---- building ---------------------------------------------------------------------------------
     @classmethod
     def from_members(cls, models: list[CategoryModel], **params: Any) -> EnsembleModel:
         """An ensemble of already fitted models (equal weights until :meth:`tune`)."""
         ens = cls(members=[{"model": m.kind, "params": {}} for m in models], **params)
+        ens._validate_blend()
         ens._attach(models)
         ens.neighbours_ = None
         ens.weights_ = tuple(1.0 / len(models) for _ in models)
@@ -263,7 +270,7 @@ class EnsembleModel(PathModel):
         members = [score(p) for p in probs]
         best_w: tuple[float, ...] = tuple(float(i == int(np.argmax(members))) for i in range(len(probs)))
         best = (max(members), "linear", best_w)
-        for how in self.blends:
+        for how in self._blend_names():
             for w in simplex_grid(len(probs), self.grid_step):
                 s = score(blend(probs, w, how))
                 if s > best[0] + 1e-12:
@@ -275,8 +282,7 @@ class EnsembleModel(PathModel):
 
     # ---- fitting ----------------------------------------------------------------------------------
     def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
-        from skutag.models.registry import create_model
-
+        self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
         encode_labels(labels)  # validates the labels early
@@ -284,7 +290,8 @@ class EnsembleModel(PathModel):
         if len(hold_idx) == 0:
             raise ConfigError("too few rows to hold out validation rows for tuning the ensemble")
         models: list[CategoryModel] = []
-        for spec in self.members:
+        specs = self._member_specs()
+        for spec in specs:
             kind = str(spec["model"])
             if self.progress is not None:
                 self.progress(f"ensemble: fitting {kind}")
@@ -299,8 +306,8 @@ class EnsembleModel(PathModel):
         self._attach(models)
         self.build_neighbours(texts.iloc[train_idx], labels.iloc[train_idx])
         self.tune(texts.iloc[hold_idx], labels.iloc[hold_idx])
-        for i, spec in enumerate(self.members):
-            if spec["model"] in self.refit:
+        for i, spec in enumerate(specs):
+            if spec["model"] in self._refit_kinds():
                 if self.progress is not None:
                     self.progress(f"ensemble: refitting {spec['model']} on all rows")
                 m = create_model(str(spec["model"]), **dict(spec.get("params", {})))
