@@ -4,7 +4,8 @@ scikit-learn's: ``__init__`` only stores its keyword hyperparameters, unchanged,
 :meth:`CategoryModel.get_params` reads them from the signature, :meth:`~CategoryModel.set_params` changes them and
 :func:`clone` builds an unfitted copy; ``fit(texts, labels)`` validates them first (``_validate_params``) and learns
 state in attributes ending in ``_``; ``predict`` returns one column per level, always a valid taxonomy path;
-``predict_proba`` gives per-level probabilities; ``predict_topk`` the k best paths with scores.
+``predict_proba`` gives per-level probabilities; ``predict_topk`` the k best paths with scores. What a kind can do
+beyond that is declared in class flags (``supports_neighbours``, ``fit_takes_valid``, ...), never probed for.
 ``save(dir)`` writes a directory atomically (JSON + safetensors, never pickle) with a ``meta.json`` model card
 holding sha256 checksums that :meth:`CategoryModel.load` verifies.
 """
@@ -12,6 +13,7 @@ holding sha256 checksums that :meth:`CategoryModel.load` verifies.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import inspect
 import json
@@ -22,18 +24,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
 from skutag.fsutil import atomic_path
 from skutag.log import get_logger
 
+if TYPE_CHECKING:
+    from skutag.taxonomy import Taxonomy
+
 log = get_logger(__name__)
 
 M = TypeVar("M", bound="CategoryModel")
+T = TypeVar("T")
 
 FORMAT = "skutag-model"
 FORMAT_VERSION = 1
@@ -57,11 +64,24 @@ def level_columns(n_levels: int) -> list[str]:
 
 
 class CategoryModel(ABC):
-    """Abstract categoriser. Subclasses set ``kind``, implement the abstract methods, and take their
-    hyperparameters as named keywords of ``__init__`` that it stores as given (no ``**kwargs``, no validation:
-    that is ``_validate_params``, run by ``fit``)."""
+    """Abstract categoriser. Subclasses set ``kind``, declare their capabilities, implement the abstract methods,
+    and take their hyperparameters as named keywords of ``__init__`` that it stores as given (no ``**kwargs``, no
+    validation: that is ``_validate_params``, run by ``fit``)."""
 
     kind: ClassVar[str] = "base"
+
+    # ---- declared capabilities: callers (the ensemble, the server) read these instead of probing for methods ----
+    #: ``predict_path_proba(texts)`` (rows x paths) and ``path_names()``: the model can be blended in an ensemble.
+    scores_paths: ClassVar[bool] = False
+    #: :meth:`neighbour_features`: rows as the model sees them, for an ensemble's nearest-neighbour index.
+    supports_neighbours: ClassVar[bool] = False
+    #: the model mixes in the votes of its own nearest-neighbour index: :meth:`add_neighbours` grows it and
+    #: :meth:`path_proba_and_features` can leave its votes out.
+    has_neighbour_index: ClassVar[bool] = False
+    #: ``fit(texts, labels, valid=(texts, labels))`` takes explicit validation rows (early stopping, tuning).
+    fit_takes_valid: ClassVar[bool] = False
+    #: :meth:`predict_tags`: a {tag: score} dict per row beside the category.
+    extracts_tags: ClassVar[bool] = False
 
     #: Called with each training step's message (the CLI's status line). Not a hyperparameter: never saved or cloned.
     progress: Callable[[str], None] | None = None
@@ -69,6 +89,7 @@ class CategoryModel(ABC):
     # learned state common to all models
     text_columns_: list[str]
     levels_: list[str]
+    taxonomy_: Taxonomy
     card_: dict[str, Any]
 
     # ---- hyperparameters ------------------------------------------------------------------------
@@ -149,6 +170,29 @@ class CategoryModel(ABC):
         rows = [list(p[0]) + [None] * (n - len(p[0])) for p in top.paths]
         return pd.DataFrame(rows, columns=self.levels_, index=frame.index, dtype=object)
 
+    # ---- capabilities: defined by the kinds that declare them ------------------------------------
+    def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray | sp.csr_matrix:
+        """Rows as this model sees them (TF-IDF vectors, embeddings): kinds with :attr:`supports_neighbours`."""
+        raise self._lacks("supports_neighbours")
+
+    def add_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
+        """Add labelled rows to the model's own neighbour index; how many joined (:attr:`has_neighbour_index`)."""
+        raise self._lacks("has_neighbour_index")
+
+    def path_proba_and_features(
+        self, texts: pd.DataFrame | pd.Series | list[str], *, neighbours: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Path probabilities and neighbour features from one pass; ``neighbours=False`` leaves the model's own
+        index's votes out (:attr:`has_neighbour_index`)."""
+        raise self._lacks("has_neighbour_index")
+
+    def predict_tags(self, texts: pd.DataFrame) -> list[dict[str, float]]:
+        """A {tag: score} dict per row (:attr:`extracts_tags`)."""
+        raise self._lacks("extracts_tags")
+
+    def _lacks(self, capability: str) -> NotImplementedError:
+        return NotImplementedError(f"a {self.kind!r} model does not declare {capability}")
+
     # ---- helpers for subclasses ---------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "levels_"):
@@ -224,6 +268,30 @@ def clone(model: M) -> M:
     """A new, unfitted model of the same kind with a deep copy of ``model``'s hyperparameters (scikit-learn's
     ``clone``): learned state, caches and the progress callback stay behind."""
     return type(model)(**copy.deepcopy(model.get_params()))
+
+
+def cached_on(attribute: str) -> Callable[[Callable[[M], T]], Callable[[M], T]]:
+    """Cache an argument-free method of a fitted model while ``attribute`` (the learned state it derives from, e.g.
+    ``paths_``) is the same object: built once per fit or load rather than on every request, never stale after a
+    refit. Unfitted (no ``attribute``), the method runs as is (and raises NotFittedError itself)."""
+
+    def wrap(method: Callable[[M], T]) -> Callable[[M], T]:
+        key = f"_cached_{method.__name__}"
+
+        @functools.wraps(method)
+        def cached(self: M) -> T:
+            source = self.__dict__.get(attribute)
+            hit = self.__dict__.get(key)
+            if source is not None and hit is not None and hit[0] is source:
+                return hit[1]
+            value = method(self)
+            if source is not None:
+                self.__dict__[key] = (source, value)
+            return value
+
+        return cached
+
+    return wrap
 
 
 def write_meta(directory: Path, kind: str, *, card: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:

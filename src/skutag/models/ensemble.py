@@ -9,7 +9,6 @@ levels. One-hot weights are on the grid, so on those rows the blend is never wor
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import re
@@ -167,8 +166,8 @@ class EnsembleModel(PathModel):
         ens.blend_ = "linear"
         return ens
 
-    def _neighbour_models(self) -> list[Any]:
-        return [m for m in self.models_ if hasattr(m, "neighbour_features")]
+    def _neighbour_models(self) -> list[CategoryModel]:
+        return [m for m in self.models_ if m.supports_neighbours]
 
     def build_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
         """Keep these labelled rows as the capable members see them (replacing any earlier index); weights reset
@@ -200,7 +199,7 @@ class EnsembleModel(PathModel):
         if not models:
             raise ConfigError("an ensemble needs at least one member")
         for m in models:
-            if not hasattr(m, "predict_path_proba") or not hasattr(m, "path_names"):
+            if not m.scores_paths:
                 raise ConfigError(f"model kind {m.kind!r} cannot be blended (no path probabilities)")
         self.models_ = list(models)
         union: dict[tuple[str, ...], int] = {}
@@ -232,7 +231,7 @@ class EnsembleModel(PathModel):
         features: dict[int, Any] = {}
         for m, idx in zip(self.models_, self.member_index_, strict=True):
             p = np.zeros((len(frame), len(self.paths_)))
-            if len(frame) and index is not None and hasattr(m, "path_proba_and_features"):
+            if len(frame) and index is not None and m.has_neighbour_index:
                 # one pass through a neural member; its own neighbour votes only if asked (the hybrid votes cover them)
                 p[:, idx], f = m.path_proba_and_features(frame, neighbours=self.member_neighbours)
                 if f is not None:
@@ -296,7 +295,7 @@ class EnsembleModel(PathModel):
             if self.progress is not None:
                 self.progress(f"ensemble: fitting {kind}")
             m = create_model(kind, **dict(spec.get("params", {})))
-            if "valid" in inspect.signature(m.fit).parameters:  # neural members stop early on the tuning rows
+            if m.fit_takes_valid:  # neural members stop early on the tuning rows
                 m.fit(  # type: ignore[call-arg]
                     texts.iloc[train_idx], labels.iloc[train_idx], valid=(texts.iloc[hold_idx], labels.iloc[hold_idx])
                 )
@@ -312,8 +311,8 @@ class EnsembleModel(PathModel):
                     self.progress(f"ensemble: refitting {spec['model']} on all rows")
                 m = create_model(str(spec["model"]), **dict(spec.get("params", {})))
                 models[i] = m.fit(texts, labels)
-            elif hasattr(models[i], "add_neighbours"):  # not retrained, but the tuning rows join its index
-                models[i].add_neighbours(texts.iloc[hold_idx], labels.iloc[hold_idx])  # type: ignore[attr-defined]
+            elif models[i].has_neighbour_index:  # not retrained, but the tuning rows join its index
+                models[i].add_neighbours(texts.iloc[hold_idx], labels.iloc[hold_idx])
         weights, how = self.weights_, self.blend_
         self._attach(models)
         self.build_neighbours(texts, labels)  # all rows, as the final (refit) members see them

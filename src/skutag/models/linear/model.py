@@ -28,7 +28,7 @@ from sklearn.svm import LinearSVC
 
 from skutag.errors import ConfigError, EmptyInputError
 from skutag.log import get_logger
-from skutag.models.base import CategoryModel, TopK, level_columns
+from skutag.models.base import CategoryModel, TopK, cached_on, level_columns
 from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
 from skutag.models.linear.sgd_solver import CLASS_WEIGHT_POWER, fit_ovr_sgd
 from skutag.models.linear.sparse_kernels import add_sparse_product
@@ -77,6 +77,8 @@ class LinearModel(CategoryModel):
     """
 
     kind = "linear"
+    scores_paths = True
+    supports_neighbours = True
 
     def __init__(
         self,
@@ -414,6 +416,7 @@ class LinearModel(CategoryModel):
             level_scores[np.arange(len(self.levels_))[None, :] >= depth[:, None]] = np.nan
         return TopK(paths=[[names[j] for j in row] for row in idx.tolist()], scores=scores, level_scores=level_scores)
 
+    @cached_on("paths_")
     def _prefix_ids(self) -> list[np.ndarray]:
         """Per level, an id per path identifying its prefix down to that level."""
         out = []

@@ -62,6 +62,9 @@ class FastModel(PathModel):
     does (weight tuned on the held-out rows when ``knn_weight`` is None)."""
 
     kind = "fast"
+    supports_neighbours = True
+    has_neighbour_index = True
+    fit_takes_valid = True
 
     def __init__(
         self,

@@ -153,6 +153,9 @@ class TransformerModel(PathModel):
     on the held-out rows when None (0.5 without held-out rows); ``knn=0`` uses the heads alone."""
 
     kind = "transformer"
+    supports_neighbours = True
+    has_neighbour_index = True
+    fit_takes_valid = True
 
     def __init__(
         self,
