@@ -87,7 +87,7 @@ def test_fresh_process_uses_onnx_runtime(fitted: TransformerModel, saved: Path, 
     script = textwrap.dedent(
         f"""
         import numpy as np, pandas as pd
-        from skutag.models.base import CategoryModel
+        from skutag.models.registry import load_model
         model = load_model({str(saved)!r})
         def no_torch(*args, **kwargs):
             raise AssertionError("torch inference used")
