@@ -276,8 +276,7 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
 
     model: Any = load_model(model_dir)
     threads = threads or os.cpu_count() or 1
-    model.training["device"] = device
-    model.training["num_threads"] = threads
+    model.set_params(device=device, num_threads=threads)
     _, _, xv, yv = _mwpd(1, n_rows)
     titles = xv["Name"].astype(str).tolist()
     enc = model.net_.encoder
@@ -289,7 +288,7 @@ def stage_throughput(model_dir: str, n_rows: int, device: str = "cpu", threads: 
     hf.classifier.load_state_dict(head.state_dict())
     hf.eval()
     dev = 0 if device == "cuda" else -1
-    max_length = int(model.training["max_length"])
+    max_length = int(model.max_length)
     pipe = pipeline("text-classification", model=hf, tokenizer=model.tokenizer_, device=dev)
     default_runtime = "onnx" if device == "cpu" and model.__dict__.get("onnx_state_", {}).get("path") else "torch"
     out: dict[str, Any] = {

@@ -251,8 +251,9 @@ def test_hybrid_part_weights(tmp_path: Path) -> None:
     for bad in ([0.5, 0.6], [1.0], [-0.5, 1.5]):
         with pytest.raises(ValueError):
             HybridIndex([lexical, dense], paths, weights=bad)
+    texts, labels = synthetic_catalogue(40)
     with pytest.raises(ConfigError):
-        EnsembleModel(neighbour_lexical_weight=1.5)
+        EnsembleModel(neighbour_lexical_weight=1.5).fit(texts, labels)
 
 
 def test_level_f1_matches_sklearn() -> None:
@@ -280,3 +281,20 @@ def create_fast(enc: str) -> PathModel:
     from skutag.models.neural.fast import FastModel
 
     return FastModel(encoder=enc, epochs=20, cache_dir="none", num_threads=1)
+
+
+def test_bad_member_settings_fail_before_any_member_is_fitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit checks every member's kind and parameters first: a bad last member must not cost the others' fits."""
+    texts, labels = synthetic_catalogue(60)
+    fits: list[str] = []
+    monkeypatch.setattr(LinearModel, "fit", lambda self, *a, **k: fits.append("linear") or self)
+    bad_value = [{"model": "linear", "params": {}}, {"model": "fast", "params": {"fields": "everything"}}]
+    with pytest.raises(ConfigError, match="fields must be"):
+        EnsembleModel(members=bad_value).fit(texts, labels)
+    with pytest.raises(ConfigError, match="bogus"):
+        EnsembleModel(members=[{"model": "linear", "params": {"bogus": 1}}]).fit(texts, labels)
+    with pytest.raises(ConfigError, match="each ensemble member"):
+        EnsembleModel(members=["linear"]).fit(texts, labels)  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="unknown model"):
+        EnsembleModel(members=[{"model": "svm"}]).fit(texts, labels)
+    assert fits == []

@@ -146,8 +146,9 @@ def test_class_ranges_fit_the_same_one_vs_rest_problems() -> None:
     # 'sqrt' is a milder push towards rare classes than 'balanced': the rarest class's intercept lies between
     rare = int(np.bincount(y).argmin())
     assert fitted[None][rare] < fitted["sqrt"][rare] < fitted["balanced"][rare]
+    bad = LinearModel(class_weight="inverse")  # stored as given; fit refuses it before any work
     with pytest.raises(ConfigError, match="class_weight must be None or one of"):
-        LinearModel(class_weight="inverse")
+        bad.fit(pd.DataFrame({"title": train["title"]}), labels_of(train))
 
 
 def test_big_catalogue_rules_one_fit_and_balanced_threads(

@@ -136,6 +136,17 @@ def test_clear_errors_exit_2(model_dir: Path, files: dict[str, Path]) -> None:
     assert res.exit_code == 2 and "text columns" in res.output
 
 
+def test_bad_params_are_one_clear_line(files: dict[str, Path]) -> None:
+    """--params: an unknown key is refused with the valid names, a bad value by fit; exit 2, no traceback."""
+    base = ["train", str(files["a"]), "--label", "category", "--label-sep", " > ", "--out", str(files["dir"] / "x")]
+    res = runner.invoke(app, [*base, "--params", '{"C": 1, "class_wieght": "sqrt"}'])
+    assert res.exit_code == 2 and "unknown parameter(s) class_wieght" in res.output, res.output
+    assert "class_weight" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, [*base, "--params", '{"class_weight": "inverse"}'])
+    assert res.exit_code == 2 and "class_weight must be None or one of" in res.output, res.output
+    assert "Traceback" not in res.output
+
+
 def test_library_autodetects_text_column(files: dict[str, Path], tmp_path: Path) -> None:
     res = train_model(files["valid"], label=["lvl1", "lvl2", "lvl3"], params={"calibration_fraction": 0})
     assert res.model.text_columns_ == ["title", "description"]

@@ -158,7 +158,7 @@ def test_knn_off_and_bad_params(tmp_path: Path) -> None:
     assert fixed.knn_index_.weight == 0.3 and len(fixed.knn_index_) == 120
     for bad in ({"knn": -1}, {"knn_temperature": 0.0}, {"knn_weight": 1.5}, {"knn_max_rows": 0}):
         with pytest.raises(ConfigError):
-            TransformerModel(**bad)  # type: ignore[arg-type]
+            TransformerModel(**bad).fit(texts, labels)  # type: ignore[arg-type]
 
 
 def test_add_neighbours_grows_the_index(fitted: TransformerModel) -> None:

@@ -88,12 +88,23 @@ def test_training_curves_written(fitted: TransformerModel) -> None:
 
 
 def test_unknown_params_and_unfitted() -> None:
+    """An unknown parameter is refused by name (the registry, set_params); a bad value by fit, before any work."""
+    with pytest.raises(ConfigError, match="not_a_param"):
+        create_model("transformer", not_a_param=1)
+    with pytest.raises(ConfigError, match="not_a_param"):
+        TransformerModel().set_params(not_a_param=1)
+    texts, labels = synthetic_catalogue(40)
     with pytest.raises(ConfigError):
-        TransformerModel(not_a_param=1)
-    with pytest.raises(ConfigError):
-        TransformerModel(loss="hinge")
+        TransformerModel(loss="hinge").fit(texts, labels)
     with pytest.raises(NotFittedError):
         TransformerModel().predict(["x"])
+
+
+def test_training_defaults_are_the_training_arguments() -> None:
+    """The transformer's own training parameters default to TrainingArguments' (their one definition)."""
+    from skutag.trainer.arguments import TrainingArguments
+
+    assert TransformerModel().args == TrainingArguments()
 
 
 def test_registry_and_partial_fine_tuning(encoder_dir: str) -> None:

@@ -133,8 +133,9 @@ def test_torch_runtime_writes_no_graph(fitted: TransformerModel, tmp_path: Path)
     loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, TransformerModel) and loaded.runtime == "torch"
     assert "onnx_state_" not in loaded.__dict__
+    texts, labels = synthetic_catalogue(40)
     with pytest.raises(ConfigError, match="runtime"):
-        TransformerModel(runtime="tensorrt")
+        TransformerModel(runtime="tensorrt").fit(texts, labels)
 
 
 def test_new_network_gets_a_new_graph(fitted: TransformerModel) -> None:
@@ -175,12 +176,11 @@ def test_in_memory_graph_exported_once(fitted: TransformerModel, monkeypatch: py
         return export_onnx(model)
 
     monkeypatch.setattr(transformer_module, "export_onnx", counting_export)
-    model = copy.copy(fitted)
-    model.training = {**fitted.training}
+    model = copy.copy(fitted)  # its own attributes: set_params below leaves the fixture's threads alone
     model.__dict__.pop("onnx_state_", None)
     texts, _ = synthetic_catalogue(10, seed=11)
     first = _probs(model, texts, "onnx")
-    model.training["num_threads"] = 2
+    model.set_params(num_threads=2)
     second = _probs(model, texts, "onnx")
     assert len(calls) == 1
     assert model.onnx_state_["runner"].threads == 2

@@ -1,32 +1,46 @@
-"""The model contract every skutag categoriser speaks (linear today; transformers and ensembles later).
+"""The model contract every skutag categoriser speaks (linear, transformer, fast, ensemble).
 
-sklearn-style: ``__init__`` only stores hyperparameters; ``fit(texts, labels)`` learns state in attributes
-ending in ``_``; ``predict`` returns one column per level, always a valid taxonomy path; ``predict_proba``
-gives per-level probabilities; ``predict_topk`` the k best paths with scores. ``save(dir)`` writes a
-directory atomically (JSON + safetensors, never pickle) with a ``meta.json`` model card holding sha256
-checksums that :meth:`CategoryModel.load` verifies.
+scikit-learn's: ``__init__`` only stores its keyword hyperparameters, unchanged, under their own names, so
+:meth:`CategoryModel.get_params` reads them from the signature, :meth:`~CategoryModel.set_params` changes them and
+:func:`clone` builds an unfitted copy; ``fit(texts, labels)`` validates them first (``_validate_params``) and learns
+state in attributes ending in ``_``; ``predict`` returns one column per level, always a valid taxonomy path;
+``predict_proba`` gives per-level probabilities; ``predict_topk`` the k best paths with scores. What a kind can do
+beyond that is declared in class flags (``supports_neighbours``, ``fit_takes_valid``, ...), never probed for.
+``save(dir)`` writes a directory atomically (JSON + safetensors, never pickle) with a ``meta.json`` model card
+holding sha256 checksums that :meth:`CategoryModel.load` verifies.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
+import inspect
 import json
 import platform
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from skutag.errors import ModelLoadError, NotFittedError
+from skutag.errors import ConfigError, ModelLoadError, NotFittedError
 from skutag.fsutil import atomic_path, pinned
 from skutag.log import get_logger
 
+if TYPE_CHECKING:
+    from skutag.taxonomy import Taxonomy
+
 log = get_logger(__name__)
+
+M = TypeVar("M", bound="CategoryModel")
+T = TypeVar("T")
 
 FORMAT = "skutag-model"
 FORMAT_VERSION = 1
@@ -50,14 +64,77 @@ def level_columns(n_levels: int) -> list[str]:
 
 
 class CategoryModel(ABC):
-    """Abstract categoriser. Subclasses set ``kind`` and implement the abstract methods."""
+    """Abstract categoriser. Subclasses set ``kind``, declare their capabilities, implement the abstract methods,
+    and take their hyperparameters as named keywords of ``__init__`` that it stores as given (no ``**kwargs``, no
+    validation: that is ``_validate_params``, run by ``fit``)."""
 
     kind: ClassVar[str] = "base"
+
+    # ---- declared capabilities: callers (the ensemble, the server) read these instead of probing for methods ----
+    #: ``predict_path_proba(texts)`` (rows x paths) and ``path_names()``: the model can be blended in an ensemble.
+    scores_paths: ClassVar[bool] = False
+    #: :meth:`neighbour_features`: rows as the model sees them, for an ensemble's nearest-neighbour index.
+    supports_neighbours: ClassVar[bool] = False
+    #: the model mixes in the votes of its own nearest-neighbour index: :meth:`add_neighbours` grows it and
+    #: :meth:`path_proba_and_features` can leave its votes out.
+    has_neighbour_index: ClassVar[bool] = False
+    #: ``fit(texts, labels, valid=(texts, labels))`` takes explicit validation rows (early stopping, tuning).
+    fit_takes_valid: ClassVar[bool] = False
+    #: :meth:`predict_tags`: a {tag: score} dict per row beside the category.
+    extracts_tags: ClassVar[bool] = False
+
+    #: Called with each training step's message (the CLI's status line). Not a hyperparameter: never saved or cloned.
+    progress: Callable[[str], None] | None = None
 
     # learned state common to all models
     text_columns_: list[str]
     levels_: list[str]
+    taxonomy_: Taxonomy
     card_: dict[str, Any]
+
+    # ---- hyperparameters ------------------------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The hyperparameters: the keyword parameters of ``__init__``, sorted. The signature is their one list
+        (scikit-learn's rule), so get_params, set_params, clone and the saved config cannot drift apart."""
+        init = cls.__init__
+        if init is object.__init__:
+            return []
+        names = []
+        for p in inspect.signature(init).parameters.values():
+            if p.name == "self":
+                continue
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ takes *{p.name}: every hyperparameter must be named")
+            names.append(p.name)
+        return sorted(names)
+
+    @classmethod
+    def check_param_names(cls, names: Iterable[str]) -> None:
+        """ConfigError naming the valid hyperparameters when any of ``names`` is not one (a typo in --params)."""
+        valid = cls._get_param_names()
+        unknown = sorted(set(names) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter(s) {', '.join(unknown)} for a {cls.kind!r} model; valid: {', '.join(valid)}"
+            )
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters by name, as given to ``__init__`` or :meth:`set_params`."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change hyperparameters (an unknown name is a ConfigError; values are checked by the next ``fit``).
+        Learned state is kept: refit for the new values to take effect in training."""
+        self.check_param_names(params)
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    @abstractmethod
+    def _validate_params(self) -> None:
+        """Raise ConfigError for a hyperparameter value this kind cannot use. ``fit`` calls it before any work;
+        ``__init__`` never does, so set_params and clone can build any model and the error comes where it bites."""
 
     @abstractmethod
     def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
@@ -92,6 +169,29 @@ class CategoryModel(ABC):
         n = len(self.levels_)
         rows = [list(p[0]) + [None] * (n - len(p[0])) for p in top.paths]
         return pd.DataFrame(rows, columns=self.levels_, index=frame.index, dtype=object)
+
+    # ---- capabilities: defined by the kinds that declare them ------------------------------------
+    def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray | sp.csr_matrix:
+        """Rows as this model sees them (TF-IDF vectors, embeddings): kinds with :attr:`supports_neighbours`."""
+        raise self._lacks("supports_neighbours")
+
+    def add_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
+        """Add labelled rows to the model's own neighbour index; how many joined (:attr:`has_neighbour_index`)."""
+        raise self._lacks("has_neighbour_index")
+
+    def path_proba_and_features(
+        self, texts: pd.DataFrame | pd.Series | list[str], *, neighbours: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Path probabilities and neighbour features from one pass; ``neighbours=False`` leaves the model's own
+        index's votes out (:attr:`has_neighbour_index`)."""
+        raise self._lacks("has_neighbour_index")
+
+    def predict_tags(self, texts: pd.DataFrame) -> list[dict[str, float]]:
+        """A {tag: score} dict per row (:attr:`extracts_tags`)."""
+        raise self._lacks("extracts_tags")
+
+    def _lacks(self, capability: str) -> NotImplementedError:
+        return NotImplementedError(f"a {self.kind!r} model does not declare {capability}")
 
     # ---- helpers for subclasses ---------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -163,6 +263,36 @@ class CategoryModel(ABC):
             raise ModelLoadError(f"{directory}: cannot load model state ({type(exc).__name__}: {exc})") from exc
         model.card_ = {k: v for k, v in meta.items() if k not in ("files",)}
         return model
+
+
+def clone(model: M) -> M:
+    """A new, unfitted model of the same kind with a deep copy of ``model``'s hyperparameters (scikit-learn's
+    ``clone``): learned state, caches and the progress callback stay behind."""
+    return type(model)(**copy.deepcopy(model.get_params()))
+
+
+def cached_on(attribute: str) -> Callable[[Callable[[M], T]], Callable[[M], T]]:
+    """Cache an argument-free method of a fitted model while ``attribute`` (the learned state it derives from, e.g.
+    ``paths_``) is the same object: built once per fit or load rather than on every request, never stale after a
+    refit. Unfitted (no ``attribute``), the method runs as is (and raises NotFittedError itself)."""
+
+    def wrap(method: Callable[[M], T]) -> Callable[[M], T]:
+        key = f"_cached_{method.__name__}"
+
+        @functools.wraps(method)
+        def cached(self: M) -> T:
+            source = self.__dict__.get(attribute)
+            hit = self.__dict__.get(key)
+            if source is not None and hit is not None and hit[0] is source:
+                return hit[1]
+            value = method(self)
+            if source is not None:
+                self.__dict__[key] = (source, value)
+            return value
+
+        return cached
+
+    return wrap
 
 
 def write_meta(directory: Path, kind: str, *, card: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ levels. One-hot weights are on the grid, so on those rows the blend is never wor
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import re
@@ -26,7 +25,7 @@ from skutag.models.base import CategoryModel, level_columns
 from skutag.models.neighbours.hybrid import HybridIndex, part_weights
 from skutag.models.neural.transformer import holdout_split, level_f1
 from skutag.models.paths import PathModel, encode_labels
-from skutag.models.registry import load_model
+from skutag.models.registry import create_model, load_model
 from skutag.taxonomy import Taxonomy, clean_path
 
 log = get_logger(__name__)
@@ -112,13 +111,12 @@ class EnsembleModel(PathModel):
         neighbour_lexical_weight: float | None = 0.5,
         neighbour_labels: bool = True,
         member_neighbours: bool = False,
-        progress: Any = None,
     ) -> None:
-        self.members = members if members is not None else [dict(m) for m in DEFAULT_MEMBERS]
+        self.members = members
         self.holdout_fraction = holdout_fraction
-        self.refit = refit if refit is not None else ["linear"]
+        self.refit = refit
         self.grid_step = grid_step
-        self.blends = blends or list(BLENDS)
+        self.blends = blends
         self.seed = seed
         self.neighbours = neighbours
         self.neighbour_k = neighbour_k
@@ -126,42 +124,50 @@ class EnsembleModel(PathModel):
         self.neighbour_lexical_weight = neighbour_lexical_weight
         self.neighbour_labels = neighbour_labels
         self.member_neighbours = member_neighbours
-        self.progress = progress
-        unknown = [b for b in self.blends if b not in BLENDS]
+
+    def _validate_params(self) -> None:
+        """The blend settings, then every member's kind and parameters: a bad member setting fails before the
+        members before it have been fitted (minutes, for a transformer)."""
+        self._validate_blend()
+        for spec in self._member_specs():
+            if not isinstance(spec, dict) or "model" not in spec or not isinstance(spec.get("params", {}), dict):
+                raise ConfigError(f"each ensemble member is {{'model': kind, 'params': {{...}}}}, not {spec!r}")
+            create_model(str(spec["model"]), **dict(spec.get("params", {})))._validate_params()
+
+    def _validate_blend(self) -> None:
+        unknown = [b for b in self._blend_names() if b not in BLENDS]
         if unknown:
             raise ConfigError(f"unknown blend(s) {unknown}; choose from {BLENDS}")
-        if neighbour_lexical_weight is not None and not 0.0 <= neighbour_lexical_weight <= 1.0:
-            raise ConfigError(f"neighbour_lexical_weight must be in [0, 1] (or None), not {neighbour_lexical_weight}")
+        weight = self.neighbour_lexical_weight
+        if weight is not None and not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"neighbour_lexical_weight must be in [0, 1] (or None), not {weight}")
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "members": self.members,
-            "holdout_fraction": self.holdout_fraction,
-            "refit": self.refit,
-            "grid_step": self.grid_step,
-            "blends": self.blends,
-            "seed": self.seed,
-            "neighbours": self.neighbours,
-            "neighbour_k": self.neighbour_k,
-            "neighbour_temperature": self.neighbour_temperature,
-            "neighbour_lexical_weight": self.neighbour_lexical_weight,
-            "neighbour_labels": self.neighbour_labels,
-            "member_neighbours": self.member_neighbours,
-        }
+    def _member_specs(self) -> list[dict[str, Any]]:
+        """``members``, or (None) the default linear + transformer pair."""
+        return list(DEFAULT_MEMBERS if self.members is None else self.members)
+
+    def _refit_kinds(self) -> list[str]:
+        """``refit``, or (None) the linear member only."""
+        return ["linear"] if self.refit is None else list(self.refit)
+
+    def _blend_names(self) -> list[str]:
+        """``blends``, or (None or empty) every blend."""
+        return list(self.blends) if self.blends else list(BLENDS)
 
     # ---- building ---------------------------------------------------------------------------------
     @classmethod
     def from_members(cls, models: list[CategoryModel], **params: Any) -> EnsembleModel:
         """An ensemble of already fitted models (equal weights until :meth:`tune`)."""
         ens = cls(members=[{"model": m.kind, "params": {}} for m in models], **params)
+        ens._validate_blend()
         ens._attach(models)
         ens.neighbours_ = None
         ens.weights_ = tuple(1.0 / len(models) for _ in models)
         ens.blend_ = "linear"
         return ens
 
-    def _neighbour_models(self) -> list[Any]:
-        return [m for m in self.models_ if hasattr(m, "neighbour_features")]
+    def _neighbour_models(self) -> list[CategoryModel]:
+        return [m for m in self.models_ if m.supports_neighbours]
 
     def build_neighbours(self, texts: pd.DataFrame, labels: pd.DataFrame) -> int:
         """Keep these labelled rows as the capable members see them (replacing any earlier index); weights reset
@@ -193,7 +199,7 @@ class EnsembleModel(PathModel):
         if not models:
             raise ConfigError("an ensemble needs at least one member")
         for m in models:
-            if not hasattr(m, "predict_path_proba") or not hasattr(m, "path_names"):
+            if not m.scores_paths:
                 raise ConfigError(f"model kind {m.kind!r} cannot be blended (no path probabilities)")
         self.models_ = list(models)
         union: dict[tuple[str, ...], int] = {}
@@ -225,7 +231,7 @@ class EnsembleModel(PathModel):
         features: dict[int, Any] = {}
         for m, idx in zip(self.models_, self.member_index_, strict=True):
             p = np.zeros((len(frame), len(self.paths_)))
-            if len(frame) and index is not None and hasattr(m, "path_proba_and_features"):
+            if len(frame) and index is not None and m.has_neighbour_index:
                 # one pass through a neural member; its own neighbour votes only if asked (the hybrid votes cover them)
                 p[:, idx], f = m.path_proba_and_features(frame, neighbours=self.member_neighbours)
                 if f is not None:
@@ -263,7 +269,7 @@ class EnsembleModel(PathModel):
         members = [score(p) for p in probs]
         best_w: tuple[float, ...] = tuple(float(i == int(np.argmax(members))) for i in range(len(probs)))
         best = (max(members), "linear", best_w)
-        for how in self.blends:
+        for how in self._blend_names():
             for w in simplex_grid(len(probs), self.grid_step):
                 s = score(blend(probs, w, how))
                 if s > best[0] + 1e-12:
@@ -275,8 +281,7 @@ class EnsembleModel(PathModel):
 
     # ---- fitting ----------------------------------------------------------------------------------
     def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
-        from skutag.models.registry import create_model
-
+        self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
         encode_labels(labels)  # validates the labels early
@@ -284,12 +289,13 @@ class EnsembleModel(PathModel):
         if len(hold_idx) == 0:
             raise ConfigError("too few rows to hold out validation rows for tuning the ensemble")
         models: list[CategoryModel] = []
-        for spec in self.members:
+        specs = self._member_specs()
+        for spec in specs:
             kind = str(spec["model"])
             if self.progress is not None:
                 self.progress(f"ensemble: fitting {kind}")
             m = create_model(kind, **dict(spec.get("params", {})))
-            if "valid" in inspect.signature(m.fit).parameters:  # neural members stop early on the tuning rows
+            if m.fit_takes_valid:  # neural members stop early on the tuning rows
                 m.fit(  # type: ignore[call-arg]
                     texts.iloc[train_idx], labels.iloc[train_idx], valid=(texts.iloc[hold_idx], labels.iloc[hold_idx])
                 )
@@ -299,14 +305,14 @@ class EnsembleModel(PathModel):
         self._attach(models)
         self.build_neighbours(texts.iloc[train_idx], labels.iloc[train_idx])
         self.tune(texts.iloc[hold_idx], labels.iloc[hold_idx])
-        for i, spec in enumerate(self.members):
-            if spec["model"] in self.refit:
+        for i, spec in enumerate(specs):
+            if spec["model"] in self._refit_kinds():
                 if self.progress is not None:
                     self.progress(f"ensemble: refitting {spec['model']} on all rows")
                 m = create_model(str(spec["model"]), **dict(spec.get("params", {})))
                 models[i] = m.fit(texts, labels)
-            elif hasattr(models[i], "add_neighbours"):  # not retrained, but the tuning rows join its index
-                models[i].add_neighbours(texts.iloc[hold_idx], labels.iloc[hold_idx])  # type: ignore[attr-defined]
+            elif models[i].has_neighbour_index:  # not retrained, but the tuning rows join its index
+                models[i].add_neighbours(texts.iloc[hold_idx], labels.iloc[hold_idx])
         weights, how = self.weights_, self.blend_
         self._attach(models)
         self.build_neighbours(texts, labels)  # all rows, as the final (refit) members see them

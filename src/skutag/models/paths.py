@@ -18,7 +18,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 from skutag.errors import ConfigError, EmptyInputError
-from skutag.models.base import CategoryModel, TopK, level_columns
+from skutag.models.base import CategoryModel, TopK, cached_on, level_columns
 from skutag.taxonomy import Taxonomy, clean_path
 
 
@@ -84,6 +84,8 @@ class PathModel(CategoryModel):
     """A categoriser that scores whole taxonomy paths. Subclasses implement :meth:`predict_path_proba`
     and set ``classes_`` (per level) and ``paths_`` (paths x levels class indices)."""
 
+    scores_paths = True
+
     classes_: list[list[str]]
     paths_: np.ndarray
     taxonomy_: Taxonomy
@@ -103,6 +105,7 @@ class PathModel(CategoryModel):
         lookup = {p: i for i, p in enumerate(self.path_names())}
         return np.array([lookup.get(clean_path(r), -1) for r in labels.itertuples(index=False, name=None)], np.int64)
 
+    @cached_on("paths_")
     def path_names(self) -> list[tuple[str, ...]]:
         """Each path of :attr:`paths_` as a tuple of names (trailing empty levels dropped)."""
         self._check_fitted()

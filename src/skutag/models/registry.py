@@ -33,8 +33,11 @@ def model_class(name: str) -> type[CategoryModel]:
 
 
 def create_model(name: str, **params: object) -> CategoryModel:
-    """A new, unfitted model of kind ``name`` with hyperparameters ``params``."""
-    return model_class(name)(**params)
+    """A new, unfitted model of kind ``name`` with hyperparameters ``params``. An unknown parameter is a ConfigError
+    naming the valid ones (a typo in ``--params`` is one clear line, not a TypeError); values are checked by ``fit``."""
+    cls = model_class(name)
+    cls.check_param_names(params)
+    return cls(**params)
 
 
 def load_model(directory: str | Path) -> CategoryModel:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -64,7 +63,7 @@ class ServedModel:
             "calibration": self.calibration.as_dict(),
             "validation": (card.get("validation") or {}).get("metrics"),
             "saved_at": card.get("saved_at"),
-            "has_tags": hasattr(self.model, "predict_tags"),
+            "has_tags": self.model.extracts_tags,
         }
 
     def knows_path(self, path: list[str]) -> bool:
@@ -94,30 +93,18 @@ def load_served_model(
             )
             found = Calibration(target=target_precision, threshold=fallback_threshold, source="fallback")
         cal = found
-    _memoize(model, "path_names", "_prefix_ids")
     paths = model_paths(model)
     version = model_version(read_meta(directory))  # the loaded card drops the file checksums
     return ServedModel(model, directory.name, version, directory, cal, paths)
 
 
-def _memoize(model: CategoryModel, *names: str) -> None:
-    """Cache argument-free methods of a loaded model (it no longer changes): they are rebuilt on every call
-    otherwise, a fixed cost of several ms per request batch."""
-    for name in names:
-        method = getattr(model, name, None)
-        if callable(method):
-            setattr(model, name, functools.cache(method))
-
-
 def model_paths(model: CategoryModel) -> list[tuple[str, ...]]:
-    """Every path the model can predict (for the review page's taxonomy picker and path validation)."""
-    names = getattr(model, "path_names", None)
-    if callable(names):
-        return sorted(set(names()))
-    taxonomy = getattr(model, "taxonomy_", None)
-    if taxonomy is not None:
-        return sorted({taxonomy.path(n.id) for n in taxonomy.leaves()})
-    return []
+    """Every path the model can predict (for the review page's taxonomy picker and path validation): the paths it
+    scores, or the leaves of its taxonomy for a kind that does not score whole paths."""
+    if model.scores_paths:
+        return sorted(set(model.path_names()))  # type: ignore[attr-defined]
+    taxonomy = model.taxonomy_
+    return sorted({taxonomy.path(n.id) for n in taxonomy.leaves()})
 
 
 def _column_candidates(column: str) -> list[str]:
@@ -168,9 +155,8 @@ class Tagger:
         texts = self.texts_frame(products)
         top = model.predict_scored(texts, k=k)
         tags: list[dict[str, Any]] = [{} for _ in products]
-        predict_tags = getattr(model, "predict_tags", None)
-        if callable(predict_tags):
-            tags = [dict(t) for t in predict_tags(texts)]
+        if model.extracts_tags:
+            tags = [dict(t) for t in model.predict_tags(texts)]
         n_levels = len(model.levels_)
         level_scores = top.level_scores if top.level_scores is not None else np.full((len(products), n_levels), np.nan)
         scores = np.asarray(top.scores, dtype=float)

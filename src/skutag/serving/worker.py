@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from skutag.errors import ModelLoadError, SkutagError, WorkerError
 from skutag.log import get_logger
+from skutag.models.base import CategoryModel
 from skutag.serving import frames
 from skutag.serving.calibration import Calibration
 from skutag.serving.tagger import ServedModel, Tagger, load_served_model
@@ -94,11 +95,11 @@ class Worker:
             self.store.close()
 
 
-def _set_threads(model: Any, threads: int) -> None:
-    """Models that pick their own inference threads (the transformer's ONNX/torch runtime) use the worker's."""
-    training = getattr(model, "training", None)
-    if isinstance(training, dict) and "num_threads" in training:
-        training["num_threads"] = threads
+def _set_threads(model: CategoryModel, threads: int) -> None:
+    """Models that pick their own inference threads (a ``num_threads`` hyperparameter: the transformer's ONNX/torch
+    runtime, the fast model's encoder) use the worker's."""
+    if "num_threads" in model.get_params():
+        model.set_params(num_threads=threads)
 
 
 class WorkerHandle(Protocol):

@@ -62,7 +62,7 @@ def train_model(
         spec = train.spec
         texts = train.texts
         est = create_model(model, **(params or {}))
-        if progress is not None and hasattr(est, "progress"):
+        if progress is not None:
             est.progress = progress
         t0 = time.perf_counter()
         est.fit(texts, train.labels)
@@ -83,7 +83,7 @@ def train_model(
     paths = _paths(data)
     meta: dict[str, Any] = {
         "model": model,
-        "params": _jsonable_params(getattr(est, "get_params", dict)()),
+        "params": _jsonable_params(est.get_params()),
         "text_columns": list(spec.text),
         "label_columns": list(spec.label),
         "label_sep": spec.label_sep,

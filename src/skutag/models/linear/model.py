@@ -28,7 +28,7 @@ from sklearn.svm import LinearSVC
 
 from skutag.errors import ConfigError, EmptyInputError
 from skutag.log import get_logger
-from skutag.models.base import CategoryModel, TopK, level_columns
+from skutag.models.base import CategoryModel, TopK, cached_on, level_columns
 from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
 from skutag.models.linear.sgd_solver import CLASS_WEIGHT_POWER, fit_ovr_sgd
 from skutag.models.linear.sparse_kernels import add_sparse_product
@@ -77,6 +77,8 @@ class LinearModel(CategoryModel):
     """
 
     kind = "linear"
+    scores_paths = True
+    supports_neighbours = True
 
     def __init__(
         self,
@@ -93,10 +95,7 @@ class LinearModel(CategoryModel):
         sgd_epochs: int | None = None,
         n_jobs: int = 2,
         random_state: int = 0,
-        progress: Callable[[str], None] | None = None,
     ) -> None:
-        if class_weight is not None and class_weight not in CLASS_WEIGHT_POWER:
-            raise ConfigError(f"class_weight must be None or one of {sorted(CLASS_WEIGHT_POWER)}, not {class_weight!r}")
         self.C = C
         self.class_weight = class_weight
         self.fields = fields
@@ -110,24 +109,14 @@ class LinearModel(CategoryModel):
         self.sgd_epochs = sgd_epochs
         self.n_jobs = n_jobs
         self.random_state = random_state
-        self.progress = progress
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "C": self.C,
-            "class_weight": self.class_weight,
-            "fields": self.fields,
-            "calibration_fraction": self.calibration_fraction,
-            "calibration_max_rows": self.calibration_max_rows,
-            "refit_max_rows": self.refit_max_rows,
-            "max_iter": self.max_iter,
-            "solver": self.solver,
-            "sgd_min_rows": self.sgd_min_rows,
-            "sgd_C": self.sgd_C,
-            "sgd_epochs": self.sgd_epochs,
-            "n_jobs": self.n_jobs,
-            "random_state": self.random_state,
-        }
+    def _validate_params(self) -> None:
+        if self.class_weight is not None and self.class_weight not in CLASS_WEIGHT_POWER:
+            raise ConfigError(
+                f"class_weight must be None or one of {sorted(CLASS_WEIGHT_POWER)}, not {self.class_weight!r}"
+            )
+        if self.solver not in SOLVERS:
+            raise ConfigError(f"solver must be one of {', '.join(SOLVERS)}, not {self.solver!r}")
 
     # ---- fitting --------------------------------------------------------------------------------
     def _field_configs(self, texts: pd.DataFrame) -> dict[str, NgramConfig]:
@@ -152,14 +141,13 @@ class LinearModel(CategoryModel):
             self.progress(message)
 
     def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
+        self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
         if len(texts) == 0:
             raise EmptyInputError("no training rows")
         if texts.shape[1] == 0 or labels.shape[1] == 0:
             raise ConfigError("need at least one text column and one label column")
-        if self.solver not in SOLVERS:
-            raise ConfigError(f"solver must be one of {', '.join(SOLVERS)}, not {self.solver!r}")
         n_levels = labels.shape[1]
         paths = [clean_path(p) for p in labels.itertuples(index=False, name=None)]
         if any(len(p) == 0 for p in paths):
@@ -428,6 +416,7 @@ class LinearModel(CategoryModel):
             level_scores[np.arange(len(self.levels_))[None, :] >= depth[:, None]] = np.nan
         return TopK(paths=[[names[j] for j in row] for row in idx.tolist()], scores=scores, level_scores=level_scores)
 
+    @cached_on("paths_")
     def _prefix_ids(self) -> list[np.ndarray]:
         """Per level, an id per path identifying its prefix down to that level."""
         out = []

@@ -63,6 +63,8 @@ def load_encoder(name: str | None = None) -> Any:
 
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
     """Token ids with special tokens, truncated to ``max_length`` (no padding: the collator pads per batch)."""
+    if not texts:  # fast tokenizers fail on an empty batch; no rows, no ids
+        return []
     enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
     return [list(x) for x in enc["input_ids"]]
 

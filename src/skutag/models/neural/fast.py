@@ -42,6 +42,7 @@ from skutag.models.paths import (
     path_log_scores,
     path_targets,
 )
+from skutag.trainer.arguments import LOSSES
 from skutag.trainer.callbacks import EarlyStopping
 from skutag.trainer.device import resolve_device, seed_everything
 from skutag.trainer.loop import make_optimizer
@@ -61,6 +62,9 @@ class FastModel(PathModel):
     does (weight tuned on the held-out rows when ``knn_weight`` is None)."""
 
     kind = "fast"
+    supports_neighbours = True
+    has_neighbour_index = True
+    fit_takes_valid = True
 
     def __init__(
         self,
@@ -86,11 +90,7 @@ class FastModel(PathModel):
         knn_temperature: float = 0.05,
         knn_weight: float | None = None,
         knn_max_rows: int = 100_000,
-        progress: Any = None,
     ) -> None:
-        if fields not in ("title", "all"):
-            raise ConfigError(f"fields must be 'title' or 'all', not {fields!r}")
-        check_params(knn, knn_temperature, knn_weight, knn_max_rows)
         self.encoder = encoder
         self.fields = fields
         self.max_length = max_length
@@ -113,34 +113,13 @@ class FastModel(PathModel):
         self.knn_temperature = knn_temperature
         self.knn_weight = knn_weight
         self.knn_max_rows = knn_max_rows
-        self.progress = progress
 
-    def get_params(self) -> dict[str, Any]:
-        keys = [
-            "encoder",
-            "fields",
-            "max_length",
-            "cache_dir",
-            "hidden",
-            "dropout",
-            "epochs",
-            "lr",
-            "batch_size",
-            "weight_decay",
-            "loss",
-            "class_weight_power",
-            "patience",
-            "valid_fraction",
-            "seed",
-            "device",
-            "num_threads",
-            "encode_batch_size",
-            "knn",
-            "knn_temperature",
-            "knn_weight",
-            "knn_max_rows",
-        ]
-        return {k: getattr(self, k) for k in keys}
+    def _validate_params(self) -> None:
+        if self.fields not in ("title", "all"):
+            raise ConfigError(f"fields must be 'title' or 'all', not {self.fields!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose from {LOSSES}")
+        check_params(self.knn, self.knn_temperature, self.knn_weight, self.knn_max_rows)
 
     def _cache(self) -> Path | None:
         if self.cache_dir in (None, "", "none"):
@@ -167,6 +146,7 @@ class FastModel(PathModel):
     def fit(
         self, texts: pd.DataFrame, labels: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame] | None = None
     ) -> Self:
+        self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
         t0 = time.perf_counter()

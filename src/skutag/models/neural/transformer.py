@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Self, cast
 
@@ -152,6 +153,9 @@ class TransformerModel(PathModel):
     on the held-out rows when None (0.5 without held-out rows); ``knn=0`` uses the heads alone."""
 
     kind = "transformer"
+    supports_neighbours = True
+    has_neighbour_index = True
+    fit_takes_valid = True
 
     def __init__(
         self,
@@ -165,14 +169,36 @@ class TransformerModel(PathModel):
         knn_temperature: float = 0.05,
         knn_weight: float | None = None,
         knn_max_rows: int = 100_000,
-        progress: Any = None,
-        **training: Any,
+        # the TrainingArguments fields, same names and defaults (a test holds them equal)
+        epochs: int = 6,
+        batch_size: int = 32,
+        grad_accum: int = 1,
+        encoder_lr: float = 8e-5,
+        head_lr: float = 3e-3,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.06,
+        max_grad_norm: float = 1.0,
+        max_length: int = 48,
+        loss: str = "weighted",
+        focal_gamma: float = 2.0,
+        class_weight_power: float = 0.5,
+        label_smoothing: float = 0.0,
+        patience: int = 2,
+        valid_fraction: float = 0.1,
+        seed: int = 0,
+        device: str = "auto",
+        mixed_precision: bool = True,
+        num_threads: int | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 0,
+        log_dir: str | None = None,
+        progress_bar: bool = True,
+        log_every: int = 50,
+        max_unknown: float = 0.2,
+        max_steps: int | None = None,
+        bucket_size: int = 64,
+        freeze_embeddings: bool = True,
     ) -> None:
-        if fields not in ("title", "all"):
-            raise ConfigError(f"fields must be 'title' or 'all', not {fields!r}")
-        if runtime not in RUNTIMES:
-            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-        check_params(knn, knn_temperature, knn_weight, knn_max_rows)
         self.encoder = encoder
         self.fields = fields
         self.train_layers = train_layers
@@ -183,27 +209,47 @@ class TransformerModel(PathModel):
         self.knn_temperature = knn_temperature
         self.knn_weight = knn_weight
         self.knn_max_rows = knn_max_rows
-        self.progress = progress
-        self.training = TrainingArguments.from_dict(training).to_dict()
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "encoder": self.encoder,
-            "fields": self.fields,
-            "train_layers": self.train_layers,
-            "dropout": self.dropout,
-            "quantize": self.quantize,
-            "runtime": self.runtime,
-            "knn": self.knn,
-            "knn_temperature": self.knn_temperature,
-            "knn_weight": self.knn_weight,
-            "knn_max_rows": self.knn_max_rows,
-            **self.training,
-        }
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.grad_accum = grad_accum
+        self.encoder_lr = encoder_lr
+        self.head_lr = head_lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.max_grad_norm = max_grad_norm
+        self.max_length = max_length
+        self.loss = loss
+        self.focal_gamma = focal_gamma
+        self.class_weight_power = class_weight_power
+        self.label_smoothing = label_smoothing
+        self.patience = patience
+        self.valid_fraction = valid_fraction
+        self.seed = seed
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.num_threads = num_threads
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.log_dir = log_dir
+        self.progress_bar = progress_bar
+        self.log_every = log_every
+        self.max_unknown = max_unknown
+        self.max_steps = max_steps
+        self.bucket_size = bucket_size
+        self.freeze_embeddings = freeze_embeddings
 
     @property
     def args(self) -> TrainingArguments:
-        return TrainingArguments.from_dict(self.training)
+        """The training hyperparameters as the trainer takes them, built from this model's own."""
+        return TrainingArguments(**{f.name: getattr(self, f.name) for f in dataclass_fields(TrainingArguments)})
+
+    def _validate_params(self) -> None:
+        if self.fields not in ("title", "all"):
+            raise ConfigError(f"fields must be 'title' or 'all', not {self.fields!r}")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        check_params(self.knn, self.knn_temperature, self.knn_weight, self.knn_max_rows)
+        _ = self.args  # building TrainingArguments checks loss, epochs, batch sizes and valid_fraction
 
     def _say(self, message: str) -> None:
         log.info(message)
@@ -215,6 +261,7 @@ class TransformerModel(PathModel):
         self, texts: pd.DataFrame, labels: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame] | None = None
     ) -> Self:
         """Fine-tune; early stopping and calibration use ``valid`` when given, else a held-out fraction."""
+        self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
         args = self.args
