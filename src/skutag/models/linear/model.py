@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from safetensors.numpy import load_file, save_file
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, logsumexp
+from scipy.special import log_softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
@@ -32,6 +31,7 @@ from skutag.models.base import CategoryModel, TopK, level_columns
 from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
 from skutag.models.linear.sgd_solver import CLASS_WEIGHT_POWER, fit_ovr_sgd
 from skutag.models.linear.sparse_kernels import add_sparse_product
+from skutag.models.paths import fit_temperature, path_log_scores, path_targets
 from skutag.taxonomy import Taxonomy, clean_path
 
 log = get_logger(__name__)
@@ -286,14 +286,11 @@ class LinearModel(CategoryModel):
         logps = []
         for lv in range(len(n_classes)):
             d = scores[:, offsets[lv] : offsets[lv + 1]]
-            t = _fit_temperature(d, y_hold[:, lv])
+            t = fit_temperature(d, y_hold[:, lv])
             self.level_temperature_[lv] = t
             logps.append(log_softmax(d * t, axis=1))
-        path_scores = self._path_scores(logps)
-        path_of = {tuple(p): i for i, p in enumerate(self.paths_.tolist())}
-        target = np.array([path_of.get(tuple(r), -1) for r in y_hold.tolist()])
-        ok = target >= 0
-        self.path_temperature_ = _fit_temperature(path_scores[ok], target[ok])
+        path_scores = path_log_scores(logps, self.paths_)
+        self.path_temperature_ = fit_temperature(path_scores, path_targets(y_hold, self.paths_))
         log.info(
             "temperatures: levels %s, path %.3f",
             np.round(self.level_temperature_, 3).tolist(),
@@ -572,17 +569,3 @@ def _fit_svm(
     coef[:, svm.classes_[mine] - lo] = w[mine].T
     intercept[svm.classes_[mine] - lo] = b[mine]
     return coef, intercept
-
-
-def _fit_temperature(scores: np.ndarray, target: np.ndarray) -> float:
-    """The t > 0 minimising the negative log-likelihood of softmax(scores * t) for the target column."""
-    if len(target) == 0:
-        return 1.0
-    rows = np.arange(len(target))
-
-    def nll(log_t: float) -> float:
-        z = scores * np.exp(log_t)
-        return float(np.mean(logsumexp(z, axis=1) - z[rows, target]))
-
-    res = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded")
-    return float(np.exp(res.x))
