@@ -93,6 +93,16 @@ def fit_temperature(scores: np.ndarray, target: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
+def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, held-out indices) for fitting temperatures, early stopping or blend weights; no hold-out
+    when it would be under 20 rows."""
+    n_hold = round(n * fraction)
+    order = np.random.default_rng(seed).permutation(n)
+    if n_hold < 20 or n - n_hold < 20:
+        return np.sort(order), np.zeros(0, dtype=np.int64)
+    return np.sort(order[n_hold:]), np.sort(order[:n_hold])
+
+
 def path_targets(y: np.ndarray, paths: np.ndarray) -> np.ndarray:
     """Index in ``paths`` of each row's true path (-1 when unseen)."""
     lookup = {tuple(p): i for i, p in enumerate(paths.tolist())}
