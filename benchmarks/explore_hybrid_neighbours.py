@@ -41,8 +41,8 @@ def _votes(sims: np.ndarray, paths: np.ndarray, n_paths: int, k: int, temperatur
 
 
 def explore(models_dir: Path, k: int = 10, temperature: float = 0.05, repeats: int = 10) -> dict[str, Any]:
+    from skutag.evaluation.metrics import level_f1
     from skutag.models.ensemble import EnsembleModel
-    from skutag.models.neural.transformer import level_f1
 
     xt, yt, xv, yv = _mwpd(None, None)
     linear = load_model(models_dir / "linear")

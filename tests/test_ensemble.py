@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from skutag.errors import ConfigError
+from skutag.evaluation.metrics import level_f1
 from skutag.models.ensemble import EnsembleModel, blend, simplex_grid
 from skutag.models.linear.model import LinearModel
-from skutag.models.neural.transformer import level_f1
 from skutag.models.paths import PathModel
 from skutag.models.registry import load_model
 from test_transformer_helpers import synthetic_catalogue, tiny_encoder
@@ -254,27 +254,6 @@ def test_hybrid_part_weights(tmp_path: Path) -> None:
     texts, labels = synthetic_catalogue(40)
     with pytest.raises(ConfigError):
         EnsembleModel(neighbour_lexical_weight=1.5).fit(texts, labels)
-
-
-def test_level_f1_matches_sklearn() -> None:
-    """The bincount F1 used in model selection gives scikit-learn's figures: unknown (-1) ids, classes only
-    predicted or only true, one level or several."""
-    from sklearn.metrics import f1_score
-
-    from skutag.models.neural.transformer import weighted_macro_f1
-
-    rng = np.random.default_rng(0)
-    for n, k in ((1, 3), (50, 4), (400, 60)):
-        y = rng.integers(-1, k, size=(n, 2))
-        pred = np.where(rng.random((n, 2)) < 0.6, y, rng.integers(0, k + 5, size=(n, 2)))
-        got = level_f1(y, pred)
-        for lv in range(2):
-            w, m = weighted_macro_f1(y[:, lv], pred[:, lv])
-            assert w == pytest.approx(f1_score(y[:, lv], pred[:, lv], average="weighted", zero_division=0))
-            assert m == pytest.approx(f1_score(y[:, lv], pred[:, lv], average="macro", zero_division=0))
-        want = np.mean([f1_score(y[:, lv], pred[:, lv], average="weighted", zero_division=0) for lv in range(2)])
-        assert got["f1_weighted"] == pytest.approx(want)
-    assert weighted_macro_f1(np.zeros(0), np.zeros(0)) == (0.0, 0.0)
 
 
 def create_fast(enc: str) -> PathModel:

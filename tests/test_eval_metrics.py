@@ -15,11 +15,13 @@ from skutag.errors import ConfigError
 from skutag.evaluation import evaluate_predictions
 from skutag.evaluation.metrics import (
     hierarchical_prf,
+    level_f1,
     most_confused,
     precision_coverage,
     reliability,
     threshold_for_precision,
     topk_accuracy,
+    weighted_macro_f1,
 )
 from skutag.workflows.evaluate import write_evaluation
 
@@ -104,3 +106,20 @@ def test_metrics_json_and_report(tmp_path: Path) -> None:
 def test_shape_mismatch() -> None:
     with pytest.raises(ConfigError):
         evaluate_predictions(TRUE, PRED.iloc[:2])
+
+
+def test_level_f1_matches_sklearn() -> None:
+    """The bincount F1 used in model selection gives scikit-learn's figures: unknown (-1) ids, classes only
+    predicted or only true, one level or several."""
+    rng = np.random.default_rng(0)
+    for n, k in ((1, 3), (50, 4), (400, 60)):
+        y = rng.integers(-1, k, size=(n, 2))
+        pred = np.where(rng.random((n, 2)) < 0.6, y, rng.integers(0, k + 5, size=(n, 2)))
+        got = level_f1(y, pred)
+        for lv in range(2):
+            w, m = weighted_macro_f1(y[:, lv], pred[:, lv])
+            assert w == pytest.approx(f1_score(y[:, lv], pred[:, lv], average="weighted", zero_division=0))
+            assert m == pytest.approx(f1_score(y[:, lv], pred[:, lv], average="macro", zero_division=0))
+        want = np.mean([f1_score(y[:, lv], pred[:, lv], average="weighted", zero_division=0) for lv in range(2)])
+        assert got["f1_weighted"] == pytest.approx(want)
+    assert weighted_macro_f1(np.zeros(0), np.zeros(0)) == (0.0, 0.0)

@@ -13,7 +13,6 @@ holding sha256 checksums that :meth:`CategoryModel.load` verifies.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import inspect
 import json
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 M = TypeVar("M", bound="CategoryModel")
-T = TypeVar("T")
 
 FORMAT = "skutag-model"
 FORMAT_VERSION = 1
@@ -269,30 +267,6 @@ def clone(model: M) -> M:
     """A new, unfitted model of the same kind with a deep copy of ``model``'s hyperparameters (scikit-learn's
     ``clone``): learned state, caches and the progress callback stay behind."""
     return type(model)(**copy.deepcopy(model.get_params()))
-
-
-def cached_on(attribute: str) -> Callable[[Callable[[M], T]], Callable[[M], T]]:
-    """Cache an argument-free method of a fitted model while ``attribute`` (the learned state it derives from, e.g.
-    ``paths_``) is the same object: built once per fit or load rather than on every request, never stale after a
-    refit. Unfitted (no ``attribute``), the method runs as is (and raises NotFittedError itself)."""
-
-    def wrap(method: Callable[[M], T]) -> Callable[[M], T]:
-        key = f"_cached_{method.__name__}"
-
-        @functools.wraps(method)
-        def cached(self: M) -> T:
-            source = self.__dict__.get(attribute)
-            hit = self.__dict__.get(key)
-            if source is not None and hit is not None and hit[0] is source:
-                return hit[1]
-            value = method(self)
-            if source is not None:
-                self.__dict__[key] = (source, value)
-            return value
-
-        return cached
-
-    return wrap
 
 
 def write_meta(directory: Path, kind: str, *, card: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:

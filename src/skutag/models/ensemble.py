@@ -20,11 +20,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from skutag.errors import ConfigError
+from skutag.evaluation.metrics import level_f1
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel, level_columns
 from skutag.models.neighbours.hybrid import HybridIndex, part_weights
-from skutag.models.neural.transformer import holdout_split, level_f1
-from skutag.models.paths import PathModel, encode_labels
+from skutag.models.paths import PathModel, encode_labels, holdout_split
 from skutag.models.registry import create_model, load_model
 from skutag.taxonomy import Taxonomy, clean_path
 

@@ -1,25 +1,39 @@
-"""Hierarchy-consistent decoding shared by the neural models and the ensemble.
+"""Hierarchy-consistent decoding shared by every path model (linear, neural, ensemble).
 
 Every path seen in training (root to leaf) is scored by the sum of its nodes' per-level log-probabilities
 (so a child is only as likely as its parent allows: the equivalent of masking children of unlikely
 parents), times a path temperature fitted on held-out rows; the softmax over those scores is the path
 distribution. ``predict`` is its argmax (always a valid path), ``predict_proba`` its per-level marginals,
-``predict_topk`` its k best paths.
+``predict_topk`` its k best paths. A model only supplies the path distribution (:meth:`PathModel.predict_path_proba`,
+or chunk by chunk through :meth:`PathModel.map_path_proba`); the decoding is here, once.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
+from scipy.special import log_softmax, logsumexp
 
 from skutag.errors import ConfigError, EmptyInputError
-from skutag.models.base import CategoryModel, TopK, cached_on, level_columns
+from skutag.models.base import CategoryModel, TopK, level_columns
 from skutag.taxonomy import Taxonomy, clean_path
+
+T = TypeVar("T")
+
+#: Bounds of log(temperature), one set for every fit. Linear SVM margins sit near +-1, so a level's temperature is
+#: well above 1 (MWPD: 6.7 to 7.6); the linear model always searched up to e^4 = 55 and keeps doing so (its figures do
+#: not move). Path scores are log-probabilities, their temperature near 1 (MWPD linear: 0.44), inside either range.
+LOG_TEMPERATURE_BOUNDS = (-4.0, 4.0)
+#: Fewer usable rows than this leave the temperature at 1: a scalar fitted on a handful of rows is noise. The linear
+#: model calibrates on at least 20 held-out rows and the label-issue check on at least 50, so this only guards a path
+#: fit whose held-out rows mostly have paths the model has not seen.
+MIN_TEMPERATURE_ROWS = 10
 
 
 @dataclass
@@ -60,18 +74,33 @@ def path_log_scores(level_logp: list[np.ndarray], paths: np.ndarray) -> np.ndarr
 
 
 def fit_temperature(scores: np.ndarray, target: np.ndarray) -> float:
-    """Scalar t minimising the NLL of softmax(scores * t) for the target columns (1.0 when too few rows)."""
+    """The t > 0 minimising the negative log-likelihood of softmax(scores * t) for the target columns.
+
+    Rows with target -1 (a path or class the model has not seen) are left out; 1.0 when fewer than
+    :data:`MIN_TEMPERATURE_ROWS` remain. One fit for the levels and paths of every model and for the quality
+    checks, so their calibrations cannot drift apart."""
     ok = target >= 0
-    if ok.sum() < 10:
+    if ok.sum() < MIN_TEMPERATURE_ROWS:
         return 1.0
     s, t = scores[ok], target[ok]
+    rows = np.arange(len(t))
 
     def nll(log_t: float) -> float:
-        lp = log_softmax(s * np.exp(log_t), axis=1)
-        return float(-lp[np.arange(len(t)), t].mean())
+        z = s * np.exp(log_t)
+        return float(np.mean(logsumexp(z, axis=1) - z[rows, t]))
 
-    res = minimize_scalar(nll, bounds=(-4.0, 3.0), method="bounded")
+    res = minimize_scalar(nll, bounds=LOG_TEMPERATURE_BOUNDS, method="bounded")
     return float(np.exp(res.x))
+
+
+def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, held-out indices) for fitting temperatures, early stopping or blend weights; no hold-out
+    when it would be under 20 rows."""
+    n_hold = round(n * fraction)
+    order = np.random.default_rng(seed).permutation(n)
+    if n_hold < 20 or n - n_hold < 20:
+        return np.sort(order), np.zeros(0, dtype=np.int64)
+    return np.sort(order[n_hold:]), np.sort(order[:n_hold])
 
 
 def path_targets(y: np.ndarray, paths: np.ndarray) -> np.ndarray:
@@ -80,9 +109,14 @@ def path_targets(y: np.ndarray, paths: np.ndarray) -> np.ndarray:
     return np.array([lookup.get(tuple(r), -1) for r in y.tolist()], dtype=np.int64)
 
 
+#: Per chunk: path indices (rows x k, best first), their probabilities, and the best path's level scores.
+TopRows = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
 class PathModel(CategoryModel):
     """A categoriser that scores whole taxonomy paths. Subclasses implement :meth:`predict_path_proba`
-    and set ``classes_`` (per level) and ``paths_`` (paths x levels class indices)."""
+    and set ``classes_`` (per level) and ``paths_`` (paths x levels class indices); a subclass that scores rows
+    cheaply chunk by chunk also overrides :meth:`map_path_proba`."""
 
     scores_paths = True
 
@@ -93,6 +127,12 @@ class PathModel(CategoryModel):
     @abstractmethod
     def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
         """P(path) per row over :attr:`paths_` (rows x paths)."""
+
+    def map_path_proba(self, frame: pd.DataFrame, fn: Callable[[np.ndarray], T]) -> list[T]:
+        """``fn`` of the path probabilities of consecutive row chunks of ``frame`` (checked text columns), in
+        row order. One chunk here; a model may override it to bound memory (chunk x paths instead of rows x
+        paths) or run chunks on threads. Every decoding from texts goes through it."""
+        return [fn(self.predict_path_proba(frame))]
 
     def _set_labels(self, enc: EncodedLabels) -> None:
         self.taxonomy_ = enc.taxonomy
@@ -105,11 +145,59 @@ class PathModel(CategoryModel):
         lookup = {p: i for i, p in enumerate(self.path_names())}
         return np.array([lookup.get(clean_path(r), -1) for r in labels.itertuples(index=False, name=None)], np.int64)
 
-    @cached_on("paths_")
+    # ---- the path table, built once per fitted table ---------------------------------------------------------
     def path_names(self) -> list[tuple[str, ...]]:
         """Each path of :attr:`paths_` as a tuple of names (trailing empty levels dropped)."""
+        return list(self._path_lookup()[0])
+
+    def _path_lookup(self) -> tuple[list[tuple[str, ...]], np.ndarray]:
+        """Path names and the paths x levels table of names (None below a path's depth)."""
+        return self._per_table("lookup", self._build_lookup)
+
+    def _build_lookup(self) -> tuple[list[tuple[str, ...]], np.ndarray]:
+        names = [clean_path([self.classes_[lv][c] for lv, c in enumerate(row)]) for row in self.paths_.tolist()]
+        table = np.full((len(names), len(self.classes_)), None, dtype=object)
+        for j, path in enumerate(names):
+            table[j, : len(path)] = path
+        return names, table
+
+    def _prefix_ids(self) -> list[np.ndarray]:
+        """Per level, an id per path identifying its prefix down to that level."""
+        return self._per_table("prefix", self._build_prefix_ids)
+
+    def _build_prefix_ids(self) -> list[np.ndarray]:
+        out = []
+        for lv in range(len(self.classes_)):
+            keys = [tuple(row[: lv + 1]) for row in self.paths_.tolist()]
+            lookup = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+            out.append(np.array([lookup[key] for key in keys]))
+        return out
+
+    def _per_table(self, name: str, build: Callable[[], T]) -> T:
+        """``build()``, computed once per fitted path table (a new ``paths_`` rebuilds it): a batch-1 call spent
+        40% of its time rebuilding names and prefixes."""
         self._check_fitted()
-        return [clean_path([self.classes_[lv][c] for lv, c in enumerate(row)]) for row in self.paths_.tolist()]
+        cache: dict[str, tuple[np.ndarray, Any]] = self.__dict__.setdefault("_path_cache", {})
+        hit = cache.get(name)
+        if hit is None or hit[0] is not self.paths_:
+            hit = cache[name] = (self.paths_, build())
+        value: T = hit[1]
+        return value
+
+    # ---- decoding ----------------------------------------------------------------------------------------------
+    def predict(self, texts: pd.DataFrame | pd.Series | list[str]) -> pd.DataFrame:
+        """The best valid path per row (a table lookup of each row's most probable path)."""
+        frame = self._texts(texts)
+        best = self.map_path_proba(frame, lambda prob: prob.argmax(axis=1)) if len(frame) else []
+        return self._path_frame(np.concatenate(best) if best else np.zeros(0, np.int64), frame.index)
+
+    def predict_from_proba(self, prob: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
+        """Best path per row of a rows x paths probability matrix, as a level_1..level_n frame."""
+        return self._path_frame(prob.argmax(axis=1), index)
+
+    def _path_frame(self, best: np.ndarray, index: pd.Index | None) -> pd.DataFrame:
+        table = self._path_lookup()[1]
+        return pd.DataFrame(table[best], columns=self.levels_, index=index, dtype=object)
 
     def predict_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[pd.DataFrame]:
         frame = self._texts(texts)
@@ -125,46 +213,58 @@ class PathModel(CategoryModel):
         return out
 
     def predict_topk(self, texts: pd.DataFrame | pd.Series | list[str], k: int = 3) -> TopK:
-        return self.topk_from_proba(self.predict_path_proba(self._texts(texts)), k, with_levels=False)
+        return self._topk_texts(texts, k, with_levels=False)
 
     def predict_scored(self, texts: pd.DataFrame, k: int = 3) -> TopK:
-        return self.topk_from_proba(self.predict_path_proba(self._texts(texts)), k, with_levels=True)
+        return self._topk_texts(texts, k, with_levels=True)
 
     def topk_from_proba(self, prob: np.ndarray, k: int, with_levels: bool = False) -> TopK:
         """The k best paths of a rows x paths probability matrix (optionally with best-path level scores)."""
         k = max(1, min(k, len(self.paths_)))
+        prefix = self._prefix_ids() if with_levels else None
+        return self._topk([_top_rows(prob, k, prefix)] if len(prob) else [], k, with_levels)
+
+    def _topk_texts(self, texts: pd.DataFrame | pd.Series | list[str], k: int, with_levels: bool) -> TopK:
+        frame = self._texts(texts)
+        k = max(1, min(k, len(self.paths_)))
+        prefix = self._prefix_ids() if with_levels else None
+        parts = self.map_path_proba(frame, lambda prob: _top_rows(prob, k, prefix)) if len(frame) else []
+        return self._topk(parts, k, with_levels)
+
+    def _topk(self, parts: list[TopRows], k: int, with_levels: bool) -> TopK:
+        """One :class:`TopK` from the top rows of consecutive chunks; level scores are NaN below a path's depth."""
         n_levels = len(self.levels_)
-        if len(prob) == 0:
+        if not parts:
             return TopK([], np.zeros((0, k)), np.zeros((0, n_levels)) if with_levels else None)
-        if k < prob.shape[1]:
-            idx = np.argpartition(-prob, k - 1, axis=1)[:, :k]
-        else:
-            idx = np.tile(np.arange(prob.shape[1]), (len(prob), 1))
-        part = np.take_along_axis(prob, idx, axis=1)
-        order = np.argsort(-part, axis=1, kind="stable")
-        idx = np.take_along_axis(idx, order, axis=1)
-        scores = np.take_along_axis(part, order, axis=1)
+        idx = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
         names = self.path_names()
         level_scores = None
         if with_levels:
-            best = idx[:, 0]
-            cols = []
-            for lv in range(n_levels):
-                keys = [tuple(r[: lv + 1]) for r in self.paths_.tolist()]
-                lookup = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-                pid = np.array([lookup[key] for key in keys])
-                cols.append((prob * (pid[None, :] == pid[best][:, None])).sum(axis=1))
-            level_scores = np.stack(cols, axis=1)
-            depth = np.array([len(names[j]) for j in best])
+            level_scores = np.concatenate([p[2] for p in parts if p[2] is not None])
+            depth = np.array([len(names[j]) for j in idx[:, 0]])
             level_scores[np.arange(n_levels)[None, :] >= depth[:, None]] = np.nan
         return TopK([[names[j] for j in row] for row in idx.tolist()], scores, level_scores)
 
-    def predict_from_proba(self, prob: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
-        """Best path per row as a level_1..level_n frame."""
-        top = self.topk_from_proba(prob, 1)
-        n = len(self.levels_)
-        rows = [list(p[0]) + [None] * (n - len(p[0])) for p in top.paths]
-        return pd.DataFrame(rows, columns=self.levels_, index=index, dtype=object)
+
+def _top_rows(prob: np.ndarray, k: int, prefix: list[np.ndarray] | None) -> TopRows:
+    """The ``k`` most probable paths per row of ``prob`` (rows x paths), best first (the first on ties, as
+    ``argmax``, so top-1 is ``predict``). With ``prefix`` (:meth:`PathModel._prefix_ids`), also the probability of
+    the best path's node at each level: the mass of the paths sharing its prefix down to that level."""
+    if k == 1:
+        idx = prob.argmax(axis=1)[:, None]
+    elif k < prob.shape[1]:
+        idx = np.argpartition(-prob, k - 1, axis=1)[:, :k]
+    else:
+        idx = np.tile(np.arange(prob.shape[1]), (len(prob), 1))
+    part = np.take_along_axis(prob, idx, axis=1)
+    order = np.argsort(-part, axis=1, kind="stable")
+    idx = np.take_along_axis(idx, order, axis=1)
+    levels = None
+    if prefix is not None:
+        best = idx[:, 0]
+        levels = np.stack([(prob * (pid[None, :] == pid[best][:, None])).sum(axis=1) for pid in prefix], axis=1)
+    return idx, np.take_along_axis(part, order, axis=1), levels
 
 
 def decode_paths(level_logits: list[np.ndarray], paths: np.ndarray, temperature: float = 1.0) -> np.ndarray:

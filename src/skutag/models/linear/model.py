@@ -1,10 +1,9 @@
 """The linear categoriser: per-field hashed word + char n-gram TF-IDF, one linear SVM per level with
 temperature-calibrated probabilities, and hierarchy-consistent decoding over the paths seen in training.
 
-Decoding: every path seen in training (root to leaf) is scored by the sum of its nodes' calibrated
-log-probabilities, times a path temperature fitted on held-out rows; the softmax over those scores is the
-path distribution. ``predict`` returns its argmax (always a valid path); ``predict_proba`` its per-level
-marginals; ``predict_topk`` its k best paths.
+Decoding is :class:`~skutag.models.paths.PathModel`'s: every path seen in training is scored by the sum of its
+nodes' calibrated log-probabilities, times a path temperature fitted on held-out rows. This module supplies that
+distribution chunk by chunk (bounded memory, chunks on threads).
 """
 
 from __future__ import annotations
@@ -21,18 +20,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from safetensors.numpy import load_file, save_file
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, logsumexp
+from scipy.special import log_softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 from skutag.errors import ConfigError, EmptyInputError
 from skutag.log import get_logger
-from skutag.models.base import CategoryModel, TopK, cached_on, level_columns
 from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
 from skutag.models.linear.sgd_solver import CLASS_WEIGHT_POWER, fit_ovr_sgd
 from skutag.models.linear.sparse_kernels import add_sparse_product
-from skutag.taxonomy import Taxonomy, clean_path
+from skutag.models.paths import PathModel, encode_labels, fit_temperature, path_log_scores, path_targets
+from skutag.taxonomy import Taxonomy
 
 log = get_logger(__name__)
 
@@ -58,7 +56,7 @@ LONG_MEDIAN_CHARS = 100
 URL_FIELD = NgramConfig(word=(1, 2), char=None, min_df=2, weight=0.5, max_features=MAX_FEATURES)
 
 
-class LinearModel(CategoryModel):
+class LinearModel(PathModel):
     """TF-IDF + linear SVM per level, calibrated, decoded as whole taxonomy paths.
 
     Hyperparameters: ``C`` (SVM regularisation), ``class_weight`` (None; 'balanced': a class's rows weigh
@@ -149,21 +147,10 @@ class LinearModel(CategoryModel):
         if texts.shape[1] == 0 or labels.shape[1] == 0:
             raise ConfigError("need at least one text column and one label column")
         n_levels = labels.shape[1]
-        paths = [clean_path(p) for p in labels.itertuples(index=False, name=None)]
-        if any(len(p) == 0 for p in paths):
-            raise ConfigError("some rows have no level-1 label; drop or reject them before fitting")
-        padded = [p + ("",) * (n_levels - len(p)) for p in paths]
-        self.taxonomy_ = Taxonomy.from_paths(paths)
+        enc = encode_labels(labels)
+        self._set_labels(enc)
         self.text_columns_ = [str(c) for c in texts.columns]
-        self.levels_ = level_columns(n_levels)
-        self.classes_ = [sorted({p[lv] for p in padded}) for lv in range(n_levels)]
-        path_list = sorted(set(padded))
-        self.paths_ = np.array(
-            [[self.classes_[lv].index(p[lv]) for lv in range(n_levels)] for p in path_list], dtype=np.int32
-        ).reshape(len(path_list), n_levels)
-        y = np.array(
-            [[cls_index[p[lv]] for lv, cls_index in enumerate(self._class_index())] for p in padded], dtype=np.int64
-        ).reshape(len(padded), n_levels)
+        y = enc.y
 
         self._step(f"vectorising {len(texts):,} rows ({', '.join(self.text_columns_)})")
         self.vectorizer_ = MultiFieldVectorizer(self._field_configs(texts))
@@ -204,9 +191,6 @@ class LinearModel(CategoryModel):
         calibrated = self.calibration_fraction > 0 and n_hold >= 20 and n_rows - n_hold >= 20
         rows = n_rows - n_hold if calibrated and n_rows > self.refit_max_rows else n_rows
         return "sgd" if rows > self.sgd_min_rows else "liblinear"
-
-    def _class_index(self) -> list[dict[str, int]]:
-        return [{c: i for i, c in enumerate(classes)} for classes in self.classes_]
 
     def _fit_levels_many(
         self, x_all: sp.csr_matrix, y_all: np.ndarray, job_rows: Sequence[np.ndarray | None], n_classes: Sequence[int]
@@ -274,14 +258,11 @@ class LinearModel(CategoryModel):
         logps = []
         for lv in range(len(n_classes)):
             d = scores[:, offsets[lv] : offsets[lv + 1]]
-            t = _fit_temperature(d, y_hold[:, lv])
+            t = fit_temperature(d, y_hold[:, lv])
             self.level_temperature_[lv] = t
             logps.append(log_softmax(d * t, axis=1))
-        path_scores = self._path_scores(logps)
-        path_of = {tuple(p): i for i, p in enumerate(self.paths_.tolist())}
-        target = np.array([path_of.get(tuple(r), -1) for r in y_hold.tolist()])
-        ok = target >= 0
-        self.path_temperature_ = _fit_temperature(path_scores[ok], target[ok])
+        path_scores = path_log_scores(logps, self.paths_)
+        self.path_temperature_ = fit_temperature(path_scores, path_targets(y_hold, self.paths_))
         log.info(
             "temperatures: levels %s, path %.3f",
             np.round(self.level_temperature_, 3).tolist(),
@@ -289,12 +270,6 @@ class LinearModel(CategoryModel):
         )
 
     # ---- prediction -----------------------------------------------------------------------------
-    def _path_scores(self, logps: list[np.ndarray]) -> np.ndarray:
-        total = np.zeros((logps[0].shape[0], len(self.paths_)), dtype=np.float64)
-        for lv, lp in enumerate(logps):
-            total += lp[:, self.paths_[:, lv]]
-        return total
-
     def _chunk_scores(self, texts: pd.DataFrame) -> np.ndarray:
         """Raw SVM scores of a chunk, all levels side by side (rows x sum(classes), float32)."""
         cols = {c: texts[c].tolist() for c in self.text_columns_}
@@ -306,15 +281,15 @@ class LinearModel(CategoryModel):
         scores += self.intercept_
         return scores
 
-    def _chunk_path_logp(self, texts: pd.DataFrame) -> np.ndarray:
-        """log P(path) for each row of a chunk: rows x paths."""
+    def _chunk_path_proba(self, texts: pd.DataFrame) -> np.ndarray:
+        """P(path) for each row of a chunk: rows x paths."""
         scores = self._chunk_scores(texts)
         offsets = np.cumsum([0, *[len(c) for c in self.classes_]])
         logps = [
             _log_softmax(scores[:, offsets[lv] : offsets[lv + 1]].astype(np.float64) * self.level_temperature_[lv])
             for lv in range(len(self.classes_))
         ]
-        return _log_softmax(self._path_scores(logps) * self.path_temperature_)
+        return _softmax(path_log_scores(logps, self.paths_) * self.path_temperature_)
 
     def decision_function(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[pd.DataFrame]:
         """Raw per-level SVM scores (rows x classes), before calibration and path decoding."""
@@ -346,103 +321,16 @@ class LinearModel(CategoryModel):
         with ThreadPoolExecutor(self.n_jobs) as pool:
             return list(pool.map(fn, chunks))
 
+    def map_path_proba(self, frame: pd.DataFrame, fn: Callable[[np.ndarray], Any]) -> list[Any]:
+        """``fn`` of each chunk's path probabilities: memory stays chunk x paths, chunks run on ``n_jobs`` threads."""
+        return self._map_chunks(frame, lambda chunk: fn(self._chunk_path_proba(chunk)))
+
     def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
         """P(path) per row over :attr:`paths_` (rows x paths)."""
         frame = self._texts(texts)
         if len(frame) == 0:
             return np.zeros((0, len(self.paths_)))
-        return np.exp(np.concatenate(self._map_chunks(frame, self._chunk_path_logp)))
-
-    def predict_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[pd.DataFrame]:
-        frame = self._texts(texts)
-        probs = self.predict_path_proba(frame)
-        out = []
-        for lv, classes in enumerate(self.classes_):
-            onehot = np.zeros((len(self.paths_), len(classes)))
-            onehot[np.arange(len(self.paths_)), self.paths_[:, lv]] = 1.0
-            out.append(pd.DataFrame(probs @ onehot, columns=classes, index=frame.index))
-        return out
-
-    def predict(self, texts: pd.DataFrame | pd.Series | list[str]) -> pd.DataFrame:
-        """The best valid path per row (vectorised: a table lookup of the best path index per row)."""
-        frame = self._texts(texts)
-        if len(frame) == 0:
-            return super().predict(frame)
-        best = np.concatenate(self._map_chunks(frame, lambda chunk: self._chunk_path_logp(chunk).argmax(axis=1)))
-        table = self._path_lookup()[1]
-        return pd.DataFrame(table[best], columns=self.levels_, index=frame.index, dtype=object)
-
-    def predict_topk(self, texts: pd.DataFrame | pd.Series | list[str], k: int = 3) -> TopK:
-        return self._top(texts, k, with_levels=False)
-
-    def predict_scored(self, texts: pd.DataFrame, k: int = 3) -> TopK:
-        return self._top(texts, k, with_levels=True)
-
-    def _top(self, texts: pd.DataFrame | pd.Series | list[str], k: int, with_levels: bool) -> TopK:
-        frame = self._texts(texts)
-        k = max(1, min(k, len(self.paths_)))
-        prefix = self._prefix_ids() if with_levels else []
-
-        def top(chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-            logp = self._chunk_path_logp(chunk)
-            if k < logp.shape[1]:
-                idx = np.argpartition(-logp, k - 1, axis=1)[:, :k]
-            else:
-                idx = np.tile(np.arange(logp.shape[1]), (len(logp), 1))
-            part = np.take_along_axis(logp, idx, axis=1)
-            order = np.argsort(-part, axis=1, kind="stable")
-            idx = np.take_along_axis(idx, order, axis=1)
-            levels = None
-            if with_levels:
-                prob = np.exp(logp)
-                best = idx[:, 0]
-                # probability of the best path's node at each level = mass of the paths sharing that prefix
-                levels = np.stack([(prob * (pid[None, :] == pid[best][:, None])).sum(axis=1) for pid in prefix], axis=1)
-            return idx, np.exp(np.take_along_axis(part, order, axis=1)), levels
-
-        if len(frame) == 0:
-            return TopK(
-                paths=[],
-                scores=np.zeros((0, k)),
-                level_scores=np.zeros((0, len(self.levels_))) if with_levels else None,
-            )
-        results = self._map_chunks(frame, top)
-        idx = np.concatenate([r[0] for r in results])
-        scores = np.concatenate([r[1] for r in results])
-        level_scores = np.concatenate([r[2] for r in results]) if with_levels else None
-        names = self.path_names()
-        if level_scores is not None:
-            depth = np.array([len(names[j]) for j in idx[:, 0]])
-            level_scores[np.arange(len(self.levels_))[None, :] >= depth[:, None]] = np.nan
-        return TopK(paths=[[names[j] for j in row] for row in idx.tolist()], scores=scores, level_scores=level_scores)
-
-    @cached_on("paths_")
-    def _prefix_ids(self) -> list[np.ndarray]:
-        """Per level, an id per path identifying its prefix down to that level."""
-        out = []
-        for lv in range(len(self.classes_)):
-            keys = [tuple(row[: lv + 1]) for row in self.paths_.tolist()]
-            lookup = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-            out.append(np.array([lookup[key] for key in keys]))
-        return out
-
-    def path_names(self) -> list[tuple[str, ...]]:
-        """Each path of :attr:`paths_` as a tuple of names (trailing empty levels dropped)."""
-        return list(self._path_lookup()[0])
-
-    def _path_lookup(self) -> tuple[list[tuple[str, ...]], np.ndarray]:
-        """Path names and the paths x levels table of names (None below a path's depth), computed once per
-        fitted path table (a batch-1 call spent 40% of its time rebuilding them)."""
-        self._check_fitted()
-        cached = self.__dict__.get("_path_cache")
-        if cached is not None and cached[0] is self.paths_:
-            return cached[1], cached[2]
-        names = [clean_path([self.classes_[lv][c] for lv, c in enumerate(row)]) for row in self.paths_.tolist()]
-        table = np.full((len(names), len(self.levels_)), None, dtype=object)
-        for j, path in enumerate(names):
-            table[j, : len(path)] = path
-        self._path_cache = (self.paths_, names, table)
-        return names, table
+        return np.concatenate(self.map_path_proba(frame, lambda prob: prob))
 
     # ---- persistence ----------------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
@@ -506,6 +394,14 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return z
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, in place on ``z`` (a fresh array): the cost of :func:`_log_softmax`, no exp afterwards."""
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
 def _looks_like_urls(values: pd.Series) -> bool:
     sample = [v for v in values.head(200).tolist() if isinstance(v, str) and v.strip()]
     return bool(sample) and sum(v.strip().startswith(("http://", "https://", "www.")) for v in sample) > len(sample) / 2
@@ -561,17 +457,3 @@ def _fit_svm(
     coef[:, svm.classes_[mine] - lo] = w[mine].T
     intercept[svm.classes_[mine] - lo] = b[mine]
     return coef, intercept
-
-
-def _fit_temperature(scores: np.ndarray, target: np.ndarray) -> float:
-    """The t > 0 minimising the negative log-likelihood of softmax(scores * t) for the target column."""
-    if len(target) == 0:
-        return 1.0
-    rows = np.arange(len(target))
-
-    def nll(log_t: float) -> float:
-        z = scores * np.exp(log_t)
-        return float(np.mean(logsumexp(z, axis=1) - z[rows, target]))
-
-    res = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded")
-    return float(np.exp(res.x))

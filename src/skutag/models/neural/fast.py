@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from skutag.errors import ConfigError
+from skutag.evaluation.metrics import level_f1
 from skutag.log import get_logger
 from skutag.models.neighbours.knn import NeighbourIndex, check_params
 from skutag.models.neural.encoder import (
@@ -33,12 +34,13 @@ from skutag.models.neural.encoder import (
 from skutag.models.neural.fast_cache import cache_key, cached_embeddings, default_cache_dir, encoder_fingerprint
 from skutag.models.neural.io import rebuild_encoder, save_tokenizer_and_config
 from skutag.models.neural.net import LevelHeads
-from skutag.models.neural.transformer import fit_neighbour_index, holdout_split, level_f1
+from skutag.models.neural.transformer import fit_neighbour_index
 from skutag.models.paths import (
     PathModel,
     decode_paths,
     encode_labels,
     fit_temperature,
+    holdout_split,
     path_log_scores,
     path_targets,
 )

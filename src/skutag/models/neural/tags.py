@@ -32,7 +32,7 @@ from skutag.models.neural.encoder import (
     tokenize,
 )
 from skutag.models.neural.io import rebuild_encoder, save_tokenizer_and_config
-from skutag.models.neural.transformer import holdout_split
+from skutag.models.paths import holdout_split
 from skutag.trainer.arguments import TrainingArguments
 from skutag.trainer.collator import PaddingCollator, sorted_batches
 from skutag.trainer.device import autocast, resolve_device, seed_everything

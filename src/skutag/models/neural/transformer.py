@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from skutag.errors import ConfigError, ModelLoadError
+from skutag.evaluation.metrics import level_f1
 from skutag.log import get_logger
 from skutag.models.neighbours.knn import NeighbourIndex, build_index, check_params
 from skutag.models.neural.encoder import (
@@ -50,6 +51,7 @@ from skutag.models.paths import (
     decode_paths,
     encode_labels,
     fit_temperature,
+    holdout_split,
     path_log_scores,
     path_targets,
 )
@@ -65,40 +67,6 @@ CONFIG_FILE = "transformer.json"
 WEIGHTS_FILE = "model.safetensors"
 KNN_FILE = "knn.safetensors"
 RUNTIMES = ("auto", "onnx", "torch")
-
-
-def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, held-out indices); no hold-out when it would be under 20 rows."""
-    n_hold = round(n * fraction)
-    order = np.random.default_rng(seed).permutation(n)
-    if n_hold < 20 or n - n_hold < 20:
-        return np.sort(order), np.zeros(0, dtype=np.int64)
-    return np.sort(order[n_hold:]), np.sort(order[:n_hold])
-
-
-def weighted_macro_f1(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
-    """Weighted and macro F1 of integer class ids (any ids >= -1) over the classes present in ``y`` or ``pred``:
-    the same figures as scikit-learn's ``f1_score(..., zero_division=0)``, from three bincounts (model selection
-    scores thousands of candidate blends; sklearn's per-call overhead made that loop minutes long)."""
-    t = np.asarray(y, dtype=np.int64).ravel() + 1
-    p = np.asarray(pred, dtype=np.int64).ravel() + 1
-    if len(t) == 0:
-        return 0.0, 0.0
-    n = int(max(t.max(), p.max())) + 1
-    support = np.bincount(t, minlength=n)
-    predicted = np.bincount(p, minlength=n)
-    hits = np.bincount(t[t == p], minlength=n)
-    present = (support + predicted) > 0
-    f1 = 2.0 * hits[present] / (support + predicted)[present]
-    return float((f1 * support[present]).sum() / len(t)), float(f1.mean())
-
-
-def level_f1(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """Mean over levels of weighted and macro F1, and their average as ``score``."""
-    per_level = [weighted_macro_f1(y[:, lv], pred[:, lv]) for lv in range(y.shape[1])]
-    w = [wm[0] for wm in per_level]
-    m = [wm[1] for wm in per_level]
-    return {"f1_weighted": float(np.mean(w)), "f1_macro": float(np.mean(m)), "score": float(np.mean(w + m))}
 
 
 def fit_neighbour_index(

@@ -47,9 +47,9 @@ def out_of_fold_scores(
 
 
 def _temperature(scores: np.ndarray, target: np.ndarray) -> float:
-    from skutag.models.linear.model import _fit_temperature
+    from skutag.models.paths import fit_temperature
 
-    return _fit_temperature(scores, target)
+    return fit_temperature(scores, target)
 
 
 def check_label_issues(
