@@ -150,7 +150,7 @@ def test_neural_members_enter_with_their_heads_alone(tmp_path: Path) -> None:
     member predicts as it would alone; an ensemble saved before the setting loads with its members' votes on."""
     import json
 
-    from skutag.models.base import sha256_file
+    from skutag.models.card import sha256_file
     from skutag.models.paths import decode_paths
 
     enc = tiny_encoder(tmp_path / "enc")

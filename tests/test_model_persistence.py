@@ -116,7 +116,7 @@ def test_bad_directories(saved: tuple[LinearModel, Path], tmp_path: Path) -> Non
     forged = _copy(path, tmp_path / "forged")
     (forged / "config.json").write_text(json.dumps({"params": {}}))
     meta = json.loads((forged / "meta.json").read_text())
-    from skutag.models.base import sha256_file
+    from skutag.models.card import sha256_file
 
     meta["files"]["config.json"] = sha256_file(forged / "config.json")
     (forged / "meta.json").write_text(json.dumps(meta))

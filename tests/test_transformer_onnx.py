@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from skutag.errors import ConfigError, ModelLoadError
-from skutag.models.base import sha256_file
+from skutag.models.card import sha256_file
 from skutag.models.neural.onnx import ONNX_FILE, OnnxRunner, export_onnx
 from skutag.models.neural.transformer import TransformerModel
 from skutag.models.registry import load_model

@@ -13,15 +13,10 @@ holding sha256 checksums that :meth:`CategoryModel.load` verifies.
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
-import json
-import platform
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
@@ -30,8 +25,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
-from skutag.fsutil import atomic_path, pinned
 from skutag.log import get_logger
+from skutag.models.card import open_artefact, save_artefact
 
 if TYPE_CHECKING:
     from skutag.taxonomy import Taxonomy
@@ -39,10 +34,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 M = TypeVar("M", bound="CategoryModel")
-
-FORMAT = "skutag-model"
-FORMAT_VERSION = 1
-META_FILE = "meta.json"
 
 
 @dataclass
@@ -227,17 +218,14 @@ class CategoryModel(ABC):
     def save(self, directory: str | Path) -> Path:
         """Save atomically: a crash mid-save leaves any previous model at ``directory`` intact."""
         self._check_fitted()
-        directory = Path(directory)
-        with atomic_path(directory) as tmp:
-            tmp.mkdir(parents=True)
-            self._save_state(tmp)
-            write_meta(
-                tmp,
-                self.kind,
-                card=getattr(self, "card_", {}),
-                text_columns=list(self.text_columns_),
-                levels=list(self.levels_),
-            )
+        directory = save_artefact(
+            directory,
+            self.kind,
+            self._save_state,
+            card=getattr(self, "card_", {}),
+            text_columns=list(self.text_columns_),
+            levels=list(self.levels_),
+        )
         log.info("saved %s model to %s", self.kind, directory)
         return directory
 
@@ -248,11 +236,7 @@ class CategoryModel(ABC):
         Raises ModelLoadError for a missing, foreign, truncated or corrupted directory. Reads through the
         saved link's current version folder, so a save during the load cannot mix two versions.
         """
-        directory = pinned(directory)
-        meta = read_meta(directory)
-        if meta.get("kind") != cls.kind:
-            raise ModelLoadError(f"{directory}: holds a {meta.get('kind')!r} model, not {cls.kind!r}")
-        verify_files(directory, meta)
+        directory, meta = open_artefact(directory, cls.kind)
         try:
             model = cls._load_state(directory, meta)
         except ModelLoadError:
@@ -267,71 +251,3 @@ def clone(model: M) -> M:
     """A new, unfitted model of the same kind with a deep copy of ``model``'s hyperparameters (scikit-learn's
     ``clone``): learned state, caches and the progress callback stay behind."""
     return type(model)(**copy.deepcopy(model.get_params()))
-
-
-def write_meta(directory: Path, kind: str, *, card: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-    """Write ``meta.json`` for the files already in ``directory``: format, kind, versions, sha256 per file.
-
-    ``card`` (the model card: data hash, metrics, ...) comes first; ``fields`` are added after ``kind``.
-    """
-    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file()}
-    meta = {
-        **(card or {}),
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": kind,
-        **fields,
-        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": library_versions(),
-        "files": files,
-    }
-    (directory / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str), "utf-8")
-    return meta
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_meta(directory: Path) -> dict[str, Any]:
-    """meta.json of a model directory, checked to be a skutag model of a readable format version."""
-    if not directory.is_dir():
-        raise ModelLoadError(f"{directory}: no such model directory")
-    path = directory / META_FILE
-    if not path.is_file():
-        raise ModelLoadError(f"{directory}: not a skutag model (no {META_FILE})")
-    try:
-        meta = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{path}: unreadable model card ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelLoadError(f"{directory}: not a skutag model ({META_FILE} has no format {FORMAT!r})")
-    if int(meta.get("format_version", -1)) > FORMAT_VERSION:
-        raise ModelLoadError(f"{directory}: model format {meta.get('format_version')} is newer than this skutag")
-    if not isinstance(meta.get("files"), dict) or not meta["files"]:
-        raise ModelLoadError(f"{directory}: model card lists no files")
-    return meta
-
-
-def verify_files(directory: Path, meta: dict[str, Any]) -> None:
-    """Every file listed in the card exists and has its recorded sha256."""
-    for name, digest in meta["files"].items():
-        path = directory / str(name)
-        if Path(str(name)).name != str(name) or not path.is_file():
-            raise ModelLoadError(f"{directory}: model file {name!r} is missing")
-        if sha256_file(path) != digest:
-            raise ModelLoadError(f"{path}: checksum mismatch (corrupted or truncated model file)")
-
-
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("skutag", "numpy", "scipy", "pandas", "scikit-learn", "safetensors"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
-    return out

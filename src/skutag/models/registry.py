@@ -6,7 +6,8 @@ import importlib
 from pathlib import Path
 
 from skutag.errors import ConfigError, ModelLoadError
-from skutag.models.base import CategoryModel, read_meta
+from skutag.models.base import CategoryModel
+from skutag.models.card import read_meta
 
 #: name -> "module:Class", imported on use so optional heavy dependencies stay optional.
 MODELS: dict[str, str] = {

@@ -13,7 +13,8 @@ import pandas as pd
 
 from skutag.catalogue.columns import DESCRIPTION_NAMES, TITLE_NAMES
 from skutag.log import get_logger
-from skutag.models.base import CategoryModel, read_meta
+from skutag.models.base import CategoryModel
+from skutag.models.card import read_meta
 from skutag.models.registry import load_model
 from skutag.serving.calibration import Calibration, calibrate
 from skutag.store.records import PredictionRecord

@@ -12,7 +12,8 @@ from skutag.catalogue.labelled import data_hash, load_labelled
 from skutag.catalogue.rejects import RejectSink
 from skutag.evaluation.metrics import EvaluationResult
 from skutag.log import get_logger
-from skutag.models.base import CategoryModel, library_versions
+from skutag.models.base import CategoryModel
+from skutag.models.card import library_versions
 from skutag.models.registry import create_model
 from skutag.workflows.evaluate import evaluate_model
 

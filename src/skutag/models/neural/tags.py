@@ -19,9 +19,8 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
-from skutag.fsutil import atomic_path, pinned
 from skutag.log import get_logger
-from skutag.models.base import read_meta, verify_files, write_meta
+from skutag.models.card import open_artefact, save_artefact
 from skutag.models.neural.encoder import (
     DEFAULT_ENCODER,
     check_vocabulary,
@@ -174,23 +173,18 @@ class TransformerTagger:
 
     def save(self, directory: str | Path) -> Path:
         self._check_fitted()
-        directory = Path(directory)
-        with atomic_path(directory) as tmp:
-            tmp.mkdir(parents=True)
+
+        def write_state(tmp: Path) -> None:
             config = {"params": self.get_params(), "tags": self.tags_, "thresholds": self.thresholds_.tolist()}
             (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
             save_tokenizer_and_config(tmp, self.tokenizer_, self.net_.encoder)
             save_model(self.net_, str(tmp / WEIGHTS_FILE))
-            write_meta(tmp, self.kind)
-        return directory
+
+        return save_artefact(directory, self.kind, write_state)
 
     @classmethod
     def load(cls, directory: str | Path) -> TransformerTagger:
-        directory = pinned(directory)  # one version even if a save swaps the link meanwhile
-        meta = read_meta(directory)
-        if meta.get("kind") != cls.kind:
-            raise ModelLoadError(f"{directory}: holds a {meta.get('kind')!r} model, not a tagger")
-        verify_files(directory, meta)
+        directory, _ = open_artefact(directory, cls.kind)
         try:
             config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
             model = cls(**{**config["params"], "progress_bar": False})
