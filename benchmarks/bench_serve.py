@@ -41,7 +41,7 @@ from benchmarks.common import OUT_DIR, SHARED_DATA, markdown_table, save_results
 TARGET_P99_MS = 50.0
 TRANSFORMER_P99_MS = 200.0
 KEY = "bench-key"
-TRANSFORMER_RATES = (5, 10, 20, 30, 40, 50, 60, 70, 80)
+TRANSFORMER_RATES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200)
 WARM_UP_S = 5
 
 
