@@ -340,7 +340,7 @@ class ProcessWorker:
                 else:
                     future.set_exception(worker_failure(value))
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            link.proc.join(timeout=0.5)
+            _halt(link.proc)  # reaped (or stopped, if only its socket broke) so that its exit status is known
             reason = f"the inference worker died ({_exit(link.proc)})"
         except Exception as exc:
             reason = f"the inference worker sent an unreadable answer ({type(exc).__name__}: {exc})"
