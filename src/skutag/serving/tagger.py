@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skutag.catalogue.columns import DESCRIPTION_NAMES, TITLE_NAMES
+from skutag.catalogue.fields import TextFields
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
 from skutag.models.card import read_meta
@@ -108,44 +108,23 @@ def model_paths(model: CategoryModel) -> list[tuple[str, ...]]:
     return sorted({taxonomy.path(n.id) for n in taxonomy.leaves()})
 
 
-def _column_candidates(column: str) -> list[str]:
-    key = re.sub(r"[\s\-]+", "_", column.strip().lower())
-    out = [column, column.lower(), key]
-    if key in TITLE_NAMES:
-        out += ["name", "title"]
-    if key in DESCRIPTION_NAMES:
-        out += ["description"]
-    return out
-
-
 class Tagger:
     """Turns API products (dicts of text fields) into model input and model output into answers."""
 
     def __init__(self, served: ServedModel, top_k: int = 3) -> None:
         self.served = served
         self.top_k = top_k
-        self._columns = {c: _column_candidates(c) for c in served.model.text_columns_}
+        self.fields = TextFields(served.model.text_columns_)
 
     def values(self, product: dict[str, str]) -> list[str]:
-        """The product's text for each of the model's text columns (matched case-insensitively, with aliases)."""
-        lower = {k.lower(): v for k, v in product.items()}
-        out = []
-        for candidates in self._columns.values():
-            value = ""
-            for c in candidates:
-                v = product.get(c) or lower.get(c.lower())
-                if v:
-                    value = str(v)
-                    break
-            out.append(value)
-        return out
+        """The product's text for each of the model's text columns (the :mod:`skutag.catalogue.fields` rule)."""
+        return self.fields.values(product)
 
     def texts_frame(self, products: list[dict[str, str]]) -> pd.DataFrame:
-        rows = [self.values(p) for p in products]
-        return pd.DataFrame(rows, columns=list(self._columns), dtype=object).reindex(columns=list(self._columns))
+        return self.fields.frame(products)
 
     def has_text(self, product: dict[str, str]) -> bool:
-        return any(v.strip() for v in self.values(product))
+        return self.fields.has_text(product)
 
     def tag(self, products: list[dict[str, str]], top_k: int | None = None) -> list[PredictionRecord]:
         """One :class:`PredictionRecord` per product (``products[i]["id"]`` is its external id)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skutag.catalogue.fields import TextFields
 from skutag.catalogue.reader import ReadStats, iter_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL
@@ -54,14 +55,6 @@ def prediction_frame(model: CategoryModel, texts: pd.DataFrame, k: int = 3) -> p
     return pd.DataFrame(out, index=texts.index)
 
 
-def _empty_rows(texts: pd.DataFrame) -> np.ndarray:
-    """True for rows whose every text column is a non-string or blank."""
-    empty = np.ones(len(texts), dtype=bool)
-    for col in texts.columns:
-        empty &= np.array([not isinstance(v, str) or v == "" or v.isspace() for v in texts[col].tolist()], dtype=bool)
-    return empty
-
-
 def _predict_chunks(
     model: CategoryModel,
     paths: Sequence[str | Path],
@@ -72,20 +65,19 @@ def _predict_chunks(
     keep: Sequence[str],
     on_rows: Callable[[int], None] | None,
 ) -> Iterator[pd.DataFrame]:
+    fields = TextFields(model.text_columns_)  # the rule the bulk and API roads use too
     for path in paths:
         read = ReadStats(str(path))
         for chunk in iter_catalogue(path, chunksize=chunksize, rejects=rejects, stats=read):
-            present = [c for c in model.text_columns_ if c in chunk.columns]
-            if not present:
+            if not fields.present(chunk.columns):
                 raise MissingColumnError(
                     f"none of the model's text columns {model.text_columns_} is in the file (has "
                     f"{[c for c in chunk.columns if not c.startswith('_')]})",
                     source=str(path),
                     column=model.text_columns_[0],
                 )
-            texts = chunk.reindex(columns=model.text_columns_).astype(object)
-            texts = texts.where(texts.notna(), "")
-            empty = _empty_rows(texts)
+            texts = fields.frame(chunk)
+            empty = fields.blank(texts)
             for i in chunk.index[empty]:
                 row = chunk.loc[i]
                 rejects.add(

@@ -39,22 +39,16 @@ def _id_column(columns: Sequence[str], wanted: str | None) -> str | None:
 
 
 def _products(chunk: pd.DataFrame, tagger: Tagger, id_col: str | None, source: str) -> list[dict[str, str]]:
-    text_cols = tagger.served.model.text_columns_
-    lower = {str(c).lower(): c for c in chunk.columns}
+    """The chunk's rows as products: the id and every text column the model reads, under the fields the API
+    and the store use (:meth:`TextFields.product`), so that a stored product re-scores to the same answer."""
+    fields = tagger.fields
+    texts = fields.frame(chunk)
     out = []
-    for rec in chunk.to_dict("records"):
-        raw = [rec.get(lower.get(c.lower(), c)) for c in text_cols]
-        values: list[str] = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in raw]
+    for rec, values in zip(chunk.to_dict("records"), texts.itertuples(index=False, name=None), strict=True):
         ident = rec.get(id_col) if id_col else None
         if ident is None or (isinstance(ident, float) and ident != ident) or not str(ident).strip():
             ident = f"{Path(str(rec.get(SOURCE_COL, source))).name}:{rec.get(ROW_COL)}"
-        product = {
-            "id": str(ident).strip()[:200],
-            "name": values[0],
-            "description": values[1] if len(values) > 1 else "",
-        }
-        product.update({c: v for c, v in zip(text_cols[2:], values[2:], strict=True)})
-        out.append(product)
+        out.append({"id": str(ident).strip()[:200], **fields.product(values)})
     return out
 
 

@@ -47,7 +47,7 @@ async def tag(body: TagRequest, state: State, caller: Caller) -> TagResponse:
         raise HTTPException(
             422,
             f"products[{i}] (id {products[i]['id']!r}): no text to tag; the model reads "
-            f"{served.model.text_columns_} (send name and/or description)"
+            f"{served.model.text_columns_} from the fields {state.tagger.fields.names}"
             + (f"; {len(empty) - 1} more product(s) are empty" if len(empty) > 1 else ""),
         )
     state.metrics.queue_depth.set(state.batcher.depth)
