@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from skutag.cli.common import cli_errors, console, label_option, label_sep_option, out, split_csv, text_option
+from skutag.cli.common import (
+    LABEL_HELP,
+    LABEL_ROWS_HELP,
+    cli_errors,
+    console,
+    label_option,
+    label_sep_option,
+    out,
+    split_csv,
+    text_option,
+)
 from skutag.models.registry import MODELS
 
 #: ``--model``'s help lists the registered kinds (the registry imports no model code, numpy or torch).
@@ -18,7 +28,7 @@ def train(
     data: list[Path] = typer.Argument(..., help="Labelled catalogue file(s); several are concatenated."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory to write (replaced atomically)."),
     text: str = text_option(),
-    label: str = label_option(required=True),
+    label: str = label_option(LABEL_HELP + LABEL_ROWS_HELP, required=True),
     label_sep: str | None = label_sep_option(),
     model: str = typer.Option("linear", "--model", help=MODEL_HELP),
     valid: list[Path] = typer.Option(None, "--valid", help="Validation file(s) to evaluate on after training."),

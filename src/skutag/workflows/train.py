@@ -52,8 +52,9 @@ def train_model(
 ) -> TrainResult:
     """Read and concatenate ``data``, fit a ``model`` (a registry name), evaluate on ``valid``, save to ``out``.
 
-    ``text`` empty auto-detects the title (and description) column. Rows without text or a level-1 label
-    are rejected (to ``rejects``: a path or a :class:`RejectSink`). Rows in = rows used + rows rejected.
+    ``text`` empty auto-detects the title (and description) column. Rows without text or a level-1 label,
+    or with an empty level before a filled one, are rejected (to ``rejects``: a path or a :class:`RejectSink`);
+    a path that stops early (empty last levels) is kept. Rows in = rows used + rows rejected.
     """
     sink = rejects if isinstance(rejects, RejectSink) else RejectSink(rejects)
     try:
