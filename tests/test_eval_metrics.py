@@ -23,6 +23,7 @@ from skutag.evaluation.metrics import (
     topk_accuracy,
     weighted_macro_f1,
 )
+from skutag.evaluation.report import render_report
 from skutag.workflows.evaluate import write_evaluation
 
 TRUE = pd.DataFrame({"level_1": ["A", "A", "B", "B"], "level_2": ["a1", "a2", "b1", "b1"]})
@@ -123,3 +124,16 @@ def test_level_f1_matches_sklearn() -> None:
         want = np.mean([f1_score(y[:, lv], pred[:, lv], average="weighted", zero_division=0) for lv in range(2)])
         assert got["f1_weighted"] == pytest.approx(want)
     assert weighted_macro_f1(np.zeros(0), np.zeros(0)) == (0.0, 0.0)
+
+
+def test_report_per_class_header_agrees_with_n_classes() -> None:
+    """The per-class table lists predicted-only classes too (their false positives); its header counts the
+    classes of the data as n_classes does, and names the predicted-only ones apart."""
+    truth = pd.DataFrame({"level_1": ["A", "A", "B", "B", "B"]})
+    pred = pd.DataFrame({"level_1": ["A", "C", "B", "D", "B"]})
+    res = evaluate_predictions(truth, pred)
+    assert res.levels["level_1"]["n_classes"] == 2 and len(res.per_class["level_1"]) == 4
+    html = render_report(res)
+    assert "level_1: per class (2 classes in the data, 2 more only predicted)</summary>" in html
+    same = evaluate_predictions(truth, truth)
+    assert "level_1: per class (2 classes in the data)</summary>" in render_report(same)

@@ -122,8 +122,26 @@ def test_conflicting_labels_per_level_and_any_level() -> None:
     assert res.summary["conflicting_rows"] == 4
     assert res.flags.tolist() == [True, True, False, False, True, True, False]
     assert res.scores[4] == 3 and res.scores[0] == 1
-    listing = {g["title"]: g["labels"] for g in res.details["exact_groups"]}
-    assert listing["Mug"] == ["x", "y"]
+    listing = {g["title"]: g for g in res.details["exact_groups"]}
+    assert listing["Mug"]["labels"] == ["A > A1 > x", "A > A1 > y"] and listing["Mug"]["levels"] == ["level_3"]
+    assert listing["Hat"]["labels"] == ["C > C1 > h1", "D > D1 > h2"]
+    assert listing["Hat"]["levels"] == ["level_1", "level_2", "level_3"]
+
+
+def test_conflicting_labels_list_paths_that_stop_early() -> None:
+    """Rows labelled to level 1 or 2 of three: the listing shows their paths, never an empty list."""
+    df = frame(
+        title=["Lamp", "lamp", "Rye", "Rye", "Rye", "Rye", "Oats", "Oats"],
+        l1=["Home", "Garden", "Food", "Food", "Food", "Food", "Food", "Food"],
+        l2=[None, None, "Bread", "Bread", "Cakes", None, "Cereal", None],
+        l3=[None, None, None, "Rye bread", None, None, None, None],
+    )
+    res = check_conflicting_labels(df, LABELLED)
+    listing = {g["title"]: g for g in res.details["exact_groups"]}
+    assert listing["Lamp"]["labels"] == ["Garden", "Home"] and listing["Lamp"]["levels"] == ["level_1"]
+    assert listing["Rye"]["labels"] == ["Food", "Food > Bread", "Food > Bread > Rye bread", "Food > Cakes"]
+    assert listing["Rye"]["rows"] == 4 and listing["Rye"]["levels"] == ["level_2"]
+    assert "Oats" not in listing  # a path that stops early agrees with a longer one
 
 
 def test_conflicting_labels_without_labels_flags_nothing() -> None:

@@ -171,3 +171,40 @@ def test_needed_columns_only(tmp_path: Path) -> None:
     assert set(lean.columns) == {"Name", "Description", "lvl1", "lvl2"}
     assert lean.result("encoding_damage").summary == full.result("encoding_damage").summary
     assert lean.rows == full.rows == 60
+
+
+def test_conflicting_label_details_show_the_labels(tmp_path: Path) -> None:
+    """MWPD-shaped offers with one path column of uneven depth: duplicates whose paths differ are listed with
+    those paths and the levels they differ at, where the finest level alone was missing (``"labels": []``)."""
+    from real_shaped import LEVELS, mwpd_records
+
+    records = mwpd_records(40)
+    rows = [{"ID": r["ID"], "Name": r["Name"], "path": " > ".join(r[lv] for lv in LEVELS)} for r in records]
+    first, other = records[0], next(r for r in records if r["lvl1"] != records[0]["lvl1"])
+    # the same offer from two shops: one classifies it to level 1 only, into another segment
+    rows.append({"ID": "dup-1", "Name": first["Name"], "path": other["lvl1"]})
+    # a product two shops classify to level 2 only, differently
+    rows += [
+        {"ID": "dup-2", "Name": "Gift Card", "path": f"{first['lvl1']} > {first['lvl2']}"},
+        {"ID": "dup-3", "Name": "gift card", "path": f"{other['lvl1']} > {other['lvl2']}"},
+    ]
+    src = write_jsonl(tmp_path / "offers.jsonl", rows)
+    report = inspect_catalogue(
+        [src], text=("Name",), label=("path",), label_sep=" > ", out_dir=tmp_path / "q", checks=["conflicting_labels"]
+    )
+    saved = json.loads((tmp_path / "q" / "quality.json").read_text())["checks"]["conflicting_labels"]
+    groups = {g["title"]: g for g in saved["details"]["exact_groups"]}
+    assert report.result("conflicting_labels").summary["conflicting_groups"] == 2
+    assert all(g["labels"] for g in groups.values())
+    whole = " > ".join(first[lv] for lv in LEVELS)
+    assert sorted(groups[first["Name"]]["labels"]) == sorted([whole, other["lvl1"]])
+    assert groups[first["Name"]]["levels"] == ["level_1"]
+    gift = groups["Gift Card"]
+    assert gift["rows"] == 2 and gift["levels"] == ["level_1", "level_2"]
+    assert sorted(gift["labels"]) == sorted(
+        [f"{first['lvl1']} > {first['lvl2']}", f"{other['lvl1']} > {other['lvl2']}"]
+    )
+    # the example records show each row's finest given label, not a blank for the shorter paths
+    examples = {r["row"]: r for r in saved["example_records"]}
+    assert examples[len(records) + 1]["label"] == other["lvl1"]
+    assert examples[len(records) + 2]["label"] == first["lvl2"]

@@ -45,6 +45,21 @@ DESCRIPTION_NAMES: tuple[str, ...] = (
     "text",
 )
 
+#: Product-id-like column names, most specific first (compared like the names above): ``ID``, ``SKU``,
+#: ``Product ID``, ``uniq_id`` ...
+ID_NAMES: tuple[str, ...] = (
+    "id",
+    "sku",
+    "product_id",
+    "productid",
+    "uniq_id",
+    "item_id",
+    "itemid",
+    "offer_id",
+    "offerid",
+    "product_sku",
+)
+
 
 def _key(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
@@ -85,6 +100,12 @@ def detect_text_columns(columns: Sequence[str]) -> tuple[str, ...]:
                 found.append(keys[n])
                 break
     return tuple(found)
+
+
+def detect_id_column(columns: Sequence[str]) -> str | None:
+    """The product-id-like column of ``columns`` (first of :data:`ID_NAMES` present), or None."""
+    keys = {_key(c): c for c in reversed(list(columns)) if c not in RESERVED_COLUMNS}
+    return next((keys[n] for n in ID_NAMES if n in keys), None)
 
 
 def resolve_spec(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from skutag.catalogue.columns import label_frame, resolve_spec
@@ -20,6 +21,9 @@ from skutag.errors import EmptyInputError
 from skutag.log import get_logger
 
 log = get_logger(__name__)
+
+#: Why a row with an empty level before a given one is rejected (a row that stops early is kept).
+SKIPPED_LEVEL = "a path may stop early but not skip a level"
 
 
 @dataclass
@@ -44,7 +48,11 @@ def split_labelled(
 ) -> LabelledData:
     """Keep rows with some text (and a level-1 label when ``require_labels``) whose labels the path rule
     accepts (:func:`skutag.catalogue.paths.bad_level`: no ``>`` inside a level, no relative path); reject the
-    others, so a prediction's path always has the model's number of levels."""
+    others, so a prediction's path is always one of the taxonomy's.
+
+    A path may stop early: a row labelled to level 2 of three (empty last levels) is kept, a valid path of a
+    taxonomy with uneven depth. A path may not skip a level: a row with an empty level before a given one
+    (``A``, empty, ``C``) is rejected, since ``C`` has no parent to hang from."""
     texts = df[list(spec.text)].astype(object)
     texts = texts.where(texts.notna(), "")
     bad_reasons: dict[int, tuple[str, str | None]] = {}
@@ -56,6 +64,8 @@ def split_labelled(
         missing = labels.iloc[:, 0].map(_blank) if labels.shape[1] else pd.Series(True, index=df.index)
         for i in df.index[missing.to_numpy(dtype=bool)]:
             bad_reasons.setdefault(i, ("missing label: no level-1 label", spec.label[0] if spec.label else None))
+    for i, (reason, column) in _gaps(labels, spec).items():
+        bad_reasons.setdefault(i, (reason, column))
     for i, (reason, column) in _bad_labels(labels, spec).items():
         bad_reasons.setdefault(i, (reason, column))
     if rejects is not None:
@@ -81,6 +91,24 @@ def split_labelled(
         rows_rejected=len(bad_reasons),
         rejected_by_reason=dict(Counter(reason.split(":", 1)[0] for reason, _ in bad_reasons.values())),
     )
+
+
+def _gaps(labels: pd.DataFrame, spec: ColumnSpec) -> dict[Any, tuple[str, str | None]]:
+    """Index -> (reason, column) for the rows with an empty level before a given one."""
+    if labels.shape[1] < 2:
+        return {}
+    blank = labels.map(_blank).to_numpy(dtype=bool)
+    # a given label at this level or any deeper one
+    given_below = np.logical_or.accumulate(~blank[:, ::-1], axis=1)[:, ::-1]
+    gap = blank[:, :-1] & given_below[:, 1:]
+    out: dict[Any, tuple[str, str | None]] = {}
+    for r in map(int, np.flatnonzero(gap.any(axis=1))):
+        level = int(np.argmax(gap[r]))
+        deeper = level + 1 + int(np.argmax(~blank[r, level + 1 :]))
+        column = spec.label[0] if spec.is_path_column else spec.label[level]
+        reason = f"missing label: level {level + 1} is empty but level {deeper + 1} is not ({SKIPPED_LEVEL})"
+        out[labels.index[r]] = (reason, column)
+    return out
 
 
 def _bad_labels(labels: pd.DataFrame, spec: ColumnSpec) -> dict[Any, tuple[str, str | None]]:

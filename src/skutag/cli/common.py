@@ -21,6 +21,11 @@ out = Console()
 TEXT_HELP = "Text column(s), comma-separated, title first (default: auto-detect)."
 LABEL_HELP = "Label column(s): one per level, or one path column with --label-sep."
 LABEL_SEP_HELP = "Separator of a single path label column, e.g. ' > '."
+#: Which labelled rows train (and evaluate) keep: the rule of :func:`skutag.catalogue.labelled.split_labelled`.
+LABEL_ROWS_HELP = (
+    " A path may stop early (empty last levels: a product classified only to level 2 is a valid row); a row "
+    "with no level-1 label, or an empty level before a filled one, is rejected."
+)
 
 
 def text_option(help: str = TEXT_HELP) -> Any:

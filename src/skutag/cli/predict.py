@@ -16,12 +16,19 @@ def predict(
         None, "--out", "-o", help="Output file: .csv, .jsonl or .parquet (by suffix). Needed unless --db is given."
     ),
     k: int = typer.Option(3, "--top-k", "-k", help="Alternatives to list per row (including the best)."),
-    keep: str = typer.Option("", "--keep", help="Input columns to copy into the output, comma-separated."),
+    keep: str = typer.Option(
+        "", "--keep", help="More input columns to copy into the output, comma-separated (the id column always is)."
+    ),
     chunksize: int = typer.Option(50_000, "--chunksize", help="Rows per chunk (memory stays bounded)."),
     db: str | None = typer.Option(
         None, "--db", help="Also write products + predictions into this tag store (review queue), e.g. skutag.db."
     ),
-    id_column: str | None = typer.Option(None, "--id-column", help="Product id column for --db (default: id/sku)."),
+    id_column: str | None = typer.Option(
+        None,
+        "--id-column",
+        help="Product id column, kept in --out and the store's key with --db (default: an id/sku/Product ID-like "
+        "column when there is one).",
+    ),
 ) -> None:
     """Predict a valid category path per row with per-level scores and top-k alternatives."""
     from tqdm import tqdm
@@ -46,6 +53,13 @@ def predict(
         return
     with cli_errors(), tqdm(unit=" rows", disable=None, file=console.file) as bar:
         stats = predict_files(
-            model_dir, data, out_file, k=k, chunksize=chunksize, keep_columns=split_csv(keep), on_rows=bar.update
+            model_dir,
+            data,
+            out_file,
+            k=k,
+            chunksize=chunksize,
+            keep_columns=split_csv(keep),
+            on_rows=bar.update,
+            id_column=id_column,
         )
     out.print(f"{stats.rows_written:,} rows predicted, {stats.rows_rejected:,} rejected -> {out_file}")

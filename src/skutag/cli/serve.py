@@ -22,6 +22,16 @@ def serve(
     """Serve POST /v1/tag, GET /v1/models, /healthz, /readyz, /metrics, /docs and the review page at /review.
 
     API keys come from SKUTAG_API_KEYS (comma-separated); other settings from SKUTAG_* variables.
+
+    Tag a product (fields: id, name, description, any other text column of the model):
+
+    curl -s localhost:8000/v1/tag -H 'Authorization: Bearer KEY' -H 'Content-Type: application/json' \\
+    -d '{"products": [{"id": "p1", "name": "Apple iPhone 5"}]}'
+
+    {"model": "model", "model_version": "linear-206aa7e01ca7", "threshold": 0.8519, "target_precision": 0.98,
+    "stored": true, "results": [{"id": "p1", "path": ["Technology", "Phones"], "levels": [{"level": 1, "name":
+    "Technology", "score": 1.0}, ...], "confidence": 0.99999, "alternatives": [{"path": ["Technology", "Phones"],
+    "score": 0.99999}, ...], "tags": {}, "decision": "auto_accepted", "model_version": "linear-206aa7e01ca7"}]}
     """
     from pydantic import ValidationError
 

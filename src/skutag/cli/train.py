@@ -7,16 +7,30 @@ from pathlib import Path
 
 import typer
 
-from skutag.cli.common import cli_errors, console, label_option, label_sep_option, out, split_csv, text_option
+from skutag.cli.common import (
+    LABEL_HELP,
+    LABEL_ROWS_HELP,
+    cli_errors,
+    console,
+    label_option,
+    label_sep_option,
+    out,
+    split_csv,
+    text_option,
+)
+from skutag.models.registry import MODELS
+
+#: ``--model``'s help lists the registered kinds (the registry imports no model code, numpy or torch).
+MODEL_HELP = f"Model kind: {', '.join(MODELS)} (all but linear need the 'neural' extra)."
 
 
 def train(
     data: list[Path] = typer.Argument(..., help="Labelled catalogue file(s); several are concatenated."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory to write (replaced atomically)."),
     text: str = text_option(),
-    label: str = label_option(required=True),
+    label: str = label_option(LABEL_HELP + LABEL_ROWS_HELP, required=True),
     label_sep: str | None = label_sep_option(),
-    model: str = typer.Option("linear", "--model", help="Model kind (see skutag.models.registry)."),
+    model: str = typer.Option("linear", "--model", help=MODEL_HELP),
     valid: list[Path] = typer.Option(None, "--valid", help="Validation file(s) to evaluate on after training."),
     params: str = typer.Option("", "--params", help="Model hyperparameters as JSON, e.g. '{\"C\": 0.5}'."),
     rejects: Path | None = typer.Option(None, "--rejects", help="Where rejected rows go (default: OUT.rejects.jsonl)."),

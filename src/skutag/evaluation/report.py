@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from skutag.evaluation.metrics import EvaluationResult
 
@@ -95,6 +96,15 @@ def _level_plot(result: EvaluationResult) -> str:
     return _png(fig)
 
 
+def _class_count(table: pd.DataFrame) -> str:
+    """The per-class table's header count: the classes of the data (the per-level table's ``n_classes``), then
+    the ones only predicted (support 0, listed too, so that their false positives show)."""
+    in_data = int((table["support"] > 0).sum())
+    only_predicted = len(table) - in_data
+    extra = f", {only_predicted} more only predicted" if only_predicted else ""
+    return f"{in_data} {'class' if in_data == 1 else 'classes'} in the data{extra}"
+
+
 def render_report(
     result: EvaluationResult, title: str = "skutag evaluation", context: dict[str, Any] | None = None
 ) -> str:
@@ -127,7 +137,7 @@ def render_report(
         parts.append(_table(result.confused.get(name, [])[:15], ["true", "predicted", "count"]))
         table = result.per_class.get(name)
         if table is not None and len(table):
-            parts.append(f"<details><summary>{html.escape(name)}: per class ({len(table)})</summary>")
+            parts.append(f"<details><summary>{html.escape(name)}: per class ({_class_count(table)})</summary>")
             parts.append(
                 _table(
                     [{str(k): v for k, v in r.items()} for r in table.to_dict("records")],

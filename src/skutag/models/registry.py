@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from skutag.errors import ConfigError, ModelLoadError
-from skutag.models.base import CategoryModel
 from skutag.models.card import read_meta
+
+if TYPE_CHECKING:  # the kinds' classes are imported on use: reading MODELS (the CLI's help) needs no numpy
+    from skutag.models.base import CategoryModel
 
 #: name -> "module:Class", imported on use so optional heavy dependencies stay optional.
 MODELS: dict[str, str] = {

@@ -153,7 +153,8 @@ def inspect_catalogue(
         rejects_path=rejects_path,
     )
     labels = label_levels(df, spec)
-    finest = labels.iloc[:, -1] if labels is not None and labels.shape[1] else None
+    # each row's finest given label (a path that stops early shows its last level, not a blank)
+    finest = labels.ffill(axis=1).iloc[:, -1] if labels is not None and labels.shape[1] else None
     del labels
     report_progress("duplicate groups", 1, total)
     shared = _shared_groups(df, spec, selected, options, timings)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skutag.catalogue.columns import detect_id_column, find_column
 from skutag.catalogue.fields import TextFields
 from skutag.catalogue.reader import ReadStats, iter_catalogue
 from skutag.catalogue.rejects import RejectSink
@@ -64,11 +65,21 @@ def _predict_chunks(
     stats: PredictStats,
     keep: Sequence[str],
     on_rows: Callable[[int], None] | None,
+    id_column: str | None = None,
+    keep_id: bool = True,
 ) -> Iterator[pd.DataFrame]:
     fields = TextFields(model.text_columns_)  # the rule the bulk and API roads use too
+    id_col: str | None = None
+    first = True
     for path in paths:
         read = ReadStats(str(path))
         for chunk in iter_catalogue(path, chunksize=chunksize, rejects=rejects, stats=read):
+            if keep_id and first:  # once: every chunk keeps the same columns
+                first = False
+                columns = [str(c) for c in chunk.columns]
+                id_col = find_column(id_column, columns, str(path)) if id_column else detect_id_column(columns)
+                if id_col is not None:
+                    log.info("product id column: %r (kept in the output)", id_col)
             if not fields.present(chunk.columns):
                 raise MissingColumnError(
                     f"none of the model's text columns {model.text_columns_} is in the file (has "
@@ -95,7 +106,8 @@ def _predict_chunks(
                 if ok.any()
                 else prediction_frame(model, texts.iloc[:0], k=k)
             )
-            front = kept[[c for c in (SOURCE_COL, ROW_COL, *keep) if c in kept.columns]]
+            front_cols = dict.fromkeys(c for c in (SOURCE_COL, ROW_COL, id_col, *keep) if c is not None)
+            front = kept[[c for c in front_cols if c in kept.columns]]
             result = pd.concat([front, pred], axis=1)
             stats.rows_written += len(result)
             if on_rows is not None:
@@ -114,17 +126,25 @@ def predict_files(
     rejects: str | Path | None = None,
     keep_columns: Sequence[str] = (),
     on_rows: Callable[[int], None] | None = None,
+    id_column: str | None = None,
+    keep_id: bool = True,
 ) -> PredictStats:
     """Predict every row of ``data`` (several files are concatenated) into ``out`` (format from its suffix:
     .csv, .jsonl, .parquet ...). Streams ``chunksize`` rows at a time. Rows with no text are rejected to
-    ``rejects`` (default: ``<out>.rejects.jsonl``). Rows read = rows written + rows rejected."""
+    ``rejects`` (default: ``<out>.rejects.jsonl``). Rows read = rows written + rows rejected.
+
+    Each output row starts with ``_source`` and ``_row`` (where it came from), the product id column
+    (``id_column``, else the first file's id-like column: ``id``, ``sku``, ``Product ID``, ``uniq_id`` ...;
+    none with ``keep_id=False``) and the ``keep_columns``."""
     model = load_model(model_dir)
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
     stats = PredictStats()
     reject_path = Path(rejects) if rejects is not None else out.with_name(out.name + ".rejects.jsonl")
     with RejectSink(reject_path) as sink:
-        write_catalogue(_predict_chunks(model, paths, k, chunksize, sink, stats, keep_columns, on_rows), out)
+        write_catalogue(
+            _predict_chunks(model, paths, k, chunksize, sink, stats, keep_columns, on_rows, id_column, keep_id), out
+        )
         stats.rows_rejected = sink.count
     log.info("%d rows read, %d predicted, %d rejected", stats.rows_read, stats.rows_written, stats.rows_rejected)
     return stats

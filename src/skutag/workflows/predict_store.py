@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from skutag.catalogue.columns import detect_id_column
 from skutag.catalogue.reader import iter_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL
@@ -16,8 +17,6 @@ from skutag.serving.tagger import Tagger, load_served_model
 from skutag.store import TagStore
 
 log = get_logger(__name__)
-
-ID_NAMES = ("id", "sku", "product_id", "productid", "item_id", "offer_id")
 
 
 @dataclass
@@ -32,10 +31,9 @@ class BulkStats:
 
 
 def _id_column(columns: Sequence[str], wanted: str | None) -> str | None:
-    lower = {c.lower(): c for c in columns}
     if wanted:
-        return lower.get(wanted.lower())
-    return next((lower[n] for n in ID_NAMES if n in lower), None)
+        return {c.lower(): c for c in columns}.get(wanted.lower())
+    return detect_id_column(columns)
 
 
 def _products(chunk: pd.DataFrame, tagger: Tagger, id_col: str | None, source: str) -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,16 +49,27 @@ def train_model(
     out: str | Path | None = None,
     valid: str | Path | Sequence[str | Path] | None = None,
     rejects: str | Path | RejectSink | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | bool | None = True,
 ) -> TrainResult:
     """Read and concatenate ``data``, fit a ``model`` (a registry name), evaluate on ``valid``, save to ``out``.
 
-    ``text`` empty auto-detects the title (and description) column. Rows without text or a level-1 label
-    are rejected (to ``rejects``: a path or a :class:`RejectSink`). Rows in = rows used + rows rejected.
+    ``text`` empty auto-detects the title (and description) column. Rows without text or a level-1 label,
+    or with an empty level before a filled one, are rejected (to ``rejects``: a path or a :class:`RejectSink`);
+    a path that stops early (empty last levels) is kept. Rows in = rows used + rows rejected.
+
+    ``progress``: what is being done, step by step (reading, each fitting step, evaluating, saving), as
+    timestamped lines on stderr by default, so that a long fit is never silent; a callable gets the messages
+    instead (the CLI shows them in a spinner), ``False`` keeps quiet.
     """
+    if progress is True:
+        progress = StderrProgress()
+    elif progress is False:
+        progress = None
     sink = rejects if isinstance(rejects, RejectSink) else RejectSink(rejects)
     try:
         before = sink.count
+        if progress is not None:
+            progress("reading training data")
         train = load_labelled(data, text=text, label=label, label_sep=label_sep, rejects=sink)
         train_rejected = sink.count - before  # unreadable records + rows without text or label
         spec = train.spec
@@ -65,6 +77,7 @@ def train_model(
         est = create_model(model, **(params or {}))
         if progress is not None:
             est.progress = progress
+            progress(f"training {model} on {len(texts):,} rows ({train_rejected:,} rejected)")
         t0 = time.perf_counter()
         est.fit(texts, train.labels)
         seconds = time.perf_counter() - t0
@@ -111,7 +124,19 @@ def train_model(
         if progress is not None:
             progress("saving")
         model_dir = est.save(out)
+    if progress is not None:
+        progress(f"done: trained in {seconds:.1f} s" + (f", saved to {model_dir}" if model_dir else ""))
     return TrainResult(est, model_dir, meta, validation, len(texts), train_rejected, seconds)
+
+
+class StderrProgress:
+    """``train_model``'s default progress: one line per step on stderr, with the seconds since the start."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"skutag [{time.perf_counter() - self.start:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def _short(level: dict[str, Any]) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from skutag.catalogue.paths import PATH_SEP
 from skutag.catalogue.schema import ColumnSpec
 from skutag.quality.base import CheckResult, example_rows
 from skutag.quality.columns import label_levels, title_column
@@ -60,7 +62,7 @@ def check_conflicting_labels(
         summary[f"{prefix}conflicting_rows"] = int((row_levels > 0).sum())
         for level in labels.columns:
             summary[f"{prefix}conflicting_groups:{level}"] = int(conf[level].sum())
-        details[f"{kind}_groups"] = _group_listing(df, labels, groups, bad.index.to_numpy(), title)
+        details[f"{kind}_groups"] = _group_listing(df, labels, groups, conf, bad.index.to_numpy(), title)
     flags = scores > 0
     return CheckResult(
         name="conflicting_labels",
@@ -74,18 +76,36 @@ def check_conflicting_labels(
 
 
 def _group_listing(
-    df: pd.DataFrame, labels: pd.DataFrame, groups: np.ndarray, ids: np.ndarray, title: str | None, k: int = 10
+    df: pd.DataFrame,
+    labels: pd.DataFrame,
+    groups: np.ndarray,
+    conf: pd.DataFrame,
+    ids: np.ndarray,
+    title: str | None,
+    k: int = 10,
 ) -> list[dict[str, Any]]:
-    finest = labels.columns[-1]
+    """The first ``k`` conflicting groups: title, rows, the levels in conflict and the distinct label paths of
+    its rows (whole paths: the finest level alone may be missing, or equal where a coarser level differs)."""
     titles = df[title].to_numpy() if title else None
+    values = labels.to_numpy(dtype=object)
     out = []
     for gid in ids[:k]:
         rows = np.flatnonzero(groups == gid)
+        paths = Counter(p for p in (_label_path(values[r]) for r in rows) if p)
         out.append(
             {
                 "title": str(titles[gid]) if titles is not None else "",
                 "rows": len(rows),
-                "labels": sorted({str(v) for v in labels[finest].to_numpy()[rows] if not pd.isna(v)}),
+                "levels": [str(lv) for lv in conf.columns if conf.at[gid, lv]],
+                "labels": [p for p, _ in sorted(paths.items(), key=lambda pc: (-pc[1], pc[0]))],
             }
         )
     return out
+
+
+def _label_path(levels: np.ndarray) -> str:
+    """``A > B > C`` from a row's levels: missing last levels dropped, a missing level inside marked."""
+    parts = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in levels]
+    while parts and not parts[-1]:
+        parts.pop()
+    return PATH_SEP.join(p or "(missing)" for p in parts)
