@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: 1-based record number of a row in its source file (header excluded; for JSON Lines, the line number).
+#: 1-based record number of a row in its source file: the one row numbering of every command and report. For
+#: CSV, the data records after the header (a record whose quoted fields span several lines counts once, a
+#: blank line not at all); for JSON Lines, the line number; for a JSON array, the element; for Parquet, the row.
 ROW_COL = "_row"
 #: Source file a row came from.
 SOURCE_COL = "_source"
-RESERVED_COLUMNS = (ROW_COL, SOURCE_COL)
+#: The file line a row's record starts on (the header is line 1), for text formats; added when the reader
+#: is asked for it (``lines=True``), so that a reported row can be opened in an editor.
+LINE_COL = "_line"
+RESERVED_COLUMNS = (ROW_COL, SOURCE_COL, LINE_COL)
+#: How reports state the row numbering (:data:`ROW_COL`, :data:`LINE_COL`).
+ROW_NUMBERING = (
+    "row = the record's number in its file, header not counted (a CSV record whose quoted fields span several "
+    "lines counts once; in JSON Lines, the line); line = the file line the record starts on (header = line 1)"
+)
 
 
 @dataclass(frozen=True)
