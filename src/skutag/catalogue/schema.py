@@ -27,7 +27,8 @@ class ColumnSpec:
 
     ``label`` names one column per taxonomy level (``["lvl1", "lvl2", "lvl3"]``); or a single path column
     split with ``label_sep`` (``"A > B > C"``); or, with ``label_tags=True``, a single column holding a
-    list of tags (JSON list or ``label_sep``-separated string).
+    list of tags (JSON list or ``label_sep``-separated string). ``levels`` keeps the first levels only
+    (a path whose last part is a product name, not a category).
     """
 
     text: tuple[str, ...] = ()
@@ -37,6 +38,8 @@ class ColumnSpec:
     id: str | None = None
     split: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: Keep only the first ``levels`` levels of the labels (None: all).
+    levels: int | None = None
 
     @property
     def is_path_column(self) -> bool:
