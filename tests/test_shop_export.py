@@ -136,7 +136,8 @@ def test_the_bare_quote_record_is_rejected_alone_with_its_lines(export: Export, 
     assert rej["row"] == STRAY + 1 and rej["line"] == first
     assert rej["reason"].startswith("broken quoting:")
     assert f"(line {first + 1})" in rej["reason"] and f"lines {first}-{last}" in rej["reason"]
-    assert rej["record"].startswith(export.ids[STRAY]) and rej["record"].endswith(f'here",{BRANDS[STRAY % len(BRANDS)]}')
+    assert rej["record"].startswith(export.ids[STRAY])
+    assert rej["record"].endswith(f'here",{BRANDS[STRAY % len(BRANDS)]}')  # the whole record, its three lines
 
 
 def test_old_fragment_counting_is_gone(tmp_path: Path) -> None:
@@ -154,7 +155,7 @@ def test_old_fragment_counting_is_gone(tmp_path: Path) -> None:
 
 def test_a_runaway_quote_gives_back_the_records_it_swallowed(tmp_path: Path) -> None:
     good = [f"{i:04d},Item {i},fine text {i},Brand\n" for i in range(30)]
-    lines = good[:25] + ['0025,"Item 25 opens a quote,fine text,Brand\n'] + good[26:]
+    lines = [*good[:25], '0025,"Item 25 opens a quote,fine text,Brand\n', *good[26:]]
     lines.append('0030,Item 30,"a quoted ""word"" inside",Brand\n')
     p = tmp_path / "runaway.csv"
     p.write_text("id,name,text,brand\n" + "".join(lines), encoding="utf-8")
@@ -290,4 +291,4 @@ def test_inspect_reports_depth_lines_and_numbering(export: Export, tmp_path: Pat
     assert examples and all(e["line"] == export.first_line[e["row"] - 1] for e in examples)
     html = (tmp_path / "q" / "quality.html").read_text(encoding="utf-8")
     assert "Taxonomy depth" in html and "row numbering" in html and "--levels 3" in html
-    assert f"<td class=\"num\">{export.first_line[STRAY]}</td>" in html  # a line number as it is in the file
+    assert f'<td class="num">{export.first_line[STRAY]}</td>' in html  # a line number as it is in the file
