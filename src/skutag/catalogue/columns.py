@@ -5,12 +5,15 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from skutag.catalogue.paths import PATH_SEP, split_path
+from skutag.catalogue.paths import PATH_SEP, split_levels, unwrap_path
 from skutag.catalogue.schema import RESERVED_COLUMNS, ColumnSpec
 from skutag.errors import ConfigError, MissingColumnError
 
@@ -117,11 +120,13 @@ def resolve_spec(
     label_tags: bool = False,
     id: str | None = None,
     split: str | None = None,
+    levels: int | None = None,
     source: str = "<input>",
 ) -> ColumnSpec:
     """Check the named columns exist in ``columns`` (case-insensitively) and build a :class:`ColumnSpec`.
 
-    Empty ``text`` auto-detects a title-like and a description-like column. Raises
+    Empty ``text`` auto-detects a title-like and a description-like column; ``levels`` keeps the first
+    levels of the labels only. Raises
     :class:`MissingColumnError` naming the missing column, listing the available ones, with a suggestion.
     """
     cols = list(columns)
@@ -147,6 +152,10 @@ def resolve_spec(
         raise ConfigError("label_sep splits a single path column; got several label columns")
     if label_sep == "":
         raise ConfigError("label_sep must not be empty")
+    if levels is not None and levels < 1:
+        raise ConfigError(f"levels must be at least 1, got {levels}")
+    if levels is not None and label_tags:
+        raise ConfigError("levels keeps the first levels of a hierarchy; tags have none")
     return ColumnSpec(
         text=text_cols,
         label=label_cols,
@@ -154,6 +163,7 @@ def resolve_spec(
         label_tags=label_tags,
         id=find_column(id, cols, source) if id else None,
         split=find_column(split, cols, source) if split else None,
+        levels=levels,
     )
 
 
@@ -177,11 +187,35 @@ def _require(df: pd.DataFrame, cols: Sequence[str]) -> None:
             raise missing_column_error(c, list(df.columns))
 
 
-def label_frame(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame:
+@dataclass
+class LabelPathStats:
+    """What :func:`label_frame` found in the labels: the depth of every row's path, rows whose value listed
+    several paths (the first is used), rows cut to ``spec.levels``. Positions are 0-based row positions."""
+
+    rows: int = 0
+    depth: Counter[int] = field(default_factory=Counter)
+    several_paths: int = 0
+    several_positions: list[int] = field(default_factory=list)
+    cut: int = 0
+
+    def depth_counts(self) -> dict[str, int]:
+        """Rows per number of levels, shallowest first (``{"3": 10, "7": 990}``; 0 = no label)."""
+        return {str(k): int(v) for k, v in sorted(self.depth.items())}
+
+
+#: Share of distinct values above which the deepest level is taken for per-row names, not categories.
+UNIQUE_SHARE_WARN = 0.5
+#: Fewest labelled rows for that warning (below it, few distinct values prove nothing).
+UNIQUE_MIN_ROWS = 20
+
+
+def label_frame(df: pd.DataFrame, spec: ColumnSpec, stats: LabelPathStats | None = None) -> pd.DataFrame:
     """One column per taxonomy level, ``level_1..level_n``, same index as ``df``; missing levels are None.
 
-    A single path column is split on ``spec.label_sep`` by :func:`skutag.catalogue.paths.split_path` (the
-    rule cleaning uses: ``"A>B"`` and ``"A > B"`` agree); several label columns are taken one per level.
+    A single path column is split on ``spec.label_sep`` by the rule of :mod:`skutag.catalogue.paths` (the
+    rule cleaning uses: ``"A>B"`` and ``"A > B"`` agree; a list-wrapped or quoted path is unwrapped, a
+    list's first path used); several label columns are taken one per level. ``spec.levels`` keeps the
+    first levels only. ``stats``, when given, is filled (depth per row before the cut, several paths).
     Labels are not checked here: training and cleaning reject rows that break the path rule.
     """
     if not spec.has_labels:
@@ -189,17 +223,73 @@ def label_frame(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame:
     if spec.label_tags:
         raise ConfigError("the labels are tags, not a hierarchy; use label_tags()")
     _require(df, spec.label)
+    st = stats if stats is not None else LabelPathStats()
+    st.rows += len(df)
+    keep = spec.levels
     if spec.is_path_column:
         sep = spec.label_sep or PATH_SEP
         paths: list[list[str]] = []
-        for v in df[spec.label[0]].tolist():
+        for pos, v in enumerate(df[spec.label[0]].tolist()):
             s = _clean(v)
-            paths.append(split_path(s, sep) if s else [])
+            if not s:
+                paths.append([])
+                st.depth[0] += 1
+                continue
+            path, entries = unwrap_path(s)
+            parts = split_levels(path, sep) if path else []
+            if entries > 1:
+                st.several_paths += 1
+                if len(st.several_positions) < 10:
+                    st.several_positions.append(pos)
+            st.depth[len(parts)] += 1
+            if keep is not None and len(parts) > keep:
+                st.cut += 1
+                parts = parts[:keep]
+            paths.append(parts)
         depth = max((len(p) for p in paths), default=0) or 1
         data = {f"level_{i + 1}": [p[i] if i < len(p) else None for p in paths] for i in range(depth)}
     else:
         data = {f"level_{i + 1}": [_clean(v) for v in df[c].tolist()] for i, c in enumerate(spec.label)}
+        present = pd.DataFrame(data, index=df.index, dtype=object).notna().to_numpy()
+        st.depth.update(int(n) for n in present.sum(axis=1))
+        if keep is not None and len(data) > keep:
+            st.cut += int(present[:, keep:].any(axis=1).sum())
+            data = {k: v for i, (k, v) in enumerate(data.items()) if i < keep}
     return pd.DataFrame(data, index=df.index, dtype=object)
+
+
+def deepest_level_warning(labels: pd.DataFrame, *, option: str = "--levels") -> str | None:
+    """A warning when the deepest level of each row's path is nearly unique per row (more than
+    :data:`UNIQUE_SHARE_WARN` distinct values among the rows): a product name, not a category, so a model
+    of these levels learns nothing; it names ``option`` with the deepest level that still looks like a
+    category. None when the labels look fine (or too few rows to tell)."""
+    if labels.shape[1] == 0:
+        return None
+    filled = labels.notna().to_numpy()
+    has = filled.any(axis=1)
+    n = int(has.sum())
+    if n < UNIQUE_MIN_ROWS:
+        return None
+    last = filled.shape[1] - 1 - filled[:, ::-1].argmax(axis=1)
+    values = labels.to_numpy(dtype=object)
+    leaves = values[np.flatnonzero(has), last[has]]
+    distinct = len(set(leaves.tolist()))
+    if distinct <= UNIQUE_SHARE_WARN * n:
+        return None
+    depth = labels.shape[1]
+    where = f"level {depth} of the labels" if (last[has] == depth - 1).all() else "the last level of each label path"
+    keep = 0
+    for i in range(depth - 1):
+        level = labels.iloc[:, i].dropna()
+        if len(level) == 0 or level.nunique() > UNIQUE_SHARE_WARN * len(level):
+            break
+        keep = i + 1
+    advice = f"keep the first levels with {option} {keep}" if keep else f"keep the first levels with {option} N"
+    return (
+        f"{where} is nearly unique per row ({distinct:,} distinct values in {n:,} rows, "
+        f"{distinct / n:.0%}): it looks like a product name, not a category, and a model of it learns little; "
+        f"{advice}"
+    )
 
 
 def parse_tags(value: Any, sep: str | None = None) -> list[str]:

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skutag.catalogue.columns import label_frame, resolve_spec
+from skutag.catalogue.columns import LabelPathStats, label_frame, resolve_spec
 from skutag.catalogue.paths import BAD_LABEL, bad_level
 from skutag.catalogue.reader import read_catalogue
 from skutag.catalogue.rejects import RejectSink
-from skutag.catalogue.schema import ROW_COL, SOURCE_COL, ColumnSpec
+from skutag.catalogue.schema import LINE_COL, ROW_COL, SOURCE_COL, ColumnSpec
 from skutag.errors import EmptyInputError
 from skutag.log import get_logger
 
@@ -37,6 +37,10 @@ class LabelledData:
     rows_read: int
     rows_rejected: int
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Depth of the label paths, rows listing several paths, rows cut to ``spec.levels``.
+    paths: LabelPathStats = field(default_factory=LabelPathStats)
+    #: What a user should know about the labels (values listing several paths, of which the first is used).
+    warnings: list[str] = field(default_factory=list)
 
 
 def _blank(v: object) -> bool:
@@ -59,7 +63,8 @@ def split_labelled(
     no_text = texts.apply(lambda r: all(_blank(v) for v in r), axis=1) if len(df) else pd.Series([], dtype=bool)
     for i in df.index[no_text.to_numpy(dtype=bool)]:
         bad_reasons[i] = ("empty text: all text columns are empty", spec.text[0])
-    labels = label_frame(df, spec) if spec.has_labels else pd.DataFrame(index=df.index)
+    stats = LabelPathStats()
+    labels = label_frame(df, spec, stats) if spec.has_labels else pd.DataFrame(index=df.index)
     if require_labels:
         missing = labels.iloc[:, 0].map(_blank) if labels.shape[1] else pd.Series(True, index=df.index)
         for i in df.index[missing.to_numpy(dtype=bool)]:
@@ -71,17 +76,22 @@ def split_labelled(
     if rejects is not None:
         for i, (reason, column) in bad_reasons.items():
             row = df.loc[i]
+            line = row[LINE_COL] if LINE_COL in df.columns else None
             rejects.add(
                 reason,
                 source=str(row[SOURCE_COL]) if SOURCE_COL in df.columns else None,
                 row=int(str(row[ROW_COL])) if ROW_COL in df.columns else None,
                 column=column,
-                record=row,
+                record=row.drop(LINE_COL) if LINE_COL in df.columns else row,
+                line=None if line is None or pd.isna(line) else int(line),
             )
     if bad_reasons:
         log.warning("%d of %d row(s) rejected (empty text, missing or bad label)", len(bad_reasons), len(df))
     keep = ~df.index.isin(list(bad_reasons))
     kept = df.loc[keep]
+    warnings = _label_warnings(df, spec, stats)
+    for w in warnings:
+        log.warning("%s", w)
     return LabelledData(
         texts=texts.loc[keep],
         labels=labels.loc[keep],
@@ -90,6 +100,8 @@ def split_labelled(
         rows_read=len(df),
         rows_rejected=len(bad_reasons),
         rejected_by_reason=dict(Counter(reason.split(":", 1)[0] for reason, _ in bad_reasons.values())),
+        paths=stats,
+        warnings=warnings,
     )
 
 
@@ -108,6 +120,19 @@ def _gaps(labels: pd.DataFrame, spec: ColumnSpec) -> dict[Any, tuple[str, str | 
         column = spec.label[0] if spec.is_path_column else spec.label[level]
         reason = f"missing label: level {level + 1} is empty but level {deeper + 1} is not ({SKIPPED_LEVEL})"
         out[labels.index[r]] = (reason, column)
+    return out
+
+
+def _label_warnings(df: pd.DataFrame, spec: ColumnSpec, stats: LabelPathStats) -> list[str]:
+    out: list[str] = []
+    if stats.several_paths:
+        rows = df[ROW_COL].iloc[stats.several_positions].tolist() if ROW_COL in df.columns else stats.several_positions
+        out.append(
+            f"{stats.several_paths:,} row(s) list several paths in {spec.label[0]!r}; the first of each is used "
+            f"(first rows: {', '.join(map(str, rows))})"
+        )
+    if stats.cut:
+        log.info("%d row(s) had more than %s label levels; the first %s are kept", stats.cut, spec.levels, spec.levels)
     return out
 
 
@@ -133,13 +158,15 @@ def load_labelled(
     text: Sequence[str] = (),
     label: Sequence[str] = (),
     label_sep: str | None = None,
+    levels: int | None = None,
     rejects: RejectSink | None = None,
     require_labels: bool = True,
 ) -> LabelledData:
-    """Read (and concatenate) catalogue files and split them into texts and labels."""
-    df = read_catalogue(paths, rejects=rejects)
+    """Read (and concatenate) catalogue files and split them into texts and labels (the first ``levels``
+    levels of them when given)."""
+    df = read_catalogue(paths, rejects=rejects, lines=True)
     source = str(paths if isinstance(paths, str | Path) else ", ".join(map(str, paths)))
-    spec = resolve_spec(list(df.columns), text=text, label=label, label_sep=label_sep, source=source)
+    spec = resolve_spec(list(df.columns), text=text, label=label, label_sep=label_sep, levels=levels, source=source)
     data = split_labelled(df, spec, rejects, require_labels=require_labels)
     if len(data.texts) == 0:
         why = ", ".join(f"{n} {reason}" for reason, n in data.rejected_by_reason.items())

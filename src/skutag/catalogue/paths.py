@@ -7,10 +7,15 @@ A path splits on its separator's visible part (``" > "`` splits on ``>`` whateve
 a level to the path (four parts from a three-level model). Nor may it be a relative path (a ``.`` or ``..``
 segment between slashes, as in ``../x``): that is a file-system path pasted into a label column, never a
 category name. Plain slashes stay allowed: real category names use them (MWPD's ``Bread/Bakery Products``).
+
+Paths are unwrapped first, as shops write them: a value that is a list of paths (JSON, ``["A >> B >> C"]`` as
+in Flipkart's exports, or Python-style ``['A >> B']``) gives its first path, and quotes around a path
+(``"A > B"``) are dropped, so no class name starts with ``["`` or ends with ``"]``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 
@@ -19,6 +24,10 @@ PATH_SEP = " > "
 #: What a rejected row's reason starts with, in every command.
 BAD_LABEL = "bad label"
 _DOT_SEGMENT = re.compile(r"(?:^|[/\\])\.{1,2}(?:[/\\]|$)")
+#: Quotes a path may be wrapped in (straight and typographic).
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
+#: Where a list written with quotes but not as JSON (``['A', 'B']``) is cut into its items.
+_ITEM_CUT = re.compile(r"""(?<=["'\u201d\u2019])\s*,\s*(?=["'\u201c\u2018])""")
 
 
 def separator_key(sep: str) -> str:
@@ -26,9 +35,56 @@ def separator_key(sep: str) -> str:
     return sep.strip() or sep
 
 
+def _unquote(value: str) -> str:
+    """``'"A > B"'`` -> ``"A > B"``; quotes inside stay (``"'A' > 'B'"`` is two quoted parts, not one)."""
+    value = value.strip()
+    while len(value) >= 2 and _QUOTES.get(value[0]) == value[-1] and value[0] not in value[1:-1]:
+        value = value[1:-1].strip()
+    return value
+
+
+def _list_items(value: str) -> list[str] | None:
+    """The items of a value written as a list of strings, or None when it is not one."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, list):
+        return [s for s in (_unquote(str(x)) for x in parsed if x is not None) if s]
+    inner = value[1:-1].strip()
+    if not inner:
+        return []
+    if inner[0] not in _QUOTES:  # "[Refurbished]" is a name, not a list
+        return None
+    return [s for s in (_unquote(x) for x in _ITEM_CUT.split(inner)) if s]
+
+
+def unwrap_path(value: str) -> tuple[str, int]:
+    """A path value as shops write it, unwrapped: ``'["A >> B"]'`` -> ``("A >> B", 1)``.
+
+    A list of paths (JSON, or quoted items as Python writes them) gives its first non-empty path; quotes
+    around the path are dropped. The count is the number of paths the value held: 1 for a plain value, 0
+    for an empty list, more when a list held several paths of which only the first is used.
+    """
+    s = value.strip()
+    if len(s) >= 2 and s[0] == "[" and s[-1] == "]":
+        items = _list_items(s)
+        if items is not None:
+            return (items[0] if items else ""), len(items)
+    s = _unquote(s)
+    return s, 1 if s else 0
+
+
+def split_levels(value: str, sep: str = PATH_SEP) -> list[str]:
+    """Split an unwrapped path on :func:`separator_key`; parts stripped (with quotes left around a part
+    by a broken list), empty ones dropped."""
+    return [part for part in (_unquote(p) for p in value.split(separator_key(sep))) if part]
+
+
 def split_path(value: str, sep: str = PATH_SEP) -> list[str]:
-    """``"A > B >C"`` -> ``["A", "B", "C"]``: split on :func:`separator_key`, parts stripped, empty ones dropped."""
-    return [part for part in (p.strip() for p in value.split(separator_key(sep))) if part]
+    """``"A > B >C"`` -> ``["A", "B", "C"]``: :func:`unwrap_path` (a list's first path, quotes dropped),
+    then split on :func:`separator_key`, parts stripped, empty ones dropped."""
+    return split_levels(unwrap_path(value)[0], sep)
 
 
 def label_problem(label: str) -> str | None:

@@ -1,25 +1,30 @@
 """Stream catalogues (CSV/TSV, JSON, JSON Lines, Parquet; plain, gzip or bz2) as DataFrame chunks.
 
-Every chunk carries ``_row`` (1-based record number in its file: data records after the header for CSV,
-the physical line for JSON Lines, the element index for a JSON array, the row for Parquet) and ``_source``
-(the path as given). Values are ``str`` or missing (``None``/NaN): CSV fields are strings; JSON and Parquet
-scalars (numbers, booleans, dates) are converted to strings (``true``/``false`` for booleans), while JSON
-lists and objects are kept as Python lists/dicts. Parquet binary values are decoded here, so that every
-command sees the same text, by the rules for text lines (UTF-8, else the column's detected encoding with the
-cp1252 fallback; see :func:`skutag.catalogue.encoding.decode_value`). Empty strings count as missing in
-every format.
+Every chunk carries ``_row`` (1-based record number in its file: data records after the header for CSV, a
+record whose quoted fields span several lines counting once; the physical line for JSON Lines, the element
+index for a JSON array, the row for Parquet) and ``_source`` (the path as given); with ``lines=True`` also
+``_line``, the file line a record starts on (the header is line 1; missing for JSON arrays and Parquet).
+Values are ``str`` or missing (``None``/NaN): CSV fields are strings; JSON and Parquet scalars (numbers,
+booleans, dates) are converted to strings (``true``/``false`` for booleans), while JSON lists and objects are
+kept as Python lists/dicts. Parquet binary values are decoded here, so that every command sees the same text,
+by the rules for text lines (UTF-8, else the column's detected encoding with the cp1252 fallback; see
+:func:`skutag.catalogue.encoding.decode_value`). Empty strings count as missing in every format.
 
 Bad records (wrong field count, broken quoting, invalid JSON, a JSON line that is not an object, a field
 longer than ``max_field_chars``, a binary value that is not text) go to the :class:`RejectSink` with a
-reason naming file, row and column, and reading continues; without a sink the first bad record raises
-:class:`InputError`. For every file, rows yielded + rows rejected = records in the file (blank lines are not
-records).
+reason naming file, row, its lines and column, and reading continues; without a sink the first bad record
+raises :class:`InputError`. For every file, rows yielded + rows rejected = records in the file (blank lines
+are not records).
 
-Damage policy: a CSV record that fails to parse across several lines (an unclosed quote) costs only its
-first line, and parsing resumes on the next one; a record that parses but has the wrong field count is
-rejected whole. A JSON document (not JSON Lines) that breaks mid-way ends with one reject covering the
-unreadable rest. Bytes that do not decode are kept (see :mod:`skutag.catalogue.encoding`) and the rows
-holding them are listed in :class:`ReadStats` and logged; input columns named ``_row``/``_source`` are
+Damage policy: CSV is read by RFC 4180 (quoted fields may span lines; a quote inside one is doubled). A record
+that breaks it (a bare quote inside a quoted field, a quote that is never closed) or parses into the wrong
+number of fields is rejected as one record with its file lines, and reading re-synchronises on the next line
+that starts a valid record: one that parses cleanly into the header's number of fields (and, when the first
+fields of the records read so far all look like ids, whose first field does too). The lines in between (the
+rest of a broken multi-line description, say) belong to the damaged record; records it had swallowed into a
+runaway quoted field are read again. A JSON document (not JSON Lines) that breaks mid-way ends with one reject
+covering the unreadable rest. Bytes that do not decode are kept (see :mod:`skutag.catalogue.encoding`) and the
+rows holding them are listed in :class:`ReadStats` and logged; input columns named ``_row``/``_source`` are
 replaced.
 """
 
@@ -33,6 +38,7 @@ import gzip
 import io
 import json
 import math
+import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -50,7 +56,7 @@ from skutag.catalogue.columns import missing_column_error
 from skutag.catalogue.encoding import LineDecoder, decode_value, detect_encoding, normalise_encoding
 from skutag.catalogue.formats import SNIFF_BYTES, FormatInfo, open_binary, sniff_format
 from skutag.catalogue.rejects import RejectSink
-from skutag.catalogue.schema import RESERVED_COLUMNS, ROW_COL, SOURCE_COL
+from skutag.catalogue.schema import LINE_COL, RESERVED_COLUMNS, ROW_COL, SOURCE_COL
 from skutag.errors import EmptyInputError, InputError
 from skutag.log import get_logger
 
@@ -61,6 +67,14 @@ _JSON_READ = 1 << 20
 #: Files smaller than this get no progress bar.
 PROGRESS_MIN_BYTES = 32 << 20
 _CSV_BLOCK = 1 << 20
+#: Lines a damaged CSV record may take before reading resumes regardless (bounds the search for the next record).
+RESYNC_MAX_LINES = 1000
+#: Good records whose first fields must all look like ids before a line whose first field does not is taken
+#: for a fragment of a damaged record (rather than a record of its own).
+_ID_MIN_RECORDS = 20
+#: Good records the first-field shape is learnt on.
+_ID_LEARN_RECORDS = 1000
+_ID_LIKE = re.compile(r'[^\s"]{1,100}')
 #: Why a binary value that does not decode is rejected.
 BINARY_REASON = "the bytes are not text (not UTF-8, and they hold control bytes that text does not)"
 
@@ -93,9 +107,10 @@ class _Bad:
     record: Any = None
 
 
-# An event from a format parser: (record number, record or None, bad or None, fallback-decoded?). CSV records
-# are lists of fields in header order (already checked for length); JSON records are dicts.
-_Event = tuple[int, dict[str, Any] | list[str] | None, _Bad | None, bool]
+# An event from a format parser: (record number, first file line or None, record or None, bad or None,
+# fallback-decoded?). CSV records are lists of fields in header order (already checked for length); JSON
+# records are dicts.
+_Event = tuple[int, int | None, dict[str, Any] | list[str] | None, _Bad | None, bool]
 
 
 def iter_catalogue(
@@ -108,13 +123,15 @@ def iter_catalogue(
     max_field_chars: int = 1_000_000,
     usecols: Sequence[str] | None = None,
     stats: ReadStats | None = None,
+    lines: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Yield ``path`` as DataFrame chunks of at most ``chunksize`` rows, never holding the whole file.
 
     ``fmt`` forces a format (csv, tsv, json, jsonl, parquet) and ``encoding`` a text encoding; both are
     detected otherwise. ``usecols`` keeps only those columns (plus ``_row``/``_source``). ``stats``, when
-    given, is filled with counts, the encoding and the rows decoded with a fallback encoding. At least one
-    chunk is yielded (empty, with the columns, when every record was rejected).
+    given, is filled with counts, the encoding and the rows decoded with a fallback encoding. ``lines`` adds
+    ``_line``, the file line each record starts on (nullable integers; missing for JSON arrays and Parquet).
+    At least one chunk is yielded (empty, with the columns, when every record was rejected).
     """
     if chunksize < 1:
         raise InputError(f"chunksize must be >= 1, got {chunksize}", source=str(path))
@@ -123,7 +140,10 @@ def iter_catalogue(
     st = stats if stats is not None else ReadStats(source)
     st.source, st.fmt = source, info.fmt if info.delimiter != "\t" else "tsv"
     if info.fmt == "parquet":
-        yield from _iter_parquet(Path(path), source, chunksize, rejects, max_field_chars, usecols, st)
+        for df in _iter_parquet(Path(path), source, chunksize, rejects, max_field_chars, usecols, st):
+            if lines:
+                df[LINE_COL] = pd.Series([None] * len(df), dtype="Int64")
+            yield df
         return
     with open_binary(path, info.compression) as fh:
         head = fh.read(SNIFF_BYTES)
@@ -131,7 +151,7 @@ def iter_catalogue(
     st.encoding = enc
     cr_only = b"\r" in head and b"\n" not in head and not enc.startswith(("utf-16", "utf-32"))
     try:
-        yield from _iter_text(path, info, enc, cr_only, source, chunksize, rejects, max_field_chars, usecols, st)
+        yield from _iter_text(path, info, enc, cr_only, source, chunksize, rejects, max_field_chars, usecols, st, lines)
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         raise InputError(f"cannot read the file ({info.compression or 'plain'}): {exc}", source=source) from exc
     if st.fallback_count:
@@ -155,6 +175,7 @@ def _iter_text(
     max_field_chars: int,
     usecols: Sequence[str] | None,
     st: ReadStats,
+    lines: bool = False,
 ) -> Iterator[pd.DataFrame]:
     raw = open(path, "rb")  # noqa: SIM115 - closed below; its position drives the progress bar
     try:
@@ -166,13 +187,13 @@ def _iter_text(
         if info.fmt == "csv":
             st.delimiter = info.delimiter
             header, events = _csv_events(fh, enc, cr_only, info, source, max_field_chars, usecols)
-            chunks = _batches(events, header, source, chunksize, rejects, max_field_chars, usecols, st)
+            chunks = _batches(events, header, source, chunksize, rejects, max_field_chars, usecols, st, lines)
         elif info.fmt == "jsonl":
             events = _jsonl_events(fh, enc, cr_only)
-            chunks = _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
+            chunks = _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st, lines)
         else:
             events = _json_events(fh, enc, source, max_field_chars)
-            chunks = _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st)
+            chunks = _batches(events, None, source, chunksize, rejects, max_field_chars, usecols, st, lines)
         size = Path(path).stat().st_size
         with tqdm(
             total=size,
@@ -216,6 +237,7 @@ def _batches(
     max_field_chars: int,
     usecols: Sequence[str] | None,
     st: ReadStats,
+    want_lines: bool = False,
 ) -> Iterator[pd.DataFrame]:
     keep = set(usecols) if usecols is not None else None
     columns: dict[str, None] = dict.fromkeys(header) if header is not None else {}
@@ -228,8 +250,9 @@ def _batches(
         names = [header[i] for i in picks]
     rows: list[Any] = []
     nums: list[int] = []
+    lns: list[int | None] | None = [] if want_lines else None
     yielded = False
-    for num, rec, bad, fallback in events:
+    for num, line, rec, bad, fallback in events:
         st.records += 1
         if fallback:
             st.add_fallback(num)
@@ -239,7 +262,7 @@ def _batches(
             st.rejected += 1
             if rejects is None:
                 raise InputError(bad.reason, source=source, row=num, column=bad.column)
-            rejects.add(bad.reason, source=source, row=num, column=bad.column, record=_shorten(bad.record))
+            rejects.add(bad.reason, source=source, row=num, column=bad.column, record=_shorten(bad.record), line=line)
             continue
         assert rec is not None
         if isinstance(rec, list):
@@ -252,18 +275,29 @@ def _batches(
                     columns[k] = None
         rows.append(rec)
         nums.append(num)
+        if lns is not None:
+            lns.append(line)
         if len(rows) >= chunksize:
-            yield _list_frame(rows, nums, picks, names, source) if header else _frame(rows, nums, list(columns), source)
+            df = _list_frame(rows, nums, picks, names, source) if header else _frame(rows, nums, list(columns), source)
+            yield _with_lines(df, lns)
             st.rows += len(rows)
             yielded = True
             rows, nums = [], []
+            lns = [] if lns is not None else None
     st.columns = list(columns)
     if st.records == 0:
         what = "a header but no data rows" if header else "no records"
         raise EmptyInputError(f"file holds {what}", source=source)
     if rows or not yielded:
         st.rows += len(rows)
-        yield _list_frame(rows, nums, picks, names, source) if header else _frame(rows, nums, list(columns), source)
+        df = _list_frame(rows, nums, picks, names, source) if header else _frame(rows, nums, list(columns), source)
+        yield _with_lines(df, lns)
+
+
+def _with_lines(df: pd.DataFrame, lns: list[int | None] | None) -> pd.DataFrame:
+    if lns is not None:
+        df[LINE_COL] = pd.Series(lns, dtype="Int64")
+    return df
 
 
 def _list_frame(
@@ -425,22 +459,142 @@ def _text_blocks(fh: IO[bytes], enc: str, cr_only: bool) -> Iterator[_Block]:
             return
 
 
-# A parsed CSV record: fields (None when unparseable), error, first and last physical line, the block's
-# lines with the record's slice [a, b) (for rejects), and whether a line of it was fallback-decoded.
+# A parsed CSV record: fields (None when damaged), the reject reason, first and last physical line, the
+# block's lines with the record's slice [a, b) (for rejects), and whether a line of it was fallback-decoded.
 _CsvRec = tuple[list[str] | None, str | None, int, int, list[str], int, int, bool]
+
+
+def _span(first: int, last: int) -> str:
+    return f"line {first}" if first >= last else f"lines {first}-{last}"
+
+
+class _FirstFields:
+    """What the first fields of the good records look like: ids (one short token) or anything. Learnt on
+    the first :data:`_ID_LEARN_RECORDS` good records."""
+
+    __slots__ = ("id_like", "learning", "seen")
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.id_like = True
+        self.learning = True
+
+    def learn(self, first: str) -> None:
+        self.seen += 1
+        self.id_like = _ID_LIKE.fullmatch(first) is not None
+        self.learning = self.id_like and self.seen < _ID_LEARN_RECORDS
+
+    @property
+    def tell(self) -> bool:
+        """Whether a line's first field tells a record from a fragment of one."""
+        return self.id_like and self.seen >= _ID_MIN_RECORDS
+
+
+def _first_field(line: str, delimiter: str) -> str:
+    """The first field of a line, roughly (for telling records from fragments, never for reading)."""
+    if line.startswith('"'):
+        end = line.find('"', 1)
+        return line[1:end] if end > 0 else line[1:]
+    cut = line.find(delimiter)
+    return (line if cut < 0 else line[:cut]).rstrip("\r\n")
+
+
+def _reader(lines: list[str], start: int, stop: int, delimiter: str) -> Any:
+    return csv.reader((lines[i] for i in range(start, stop)), delimiter=delimiter, strict=True)
+
+
+def _starts_record(
+    lines: list[str], at: int, width: int, delimiter: str, firsts: _FirstFields, final: bool
+) -> bool | None:
+    """Whether a record starts on ``lines[at]``, after a damaged one: True when it parses cleanly into
+    ``width`` fields (with an id-like first field where the first fields tell), or, where they tell, when
+    its first field looks like an id though the record is damaged too (a record of its own); False for a
+    fragment or a blank line; None when the block ends before that can be told (and it is not ``final``)."""
+    line = lines[at]
+    if not line.strip(" \r\n"):
+        return False
+    if firsts.tell and _ID_LIKE.fullmatch(_first_field(line, delimiter)) is None:
+        return False
+    stop = min(len(lines), at + RESYNC_MAX_LINES)
+    try:
+        fields = next(_reader(lines, at, stop, delimiter))
+    except StopIteration:
+        return False
+    except csv.Error as exc:
+        if str(exc).startswith("unexpected end of data") and stop == len(lines) and not final:
+            return None
+        return firsts.tell
+    return len(fields) == width or firsts.tell
+
+
+def _resync(
+    lines: list[str],
+    a: int,
+    e: int,
+    width: int,
+    delimiter: str,
+    firsts: _FirstFields,
+    final: bool,
+    absorb: bool,
+) -> int | None:
+    """Where reading resumes after a damaged record that starts on ``lines[a]`` and whose parse stopped
+    before ``lines[e]``: the first line after ``a`` that starts a record (:func:`_starts_record`); the lines
+    before it are the damaged record's. Past ``e`` lines are taken in only when ``absorb`` (a quote error:
+    the parse stopped inside the record; or a fragment can be told from a record). None when the block ends
+    first (and it is not ``final``): the caller carries the lines into the next block."""
+    at = a + 1
+    while True:
+        if at >= e and not absorb:
+            return e
+        if at - a >= RESYNC_MAX_LINES:
+            return max(at, e)
+        if at >= len(lines):
+            return at if final else None
+        found = _starts_record(lines, at, width, delimiter, firsts, final)
+        if found is None:
+            return None
+        if found:
+            return at
+        at += 1
+
+
+def _fits(lines: list[str], a: int, hard_limit: int) -> bool:
+    """Whether ``lines[a:]`` may be carried into the next block."""
+    return sum(map(len, lines[a:])) <= hard_limit
+
+
+def _resync_in_block(
+    lines: list[str],
+    a: int,
+    e: int,
+    width: int,
+    delimiter: str,
+    firsts: _FirstFields,
+    last: bool,
+    absorb: bool,
+    hard_limit: int,
+) -> int | None:
+    """:func:`_resync`, deciding with the lines at hand when they are too many to carry."""
+    end = _resync(lines, a, e, width, delimiter, firsts, last, absorb)
+    if end is None and not _fits(lines, a, hard_limit):
+        end = _resync(lines, a, e, width, delimiter, firsts, True, absorb)
+    return end
 
 
 def _csv_parse(blocks: Iterator[_Block], delimiter: str, hard_limit: int) -> Iterator[_CsvRec]:
     """Records of delimited text, block by block, with a fresh :mod:`csv` reader per block.
 
-    A record cut by a block end (inside a quoted field) is carried into the next block. An unparseable
-    record spanning several lines most likely comes from an unclosed quote: only its first line is
-    rejected and parsing resumes on the next line.
+    A record cut by a block end (inside a quoted field) is carried into the next block. The first record
+    with a value is the header; it sets the number of fields. A damaged record (a quote error, the wrong
+    number of fields) ends where the next record starts (:func:`_resync`) and is reported as one, with its
+    lines; reading resumes there.
     """
     carry: list[str] = []
     carry_flags: list[bool] = []
     carry_base = 1
     next_base = 1
+    width: int | None = None
+    firsts = _FirstFields()
     pending = next(blocks, None)
     while pending is not None:
         lines, flags = pending
@@ -453,8 +607,10 @@ def _csv_parse(blocks: Iterator[_Block], delimiter: str, hard_limit: int) -> Ite
                 flags = carry_flags + (flags if flags is not None else [False] * len(lines))
             lines, base = carry + lines, carry_base
             carry, carry_flags = [], []
+        n_lines = len(lines)
+
         pos = 0
-        reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
+        reader = _reader(lines, 0, n_lines, delimiter)
         while True:
             before = reader.line_num
             try:
@@ -464,21 +620,66 @@ def _csv_parse(blocks: Iterator[_Block], delimiter: str, hard_limit: int) -> Ite
             except csv.Error as exc:
                 a, b = pos + before, pos + reader.line_num
                 msg = str(exc)
-                cut_by_block_end = msg.startswith("unexpected end of data") and not last
-                if cut_by_block_end and sum(map(len, lines[a:])) <= hard_limit:
+                if msg.startswith("unexpected end of data") and not last and _fits(lines, a, hard_limit):
+                    end: int | None = None
+                elif width is None or "field larger than field limit" in msg:
+                    fb = flags is not None and any(flags[a:b])
+                    yield (
+                        None,
+                        f"unparseable CSV: {msg} ({_span(base + a, base + b - 1)})",
+                        base + a,
+                        base + b - 1,
+                        lines,
+                        a,
+                        b,
+                        fb,
+                    )
+                    continue
+                else:
+                    end = _resync_in_block(lines, a, b, width, delimiter, firsts, last, True, hard_limit)
+                if end is None:
                     carry, carry_base = lines[a:], base + a
                     carry_flags = flags[a:] if flags is not None else [False] * len(carry)
                     break
-                fb = flags is not None and any(flags[a:b])
-                if b - a > 1 and "field larger than field limit" not in msg:
-                    yield None, f"broken quoting: {msg}", base + a, base + a, lines, a, a + 1, fb
-                    pos = a + 1
-                    reader = csv.reader(iter(lines[pos:]), delimiter=delimiter, strict=True)
-                else:
-                    yield None, f"unparseable CSV: {msg}", base + a, base + b - 1, lines, a, b, fb
+                fb = flags is not None and any(flags[a:end])
+                reason = (
+                    f"broken quoting: {msg} (line {base + b - 1}); the record at {_span(base + a, base + end - 1)} "
+                    "is rejected alone"
+                )
+                yield None, reason, base + a, base + end - 1, lines, a, end, fb
+                pos = end
+                reader = _reader(lines, pos, n_lines, delimiter)
                 continue
             a, b = pos + before, pos + reader.line_num
-            yield fields, None, base + a, base + b - 1, lines, a, b, flags is not None and any(flags[a:b])
+            fb = flags is not None and any(flags[a:b])
+            if width is None:
+                if fields and any(f.strip() for f in fields):
+                    width = len(fields)
+                yield fields, None, base + a, base + b - 1, lines, a, b, fb
+                continue
+            if len(fields) == width:
+                if firsts.learning and (width > 1 or fields[0].strip()):
+                    firsts.learn(fields[0])
+                yield fields, None, base + a, base + b - 1, lines, a, b, fb
+                continue
+            if not fields or (len(fields) == 1 and not fields[0].strip()):  # a blank line
+                yield fields, None, base + a, base + b - 1, lines, a, b, fb
+                continue
+            end = b
+            if b - a > 1 or firsts.tell:
+                end = _resync_in_block(lines, a, b, width, delimiter, firsts, last, firsts.tell, hard_limit)
+            if end is None:
+                carry, carry_base = lines[a:], base + a
+                carry_flags = flags[a:] if flags is not None else [False] * len(carry)
+                break
+            fb = flags is not None and any(flags[a:end])
+            reason = (
+                f"wrong field count: expected {width} fields, found {len(fields)} ({_span(base + a, base + end - 1)})"
+            )
+            yield None, reason, base + a, base + end - 1, lines, a, end, fb
+            if end != b:
+                pos = end
+                reader = _reader(lines, pos, n_lines, delimiter)
 
 
 def _csv_events(
@@ -514,6 +715,7 @@ def _csv_events(
 
 
 def _csv_records(records: Iterator[_CsvRec], header: list[str], limit: int) -> Iterator[_Event]:
+    """Events from parsed records: blank lines skipped, records numbered, long fields rejected."""
     n = len(header)
     num = 0
     for fields, error, first, last, lines, a, b, fallback in records:
@@ -523,21 +725,17 @@ def _csv_records(records: Iterator[_CsvRec], header: list[str], limit: int) -> I
         bad: _Bad | None = None
         if error is not None:
             bad = _Bad(error)
-        elif fields is not None:
-            if len(fields) != n:
-                bad = _Bad(f"wrong field count: expected {n} fields, found {len(fields)}")
-            elif max(map(len, fields)) > limit:
-                bad = _check_record(dict(zip(header, fields, strict=True)), limit)
+        elif fields is not None and len(fields) != n:  # the parser checks this; kept as a guard
+            bad = _Bad(f"wrong field count: expected {n} fields, found {len(fields)} ({_span(first, last)})")
+        elif fields is not None and max(map(len, fields)) > limit:
+            bad = _check_record(dict(zip(header, fields, strict=True)), limit)
+            if bad is not None:
+                bad.reason = f"{bad.reason} ({_span(first, last)})"
         if bad is None:
-            yield num, fields, None, fallback
+            yield num, first, fields, None, fallback
             continue
-        span = f"line {first}" if first == last else f"lines {first}-{last}"
-        if error is not None and error.startswith("broken quoting"):
-            reason = f"{error}; the record starting at line {first} is rejected alone"
-        else:
-            reason = f"{bad.reason} ({span})"
         record = bad.record if bad.column else "".join(lines[a:b]).rstrip("\r\n")
-        yield num, None, _Bad(reason, bad.column, record), fallback
+        yield num, first, None, _Bad(bad.reason, bad.column, record), fallback
 
 
 # ------------------------------------------------------------------------------------------- JSON Lines
@@ -553,13 +751,13 @@ def _jsonl_events(fh: IO[bytes], enc: str, cr_only: bool = False) -> Iterator[_E
         try:
             value = json.loads(text)
         except ValueError as exc:
-            yield lineno, None, _Bad(f"invalid JSON: {exc}", record=text.rstrip("\r\n")), fallback
+            yield lineno, lineno, None, _Bad(f"invalid JSON: {exc}", record=text.rstrip("\r\n")), fallback
             continue
         if not isinstance(value, dict):
             kind = type(value).__name__ if value is not None else "null"
-            yield lineno, None, _Bad(f"not an object: the JSON line is a {kind}", record=value), fallback
+            yield lineno, lineno, None, _Bad(f"not an object: the JSON line is a {kind}", record=value), fallback
             continue
-        yield lineno, {str(k): _scalar(v) for k, v in value.items()}, None, fallback
+        yield lineno, lineno, {str(k): _scalar(v) for k, v in value.items()}, None, fallback
 
 
 # ------------------------------------------------------------------------------------------------- JSON
@@ -665,7 +863,7 @@ def _json_events(fh: IO[bytes], enc: str, source: str, max_field_chars: int) -> 
             raise ValueError("unexpected data after the end of the JSON document")
     except (ValueError, RecursionError) as exc:
         reason = f"invalid JSON: {exc} (after record {num}); the rest of the file cannot be read"
-        yield num + 1, None, _Bad(reason), False
+        yield num + 1, None, None, _Bad(reason), False
     if stream.fallback_chunks:
         log.warning("%s: bytes that are not %s were decoded with cp1252", source, enc)
 
@@ -690,10 +888,10 @@ def _json_array(stream: _JsonStream) -> Iterator[_Event]:
         num += 1
         value = stream.value()
         if isinstance(value, dict):
-            yield num, {str(k): _scalar(v) for k, v in value.items()}, None, False
+            yield num, None, {str(k): _scalar(v) for k, v in value.items()}, None, False
         else:
             kind = type(value).__name__ if value is not None else "null"
-            yield num, None, _Bad(f"not an object: the JSON array element is a {kind}", record=value), False
+            yield num, None, None, _Bad(f"not an object: the JSON array element is a {kind}", record=value), False
         if stream.expect(",]") == "]":
             return
 

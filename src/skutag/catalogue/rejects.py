@@ -15,13 +15,17 @@ class Reject:
     column: str | None
     reason: str
     record: Any = None
+    #: The file line the record starts on (text formats; None where unknown).
+    line: int | None = None
 
 
 class RejectSink:
     """Collects rejected rows; streams them to a JSON Lines file when given a path.
 
     ``count`` is always the number of rejects seen, so callers can hold rows in = rows out + rows rejected.
-    Kept in memory only when ``path`` is None (``keep`` bounds how many are kept for examples).
+    Kept in memory only when ``path`` is None (``keep`` bounds how many are kept for examples). A reject's
+    ``row`` is the record number of :data:`skutag.catalogue.schema.ROW_COL`; ``line``, where known, the file
+    line its record starts on (written to the file only when known).
     """
 
     def __init__(self, path: str | Path | None = None, *, keep: int = 1000) -> None:
@@ -40,20 +44,24 @@ class RejectSink:
         row: int | None = None,
         column: str | None = None,
         record: Any = None,
+        line: int | None = None,
     ) -> None:
         rec = _jsonable(record)
         self.count += 1
         key = reason.split(":", 1)[0]
         self.by_reason[key] = self.by_reason.get(key, 0) + 1
         if len(self.examples) < self.keep:
-            self.examples.append(Reject(source=source, row=row, column=column, reason=reason, record=rec))
+            self.examples.append(Reject(source=source, row=row, column=column, reason=reason, record=rec, line=line))
         if self.path is not None:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = self.path.open("w", encoding="utf-8")
             # A plain dict, not dataclasses.asdict: asdict deep-copies the record (slow on big rejects).
-            line = {"source": source, "row": row, "column": column, "reason": reason, "record": rec}
-            self._fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+            entry: dict[str, Any] = {"source": source, "row": row}
+            if line is not None:
+                entry["line"] = line
+            entry.update(column=column, reason=reason, record=rec)
+            self._fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
 
     def close(self) -> None:
         if self._fh is not None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from skutag.cli.common import (
     LABEL_HELP,
@@ -30,6 +31,12 @@ def train(
     text: str = text_option(),
     label: str = label_option(LABEL_HELP + LABEL_ROWS_HELP, required=True),
     label_sep: str | None = label_sep_option(),
+    label_levels: int | None = typer.Option(
+        None,
+        "--levels",
+        min=1,
+        help="Keep the first N levels of the labels (a path whose last part is a product name, not a category).",
+    ),
     model: str = typer.Option("linear", "--model", help=MODEL_HELP),
     valid: list[Path] = typer.Option(None, "--valid", help="Validation file(s) to evaluate on after training."),
     params: str = typer.Option("", "--params", help="Model hyperparameters as JSON, e.g. '{\"C\": 0.5}'."),
@@ -52,6 +59,7 @@ def train(
                 text=split_csv(text),
                 label=split_csv(label),
                 label_sep=label_sep,
+                levels=label_levels,
                 model=model,
                 params=hyper,
                 out=out_dir,
@@ -61,6 +69,8 @@ def train(
             )
     rows = f"{result.rows_used:,} rows ({result.rows_rejected:,} rejected)"
     out.print(f"trained {model} on {rows} in {result.train_seconds:.1f} s")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if result.validation is not None:
         levels = {**result.validation.levels, "mean": result.validation.mean}
         for name, m in levels.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from skutag.catalogue.columns import label_frame
+from skutag.catalogue.columns import LabelPathStats, label_frame
 from skutag.catalogue.schema import RESERVED_COLUMNS, ColumnSpec
 
 
@@ -34,11 +34,12 @@ def title_key(series: pd.Series) -> pd.Series:
     return key.where(key != "")
 
 
-def label_levels(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame | None:
-    """Label frame with columns ``level_1..level_n`` (strings, missing as NA); None without hierarchical labels."""
+def label_levels(df: pd.DataFrame, spec: ColumnSpec, stats: LabelPathStats | None = None) -> pd.DataFrame | None:
+    """Label frame with columns ``level_1..level_n`` (strings, missing as NA); None without hierarchical labels.
+    ``stats`` is filled as :func:`skutag.catalogue.columns.label_frame` fills it."""
     if not spec.has_labels or spec.label_tags or not all(c in df.columns for c in spec.label):
         return None
-    return label_frame(df, spec)
+    return label_frame(df, spec, stats)
 
 
 def _is_stringy(series: pd.Series) -> bool:

@@ -61,6 +61,8 @@ def _overview(data: dict[str, Any]) -> str:
         "label columns": ", ".join(ds["label_columns"]) or "none",
         "split column": ds.get("split_column") or "none",
     }
+    if ds.get("row_numbering"):
+        info["row numbering"] = ds["row_numbering"]
     head = "<tr><th>check</th><th>flagged rows</th><th>share</th><th>what it looks for</th></tr>"
     rows = []
     n = max(ds["rows"], 1)
@@ -109,7 +111,7 @@ def _examples_table(records: list[dict[str, Any]]) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td class="{"num" if isinstance(r.get(c), int | float) else "text"}">{_e(_fmt(r.get(c)))}</td>'
+            f'<td class="{"num" if isinstance(r.get(c), int | float) else "text"}">{_e(_fmt_in(c, r.get(c)))}</td>'
             for c in cols
         )
         + "</tr>"
@@ -181,7 +183,57 @@ def _rejects(data: dict[str, Any]) -> str:
     ds = data["dataset"]
     if not ds["rejected_rows"]:
         return ""
-    return "<h2>Rows rejected while reading</h2>" + _kv_table(ds.get("rejects_by_reason", {}))
+    examples = ds.get("reject_examples") or []
+    listing = ""
+    if examples:
+        cols = list(dict.fromkeys(c for r in examples for c in r))
+        head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f'<td class="{"num" if isinstance(r.get(c), int) else "text"}">{_e(_fmt_plain(r.get(c)))}</td>'
+                for c in cols
+            )
+            + "</tr>"
+            for r in examples
+        )
+        more = ds["rejected_rows"] - len(examples)
+        tail = f'<p class="muted">{more:,} more in rejects.jsonl</p>' if more > 0 else ""
+        listing = f"<h3>First rejects</h3><table><tr>{head}</tr>{body}</table>{tail}"
+    return "<h2>Rows rejected while reading</h2>" + _kv_table(ds.get("rejects_by_reason", {})) + listing
+
+
+def _fmt_in(column: str, v: Any) -> str:
+    return _fmt_plain(v) if column in ("row", "line") else _fmt(v)
+
+
+def _fmt_plain(v: Any) -> str:
+    """Row and line numbers as they are in the file (no thousands separator)."""
+    return "" if v is None else str(v)
+
+
+def _taxonomy(data: dict[str, Any]) -> str:
+    tax = data.get("taxonomy")
+    if not tax:
+        return ""
+    depth = tax.get("rows_by_depth", {})
+    head = "<tr><th>levels per row</th><th>rows</th></tr>"
+    rows = "".join(f'<tr><td class="num">{_e(k)}</td><td class="num">{_fmt(v)}</td></tr>' for k, v in depth.items())
+    per_level = "<tr><th>level</th><th>labelled rows</th><th>distinct labels</th></tr>" + "".join(
+        f'<tr><td>{_e(lv)}</td><td class="num">{_fmt(tax["rows_by_level"].get(lv, 0))}</td>'
+        f'<td class="num">{_fmt(n)}</td></tr>'
+        for lv, n in tax.get("distinct_by_level", {}).items()
+    )
+    notes = []
+    if tax.get("rows_listing_several_paths"):
+        notes.append(f"{tax['rows_listing_several_paths']:,} row(s) list several paths; the first of each is used.")
+    if tax.get("warning"):
+        notes.append(str(tax["warning"]))
+    warn = "".join(f'<p class="flagged">{_e(n)}</p>' for n in notes)
+    return (
+        f"<h2>Taxonomy depth</h2><p>{_fmt(tax.get('levels', 0))} level(s) at most.</p>{warn}"
+        f'<div class="grid"><table>{head}{rows}</table><table>{per_level}</table></div>'
+    )
 
 
 def render_html(data: dict[str, Any]) -> str:
@@ -194,6 +246,7 @@ def render_html(data: dict[str, Any]) -> str:
         f"<h1>{_e(title)}</h1>"
         + _overview(data)
         + _rejects(data)
+        + _taxonomy(data)
         + _plots(data)
         + _check_sections(data)
         + f'<p class="muted">skutag {_e(data.get("skutag_version", ""))}</p></body></html>\n'

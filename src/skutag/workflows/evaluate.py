@@ -75,7 +75,8 @@ def evaluate_files(
     label_sep: str | None = None,
 ) -> EvaluationOutput:
     """Load a saved model and evaluate it on catalogue file(s); text and label columns come from the
-    model card unless ``label``/``label_sep`` override them. Rejected rows go to ``out_dir/rejects.jsonl``."""
+    model card unless ``label``/``label_sep`` override them, and the labels are cut to the card's levels
+    (``train --levels``). Rejected rows go to ``out_dir/rejects.jsonl``."""
     from skutag.catalogue.labelled import load_labelled
 
     model = load_model(model_dir)
@@ -87,7 +88,14 @@ def evaluate_files(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with RejectSink(out / "rejects.jsonl") as rejects:
-        ld = load_labelled(data, text=model.text_columns_, label=label, label_sep=label_sep, rejects=rejects)
+        ld = load_labelled(
+            data,
+            text=model.text_columns_,
+            label=label,
+            label_sep=label_sep,
+            levels=card.get("label_levels"),
+            rejects=rejects,
+        )
         n_rejected = rejects.count
     texts = ld.texts.copy()
     texts.columns = model.text_columns_

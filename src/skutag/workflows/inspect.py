@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from skutag import __version__
-from skutag.catalogue.rejects import RejectSink
-from skutag.catalogue.schema import RESERVED_COLUMNS, ROW_COL, SOURCE_COL, ColumnSpec
+from skutag.catalogue.columns import LabelPathStats
+from skutag.catalogue.rejects import Reject, RejectSink
+from skutag.catalogue.schema import LINE_COL, RESERVED_COLUMNS, ROW_COL, ROW_NUMBERING, SOURCE_COL, ColumnSpec
 from skutag.errors import ConfigError, EmptyInputError
 from skutag.fsutil import atomic_write_text
 from skutag.log import get_logger
@@ -24,11 +25,14 @@ from skutag.quality.checks import CHECKS, CheckInfo, get_check
 from skutag.quality.checks.missing_fields import is_placeholder
 from skutag.quality.columns import as_text, label_levels, text_columns, title_column
 from skutag.quality.groups import exact_title_groups, near_title_groups
+from skutag.quality.label_depth import label_depth
 
 log = get_logger(__name__)
 
 #: Column added when several input files are inspected together: the file each row came from.
 FILE_SPLIT_COL = "_split"
+#: Rejects listed in the report (with their rows and file lines); rejects.jsonl has them all.
+REJECT_EXAMPLES = 20
 #: Checks that need the (slow) near-duplicate groups; they are computed once when any of these runs.
 NEEDS_NEAR = frozenset({"near_duplicates"})
 
@@ -43,7 +47,10 @@ class QualityReport:
     columns: list[str]
     rejected_rows: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    reject_examples: list[dict[str, Any]] = field(default_factory=list)
     rows_by_source: dict[str, int] = field(default_factory=dict)
+    #: The labels' depth (:func:`skutag.quality.label_depth.label_depth`); None without hierarchical labels.
+    taxonomy: dict[str, Any] | None = None
     results: list[CheckResult] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     example_records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -79,7 +86,10 @@ class QualityReport:
                 "rows_by_source": self.rows_by_source,
                 "rejected_rows": self.rejected_rows,
                 "rejects_by_reason": self.rejects_by_reason,
+                "reject_examples": self.reject_examples,
+                "row_numbering": ROW_NUMBERING,
             },
+            "taxonomy": self.taxonomy,
             "checks": checks,
             "skipped": self.skipped,
             "profile": self.profile,
@@ -127,7 +137,7 @@ def inspect_catalogue(
     t0 = time.perf_counter()
     usecols = None if all_columns else _needed_columns(paths[0], text, label, label_sep, split)
     with RejectSink(rejects_path) as rejects:
-        df = read_catalogue(paths, rejects=rejects, usecols=usecols)
+        df = read_catalogue(paths, rejects=rejects, usecols=usecols, lines=True)
     timings["read"] = time.perf_counter() - t0
     if len(df) == 0:
         raise EmptyInputError("no usable rows", source=", ".join(map(str, paths)))
@@ -149,10 +159,16 @@ def inspect_catalogue(
         columns=[c for c in df.columns if c not in RESERVED_COLUMNS and c != FILE_SPLIT_COL],
         rejected_rows=rejects.count,
         rejects_by_reason=dict(rejects.by_reason),
+        reject_examples=[_reject_example(r) for r in rejects.examples[:REJECT_EXAMPLES]],
         rows_by_source=_rows_by_source(df),
         rejects_path=rejects_path,
     )
-    labels = label_levels(df, spec)
+    path_stats = LabelPathStats()
+    labels = label_levels(df, spec, path_stats)
+    if labels is not None:
+        report.taxonomy = label_depth(labels, path_stats)
+        if report.taxonomy["warning"]:
+            log.warning("%s", report.taxonomy["warning"])
     # each row's finest given label (a path that stops early shows its last level, not a blank)
     finest = labels.ffill(axis=1).iloc[:, -1] if labels is not None and labels.shape[1] else None
     del labels
@@ -281,6 +297,9 @@ def _example_records(
         if SOURCE_COL in df.columns and df[SOURCE_COL].nunique() > 1:
             rec["source"] = str(df[SOURCE_COL].iat[i])
         rec["row"] = _py(df[ROW_COL].iat[i]) if ROW_COL in df.columns else int(i) + 1
+        line: Any = df[LINE_COL].iat[i] if LINE_COL in df.columns else None
+        if line is not None and not pd.isna(line):
+            rec["line"] = int(line)
         if title is not None:
             rec["title"] = _clip(df[title].iat[i])
         if finest is not None:
@@ -288,6 +307,14 @@ def _example_records(
         rec["score"] = round(float(result.scores[i]), 4)
         records.append(rec)
     return records
+
+
+def _reject_example(r: Reject) -> dict[str, Any]:
+    rec: dict[str, Any] = {"source": r.source, "row": r.row}
+    if r.line is not None:
+        rec["line"] = r.line
+    rec["reason"] = r.reason
+    return rec
 
 
 def _profile(df: pd.DataFrame, spec: ColumnSpec, report: QualityReport) -> dict[str, Any]:

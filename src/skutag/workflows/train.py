@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skutag.catalogue.columns import deepest_level_warning
 from skutag.catalogue.labelled import data_hash, load_labelled
 from skutag.catalogue.rejects import RejectSink
 from skutag.evaluation.metrics import EvaluationResult
@@ -32,6 +33,8 @@ class TrainResult:
     rows_used: int
     rows_rejected: int
     train_seconds: float
+    #: What the user should know about the training labels (e.g. a deepest level unique per row).
+    warnings: list[str] = field(default_factory=list)
 
 
 def _paths(data: str | Path | Sequence[str | Path]) -> list[str | Path]:
@@ -44,6 +47,7 @@ def train_model(
     text: Sequence[str] = (),
     label: Sequence[str] = (),
     label_sep: str | None = None,
+    levels: int | None = None,
     model: str = "linear",
     params: dict[str, Any] | None = None,
     out: str | Path | None = None,
@@ -53,9 +57,10 @@ def train_model(
 ) -> TrainResult:
     """Read and concatenate ``data``, fit a ``model`` (a registry name), evaluate on ``valid``, save to ``out``.
 
-    ``text`` empty auto-detects the title (and description) column. Rows without text or a level-1 label,
-    or with an empty level before a filled one, are rejected (to ``rejects``: a path or a :class:`RejectSink`);
-    a path that stops early (empty last levels) is kept. Rows in = rows used + rows rejected.
+    ``text`` empty auto-detects the title (and description) column; ``levels`` keeps the first levels of
+    the labels only. Rows without text or a level-1 label, or with an empty level before a filled one, are
+    rejected (to ``rejects``: a path or a :class:`RejectSink`); a path that stops early (empty last levels) is
+    kept. Rows in = rows used + rows rejected.
 
     ``progress``: what is being done, step by step (reading, each fitting step, evaluating, saving), as
     timestamped lines on stderr by default, so that a long fit is never silent; a callable gets the messages
@@ -70,10 +75,15 @@ def train_model(
         before = sink.count
         if progress is not None:
             progress("reading training data")
-        train = load_labelled(data, text=text, label=label, label_sep=label_sep, rejects=sink)
+        train = load_labelled(data, text=text, label=label, label_sep=label_sep, levels=levels, rejects=sink)
         train_rejected = sink.count - before  # unreadable records + rows without text or label
         spec = train.spec
         texts = train.texts
+        warnings = list(train.warnings)
+        deepest = deepest_level_warning(train.labels)
+        if deepest is not None:
+            log.warning("%s", deepest)
+            warnings.append(deepest)
         est = create_model(model, **(params or {}))
         if progress is not None:
             est.progress = progress
@@ -88,7 +98,9 @@ def train_model(
             if progress is not None:
                 progress("evaluating on validation data")
             before = sink.count
-            vd = load_labelled(valid, text=spec.text, label=spec.label, label_sep=spec.label_sep, rejects=sink)
+            vd = load_labelled(
+                valid, text=spec.text, label=spec.label, label_sep=spec.label_sep, levels=spec.levels, rejects=sink
+            )
             valid_rejected = sink.count - before
             validation = evaluate_model(est, vd.texts, vd.labels)
     finally:
@@ -101,6 +113,7 @@ def train_model(
         "text_columns": list(spec.text),
         "label_columns": list(spec.label),
         "label_sep": spec.label_sep,
+        "label_levels": spec.levels,
         "data": [str(p) for p in paths],
         "data_sha256": data_hash(paths),
         "rows_used": len(texts),
@@ -112,6 +125,8 @@ def train_model(
         "train_seconds": round(seconds, 3),
         "versions": library_versions(),
     }
+    if warnings:
+        meta["warnings"] = warnings
     if validation is not None:
         meta["validation"] = {
             "data": [str(p) for p in _paths(valid)] if valid is not None else [],
@@ -126,7 +141,7 @@ def train_model(
         model_dir = est.save(out)
     if progress is not None:
         progress(f"done: trained in {seconds:.1f} s" + (f", saved to {model_dir}" if model_dir else ""))
-    return TrainResult(est, model_dir, meta, validation, len(texts), train_rejected, seconds)
+    return TrainResult(est, model_dir, meta, validation, len(texts), train_rejected, seconds, warnings)
 
 
 class StderrProgress:
