@@ -9,6 +9,7 @@ import pytest
 
 from skutag.models.neural.fast import FastModel
 from skutag.models.neural.fast_cache import cache_key, cached_embeddings
+from skutag.models.paths import holdout_split
 from skutag.models.registry import load_model
 from test_transformer_helpers import synthetic_catalogue, tiny_encoder
 
@@ -75,7 +76,14 @@ def test_fast_model_nearest_neighbour_index(encoder_dir: str, tmp_path: Path) ->
     loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, FastModel) and loaded.knn_index_.weight == 1.0
     np.testing.assert_allclose(loaded.predict_path_proba(texts.head(20)), model.predict_path_proba(texts.head(20)))
+    held = model.heldout_  # scored with the votes of the index before the held-out rows joined it
+    assert held is not None and len(held.confidence) == 20 and held.folds == 1 and held.n_rows == 200
+    assert held.describe().startswith("held out 20 of 200 training rows (they also chose")
     off = FastModel(encoder=encoder_dir, cache_dir=None, epochs=5, knn=0, num_threads=1).fit(texts, labels)
     assert len(off.knn_index_) == 0
+    # without an index the held-out scores are the fitted model's own on those rows
+    hold = holdout_split(len(texts), off.valid_fraction, off.seed)[1]
+    assert off.heldout_ is not None
+    np.testing.assert_allclose(off.heldout_.confidence, off.predict_topk(texts.iloc[hold], k=1).scores[:, 0], atol=1e-5)
     off.save(tmp_path / "off")
     assert not (tmp_path / "off" / KNN_FILE).exists()

@@ -46,7 +46,8 @@ def test_tag_batch_answers_every_product_and_stores_it_first(client: TestClient)
     assert r.status_code == 200, r.text
     body = r.json()
     assert [x["id"] for x in body["results"]] == [p["id"] for p in products]
-    assert body["stored"] is True and body["target_precision"] == 0.98
+    assert body["stored"] is True and body["target_precision"] == 0.98 and body["calibrated"] is True
+    assert body["calibration"].startswith("calibrated for precision 0.98: validation file (400 rows)")
     version = body["model_version"]
     assert version.startswith("linear-") and len(version) == len("linear-") + 12
     for res in body["results"]:
@@ -165,6 +166,9 @@ def test_fixed_thresholds_drive_the_decision(tmp_path: Path) -> None:
         with make_client(tmp_path / str(threshold), threshold=threshold, worker_process=False) as c:
             body = c.post("/v1/tag", json={"products": products}, headers=AUTH).json()
             assert body["threshold"] == threshold
+            # a fixed threshold is not calibrated: the answer claims no precision
+            assert body["calibrated"] is False and body["target_precision"] is None
+            assert body["calibration"] == f"fixed threshold {threshold:g} (SKUTAG_THRESHOLD), not calibrated"
             assert {r["decision"] for r in body["results"]} == {decision}
             queue = c.get("/v1/review/queue", headers=AUTH).json()
             assert queue["total"] == (0 if decision == "auto_accepted" else len(products))

@@ -88,6 +88,9 @@ def test_index_built_from_all_training_rows(fitted: TransformerModel) -> None:
     assert sorted(np.bincount(index.paths)) == sorted(labels.value_counts().to_numpy())
     assert 0.0 <= index.weight <= 1.0 and index.tuning is not None
     assert set(index.tuning) == {"weight", "score", "heads_only", "votes_only"}
+    # the held-out rows were scored (heads and votes) before they joined: what training without --valid calibrates on
+    held = fitted.heldout_
+    assert held is not None and len(held.confidence) == 24 and held.n_rows == 240 and held.folds == 1
 
 
 def _with_weight(model: TransformerModel, weight: float) -> TransformerModel:
@@ -156,6 +159,8 @@ def test_knn_off_and_bad_params(tmp_path: Path) -> None:
     v_texts, v_labels = synthetic_catalogue(30, seed=2)
     fixed.fit(texts, labels, valid=(v_texts, v_labels))
     assert fixed.knn_index_.weight == 0.3 and len(fixed.knn_index_) == 120
+    # no held-out training rows (12 would be too few; an explicit validation set is not training rows): uncalibrated
+    assert model.heldout_ is None and fixed.heldout_ is None
     for bad in ({"knn": -1}, {"knn_temperature": 0.0}, {"knn_weight": 1.5}, {"knn_max_rows": 0}):
         with pytest.raises(ConfigError):
             TransformerModel(**bad).fit(texts, labels)  # type: ignore[arg-type]

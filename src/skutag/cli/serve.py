@@ -28,10 +28,11 @@ def serve(
     curl -s localhost:8000/v1/tag -H 'Authorization: Bearer KEY' -H 'Content-Type: application/json' \\
     -d '{"products": [{"id": "p1", "name": "Apple iPhone 5"}]}'
 
-    {"model": "model", "model_version": "linear-206aa7e01ca7", "threshold": 0.8519, "target_precision": 0.98,
-    "stored": true, "results": [{"id": "p1", "path": ["Technology", "Phones"], "levels": [{"level": 1, "name":
-    "Technology", "score": 1.0}, ...], "confidence": 0.99999, "alternatives": [{"path": ["Technology", "Phones"],
-    "score": 0.99999}, ...], "tags": {}, "decision": "auto_accepted", "model_version": "linear-206aa7e01ca7"}]}
+    {"model": "model", "model_version": "linear-f303f22ea77b", "threshold": 0.9986, "target_precision": 0.98,
+    "calibrated": true, "calibration": "calibrated for precision 0.98: validation file (184 rows)", "stored": true,
+    "results": [{"id": "p1", "path": ["Technology", "Phones"], "levels": [{"level": 1, "name": "Technology",
+    "score": 1.0}, ...], "confidence": 0.999998, "alternatives": [{"path": ["Technology", "Phones"], "score":
+    0.999998}, ...], "tags": {}, "decision": "auto_accepted", "model_version": "linear-f303f22ea77b"}]}
     """
     from pydantic import ValidationError
 

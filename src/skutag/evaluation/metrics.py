@@ -15,6 +15,12 @@ from skutag.errors import ConfigError
 
 #: Precision targets for which the confidence threshold and the coverage left are reported.
 PRECISION_TARGETS = (0.95, 0.98)
+#: Targets whose exact thresholds a model card stores (any other target is read off the card's thinned curve).
+CARD_TARGETS = (0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
+#: Most points of the precision-coverage curve a model card keeps.
+CARD_CURVE_POINTS = 200
+#: A card's threshold must reach its target precision with 95% one-sided confidence (Wilson lower bound).
+CARD_CONFIDENCE_Z = 1.645
 TOPK = (3, 5)
 ECE_BINS = 15
 
@@ -157,13 +163,70 @@ def precision_coverage(confidence: np.ndarray, correct: np.ndarray) -> dict[str,
     }
 
 
-def threshold_for_precision(curve: dict[str, list[float]], target: float) -> dict[str, float | None]:
-    """The lowest confidence threshold whose kept rows reach ``target`` precision, and the coverage left."""
+def threshold_for_precision(
+    curve: dict[str, list[float]], target: float, rows: int | None = None, z: float = 0.0
+) -> dict[str, float | None]:
+    """The lowest confidence threshold whose kept rows reach ``target`` precision, and the coverage left.
+
+    With ``rows`` (the rows behind ``curve``) and ``z`` > 0, the kept rows' precision must reach ``target`` with
+    confidence: its Wilson lower bound at ``z`` standard errors (``lower_bound`` in the answer). The plain rule picks
+    the threshold where the running precision happens to be highest for its coverage, so unseen rows fall short of
+    the target about half the time; the bound leaves a margin that shrinks as the rows grow."""
     best: dict[str, float | None] = {"target": target, "threshold": None, "coverage": 0.0, "precision": None}
+    bounded = rows is not None and z > 0
+    n_rows = float(rows or 0)
+    if bounded:
+        best["lower_bound"] = None
     for t, c, p in zip(curve["threshold"], curve["coverage"], curve["precision"], strict=True):
-        if p >= target and c >= (best["coverage"] or 0.0):
+        lb = wilson_lower_bound(p, c * n_rows, z) if bounded else p
+        if lb >= target and c >= (best["coverage"] or 0.0):
             best = {"target": target, "threshold": t, "coverage": c, "precision": p}
+            if bounded:
+                best["lower_bound"] = lb
     return best
+
+
+def wilson_lower_bound(p: float, n: float, z: float) -> float:
+    """Wilson score lower bound of a proportion ``p`` observed on ``n`` rows, ``z`` standard errors down."""
+    if n <= 0:
+        return 0.0
+    z2 = z * z
+    centre = p + z2 / (2 * n)
+    spread = z * np.sqrt(max(p * (1 - p), 0.0) / n + z2 / (4 * n * n))
+    return float((centre - spread) / (1 + z2 / n))
+
+
+def thin_curve(curve: dict[str, list[float]], points: int = CARD_CURVE_POINTS) -> dict[str, list[float]]:
+    """At most ``points`` points of a precision-coverage curve, evenly spread over its coverage, the last (every row
+    kept) included. Each kept point keeps its exact precision, so a threshold read off the thinned curve reaches
+    its target just as one read off the whole curve (it may keep fewer rows)."""
+    n = len(curve["threshold"])
+    if n <= points:
+        return {k: list(v) for k, v in curve.items()}
+    cov = np.asarray(curve["coverage"])
+    idx = np.unique(np.r_[np.searchsorted(cov, np.linspace(0.0, 1.0, points)[1:], side="left").clip(0, n - 1), n - 1])
+    return {k: [v[i] for i in idx] for k, v in curve.items()}
+
+
+def calibration_table(
+    confidence: np.ndarray, correct: np.ndarray, targets: Sequence[float] = CARD_TARGETS, z: float = CARD_CONFIDENCE_Z
+) -> dict[str, Any]:
+    """What a model card keeps of scored held-out rows (confidence of the best path, whether it was right) to set
+    auto-accept thresholds later: row count, accuracy, ECE, the threshold for each of ``targets`` (reached with
+    confidence ``z``: :func:`threshold_for_precision`) and the thinned precision-coverage curve for any other
+    target."""
+    confidence = np.asarray(confidence, dtype=float)
+    correct = np.asarray(correct, dtype=bool)
+    curve = precision_coverage(confidence, correct)
+    rows = len(confidence)
+    return {
+        "rows": rows,
+        "accuracy": float(correct.mean()) if rows else None,
+        "ece": reliability(confidence, correct)[0] if rows else None,
+        "z": z,
+        "thresholds": [threshold_for_precision(curve, t, rows, z) for t in targets],
+        "curve": thin_curve(curve),
+    }
 
 
 def hierarchical_prf(

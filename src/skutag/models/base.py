@@ -48,6 +48,31 @@ class TopK:
     level_scores: np.ndarray | None = None
 
 
+@dataclass
+class HeldOutScores:
+    """How a fitted model scored training rows that the fit scoring them had not seen: the probability of each row's
+    best path and whether it was the true one. ``folds`` fits scored ``len(confidence)`` of the ``n_rows`` training
+    rows (``folds`` > 1: cross-validation; 1: one held-out split). The train workflow turns them into the model
+    card's precision-coverage table when no validation file is given (:attr:`CategoryModel.heldout_`)."""
+
+    confidence: np.ndarray
+    correct: np.ndarray
+    folds: int
+    n_rows: int
+    #: what else the held-out rows were used for (early stopping, ...), for the card's description
+    note: str = ""
+
+    def describe(self) -> str:
+        rows = len(self.confidence)
+        if self.folds > 1 and rows >= self.n_rows:
+            text = f"cross-validated on {rows:,} training rows, {self.folds} folds"
+        elif self.folds > 1:
+            text = f"cross-validated on {rows:,} of {self.n_rows:,} training rows, {self.folds} folds"
+        else:
+            text = f"held out {rows:,} of {self.n_rows:,} training rows"
+        return f"{text} ({self.note})" if self.note else text
+
+
 def level_columns(n_levels: int) -> list[str]:
     return [f"level_{i + 1}" for i in range(n_levels)]
 
@@ -74,6 +99,10 @@ class CategoryModel(ABC):
 
     #: Called with each training step's message (the CLI's status line). Not a hyperparameter: never saved or cloned.
     progress: Callable[[str], None] | None = None
+    #: Set by ``fit`` in kinds that score training rows out of fold (cross-validation or their own held-out split):
+    #: what the train workflow calibrates the auto-accept threshold on without a validation file. Not saved (the
+    #: card keeps the table made of it); None: the fit scored no unseen rows, such a model is not calibrated.
+    heldout_: HeldOutScores | None = None
 
     # learned state common to all models
     text_columns_: list[str]

@@ -21,7 +21,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp
 
 from skutag.errors import ConfigError, EmptyInputError
-from skutag.models.base import CategoryModel, TopK, level_columns
+from skutag.models.base import CategoryModel, HeldOutScores, TopK, level_columns
 from skutag.taxonomy import Taxonomy, clean_path
 
 T = TypeVar("T")
@@ -101,6 +101,14 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     if n_hold < 20 or n - n_hold < 20:
         return np.sort(order), np.zeros(0, dtype=np.int64)
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
+
+
+def heldout_scores(prob: np.ndarray, y: np.ndarray, paths: np.ndarray, n_rows: int, note: str = "") -> HeldOutScores:
+    """:class:`HeldOutScores` of one held-out split of ``n_rows`` training rows: ``prob`` its rows x paths
+    probabilities, ``y`` its class targets."""
+    best = prob.argmax(axis=1)
+    confidence = prob[np.arange(len(prob)), best]
+    return HeldOutScores(confidence, best == path_targets(y, paths), 1, n_rows, note)
 
 
 def path_targets(y: np.ndarray, paths: np.ndarray) -> np.ndarray:

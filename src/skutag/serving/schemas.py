@@ -148,8 +148,13 @@ class TagResult(BaseModel):
 class TagResponse(BaseModel):
     model: str
     model_version: str
-    threshold: float
-    target_precision: float
+    threshold: float = Field(description="Confidence a result needs to be auto-accepted (above 1: nothing is).")
+    target_precision: float | None = Field(
+        description="Precision the threshold was calibrated to reach on held-out rows; null when it is not "
+        "calibrated (a fixed threshold, or a model without calibration, which auto-accepts nothing)."
+    )
+    calibrated: bool = Field(description="Whether the threshold is calibrated for target_precision.")
+    calibration: str = Field(description="What the threshold is: its calibration rows, or why it is not calibrated.")
     stored: bool = Field(description="True when every result was written to the tag store before answering.")
     results: list[TagResult]
 
@@ -162,7 +167,8 @@ class ModelInfo(BaseModel):
     text_columns: list[str]
     n_paths: int
     threshold: float
-    target_precision: float
+    target_precision: float | None = Field(description="As in a tag response: null when not calibrated.")
+    calibrated: bool
     calibration: dict[str, Any]
     validation: dict[str, Any] | None = None
     saved_at: str | None = None

@@ -22,13 +22,25 @@ class ServeSettings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     api_keys: str = Field(default="", description="Comma-separated API keys; empty = open (a warning is logged).")
     target_precision: float = Field(
-        default=0.98, gt=0.0, le=1.0, description="Precision auto-accepted tags must reach."
+        default=0.98,
+        gt=0.0,
+        le=1.0,
+        description="Precision auto-accepted tags must reach: the threshold comes from the model card's calibration "
+        "(validation rows, or training rows scored out of fold); a model without one auto-accepts nothing.",
     )
     threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Fixed confidence threshold (skips calibration)."
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Fixed confidence threshold instead of the calibrated one; answers then say calibrated: false "
+        "and claim no target precision.",
     )
-    fallback_threshold: float = Field(
-        default=0.9, ge=0.0, le=1.0, description="Used when no validation data is readable."
+    fallback_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Threshold for a model without calibration for the target (unset: such a model auto-accepts "
+        "nothing); answers then say calibrated: false and claim no target precision.",
     )
     top_k: int = Field(default=3, ge=1, le=20)
     max_batch_products: int = Field(default=256, ge=1, description="Most products in one POST /v1/tag.")

@@ -49,12 +49,11 @@ def build_state(settings: ServeSettings, metrics: Metrics, served: ServedModel |
     store, start the worker. Blocking."""
     served = load_model(settings) if served is None else served
     log.info(
-        "serving %s (%s), threshold %.4f for precision %.3f (%s)",
+        "serving %s (%s), threshold %.4f: %s",
         served.name,
         served.version,
         served.threshold,
-        served.calibration.target,
-        served.calibration.source,
+        served.calibration.summary(),
     )
     store = TagStore(settings.db_url) if settings.db_url else None  # runs the migrations once, here
     spec = spec_for(

@@ -16,7 +16,7 @@ from skutag.log import get_logger
 from skutag.models.base import CategoryModel
 from skutag.models.card import read_meta
 from skutag.models.registry import load_model
-from skutag.serving.calibration import Calibration, calibrate
+from skutag.serving.calibration import Calibration, calibrate, fixed, uncalibrated
 from skutag.store.records import PredictionRecord
 from skutag.store.tables import DECISION_AUTO, DECISION_REVIEW
 from skutag.taxonomy import PATH_SEP
@@ -60,7 +60,8 @@ class ServedModel:
             "text_columns": list(self.model.text_columns_),
             "n_paths": len(self.paths),
             "threshold": self.threshold,
-            "target_precision": self.calibration.target,
+            "target_precision": self.calibration.claimed_precision,
+            "calibrated": self.calibration.calibrated,
             "calibration": self.calibration.as_dict(),
             "validation": (card.get("validation") or {}).get("metrics"),
             "saved_at": card.get("saved_at"),
@@ -79,20 +80,23 @@ def load_served_model(
     *,
     target_precision: float,
     threshold: float | None = None,
-    fallback_threshold: float = 0.9,
+    fallback_threshold: float | None = None,
 ) -> ServedModel:
-    """Load ``directory`` and settle its decision threshold: fixed, from the card/validation data, or fallback."""
+    """Load ``directory`` and settle its decision threshold: ``threshold`` (fixed), else calibrated for
+    ``target_precision`` from the card (or an older card's validation data). A model without calibration for the
+    target auto-accepts nothing, unless ``fallback_threshold`` is given; either way it claims no precision."""
     directory = Path(directory)
     model = load_model(directory)
     if threshold is not None:
-        cal = Calibration(target=target_precision, threshold=threshold, source="fixed")
+        cal = fixed(target_precision, threshold)
     else:
         found = calibrate(model, target_precision)
         if found is None:
-            log.warning(
-                "no calibration for precision %.3f; using fallback threshold %.3f", target_precision, fallback_threshold
-            )
-            found = Calibration(target=target_precision, threshold=fallback_threshold, source="fallback")
+            found = uncalibrated(target_precision, "the model card holds no calibration", fallback_threshold)
+        elif not found.calibrated:
+            found = uncalibrated(target_precision, found.description, fallback_threshold)
+        if not found.calibrated:
+            log.warning("%s: answers claim no precision", found.summary())
         cal = found
     paths = model_paths(model)
     version = model_version(read_meta(directory))  # the loaded card drops the file checksums

@@ -19,6 +19,7 @@ from skutag.fsutil import atomic_write_text
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
 from skutag.models.registry import load_model
+from skutag.taxonomy import clean_path
 
 log = get_logger(__name__)
 
@@ -33,6 +34,13 @@ class EvaluationOutput:
 
 def evaluate_model(model: CategoryModel, texts: pd.DataFrame, labels: pd.DataFrame) -> EvaluationResult:
     """Predict ``texts`` and compare with ``labels`` (level_1..level_n)."""
+    return evaluate_scored(model, texts, labels)[0]
+
+
+def evaluate_scored(
+    model: CategoryModel, texts: pd.DataFrame, labels: pd.DataFrame
+) -> tuple[EvaluationResult, tuple[np.ndarray, np.ndarray]]:
+    """:func:`evaluate_model`, and per row the probability of the predicted path and whether it is the true one."""
     proba = model.predict_proba(texts)
     top = model.predict_topk(texts, k=1)
     n = len(model.levels_)
@@ -48,7 +56,11 @@ def evaluate_model(model: CategoryModel, texts: pd.DataFrame, labels: pd.DataFra
             n,
             min(n, truth.shape[1]),
         )
-    return evaluate_predictions(truth, pred, proba=proba, path_confidence=np.asarray(top.scores)[:, 0])
+    confidence = np.asarray(top.scores, dtype=float)[:, 0] if len(top.paths) else np.zeros(0)
+    result = evaluate_predictions(truth, pred, proba=proba, path_confidence=confidence)
+    rows = truth.iloc[:, :n].itertuples(index=False, name=None)
+    correct = np.array([clean_path(t) == p[0] for t, p in zip(rows, top.paths, strict=True)], dtype=bool)
+    return result, (confidence, correct)
 
 
 def write_evaluation(

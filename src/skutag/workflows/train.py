@@ -9,15 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from skutag.catalogue.columns import deepest_level_warning
 from skutag.catalogue.labelled import data_hash, load_labelled
 from skutag.catalogue.rejects import RejectSink
-from skutag.evaluation.metrics import EvaluationResult
+from skutag.evaluation.metrics import EvaluationResult, calibration_table
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
 from skutag.models.card import library_versions
 from skutag.models.registry import create_model
-from skutag.workflows.evaluate import evaluate_model
+from skutag.workflows.evaluate import evaluate_scored
 
 log = get_logger(__name__)
 
@@ -93,6 +95,7 @@ def train_model(
         seconds = time.perf_counter() - t0
         log.info("trained %s on %d rows in %.1f s", model, len(texts), seconds)
         validation = None
+        scored: tuple[np.ndarray, np.ndarray] | None = None
         valid_rejected = 0
         if valid is not None:
             if progress is not None:
@@ -102,7 +105,7 @@ def train_model(
                 valid, text=spec.text, label=spec.label, label_sep=spec.label_sep, levels=spec.levels, rejects=sink
             )
             valid_rejected = sink.count - before
-            validation = evaluate_model(est, vd.texts, vd.labels)
+            validation, scored = evaluate_scored(est, vd.texts, vd.labels)
     finally:
         if not isinstance(rejects, RejectSink):
             sink.close()
@@ -133,6 +136,7 @@ def train_model(
             "rows_rejected": valid_rejected,
             "metrics": {**{k: _short(v) for k, v in validation.levels.items()}, "mean": validation.mean},
         }
+    meta["calibration"] = _calibration(est, scored, _paths(valid) if valid is not None else [])
     est.card_ = meta
     model_dir = None
     if out is not None:
@@ -152,6 +156,34 @@ class StderrProgress:
 
     def __call__(self, message: str) -> None:
         print(f"skutag [{time.perf_counter() - self.start:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def _calibration(
+    model: CategoryModel, scored: tuple[np.ndarray, np.ndarray] | None, valid: list[str | Path]
+) -> dict[str, Any]:
+    """The card's calibration: the precision-coverage table the server takes its auto-accept threshold from, made of
+    the validation rows when given, else of the training rows the model scored out of fold (cross-validation or its
+    own held-out split); without either the model is marked uncalibrated (served, it auto-accepts nothing)."""
+    if scored is not None:
+        table = calibration_table(*scored)
+        return {
+            "source": "validation",
+            "description": f"validation file ({table['rows']:,} rows)",
+            "data": [str(p) for p in valid],
+            **table,
+        }
+    held = model.heldout_
+    if held is not None and len(held.confidence):
+        return {
+            "source": "cross-validation" if held.folds > 1 else "held-out",
+            "description": held.describe(),
+            "folds": held.folds,
+            "training_rows": held.n_rows,
+            **calibration_table(held.confidence, held.correct),
+        }
+    reason = f"no validation file, and the {model.kind!r} fit scored no training rows out of fold"
+    log.warning("model not calibrated (%s): served, it auto-accepts nothing", reason)
+    return {"source": None, "description": f"not calibrated: {reason}"}
 
 
 def _short(level: dict[str, Any]) -> dict[str, Any]:

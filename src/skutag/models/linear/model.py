@@ -13,6 +13,7 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,6 +27,7 @@ from sklearn.svm import LinearSVC
 
 from skutag.errors import ConfigError, EmptyInputError
 from skutag.log import get_logger
+from skutag.models.base import HeldOutScores
 from skutag.models.linear.features import MultiFieldVectorizer, NgramConfig
 from skutag.models.linear.sgd_solver import CLASS_WEIGHT_POWER, fit_ovr_sgd
 from skutag.models.linear.sparse_kernels import add_sparse_product
@@ -61,11 +63,14 @@ class LinearModel(PathModel):
 
     Hyperparameters: ``C`` (SVM regularisation), ``class_weight`` (None; 'balanced': a class's rows weigh
     n / (classes x its count); 'sqrt': the square root of that, a milder push towards rare classes), ``fields`` (column
-    -> :class:`NgramConfig` dict; columns not named get an automatic config), ``calibration_fraction`` of
-    rows held out to fit temperatures (0 disables calibration), at most ``calibration_max_rows`` of them,
-    ``n_jobs`` threads, ``random_state``. Calibration fits the SVMs twice (without the held-out rows, to score
-    them, then on all rows); above ``refit_max_rows`` rows the first fit is the model (with the defaults the held-out
-    rows are then under 10% of the data) and training fits once.
+    -> :class:`NgramConfig` dict; columns not named get an automatic config), ``calibration_fraction``: the share
+    of rows each calibration fit holds out (0 disables calibration), ``calibration_max_rows`` the most rows scored
+    out of fold, ``n_jobs`` threads, ``random_state``. Temperatures are fitted on rows scored by fits without them:
+    cross-validation (0.2: five folds, each fitted without its fifth) until ``calibration_max_rows`` rows are
+    scored, so a small catalogue calibrates on every row; then the SVMs are fitted on all rows. The out-of-fold
+    probabilities are :attr:`heldout_`, from which training without a validation file takes its auto-accept
+    threshold. Above ``refit_max_rows`` rows one held-out share is scored and its fit is the model (with the defaults
+    the held-out rows are then under 10% of the data): training fits once.
 
     ``solver``: 'liblinear' (exact one-vs-rest squared-hinge SVMs, cost classes x rows x passes), 'sgd'
     (averaged SGD on the same loss for all classes at once, :mod:`skutag.models.linear.sgd_solver`: cost linear in
@@ -159,28 +164,53 @@ class LinearModel(PathModel):
 
         self.level_temperature_ = np.ones(n_levels, dtype=np.float64)
         self.path_temperature_ = 1.0
+        self.heldout_ = None
         n_classes = [len(c) for c in self.classes_]
-        n_hold = min(round(len(texts) * self.calibration_fraction), self.calibration_max_rows)
-        # each job is the rows of one fit (None: all rows)
-        jobs: list[np.ndarray | None] = [None]
-        hold = np.zeros(0, dtype=np.int64)
-        if self.calibration_fraction > 0 and n_hold >= 20 and len(texts) - n_hold >= 20:
-            order = np.random.default_rng(self.random_state).permutation(x.shape[0])
-            hold, keep = order[:n_hold], np.sort(order[n_hold:])
-            # big catalogues: the fit without the held-out rows is the model (one fit instead of two)
-            jobs = [keep] if len(texts) > self.refit_max_rows else [None, keep]
-            self._step(f"calibrating on {n_hold:,} held-out rows")
-        rows = len(texts) if jobs[0] is None else len(jobs[0])
+        folds = self.calibration_folds(len(texts))
+        # big catalogues: the fit without the held-out rows is the model (one fit instead of two)
+        one_fit = len(folds) == 1 and len(texts) > self.refit_max_rows
+        if folds:
+            n_held = sum(len(f) for f in folds)
+            how = f"{len(folds)} fold(s) of {len(folds[0]):,} rows" if len(folds) > 1 else "one held-out share"
+            self._step(f"calibrating on {n_held:,} rows scored out of fold ({how})")
+        keeps = [np.setdiff1d(np.arange(len(texts)), hold) for hold in folds]
+        rows = len(keeps[0]) if one_fit else len(texts)
         self.solver_ = self.solver_for(len(texts))
         self._step(
             f"fitting {n_levels} level classifier(s) on {rows:,} rows x {x.shape[1]:,} features ({self.solver_})"
         )
-        # the final fits and the calibration fits (on the kept rows) are independent: one thread pool runs all
+        # the final fit and the first fold's share one thread pool; later folds run one at a time and only their
+        # held-out scores are kept (at most two coefficient matrices in memory, as without cross-validation)
+        jobs: list[np.ndarray | None] = [keeps[0]] if one_fit else [None, *keeps[:1]]
         fitted = self._fit_levels_many(x, y, jobs, n_classes)
         self.coef_, self.intercept_ = fitted[0]
-        if len(hold):
-            self._calibrate(x[hold], y[hold], *fitted[-1])
+        if folds:
+            held = [self._fold_scores(x, y, folds[0], keeps[0], *fitted[-1])]
+            del fitted
+            for hold, keep in zip(folds[1:], keeps[1:], strict=True):
+                self._step(f"calibration fold {len(held) + 1} of {len(folds)}")
+                held.append(self._fold_scores(x, y, hold, keep, *self._fit_levels_many(x, y, [keep], n_classes)[0]))
+            self._calibrate(held, len(texts))
         return self
+
+    def calibration_folds(self, n_rows: int) -> list[np.ndarray]:
+        """The held-out rows of each calibration fit (none: no calibration).
+
+        Up to ``refit_max_rows`` rows: cross-validation in folds of ``calibration_fraction`` of the rows (0.2: five
+        folds), each fitted without its fold and scoring it, until ``calibration_max_rows`` rows are scored (a
+        small catalogue: every row, its rare classes in every fold's training rows but one). Above: one held-out
+        share of ``calibration_fraction`` (at most ``calibration_max_rows`` rows), whose fit is the model."""
+        if self.calibration_fraction <= 0:
+            return []
+        order = np.random.default_rng(self.random_state).permutation(n_rows)
+        if n_rows > self.refit_max_rows:
+            n_hold = min(round(n_rows * self.calibration_fraction), self.calibration_max_rows)
+            return [np.sort(order[:n_hold])] if n_hold >= 20 and n_rows - n_hold >= 20 else []
+        size = -(-n_rows // max(2, round(1 / self.calibration_fraction)))
+        n_held = min(n_rows, self.calibration_max_rows)
+        if n_held < 20 or n_rows - size < 20:
+            return []
+        return [np.sort(order[i : min(i + size, n_held)]) for i in range(0, n_held, size)]
 
     def solver_for(self, n_rows: int) -> str:
         """The solver a fit on ``n_rows`` rows uses: 'auto' looks at the rows of the first fit (without the
@@ -249,24 +279,52 @@ class LinearModel(PathModel):
             seed=self.random_state,
         )
 
-    def _calibrate(self, x_hold: sp.csr_matrix, y_hold: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> None:
-        """Fit a temperature per level, then one for path scores, on held-out rows (scored by a model fitted
-        without them)."""
+    def _fold_scores(
+        self, x: sp.csr_matrix, y: np.ndarray, hold: np.ndarray, keep: np.ndarray, coef: np.ndarray, b: np.ndarray
+    ) -> _FoldScores:
+        """Raw scores of a fold's held-out rows by the fit without them, and their targets: per level, -1 where
+        the fit had no row of the true class (an SVM that never saw a class cannot score it: such rows would drag
+        the temperature towards 0, the small-catalogue underconfidence); for paths, -1 where it had no row of the
+        true path; ``path`` keeps every true path (what counts as right)."""
+        scores = np.asarray(x[hold] @ coef, dtype=np.float64) + b
+        levels = y[hold].copy()
+        for lv in range(y.shape[1]):
+            seen = np.zeros(len(self.classes_[lv]), dtype=bool)
+            seen[y[keep, lv]] = True
+            levels[~seen[levels[:, lv]], lv] = -1
+        path = path_targets(y[hold], self.paths_)
+        seen_paths = np.zeros(len(self.paths_), dtype=bool)
+        seen_paths[path_targets(y[keep], self.paths_)] = True
+        return _FoldScores(scores, levels, np.where(seen_paths[path], path, -1), path)
+
+    def _calibrate(self, folds: list[_FoldScores], n_rows: int) -> None:
+        """Fit a temperature per level, then one for path scores, on rows scored out of fold; the path probability
+        of each row's best path then is :attr:`heldout_` (the card's threshold table, made by the train workflow)."""
+        scores = np.concatenate([f.scores for f in folds])
+        levels = np.concatenate([f.levels for f in folds])
         n_classes = [len(c) for c in self.classes_]
-        scores = np.asarray(x_hold @ coef) + intercept
         offsets = np.cumsum([0, *n_classes])
         logps = []
         for lv in range(len(n_classes)):
             d = scores[:, offsets[lv] : offsets[lv + 1]]
-            t = fit_temperature(d, y_hold[:, lv])
-            self.level_temperature_[lv] = t
-            logps.append(log_softmax(d * t, axis=1))
+            self.level_temperature_[lv] = fit_temperature(d, levels[:, lv])
+            logps.append(log_softmax(d * self.level_temperature_[lv], axis=1))
+        del scores
         path_scores = path_log_scores(logps, self.paths_)
-        self.path_temperature_ = fit_temperature(path_scores, path_targets(y_hold, self.paths_))
+        self.path_temperature_ = fit_temperature(path_scores, np.concatenate([f.seen_path for f in folds]))
+        prob = log_softmax(path_scores * self.path_temperature_, axis=1)
+        best = prob.argmax(axis=1)
+        self.heldout_ = HeldOutScores(
+            confidence=np.exp(prob[np.arange(len(prob)), best]),
+            correct=best == np.concatenate([f.path for f in folds]),
+            folds=len(folds) if len(folds) > 1 else 1,
+            n_rows=n_rows,
+        )
         log.info(
-            "temperatures: levels %s, path %.3f",
+            "temperatures: levels %s, path %.3f (%s)",
             np.round(self.level_temperature_, 3).tolist(),
             self.path_temperature_,
+            self.heldout_.describe(),
         )
 
     # ---- prediction -----------------------------------------------------------------------------
@@ -380,6 +438,17 @@ class LinearModel(PathModel):
             if len(model.paths_) and (model.paths_[:, lv].max() >= len(classes) or model.paths_[:, lv].min() < 0):
                 raise ValueError(f"path table refers to a class missing at level {lv + 1}")
         return model
+
+
+@dataclass
+class _FoldScores:
+    """A calibration fold's held-out rows: raw scores (rows x all classes), level targets and path targets (-1:
+    unseen by the fold's fit), and the true path ids."""
+
+    scores: np.ndarray
+    levels: np.ndarray
+    seen_path: np.ndarray
+    path: np.ndarray
 
 
 def _rounded(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,12 +34,13 @@ from skutag.models.neural.encoder import (
 from skutag.models.neural.fast_cache import cache_key, cached_embeddings, default_cache_dir, encoder_fingerprint
 from skutag.models.neural.io import rebuild_encoder, save_tokenizer_and_config
 from skutag.models.neural.net import LevelHeads
-from skutag.models.neural.transformer import fit_neighbour_index
+from skutag.models.neural.transformer import HELD_OUT_NOTE, fit_neighbour_index
 from skutag.models.paths import (
     PathModel,
     decode_paths,
     encode_labels,
     fit_temperature,
+    heldout_scores,
     holdout_split,
     path_log_scores,
     path_targets,
@@ -172,17 +173,24 @@ class FastModel(PathModel):
             logp = [torch.log_softmax(torch.from_numpy(lg).double(), 1).numpy() for lg in logits]
             targets = path_targets(enc.y[hold_idx], self.paths_)
             self.path_temperature_ = fit_temperature(path_log_scores(logp, self.paths_), targets)
-        self._fit_knn(x, enc.y, train_idx, hold_idx)
+        held_probs = self._fit_knn(x, enc.y, train_idx, hold_idx)
+        self.heldout_ = None
+        if len(hold_idx):
+            if held_probs is None:
+                held_probs = decode_paths(self._head_logits(x[hold_idx]), self.paths_, self.path_temperature_)
+            self.heldout_ = heldout_scores(held_probs, enc.y[hold_idx], self.paths_, len(x), HELD_OUT_NOTE)
         self.timings_ = {"embed_seconds": t_embed, "total_seconds": time.perf_counter() - t0}
         return self
 
-    def _fit_knn(self, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.ndarray) -> None:
-        """Index of the training rows' embeddings; weight tuned on the held-out rows, which then join it."""
+    def _fit_knn(self, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, hold_idx: np.ndarray) -> np.ndarray | None:
+        """Index of the training rows' embeddings; weight tuned on the held-out rows, which then join it. Returns
+        the held-out rows' path probabilities with the votes mixed in (None without an index)."""
         if self.knn == 0:
             self.knn_index_ = NeighbourIndex.empty()
-            return
+            return None
         held = (x[hold_idx], self._head_logits(x[hold_idx]), y[hold_idx]) if len(hold_idx) else None
-        self.knn_index_ = fit_neighbour_index(self, x[train_idx], y[train_idx], held, self.seed)
+        self.knn_index_, mixed = fit_neighbour_index(self, x[train_idx], y[train_idx], held, self.seed)
+        return mixed
 
     def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
         """Rows as this model sees them (frozen-encoder embeddings), for nearest-neighbour search."""

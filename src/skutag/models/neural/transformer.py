@@ -24,7 +24,7 @@ from safetensors.torch import load_model, save_model
 from skutag.errors import ConfigError, ModelLoadError
 from skutag.evaluation.metrics import level_f1
 from skutag.log import get_logger
-from skutag.models.neighbours.knn import NeighbourIndex, build_index, check_params
+from skutag.models.neighbours.knn import NeighbourIndex, build_index, check_params, normalise_rows
 from skutag.models.neural.encoder import (
     DEFAULT_ENCODER,
     check_vocabulary,
@@ -51,6 +51,7 @@ from skutag.models.paths import (
     decode_paths,
     encode_labels,
     fit_temperature,
+    heldout_scores,
     holdout_split,
     path_log_scores,
     path_targets,
@@ -76,10 +77,11 @@ def fit_neighbour_index(
     held: tuple[np.ndarray, list[np.ndarray], np.ndarray] | None,
     seed: int,
     add_held: bool = True,
-) -> NeighbourIndex:
+) -> tuple[NeighbourIndex, np.ndarray | None]:
     """The nearest-neighbour index of a fitted neural path model (its ``knn*`` settings, ``paths_`` and
     ``path_temperature_``) over training rows (``embeddings``, class targets ``y``); ``held`` = (embeddings, head
-    logits, targets) of held-out rows tunes the mixing weight, then (``add_held``) joins the index."""
+    logits, targets) of held-out rows tunes the mixing weight, then (``add_held``) joins the index. Also the model's
+    path probabilities of the held-out rows (heads and votes mixed, before they joined), None without them."""
     paths = model.paths_
     held_rows = None
     if held is not None:
@@ -101,11 +103,20 @@ def fit_neighbour_index(
         seed=seed,
         held=held_rows,
         score=score,
-        add_held=add_held,
+        add_held=False,
     )
     if index.tuning is not None:
         log.info("nearest-neighbour weight tuned on %d held-out rows: %s", len(held_y), index.tuning)
-    return index
+    mixed = None
+    if held_rows is not None and len(held_rows[0]):
+        mixed = index.mix(held_rows[2], normalise_rows(held_rows[0]))
+        if add_held:
+            index.extend(held_rows[0], held_rows[1], model.knn_max_rows, seed)
+    return index, mixed
+
+
+#: What the held-out rows of a neural fit also served: :attr:`~skutag.models.base.HeldOutScores.note`.
+HELD_OUT_NOTE = "they also chose its epoch, temperature and neighbour weight"
 
 
 class TransformerModel(PathModel):
@@ -293,11 +304,16 @@ class TransformerModel(PathModel):
         self.history_ = outcome.history
         self.outcome_ = outcome
         self.path_temperature_ = 1.0
+        self.heldout_ = None
         v_logits, v_pooled = self._logits(v_ids, self.net_, device) if len(v_ids) else ([], None)
         if len(v_ids):
             logp = [torch.log_softmax(torch.from_numpy(lg).double(), 1).numpy() for lg in v_logits]
             self.path_temperature_ = fit_temperature(path_log_scores(logp, self.paths_), path_targets(v_y, self.paths_))
-        self._fit_knn(ids, train_idx, enc.y, device, v_logits, v_pooled, v_y, held_from_train)
+        held_probs = self._fit_knn(ids, train_idx, enc.y, device, v_logits, v_pooled, v_y, held_from_train)
+        if held_from_train and len(v_ids):  # rows of an explicit validation set are not training rows
+            if held_probs is None:
+                held_probs = decode_paths(v_logits, self.paths_, self.path_temperature_)
+            self.heldout_ = heldout_scores(held_probs, v_y, self.paths_, len(strings), HELD_OUT_NOTE)
         self.net_.to("cpu")
         return self
 
@@ -311,16 +327,18 @@ class TransformerModel(PathModel):
         v_pooled: np.ndarray | None,
         v_y: np.ndarray,
         held_from_train: bool,
-    ) -> None:
+    ) -> np.ndarray | None:
         """The nearest-neighbour index over the training rows, its weight tuned on the held-out rows; held-out
-        rows taken from the training data then join the index (an explicit validation set never does)."""
+        rows taken from the training data then join the index (an explicit validation set never does). Returns the
+        held-out rows' path probabilities with the votes mixed in (None without an index)."""
         if self.knn == 0:
             self.knn_index_ = NeighbourIndex.empty()
-            return
+            return None
         self._say(f"embedding {len(ids):,} training rows for the nearest-neighbour index")
         pooled = self._logits(ids, self.net_, device)[1]
         held = (v_pooled, v_logits, v_y) if v_pooled is not None and len(v_pooled) else None
-        self.knn_index_ = fit_neighbour_index(self, pooled, y[train_idx], held, self.args.seed, held_from_train)
+        self.knn_index_, mixed = fit_neighbour_index(self, pooled, y[train_idx], held, self.args.seed, held_from_train)
+        return mixed
 
     def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
         """Rows as this model sees them (normalised pooled embeddings), for nearest-neighbour search."""

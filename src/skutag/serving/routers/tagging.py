@@ -80,7 +80,9 @@ async def tag(body: TagRequest, state: State, caller: Caller) -> TagResponse:
         model=served.name,
         model_version=served.version,
         threshold=served.threshold,
-        target_precision=served.calibration.target,
+        target_precision=served.calibration.claimed_precision,
+        calibrated=served.calibration.calibrated,
+        calibration=served.calibration.summary(),
         stored=state.store is not None and settings.store_predictions,
         results=results,
     )
