@@ -44,14 +44,14 @@ def test_the_cli_imports_no_model_code() -> None:
 
 
 def readme_http_example() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The request body of the README's curl and the response shown under it (HTTP API section)."""
-    m = re.search(r"^## HTTP API.*?(?=^## )", README, re.M | re.S)
-    assert m is not None, "README.md has no HTTP API section"
+    """The request body of the README's curl and the response shown under it (Quick start section)."""
+    m = re.search(r"^## Quick start.*?(?=^## )", README, re.M | re.S)
+    assert m is not None, "README.md has no Quick start section"
     section = m.group(0)
-    bash = re.search(r"^```bash\n(.*?)^```", section, re.M | re.S)
+    console = re.search(r"^```console\n(.*?)^```", section, re.M | re.S)
     shown = re.search(r"^```json\n(.*?)^```", section, re.M | re.S)
-    assert bash is not None and shown is not None, "the HTTP API section needs a curl and the JSON it answers"
-    argv = shlex.split(bash.group(1).replace("\\\n", " "), comments=True)
+    assert console is not None and shown is not None, "the quick start needs a curl and the JSON it answers"
+    argv = shlex.split(console.group(1).replace("\\\n", " ").replace("$ ", " "), comments=True)
     curl = argv[argv.index("curl") :]
     assert "/v1/tag" in curl[curl.index("-s") + 1]
     return json.loads(curl[curl.index("-d") + 1]), json.loads(shown.group(1))
