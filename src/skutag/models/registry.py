@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from skutag.errors import ConfigError, ModelLoadError
+from skutag.fsutil import pinned
 from skutag.models.card import read_meta
 
 if TYPE_CHECKING:  # the kinds' classes are imported on use: reading MODELS (the CLI's help) needs no numpy
@@ -49,9 +50,10 @@ def load_model(directory: str | Path) -> CategoryModel:
 
     Raises ModelLoadError for a missing, foreign, truncated or corrupted directory.
     """
-    kind = read_meta(Path(directory)).get("kind")
+    folder = pinned(directory)  # the kind and the files of one version, even if a save swaps the link meanwhile
+    kind = read_meta(folder).get("kind")
     try:
         cls = model_class(str(kind))
     except ConfigError as exc:
         raise ModelLoadError(f"{directory}: unknown model kind {kind!r}") from exc
-    return cls.load(directory)
+    return cls.load(folder)

@@ -33,6 +33,15 @@ def decode(payload: bytes) -> tuple[Any, ...]:
     return message
 
 
+def crosses(obj: Any) -> bool:
+    """True when ``obj`` survives the trip through a frame (it pickles and unpickles)."""
+    try:
+        ForkingPickler.loads(ForkingPickler.dumps(obj))
+    except Exception:
+        return False
+    return True
+
+
 def send(sock: socket.socket, message: tuple[Any, ...]) -> None:
     """Write one frame on a blocking socket (``sendall`` writes all of it or raises)."""
     sock.sendall(encode(message))

@@ -154,11 +154,7 @@ def settle_heap() -> None:
 
 def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a RuntimeError with its text."""
-    try:
-        frames.decode(frames.encode((exc,))[8:])
-        return exc
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc if frames.crosses(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _answer(worker: Worker, call_id: int, method: str, args: tuple[Any, ...]) -> bytes:
