@@ -58,6 +58,6 @@ def span_entry(
         "start": int(start),
         "end": int(end),
         "confidence": round(float(confidence), 6),
-        "kind": KIND_ATTRIBUTE,
+        "kind": "attribute",
         "source": source,  # type: ignore[typeddict-item]
     }
