@@ -21,15 +21,21 @@ from skutag.cli.common import (
 )
 from skutag.models.registry import MODELS
 
+#: the parts a model directory can hold beside its category model
+PART_MODELS = ("extractor", "tags")
 #: ``--model``'s help lists the registered kinds (the registry imports no model code, numpy or torch).
-MODEL_HELP = f"Model kind: {', '.join(MODELS)} (all but linear need the 'neural' extra)."
+MODEL_HELP = (
+    f"Model kind: {', '.join(MODELS)} (categories; all but linear need the 'neural' extra), or extractor (attribute "
+    "values: --attributes, or WDC-PAVE / ExtractGPT / CoNLL files) or tags (free tag sets: --tags COL), which are "
+    "added to the model directory beside its category model."
+)
 
 
 def train(
     data: list[Path] = typer.Argument(..., help="Labelled catalogue file(s); several are concatenated."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory to write (replaced atomically)."),
     text: str = text_option(),
-    label: str = label_option(LABEL_HELP + LABEL_ROWS_HELP, required=True),
+    label: str = label_option(LABEL_HELP + LABEL_ROWS_HELP + " Needed by the category kinds."),
     label_sep: str | None = label_sep_option(),
     label_levels: int | None = typer.Option(
         None,
@@ -41,6 +47,18 @@ def train(
     valid: list[Path] = typer.Option(None, "--valid", help="Validation file(s) to evaluate on after training."),
     params: str = typer.Option("", "--params", help="Model hyperparameters as JSON, e.g. '{\"C\": 0.5}'."),
     rejects: Path | None = typer.Option(None, "--rejects", help="Where rejected rows go (default: OUT.rejects.jsonl)."),
+    attributes: str = typer.Option(
+        "",
+        "--attributes",
+        help="--model extractor on a plain catalogue: the columns holding one attribute each (e.g. Brand,Colour); "
+        "their values are found in the text.",
+    ),
+    tags: str = typer.Option("", "--tags", help="--model tags: the column holding each row's tags (a|b or JSON list)."),
+    group: str | None = typer.Option(
+        None,
+        "--group",
+        help="--model extractor: the column whose value decides which attributes a row has (default: category).",
+    ),
 ) -> None:
     """Train a model; prints validation figures when --valid is given."""
     from rich.status import Status
@@ -53,6 +71,11 @@ def train(
             hyper = json.loads(params) if params else {}
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--params is not valid JSON: {exc}") from None
+        if model in PART_MODELS:
+            _train_part(model, data, out_dir, text, attributes, tags, group, hyper, valid, rejects)
+            return
+        if not label:
+            raise ConfigError(f"--label is required for --model {model} (the category label column(s))")
         with Status("training", console=console) as status:
             result = train_model(
                 data,
@@ -77,3 +100,61 @@ def train(
             figures = f"accuracy {m['accuracy']:.4f}  weighted F1 {m['f1_weighted']:.4f}  macro F1 {m['f1_macro']:.4f}"
             out.print(f"  {name}: {figures}")
     out.print(f"model: {result.model_dir}")
+
+
+def _train_part(
+    model: str,
+    data: list[Path],
+    out_dir: Path,
+    text: str,
+    attributes: str,
+    tags: str,
+    group: str | None,
+    hyper: dict[str, object],
+    valid: list[Path] | None,
+    rejects: Path | None,
+) -> None:
+    """``--model extractor|tags``: train the part and add it to ``out_dir``."""
+    from rich.status import Status
+
+    from skutag.errors import ConfigError
+    from skutag.workflows.train_parts import train_attributes, train_tag_sets
+
+    reject_path = rejects or out_dir.with_name(out_dir.name + ".rejects.jsonl")
+    with Status("training", console=console) as status:
+        progress = lambda msg: status.update(msg)  # noqa: E731
+        if model == "extractor":
+            result = train_attributes(
+                data,
+                out=out_dir,
+                attributes=split_csv(attributes),
+                text=split_csv(text),
+                group=group,
+                params=hyper,
+                valid=valid or None,
+                rejects=reject_path,
+                progress=progress,
+            )
+        else:
+            if not tags:
+                raise ConfigError("--model tags needs --tags COL (the column holding each row's tags)")
+            if valid:
+                raise ConfigError("--model tags tunes its thresholds on held-out training rows; --valid is not used")
+            result = train_tag_sets(
+                data,
+                out=out_dir,
+                column=tags,
+                text=split_csv(text),
+                params=hyper,
+                rejects=reject_path,
+                progress=progress,
+            )
+    rows = f"{result.rows_used:,} rows ({result.rows_rejected:,} rejected)"
+    out.print(f"trained {result.tagger} on {rows} in {result.train_seconds:.1f} s")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    if result.validation is not None:
+        for name in ("exact", "normalised"):
+            m = result.validation[name]
+            out.print(f"  {name} match: precision {m['precision']:.4f}  recall {m['recall']:.4f}  F1 {m['f1']:.4f}")
+    out.print(f"model: {result.model_dir} (part {result.part})")

@@ -106,14 +106,49 @@ def _class_count(table: pd.DataFrame) -> str:
 
 
 def render_report(
-    result: EvaluationResult, title: str = "skutag evaluation", context: dict[str, Any] | None = None
+    result: EvaluationResult | None,
+    title: str = "skutag evaluation",
+    context: dict[str, Any] | None = None,
+    attributes: dict[str, Any] | None = None,
 ) -> str:
-    """The whole report as one HTML string (no external files)."""
+    """The whole report as one HTML string (no external files): categories (``result``) and attribute values
+    (``attributes``: :func:`attribute_section`'s input), either may be absent."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"]
     parts.append(f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>")
     if context:
         parts.append(_table([{"key": k, "value": v} for k, v in context.items()], ["key", "value"]))
-    parts.append(f"<p>{result.n_rows:,} rows.</p><h2>Per level</h2>")
+    if attributes:
+        parts.append(attribute_section(attributes))
+    if result is not None:
+        parts.extend(_category_sections(result))
+    parts.append("</body></html>")
+    return "\n".join(p for p in parts if p)
+
+
+def attribute_section(scores: dict[str, Any]) -> str:
+    """Attribute values: micro precision/recall/F1 with exact and normalised matching, then per attribute."""
+    out = [f"<h2>Attribute values</h2><p>{scores.get('rows', 0):,} products.</p>"]
+    rows = [{"match": m, **{k: scores[m][k] for k in ("precision", "recall", "f1")}} for m in ("exact", "normalised")]
+    out.append(_table(rows, ["match", "precision", "recall", "f1"]))
+    by_attr: dict[str, dict[str, Any]] = {}
+    for match in ("exact", "normalised"):
+        for r in scores[match]["per_attribute"]:
+            row = by_attr.setdefault(r["attribute"], {"attribute": r["attribute"], "support": r["support"]})
+            for k in ("precision", "recall", "f1"):
+                row[f"{k} ({match})"] = r[k]
+    cols = ["attribute", "support"] + [
+        f"{k} ({m})" for m in ("exact", "normalised") for k in ("precision", "recall", "f1")
+    ]
+    out.append("<h3>Per attribute</h3>" + _table(list(by_attr.values()), cols))
+    if scores.get("tags"):
+        out.append(
+            "<h2>Free tags</h2>" + _table(scores["tags"], ["tag", "precision", "recall", "f1", "support", "threshold"])
+        )
+    return "\n".join(out)
+
+
+def _category_sections(result: EvaluationResult) -> list[str]:
+    parts = [f"<p>{result.n_rows:,} rows.</p><h2>Per level</h2>"]
     cols = ["level", "accuracy", "f1_weighted", "f1_macro", "top3_accuracy", "top5_accuracy", "ece", "n_classes"]
     rows = [{"level": n, **m} for n, m in result.levels.items()] + [{"level": "mean", **result.mean}]
     parts.append(_table(rows, cols))
@@ -145,5 +180,4 @@ def render_report(
                 )
             )
             parts.append("</details>")
-    parts.append("</body></html>")
-    return "\n".join(p for p in parts if p)
+    return parts

@@ -8,14 +8,12 @@ whitespace collapsing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-
-def norm(value: str) -> str:
-    return " ".join(value.lower().split()).strip(" .,;:")
+from skutag.extraction.normalise import exact_key as norm  # the WDC-PAVE comparison
 
 
 @dataclass
@@ -44,18 +42,21 @@ def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def score_extractions(gold: Sequence[dict[str, list[str]]], predicted: Sequence[dict[str, str]]) -> ExtractionReport:
-    """Compare per-offer gold ``{attr: [values]}`` (empty = n/a) with predicted ``{attr: value}``."""
+def score_extractions(
+    gold: Sequence[dict[str, list[str]]], predicted: Sequence[dict[str, str]], key: Callable[[str], str] = norm
+) -> ExtractionReport:
+    """Compare per-offer gold ``{attr: [values]}`` (empty = n/a) with predicted ``{attr: value}``; values match when
+    their ``key`` is equal (default: WDC-PAVE's lower-case comparison; ``normalise.value_key`` for normalised)."""
     stats: dict[str, list[int]] = {}
     for g, pred in zip(gold, predicted, strict=True):
         for attr, values in g.items():
             s = stats.setdefault(attr, [0, 0, 0, 0])  # tp, fp, fn, support
-            truth = {norm(v) for v in values}
+            truth = {key(v) for v in values}
             s[3] += bool(truth)
             guess = pred.get(attr)
-            if guess is None or not norm(guess):
+            if guess is None or not key(guess):
                 s[2] += bool(truth)
-            elif norm(guess) in truth:
+            elif key(guess) in truth:
                 s[0] += 1
             else:
                 s[1] += 1

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
@@ -24,6 +26,11 @@ from skutag.fsutil import atomic_path, pinned
 FORMAT = "skutag-model"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
+#: Sub-models a model directory may hold beside its category model (``skutag train --model extractor|tags``): each a
+#: complete artefact of its own in that subfolder. Saving the category model again keeps them.
+PART_NAMES = ("attributes", "tags")
+#: The card's kind for a directory with parts but no category model yet.
+BUNDLE_KIND = "tag-bundle"
 
 
 def save_artefact(
@@ -39,8 +46,42 @@ def save_artefact(
     with atomic_path(directory) as tmp:
         tmp.mkdir(parents=True)
         write_state(tmp)
+        carry_parts(directory, tmp)
         write_meta(tmp, kind, card=card, **fields)
     return directory
+
+
+def carry_parts(directory: Path, tmp: Path, skip: tuple[str, ...] = ()) -> list[str]:
+    """Copy the parts (:data:`PART_NAMES`) of the version ``directory`` holds now into the new version ``tmp``,
+    except ``skip`` and those ``tmp`` already has: retraining the category model keeps the extractor."""
+    current = pinned(directory)
+    carried = []
+    for name in PART_NAMES:
+        src = current / name
+        if name in skip or (tmp / name).exists() or not src.is_dir():
+            continue
+        copy_version(src, tmp / name)
+        carried.append(name)
+    return carried
+
+
+def copy_version(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> None:
+    """Copy a saved directory's current contents to ``dst`` (new): links followed, version folders and
+    temporaries (hidden names) and the top-level names in ``skip`` left out. Saved versions are never modified,
+    so files are hard-linked (instant, no space) where the filesystem allows."""
+    root = str(pinned(src))
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if n.startswith(".") or (folder == root and n in skip)]
+
+    shutil.copytree(root, dst, copy_function=_link_or_copy, ignore=ignore)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def open_artefact(directory: str | Path, kind: str) -> tuple[Path, dict[str, Any]]:

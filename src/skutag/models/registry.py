@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from skutag.errors import ConfigError, ModelLoadError
 from skutag.fsutil import pinned
-from skutag.models.card import read_meta
+from skutag.models.card import BUNDLE_KIND, read_meta
 
 if TYPE_CHECKING:  # the kinds' classes are imported on use: reading MODELS (the CLI's help) needs no numpy
     from skutag.models.base import CategoryModel
@@ -52,6 +52,11 @@ def load_model(directory: str | Path) -> CategoryModel:
     """
     folder = pinned(directory)  # the kind and the files of one version, even if a save swaps the link meanwhile
     kind = read_meta(folder).get("kind")
+    if kind == BUNDLE_KIND:
+        raise ModelLoadError(
+            f"{directory}: holds attribute/tag parts but no category model yet; train one into it (skutag train DATA "
+            f"--label COLS --out {directory}: the parts are kept)"
+        )
     try:
         cls = model_class(str(kind))
     except ConfigError as exc:

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 
 from skutag.catalogue.rejects import RejectSink
-from skutag.errors import ConfigError
+from skutag.errors import ConfigError, MissingColumnError
 from skutag.evaluation.metrics import EvaluationResult, evaluate_predictions
 from skutag.evaluation.report import render_report
 from skutag.fsutil import atomic_write_text
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
-from skutag.models.registry import load_model
+from skutag.models.bundle import load_bundle
 from skutag.taxonomy import clean_path
 
 log = get_logger(__name__)
@@ -26,10 +26,13 @@ log = get_logger(__name__)
 
 @dataclass
 class EvaluationOutput:
-    result: EvaluationResult
+    #: the category evaluation (None: the directory has no category model, or the data no category labels)
+    result: EvaluationResult | None
     metrics_path: Path
     report_path: Path
     rows_rejected: int
+    #: attribute values and free tags (:func:`skutag.workflows.evaluate_parts.evaluate_parts`), when scored
+    attributes: dict[str, Any] | None = None
 
 
 def evaluate_model(model: CategoryModel, texts: pd.DataFrame, labels: pd.DataFrame) -> EvaluationResult:
@@ -64,17 +67,30 @@ def evaluate_scored(
 
 
 def write_evaluation(
-    result: EvaluationResult, out_dir: str | Path, context: dict[str, Any] | None = None
+    result: EvaluationResult | None,
+    out_dir: str | Path,
+    context: dict[str, Any] | None = None,
+    attributes: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
-    """metrics.json, per_class_<level>.csv and a self-contained report.html in ``out_dir``."""
+    """metrics.json, per_class_<level>.csv (per_attribute.csv) and a self-contained report.html in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.json"
-    atomic_write_text(metrics_path, json.dumps(_finite(result.metrics_json()), indent=2, ensure_ascii=False))
-    for name, table in result.per_class.items():
+    metrics = result.metrics_json() if result is not None else {}
+    if attributes:
+        metrics["attributes"] = attributes
+    atomic_write_text(metrics_path, json.dumps(_finite(metrics), indent=2, ensure_ascii=False))
+    for name, table in (result.per_class if result is not None else {}).items():
         atomic_write_text(out / f"per_class_{name}.csv", table.to_csv(index=False))
+    if attributes and "exact" in attributes:
+        rows = pd.DataFrame(attributes["exact"]["per_attribute"]).merge(
+            pd.DataFrame(attributes["normalised"]["per_attribute"]),
+            on=["attribute", "support"],
+            suffixes=("_exact", "_normalised"),
+        )
+        atomic_write_text(out / "per_attribute.csv", rows.to_csv(index=False))
     report_path = out / "report.html"
-    atomic_write_text(report_path, render_report(result, context=context))
+    atomic_write_text(report_path, render_report(result, context=context, attributes=attributes))
     return metrics_path, report_path
 
 
@@ -86,36 +102,50 @@ def evaluate_files(
     label: Sequence[str] = (),
     label_sep: str | None = None,
 ) -> EvaluationOutput:
-    """Load a saved model and evaluate it on catalogue file(s); text and label columns come from the
-    model card unless ``label``/``label_sep`` override them, and the labels are cut to the card's levels
-    (``train --levels``). Rejected rows go to ``out_dir/rejects.jsonl``."""
+    """Load a saved model directory and evaluate what it holds on catalogue file(s): the category model where the
+    data has its labels (text and label columns come from the model card unless ``label``/``label_sep`` override
+    them; labels cut to the card's levels), the attribute values and free tags where the data has them. Rejected
+    rows go to ``out_dir/rejects.jsonl``."""
     from skutag.catalogue.labelled import load_labelled
+    from skutag.workflows.evaluate_parts import evaluate_parts
 
-    model = load_model(model_dir)
-    card = getattr(model, "card_", {})
-    label = tuple(label) or tuple(card.get("label_columns") or ())
-    if not label:
-        raise ConfigError("the model card names no label columns; pass --label")
-    label_sep = label_sep if label_sep is not None else card.get("label_sep")
+    bundle = load_bundle(model_dir)
+    model = bundle.category
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    result = None
+    attributes = None
     with RejectSink(out / "rejects.jsonl") as rejects:
-        ld = load_labelled(
-            data,
-            text=model.text_columns_,
-            label=label,
-            label_sep=label_sep,
-            levels=card.get("label_levels"),
-            rejects=rejects,
-        )
+        if model is not None:
+            card = getattr(model, "card_", {})
+            label = tuple(label) or tuple(card.get("label_columns") or ())
+            if not label:
+                raise ConfigError("the model card names no label columns; pass --label")
+            label_sep = label_sep if label_sep is not None else card.get("label_sep")
+            try:
+                ld = load_labelled(
+                    data,
+                    text=model.text_columns_,
+                    label=label,
+                    label_sep=label_sep,
+                    levels=card.get("label_levels"),
+                    rejects=rejects,
+                )
+            except MissingColumnError:
+                if not bundle.extracts_tags:
+                    raise
+                log.info("no category labels in the data: scoring the attribute/tag parts only")
+            else:
+                texts = ld.texts.copy()
+                texts.columns = model.text_columns_
+                result = evaluate_model(model, texts, ld.labels)
+        if bundle.extracts_tags:
+            attributes = evaluate_parts(bundle, data, rejects=rejects, required=result is None)
         n_rejected = rejects.count
-    texts = ld.texts.copy()
-    texts.columns = model.text_columns_
-    result = evaluate_model(model, texts, ld.labels)
     paths = [data] if isinstance(data, str | Path) else list(data)
     context = {"model": str(model_dir), "data": ", ".join(map(str, paths)), "rows rejected": n_rejected}
-    metrics_path, report_path = write_evaluation(result, out, context)
-    return EvaluationOutput(result, metrics_path, report_path, n_rejected)
+    metrics_path, report_path = write_evaluation(result, out, context, attributes)
+    return EvaluationOutput(result, metrics_path, report_path, n_rejected, attributes)
 
 
 def _finite(obj: Any) -> Any:

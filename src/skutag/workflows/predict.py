@@ -19,7 +19,7 @@ from skutag.catalogue.writer import write_catalogue
 from skutag.errors import MissingColumnError
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
-from skutag.models.registry import load_model
+from skutag.models.bundle import ModelBundle, load_bundle
 from skutag.taxonomy import PATH_SEP
 
 log = get_logger(__name__)
@@ -56,8 +56,20 @@ def prediction_frame(model: CategoryModel, texts: pd.DataFrame, k: int = 3) -> p
     return pd.DataFrame(out, index=texts.index)
 
 
+def tags_column(bundle: ModelBundle, rows: pd.DataFrame) -> list[str]:
+    """The ``tags`` column: per row a JSON object ``{name: entry}`` (:mod:`skutag.extraction.entries`)."""
+    return [json.dumps(t, ensure_ascii=False) for t in bundle.predict_tags(rows)]
+
+
+def _text_columns(bundle: ModelBundle) -> list[str]:
+    """The columns a row must have text in: the category model's, else its parts' (all of them)."""
+    if bundle.category is not None:
+        return list(bundle.category.text_columns_)
+    return list(dict.fromkeys(c for p in bundle.parts.values() for c in p.text_columns))
+
+
 def _predict_chunks(
-    model: CategoryModel,
+    bundle: ModelBundle,
     paths: Sequence[str | Path],
     k: int,
     chunksize: int,
@@ -68,7 +80,9 @@ def _predict_chunks(
     id_column: str | None = None,
     keep_id: bool = True,
 ) -> Iterator[pd.DataFrame]:
-    fields = TextFields(model.text_columns_)  # the rule the bulk and API roads use too
+    model = bundle.category
+    text_columns = _text_columns(bundle)
+    fields = TextFields(text_columns)  # the rule the bulk and API roads use too
     id_col: str | None = None
     first = True
     for path in paths:
@@ -82,10 +96,10 @@ def _predict_chunks(
                     log.info("product id column: %r (kept in the output)", id_col)
             if not fields.present(chunk.columns):
                 raise MissingColumnError(
-                    f"none of the model's text columns {model.text_columns_} is in the file (has "
+                    f"none of the model's text columns {text_columns} is in the file (has "
                     f"{[c for c in chunk.columns if not c.startswith('_')]})",
                     source=str(path),
-                    column=model.text_columns_[0],
+                    column=text_columns[0],
                 )
             texts = fields.frame(chunk)
             empty = fields.blank(texts)
@@ -95,17 +109,18 @@ def _predict_chunks(
                     "empty text: all text columns are empty",
                     source=str(row.get(SOURCE_COL, path)),
                     row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
-                    column=model.text_columns_[0],
+                    column=text_columns[0],
                     record=row,
                 )
                 stats.rows_rejected += 1
             ok = ~empty
             kept = chunk.loc[ok]
-            pred = (
-                prediction_frame(model, texts.loc[ok], k=k)
-                if ok.any()
-                else prediction_frame(model, texts.iloc[:0], k=k)
-            )
+            if model is not None:
+                pred = prediction_frame(model, texts.loc[ok] if ok.any() else texts.iloc[:0], k=k)
+            else:
+                pred = pd.DataFrame(index=kept.index)
+            if bundle.extracts_tags:
+                pred["tags"] = tags_column(bundle, kept) if len(kept) else []
             front_cols = dict.fromkeys(c for c in (SOURCE_COL, ROW_COL, id_col, *keep) if c is not None)
             front = kept[[c for c in front_cols if c in kept.columns]]
             result = pd.concat([front, pred], axis=1)
@@ -130,20 +145,22 @@ def predict_files(
     keep_id: bool = True,
 ) -> PredictStats:
     """Predict every row of ``data`` (several files are concatenated) into ``out`` (format from its suffix:
-    .csv, .jsonl, .parquet ...). Streams ``chunksize`` rows at a time. Rows with no text are rejected to
+    .csv, .jsonl, .parquet ...). A model directory with an attribute or tag part adds a ``tags`` column (JSON
+    ``{name: {value, text, field, start, end, confidence, ...}}``); one with parts only writes just that. Streams
+    ``chunksize`` rows at a time. Rows with no text are rejected to
     ``rejects`` (default: ``<out>.rejects.jsonl``). Rows read = rows written + rows rejected.
 
     Each output row starts with ``_source`` and ``_row`` (where it came from), the product id column
     (``id_column``, else the first file's id-like column: ``id``, ``sku``, ``Product ID``, ``uniq_id`` ...;
     none with ``keep_id=False``) and the ``keep_columns``."""
-    model = load_model(model_dir)
+    bundle = load_bundle(model_dir)
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
     stats = PredictStats()
     reject_path = Path(rejects) if rejects is not None else out.with_name(out.name + ".rejects.jsonl")
     with RejectSink(reject_path) as sink:
         write_catalogue(
-            _predict_chunks(model, paths, k, chunksize, sink, stats, keep_columns, on_rows, id_column, keep_id), out
+            _predict_chunks(bundle, paths, k, chunksize, sink, stats, keep_columns, on_rows, id_column, keep_id), out
         )
         stats.rows_rejected = sink.count
     log.info("%d rows read, %d predicted, %d rejected", stats.rows_read, stats.rows_written, stats.rows_rejected)
