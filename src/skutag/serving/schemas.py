@@ -173,6 +173,8 @@ class ModelInfo(BaseModel):
     validation: dict[str, Any] | None = None
     saved_at: str | None = None
     has_tags: bool = False
+    attributes: list[str] = Field(default_factory=list, description="Attributes the model extracts (its tags).")
+    tags: list[str] = Field(default_factory=list, description="Free tags the model assigns.")
 
 
 class ModelsResponse(BaseModel):

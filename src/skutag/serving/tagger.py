@@ -14,8 +14,7 @@ import pandas as pd
 from skutag.catalogue.fields import TextFields
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
-from skutag.models.card import read_meta
-from skutag.models.registry import load_model
+from skutag.models.bundle import ModelBundle, load_bundle
 from skutag.serving.calibration import Calibration, calibrate, fixed, uncalibrated
 from skutag.store.records import PredictionRecord
 from skutag.store.tables import DECISION_AUTO, DECISION_REVIEW
@@ -27,9 +26,10 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _MAX_EVIDENCE_TOKENS = 40
 
 
-def model_version(meta: dict[str, Any]) -> str:
-    """``<kind>-<12 hex>``: a digest of the model files' checksums, so retraining gives a new version."""
-    files = meta.get("files") or {}
+def model_version(meta: dict[str, Any], parts: dict[str, str] | None = None) -> str:
+    """``<kind>-<12 hex>``: a digest of the model files' checksums (and its parts'), so retraining gives a new
+    version."""
+    files = {**(meta.get("files") or {}), **(parts or {})}
     digest = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(files.items())).encode()).hexdigest()
     return f"{meta.get('kind', 'model')}-{digest[:12]}"
 
@@ -44,6 +44,8 @@ class ServedModel:
     directory: Path
     calibration: Calibration
     paths: list[tuple[str, ...]] = field(default_factory=list)
+    #: the model directory's attribute and tag parts (None: a category model alone)
+    bundle: ModelBundle | None = None
     _path_set: set[tuple[str, ...]] = field(default_factory=set, init=False, repr=False)
 
     @property
@@ -65,8 +67,14 @@ class ServedModel:
             "calibration": self.calibration.as_dict(),
             "validation": (card.get("validation") or {}).get("metrics"),
             "saved_at": card.get("saved_at"),
-            "has_tags": self.model.extracts_tags,
+            "has_tags": self.extracts_tags,
+            "attributes": self.bundle.attributes.attributes if self.bundle and self.bundle.attributes else [],
+            "tags": self.bundle.tags.tags if self.bundle and self.bundle.tags else [],
         }
+
+    @property
+    def extracts_tags(self) -> bool:
+        return self.bundle is not None and self.bundle.extracts_tags
 
     def knows_path(self, path: list[str]) -> bool:
         return tuple(path) in self._path_set
@@ -86,7 +94,8 @@ def load_served_model(
     ``target_precision`` from the card (or an older card's validation data). A model without calibration for the
     target auto-accepts nothing, unless ``fallback_threshold`` is given; either way it claims no precision."""
     directory = Path(directory)
-    model = load_model(directory)
+    bundle = load_bundle(directory)
+    model = bundle.require_category("serving")
     if threshold is not None:
         cal = fixed(target_precision, threshold)
     else:
@@ -99,8 +108,8 @@ def load_served_model(
             log.warning("%s: answers claim no precision", found.summary())
         cal = found
     paths = model_paths(model)
-    version = model_version(read_meta(directory))  # the loaded card drops the file checksums
-    return ServedModel(model, directory.name, version, directory, cal, paths)
+    version = model_version(bundle.meta or {}, bundle.part_digests())  # the loaded card drops the file checksums
+    return ServedModel(model, directory.name, version, directory, cal, paths, bundle if bundle.extracts_tags else None)
 
 
 def model_paths(model: CategoryModel) -> list[tuple[str, ...]]:
@@ -139,8 +148,9 @@ class Tagger:
         texts = self.texts_frame(products)
         top = model.predict_scored(texts, k=k)
         tags: list[dict[str, Any]] = [{} for _ in products]
-        if model.extracts_tags:
-            tags = [dict(t) for t in model.predict_tags(texts)]
+        if self.served.bundle is not None:
+            target = self.served.calibration.target
+            tags = [dict(t) for t in self.served.bundle.predict_tags(products, target_precision=target)]
         n_levels = len(model.levels_)
         level_scores = top.level_scores if top.level_scores is not None else np.full((len(products), n_levels), np.nan)
         scores = np.asarray(top.scores, dtype=float)

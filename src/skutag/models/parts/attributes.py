@@ -25,7 +25,7 @@ from skutag.extraction.entries import TagEntry, span_entry
 from skutag.extraction.examples import join_fields, locate
 from skutag.extraction.normalise import value_key
 from skutag.models.card import open_artefact, save_artefact
-from skutag.models.parts.confidence import ConfidenceMap, precision_table, threshold_for
+from skutag.models.parts.confidence import MIN_SUPPORT, ConfidenceMap, precision_table, threshold_for
 
 KIND = "attributes"
 CONFIG_FILE = "part.json"
@@ -74,11 +74,14 @@ class AttributePart:
         confidence: ConfidenceMap | None = None,
         tables: dict[str, list[list[float]]] | None = None,
         card: dict[str, Any] | None = None,
+        confidence_by_attribute: dict[str, ConfidenceMap] | None = None,
     ) -> None:
         self.tagger = tagger
         self.text_columns = list(text_columns)
         self.group_column = group_column
         self.confidence = confidence or ConfidenceMap()
+        #: attributes with enough held-out values have a map of their own (a brand tagged at 0.5 is not a width)
+        self.confidence_by_attribute = confidence_by_attribute or {}
         self.tables = tables or {}
         self.card = card or {}
         self.fields = TextFields(self.text_columns)
@@ -141,7 +144,7 @@ class AttributePart:
         out: list[dict[str, TagEntry]] = []
         for row, found in zip(values, best, strict=True):
             tags: dict[str, TagEntry] = {}
-            confidences = self.confidence([score for _, _, score in found.values()])
+            confidences = [self.confidence_of(attr, score) for attr, (_, _, score) in found.items()]
             for (attr, (s, e, _)), conf in zip(found.items(), confidences, strict=True):
                 where = locate(names, row, s, e)
                 if where is None:
@@ -156,6 +159,10 @@ class AttributePart:
                 tags[attr] = entry
             out.append(tags)
         return out
+
+    def confidence_of(self, attribute: str, score: float) -> float:
+        """The calibrated confidence of a raw span score: the attribute's own map, else the map of all."""
+        return float(self.confidence_by_attribute.get(attribute, self.confidence)([score])[0])
 
     def thresholds(self, target_precision: float) -> dict[str, float | None]:
         """Per attribute (and ``*`` for all), the lowest calibrated confidence that reaches the target precision."""
@@ -181,11 +188,19 @@ class AttributePart:
                 attrs.append(attr)
                 correct.append(value_key(text[s:e]) in {value_key(v) for v in truth[attr]})
         self.confidence = ConfidenceMap.fit(scores, correct)
-        conf = self.confidence(scores)
-        tables = {ALL: precision_table(conf, correct)}
+        ok, raw = np.asarray(correct, dtype=bool), np.asarray(scores, dtype=float)
+        self.confidence_by_attribute = {}
         for attr in sorted(set(attrs)):
             sel = np.array([a == attr for a in attrs])
-            tables[attr] = precision_table(conf[sel], np.asarray(correct)[sel])
+            if sel.sum() >= MIN_SUPPORT:
+                own = ConfidenceMap.fit(raw[sel], ok[sel])
+                if own.fitted:
+                    self.confidence_by_attribute[attr] = own
+        conf = np.array([self.confidence_of(a, x) for a, x in zip(attrs, scores, strict=True)])
+        tables = {ALL: precision_table(conf, ok)}
+        for attr in sorted(set(attrs)):
+            sel = np.array([a == attr for a in attrs])
+            tables[attr] = precision_table(conf[sel], ok[sel])
         self.tables = tables
         return {"source": source, "values": len(scores), "fitted": self.confidence.fitted}
 
@@ -197,6 +212,7 @@ class AttributePart:
                 "text_columns": self.text_columns,
                 "group_column": self.group_column,
                 "confidence": self.confidence.to_dict(),
+                "confidence_by_attribute": {a: m.to_dict() for a, m in self.confidence_by_attribute.items()},
                 "tables": self.tables,
                 "card": self.card,
             }
@@ -225,4 +241,5 @@ class AttributePart:
             ConfidenceMap.from_dict(config.get("confidence")),
             config.get("tables") or {},
             config.get("card") or {},
+            {a: ConfidenceMap.from_dict(m) for a, m in (config.get("confidence_by_attribute") or {}).items()},
         )
