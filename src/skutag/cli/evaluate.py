@@ -58,6 +58,11 @@ def _print_attributes(scores: dict[str, Any]) -> None:
             out.print(
                 f"attributes ({match}): precision {m['precision']:.4f}  recall {m['recall']:.4f}  F1 {m['f1']:.4f}"
             )
+    if "entities" in scores:
+        e = scores["entities"]
+        out.print(
+            f"entities (span and type): precision {e['precision']:.4f}  recall {e['recall']:.4f}  F1 {e['f1']:.4f}"
+        )
     if "exact" in scores:
         for row in scores["exact"]["per_attribute"][:15]:
             out.print(f"  {row['attribute']}: F1 {row['f1']:.4f} (support {row['support']})")

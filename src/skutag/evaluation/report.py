@@ -130,6 +130,10 @@ def attribute_section(scores: dict[str, Any]) -> str:
     out = [f"<h2>Attribute values</h2><p>{scores.get('rows', 0):,} products.</p>"]
     rows = [{"match": m, **{k: scores[m][k] for k in ("precision", "recall", "f1")}} for m in ("exact", "normalised")]
     out.append(_table(rows, ["match", "precision", "recall", "f1"]))
+    if scores.get("entities"):
+        e = scores["entities"]
+        out.append("<h3>Entities (exact span and type)</h3>")
+        out.append(_table([{"type": "all", **e}, *e["per_type"]], ["type", "precision", "recall", "f1", "support"]))
     by_attr: dict[str, dict[str, Any]] = {}
     for match in ("exact", "normalised"):
         for r in scores[match]["per_attribute"]:

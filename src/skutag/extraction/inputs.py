@@ -112,6 +112,8 @@ def _read_conll(files: list[Path], sink: RejectSink) -> AttributeData:
                 gold.setdefault(kind, []).append(text[s:e])
             examples.append(AttributeExample({"title": text}, None, gold, spans, str(path), number))
     attributes = sorted({a for ex in examples for a in ex.gold})
+    for ex in examples:  # every type is asked of every sentence: one it lacks is absent, not unknown
+        ex.gold = {a: ex.gold.get(a, []) for a in attributes}
     return AttributeData(examples, ["title"], attributes, None, "conll")
 
 

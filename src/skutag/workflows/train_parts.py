@@ -88,7 +88,40 @@ def score_part(part: AttributePart, data: AttributeData) -> dict[str, Any]:
     gold = data.gold()
     exact = score_extractions(gold, predicted)
     normalised = score_extractions(gold, predicted, key=value_key)
-    return {"rows": len(gold), "exact": _report(exact), "normalised": _report(normalised)}
+    out = {"rows": len(gold), "exact": _report(exact), "normalised": _report(normalised)}
+    if data.format == "conll":
+        out["entities"] = entity_scores(part.raw_spans(data.texts(), None), data.spans())
+    return out
+
+
+def entity_scores(
+    predicted: Sequence[Sequence[tuple[str, int, int, float]]], gold: Sequence[Sequence[tuple[str, int, int]]]
+) -> dict[str, Any]:
+    """Entity-level micro precision/recall/F1 (exact span and type, every entity of a row), and per type: the NER
+    scoring of CoNLL-style data such as Taobao."""
+    g = {(i, a, s, e) for i, spans in enumerate(gold) for a, s, e in spans}
+    p = {(i, a, s, e) for i, spans in enumerate(predicted) for a, s, e, _ in spans}
+
+    def prf(gs: set[Any], ps: set[Any]) -> dict[str, float]:
+        tp = len(gs & ps)
+        pr = tp / len(ps) if ps else 0.0
+        rc = tp / len(gs) if gs else 0.0
+        return {
+            "precision": round(pr, 4),
+            "recall": round(rc, 4),
+            "f1": round(2 * pr * rc / (pr + rc), 4) if tp else 0.0,
+        }
+
+    types = sorted({x[1] for x in g | p})
+    per_type = [
+        {
+            "type": t,
+            **prf({x for x in g if x[1] == t}, {x for x in p if x[1] == t}),
+            "support": sum(x[1] == t for x in g),
+        }
+        for t in types
+    ]
+    return {**prf(g, p), "gold": len(g), "predicted": len(p), "per_type": per_type}
 
 
 def _report(r: ExtractionReport) -> dict[str, Any]:

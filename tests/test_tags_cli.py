@@ -1,0 +1,161 @@
+"""Tags and attributes through the doors a user takes: ``skutag train --model extractor|tags``, ``evaluate``,
+``predict`` and the served ``/v1/tag``, on real WDC-PAVE and Taobao rows, in each input layout.
+
+The span tagger here is the character CRF (``--params '{"tagger": "crf"}'``; seconds to train) except where the
+fine-tuned extractor's own path is the point (a tiny random encoder keeps that fast)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from real_shaped import SHARED
+from skutag.cli.main import app
+from skutag.models.bundle import load_bundle
+from skutag.serving.tagger import load_served_model
+
+PAVE = SHARED / "wdc-pave" / "raw"
+TAOBAO = SHARED / "taobao-ner-zh"
+CRF = json.dumps({"tagger": "crf", "max_iterations": 60})
+runner = CliRunner()
+
+
+def cli(*args: str) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def head(src: Path, dst: Path, n: int, skip: int = 0) -> Path:
+    with src.open(encoding="utf-8") as fh:
+        lines = fh.readlines()[skip : skip + n]
+    dst.write_text("".join(lines), encoding="utf-8")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def pave(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("pave")
+    return {"train": head(PAVE / "train_large.jsonl", d / "train.jsonl", 400), "test": PAVE / "test.jsonl", "dir": d}
+
+
+@pytest.fixture(scope="module")
+def model(pave: dict[str, Path]) -> Path:
+    out = pave["dir"] / "model"
+    output = cli("train", pave["train"], "--model", "extractor", "--params", CRF, "--out", out)
+    assert "trained crf-extractor on 400 rows (0 rejected)" in output
+    return out
+
+
+def test_pave_train_evaluate_predict(model: Path, pave: dict[str, Path], tmp_path: Path) -> None:
+    output = cli("evaluate", model, pave["test"], "--out", tmp_path / "ev")
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["attributes"]
+    assert metrics["rows"] == 354
+    assert 0.4 < metrics["exact"]["f1"] <= metrics["normalised"]["f1"] < 1.0
+    assert f"F1 {metrics['exact']['f1']:.4f}" in output
+    per_attr = pd.read_csv(tmp_path / "ev" / "per_attribute.csv")
+    assert {"attribute", "support", "f1_exact", "f1_normalised"} <= set(per_attr.columns)
+    assert "Attribute values" in (tmp_path / "ev" / "report.html").read_text()
+
+    cli("predict", model, pave["test"], "--out", tmp_path / "p.jsonl")
+    rows = pd.read_json(tmp_path / "p.jsonl", lines=True)
+    source = pd.read_json(pave["test"], lines=True)
+    assert len(rows) == 354 and "tags" in rows.columns
+    found = 0
+    for tags, (_, offer) in zip(rows["tags"], source.iterrows(), strict=True):
+        tags = json.loads(tags) if isinstance(tags, str) else tags
+        for attr, entry in tags.items():
+            text = offer["input_title"] if entry["field"] == "name" else offer["input_description"]
+            assert text[entry["start"] : entry["end"]] == entry["text"], (attr, entry)
+            assert 0.0 <= entry["confidence"] <= 1.0 and entry["value"]
+            assert attr in offer["target_scores"]  # only the offer's category's attributes
+            found += 1
+    assert found > 300
+
+
+def test_extractgpt_file_and_one_column_per_attribute(pave: dict[str, Path], tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in pave["train"].read_text().splitlines()]
+    egpt = tmp_path / "egpt.json"
+    egpt.write_text(
+        json.dumps(
+            [
+                {
+                    "input": r["input_title"],
+                    "category": r["category"],
+                    "target_scores": {a: {v: 1 for v in vals} for a, vals in r["target_scores"].items()},
+                }
+                for r in rows
+            ]
+        )
+    )
+    cli("train", egpt, "--model", "extractor", "--params", CRF, "--out", tmp_path / "m1")
+    cli("evaluate", tmp_path / "m1", egpt, "--out", tmp_path / "ev1")
+    assert json.loads((tmp_path / "ev1" / "metrics.json").read_text())["attributes"]["exact"]["f1"] > 0.5
+
+    table = pd.DataFrame(
+        {
+            "title": [r["input_title"] for r in rows],
+            "Brand": [next((v for v in r["target_scores"].get("Brand", {}) if v != "n/a"), "") for r in rows],
+            "Product Type": [
+                next((v for v in r["target_scores"].get("Product Type", {}) if v != "n/a"), "") for r in rows
+            ],
+        }
+    )
+    table.to_csv(tmp_path / "cat.csv", index=False)
+    output = cli(
+        "train", tmp_path / "cat.csv", "--model", "extractor", "--attributes", "Brand,Product Type", "--params", CRF,
+        "--out", tmp_path / "m2",
+    )  # fmt: skip
+    assert "occur nowhere in the text" in output  # descriptions are left out: some values are not in the title
+    cli("evaluate", tmp_path / "m2", tmp_path / "cat.csv", "--out", tmp_path / "ev2")
+    per_attr = json.loads((tmp_path / "ev2" / "metrics.json").read_text())["attributes"]["exact"]["per_attribute"]
+    assert {r["attribute"] for r in per_attr} == {"Brand", "Product Type"}
+
+
+def test_category_model_and_extractor_in_one_directory_served(pave: dict[str, Path], tmp_path: Path) -> None:
+    """The extractor first, the category model added later (the part is kept), served together."""
+    out = tmp_path / "both"
+    cli("train", pave["train"], "--model", "extractor", "--params", CRF, "--out", out)
+    with pytest.raises(Exception, match="no category model"):
+        load_served_model(out, target_precision=0.9)
+    cli("train", pave["train"], "--label", "category", "--out", out)
+    bundle = load_bundle(out)
+    assert bundle.category is not None and bundle.attributes is not None
+    served = load_served_model(out, target_precision=0.9)
+    from fastapi.testclient import TestClient
+
+    from skutag.serving.app import create_app
+    from skutag.serving.settings import ServeSettings
+
+    settings = ServeSettings(model_dir=out, worker_process=False, target_precision=0.9)
+    title = "Benchmark Standard Comfort-Fit Wedding band LCF15018KW"
+    with TestClient(create_app(settings)) as client:
+        info = client.get("/v1/models").json()["models"][0]
+        assert info["has_tags"] and "Brand" in info["attributes"] and info["version"] == served.version
+        answer = client.post("/v1/tag", json={"products": [{"id": "a", "name": title, "category": "Jewelry"}]})
+        assert answer.status_code == 200, answer.text
+        result = answer.json()["results"][0]
+        assert result["path"] == ["Jewelry"]
+        tags = result["tags"]
+        assert tags, result
+        for entry in tags.values():
+            assert title[entry["start"] : entry["end"]] == entry["text"] and entry["field"] == "name"
+            assert entry["decision"] in ("auto", "review")
+    # retraining the part gives a new served version; the category model is untouched
+    cli("train", pave["train"], "--model", "extractor", "--params", json.dumps({"tagger": "crf", "c2": 0.5}),
+        "--out", out)  # fmt: skip
+    assert load_served_model(out, target_precision=0.9).version != served.version
+    assert (out / "taxonomy.json").is_file()
+
+
+def test_chinese_catalogue_gets_the_character_tagger(tmp_path: Path) -> None:
+    train = head(TAOBAO / "train.txt", tmp_path / "train.txt", 12000)
+    output = cli("train", train, "--model", "extractor", "--out", tmp_path / "zh")
+    assert "trained crf-extractor" in output
+    cli("evaluate", tmp_path / "zh", TAOBAO / "test.txt", "--out", tmp_path / "ev")
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["attributes"]
+    assert metrics["exact"]["f1"] > 0.5
