@@ -20,7 +20,7 @@ from skutag.serving.tagger import load_served_model
 
 PAVE = SHARED / "wdc-pave" / "raw"
 TAOBAO = SHARED / "taobao-ner-zh"
-CRF = json.dumps({"tagger": "crf", "max_iterations": 60})
+CRF = json.dumps({"tagger": "crf", "max_iterations": 30})
 runner = CliRunner()
 
 
@@ -30,9 +30,10 @@ def cli(*args: str) -> str:
     return result.output
 
 
-def head(src: Path, dst: Path, n: int, skip: int = 0) -> Path:
+def head(src: Path, dst: Path, n: int, step: int = 1) -> Path:
+    """Every ``step``-th of the first ``n * step`` lines (WDC-PAVE's files are sorted by category)."""
     with src.open(encoding="utf-8") as fh:
-        lines = fh.readlines()[skip : skip + n]
+        lines = fh.readlines()[: n * step : step]
     dst.write_text("".join(lines), encoding="utf-8")
     return dst
 
@@ -40,14 +41,18 @@ def head(src: Path, dst: Path, n: int, skip: int = 0) -> Path:
 @pytest.fixture(scope="module")
 def pave(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("pave")
-    return {"train": head(PAVE / "train_large.jsonl", d / "train.jsonl", 400), "test": PAVE / "test.jsonl", "dir": d}
+    return {
+        "train": head(PAVE / "train_large.jsonl", d / "train.jsonl", 300, step=3),
+        "test": PAVE / "test.jsonl",
+        "dir": d,
+    }
 
 
 @pytest.fixture(scope="module")
 def model(pave: dict[str, Path]) -> Path:
     out = pave["dir"] / "model"
-    output = cli("train", pave["train"], "--model", "extractor", "--params", CRF, "--out", out)
-    assert "trained crf-extractor on 400 rows (0 rejected)" in output
+    output = cli("train", pave["train"], "--model", "extractor", "--text", "input_title", "--params", CRF, "--out", out)
+    assert "trained crf-extractor on 300 rows (0 rejected)" in output
     return out
 
 
@@ -55,7 +60,7 @@ def test_pave_train_evaluate_predict(model: Path, pave: dict[str, Path], tmp_pat
     output = cli("evaluate", model, pave["test"], "--out", tmp_path / "ev")
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["attributes"]
     assert metrics["rows"] == 354
-    assert 0.4 < metrics["exact"]["f1"] <= metrics["normalised"]["f1"] < 1.0
+    assert 0.3 < metrics["exact"]["f1"] <= metrics["normalised"]["f1"] < 1.0
     assert f"F1 {metrics['exact']['f1']:.4f}" in output
     per_attr = pd.read_csv(tmp_path / "ev" / "per_attribute.csv")
     assert {"attribute", "support", "f1_exact", "f1_normalised"} <= set(per_attr.columns)
@@ -65,14 +70,15 @@ def test_pave_train_evaluate_predict(model: Path, pave: dict[str, Path], tmp_pat
     rows = pd.read_json(tmp_path / "p.jsonl", lines=True)
     source = pd.read_json(pave["test"], lines=True)
     assert len(rows) == 354 and "tags" in rows.columns
+    schema = load_bundle(model).attributes.tagger.schema_  # type: ignore[union-attr]
     found = 0
     for tags, (_, offer) in zip(rows["tags"], source.iterrows(), strict=True):
         tags = json.loads(tags) if isinstance(tags, str) else tags
         for attr, entry in tags.items():
-            text = offer["input_title"] if entry["field"] == "name" else offer["input_description"]
-            assert text[entry["start"] : entry["end"]] == entry["text"], (attr, entry)
+            assert entry["field"] == "name"  # the title, stored as a product's name
+            assert offer["input_title"][entry["start"] : entry["end"]] == entry["text"], (attr, entry)
             assert 0.0 <= entry["confidence"] <= 1.0 and entry["value"]
-            assert attr in offer["target_scores"]  # only the offer's category's attributes
+            assert attr in schema[offer["category"]]  # only attributes of the offer's category
             found += 1
     assert found > 300
 
@@ -119,7 +125,7 @@ def test_extractgpt_file_and_one_column_per_attribute(pave: dict[str, Path], tmp
 def test_category_model_and_extractor_in_one_directory_served(pave: dict[str, Path], tmp_path: Path) -> None:
     """The extractor first, the category model added later (the part is kept), served together."""
     out = tmp_path / "both"
-    cli("train", pave["train"], "--model", "extractor", "--params", CRF, "--out", out)
+    cli("train", pave["train"], "--model", "extractor", "--text", "input_title", "--params", CRF, "--out", out)
     with pytest.raises(Exception, match="no category model"):
         load_served_model(out, target_precision=0.9)
     cli("train", pave["train"], "--label", "category", "--out", out)
@@ -146,8 +152,8 @@ def test_category_model_and_extractor_in_one_directory_served(pave: dict[str, Pa
             assert title[entry["start"] : entry["end"]] == entry["text"] and entry["field"] == "name"
             assert entry["decision"] in ("auto", "review")
     # retraining the part gives a new served version; the category model is untouched
-    cli("train", pave["train"], "--model", "extractor", "--params", json.dumps({"tagger": "crf", "c2": 0.5}),
-        "--out", out)  # fmt: skip
+    params = json.dumps({"tagger": "crf", "c2": 0.5, "max_iterations": 30})
+    cli("train", pave["train"], "--model", "extractor", "--text", "input_title", "--params", params, "--out", out)
     assert load_served_model(out, target_precision=0.9).version != served.version
     assert (out / "taxonomy.json").is_file()
 

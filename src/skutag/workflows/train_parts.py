@@ -20,6 +20,7 @@ from skutag.extraction.examples import AttributeData, join_fields
 from skutag.extraction.inputs import read_attribute_data, read_tag_sets
 from skutag.extraction.metrics import ExtractionReport, score_extractions
 from skutag.extraction.normalise import value_key
+from skutag.extraction.script import cjk_share
 from skutag.log import get_logger
 from skutag.models.bundle import ATTRIBUTES, TAGS, save_part
 from skutag.models.parts.attributes import TAGGERS, AttributePart, tagger_class
@@ -47,19 +48,6 @@ class PartResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def cjk_share(texts: Sequence[str]) -> float:
-    """Share of letters that are CJK ideographs, kana or hangul (an English word-piece vocabulary cannot read
-    them)."""
-    letters = cjk = 0
-    for text in texts[:2000]:
-        for ch in text:
-            if ch.isalpha():
-                letters += 1
-                o = ord(ch)
-                cjk += 0x3040 <= o <= 0x30FF or 0x3400 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF
-    return cjk / letters if letters else 0.0
-
-
 def choose_tagger(texts: Sequence[str], requested: str | None) -> str:
     """``extractor`` (fine-tuned transformer), or ``crf-extractor`` for text mostly in CJK scripts."""
     if requested is not None:
@@ -68,7 +56,7 @@ def choose_tagger(texts: Sequence[str], requested: str | None) -> str:
         if kind not in TAGGERS:
             raise ConfigError(f"unknown span tagger {requested!r}; choose from {sorted(TAGGERS)} (or crf)")
         return kind
-    share = cjk_share(texts)
+    share = cjk_share(texts[:2000])
     if share >= CHARACTER_SCRIPT_SHARE:
         log.info("%.0f%% of the letters are CJK: using the character CRF tagger", 100 * share)
         return "crf-extractor"
