@@ -21,7 +21,9 @@ import tempfile
 import time
 import uuid
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -171,7 +173,7 @@ def start_server(
     raise AssertionError("server did not become ready in 60 s")
 
 
-def span(text: str, part: str, field: str, **extra: object) -> dict[str, object]:
+def span(text: str, part: str, field: str, **extra: object) -> dict[str, Any]:
     """A tag entry for the first ``part`` in ``text`` (character offsets, as the model writes them)."""
     start = text.index(part)
     return {"value": part, "text": part, "field": field, "start": start, "end": start + len(part), **extra}
@@ -181,7 +183,7 @@ def seed_prediction(
     db: str,
     product_id: str,
     fields: dict[str, str],
-    tags: dict[str, object],
+    tags: Mapping[str, Any],
     *,
     path: list[str] | None = None,
     score: float = 0.01,
@@ -201,7 +203,7 @@ def seed_prediction(
         decision="needs_review",
         threshold=1.0,
         model_version="seeded-1",
-        tags=tags,
+        tags=dict(tags),
     )
     with TagStore(db) as store:
         store.record_predictions([record])

@@ -322,7 +322,7 @@ def test_review_page_tags_highlight_correct_add_save_export(server: tuple[Server
     import pandas as pd
 
     frame = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("id")
-    exported = json.loads(frame.loc["tagged", "tags"])
+    exported = json.loads(str(frame.loc["tagged", "tags"]))
     assert exported == tags
     assert frame.loc["tagged", "name"] == TAGGED_NAME
 
