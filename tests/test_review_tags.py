@@ -233,3 +233,25 @@ def test_export_writes_the_reviewed_tags_column_in_every_format(suffix: str, tmp
     for entry in reviewed.values():  # each span points into the same row's text column
         if "field" in entry:
             assert p1[entry["field"]][entry["start"] : entry["end"]] == entry["text"]
+
+
+def test_answers_take_numpy_numbers_in_entries() -> None:
+    """A model's entries may hold NumPy numbers: the answer gives plain ones rather than dropping the span."""
+    import numpy as np
+
+    from skutag.serving.schemas import TagResult
+
+    entry = {"value": "Acme", "field": "name", "start": np.int64(2), "end": np.int32(6), "confidence": np.float32(0.5)}
+    result = TagResult(
+        id="a",
+        path=[],
+        levels=[],
+        confidence=0.5,
+        alternatives=[],
+        tags={"Brand": entry},
+        decision="needs_review",
+        model_version="m",
+    )
+    assert json.loads(result.model_dump_json())["tags"] == {
+        "Brand": {"value": "Acme", "field": "name", "start": 2, "end": 6, "confidence": 0.5}
+    }

@@ -8,6 +8,7 @@ with one id a 409, state the schema cannot know).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -163,23 +164,28 @@ def _unset(value: object) -> bool:
     return value is None
 
 
-_OUT_TYPES: dict[str, tuple[type, ...]] = {"text": (str,), "field": (str,), "start": (int,), "end": (int,)}
 _OUT_CHOICES: dict[str, tuple[str, ...]] = {
     "decision": ("auto", "review"),
     "kind": ("attribute", "tag"),
     "source": ("model", "review"),
 }
+_MISSING = object()
 
 
-def _fits(key: str, value: object) -> bool:
-    """Whether a stored entry's ``key`` holds what the answer's schema says (other keys pass through)."""
-    if key in _OUT_TYPES:
-        return isinstance(value, _OUT_TYPES[key]) and not isinstance(value, bool)
-    if key in _OUT_CHOICES:
-        return value in _OUT_CHOICES[key]
+def _out_field(key: str, value: object) -> object:
+    """``value`` as the answer's schema has ``key`` (a NumPy number as a plain one), or ``_MISSING`` when it
+    does not fit; keys outside the schema pass through."""
+    if key in ("text", "field"):
+        return value if isinstance(value, str) else _MISSING
+    if isinstance(value, bool):
+        return _MISSING if key in ("start", "end", "confidence") else value
+    if key in ("start", "end"):
+        return int(value) if isinstance(value, numbers.Integral) else _MISSING
     if key == "confidence":
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return key != "value"
+        return float(value) if isinstance(value, numbers.Real) and math.isfinite(float(value)) else _MISSING
+    if key in _OUT_CHOICES:
+        return value if value in _OUT_CHOICES[key] else _MISSING
+    return value
 
 
 def stored_tags(raw: object) -> dict[str, dict[str, Any]]:
@@ -189,9 +195,13 @@ def stored_tags(raw: object) -> dict[str, dict[str, Any]]:
         return {}
     out: dict[str, dict[str, Any]] = {}
     for name, entry in raw.items():
-        kept = {k: v for k, v in entry.items() if _fits(str(k), v)} if isinstance(entry, dict) else {}
-        value = entry.get("value", "") if isinstance(entry, dict) else entry
-        out[str(name)] = {"value": "" if value is None else str(value), **kept}
+        fields = entry if isinstance(entry, dict) else {"value": entry}
+        value = fields.get("value")
+        kept = {str(k): _out_field(str(k), v) for k, v in fields.items() if k != "value"}
+        out[str(name)] = {
+            "value": "" if value is None else str(value),
+            **{k: v for k, v in kept.items() if v is not _MISSING},
+        }
     return out
 
 

@@ -105,7 +105,9 @@
     $("item-confidence").textContent = pct(pred.path_score);
     $("item-threshold").textContent = pct(pred.threshold);
     state.texts = productTexts(item);
-    const start = item.review ? item.review.tags : pred.tags;
+    // a reviewer's tags win over the prediction they reviewed, not over a newer prediction (same-format times)
+    const reviewed = item.review && !(pred.created_at && item.review.created_at < pred.created_at);
+    const start = reviewed ? item.review.tags : pred.tags;
     state.tags = Object.entries(start || {}).map(([name, entry]) => ({ name: name, entry: copyEntry(entry), status: "model" }));
     state.tagsDirty = false;
     state.selection = null;
