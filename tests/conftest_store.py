@@ -21,7 +21,9 @@ import tempfile
 import time
 import uuid
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -169,3 +171,39 @@ def start_server(
         time.sleep(0.2)
     proc.kill()
     raise AssertionError("server did not become ready in 60 s")
+
+
+def span(text: str, part: str, field: str, **extra: object) -> dict[str, Any]:
+    """A tag entry for the first ``part`` in ``text`` (character offsets, as the model writes them)."""
+    start = text.index(part)
+    return {"value": part, "text": part, "field": field, "start": start, "end": start + len(part), **extra}
+
+
+def seed_prediction(
+    db: str,
+    product_id: str,
+    fields: dict[str, str],
+    tags: Mapping[str, Any],
+    *,
+    path: list[str] | None = None,
+    score: float = 0.01,
+) -> None:
+    """Store a prediction with ``tags`` for a product (new or not), as a model that extracts attributes would:
+    the served test model (linear) extracts none. Needs review, and ``score`` puts it first in the queue."""
+    from skutag.store import PredictionRecord, TagStore
+
+    path = path or ["Kitchen", "Kettles"]
+    record = PredictionRecord(
+        external_id=product_id,
+        fields={"id": product_id, **fields},
+        path=path,
+        level_scores=[score] * len(path),
+        path_score=score,
+        topk=[{"path": path, "score": score}],
+        decision="needs_review",
+        threshold=1.0,
+        model_version="seeded-1",
+        tags=dict(tags),
+    )
+    with TagStore(db) as store:
+        store.record_predictions([record])

@@ -13,7 +13,12 @@ def export_reviews(
     db: str = typer.Option(..., "--db", help="Tag store: a SQLite file/URL or postgresql://user@host/db."),
     out_file: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .jsonl or .parquet (by suffix)."),
 ) -> None:
-    """Write each reviewed product's latest decision (text fields, path, level_1..n, tags)."""
+    """Write each reviewed product's latest decision (text fields, path, level_1..n, tags).
+
+    tags: one JSON object {name: entry} per row, spans into that row's text included.
+
+    skutag train FILE --model extractor reads the tags column back.
+    """
     from skutag.store.export import export_reviews as run
 
     with cli_errors():

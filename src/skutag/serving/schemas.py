@@ -7,16 +7,20 @@ with one id a 409, state the schema cannot know).
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     TypeAdapter,
-    WithJsonSchema,
     model_validator,
 )
 
@@ -24,6 +28,7 @@ MAX_ID_CHARS = 200
 MAX_FIELD_CHARS = 50_000
 MAX_FIELD_NAME_CHARS = 200
 MAX_TAGS = 200
+MAX_TAG_VALUE_CHARS = 500
 MAX_TOP_K = 20
 
 
@@ -76,7 +81,148 @@ def _text_map_schema(max_properties: int | None = None) -> dict[str, Any]:
     return schema if max_properties is None else {**schema, "maxProperties": max_properties}
 
 
-TagMap = Annotated[dict[FieldName, FieldText], Field(max_length=MAX_TAGS), WithJsonSchema(_text_map_schema(MAX_TAGS))]
+#: A tag's value: some visible text without NUL, stripped (after the checks, as for ids).
+TagValue = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TAG_VALUE_CHARS, pattern=VISIBLE_NO_NUL),
+    AfterValidator(str.strip),
+]
+TagDecision = Literal["auto", "review"]
+TagKind = Literal["attribute", "tag"]
+TagSource = Literal["model", "review"]
+_SPAN = ("field", "start", "end")
+
+
+def _span_schema(schema: dict[str, Any]) -> None:
+    """``field``, ``start`` and ``end`` come together or not at all (null counts as absent), in the schema too:
+    JSON Schema says it with ``anyOf``, so that a body the schema allows is one the model takes."""
+    schema["anyOf"] = [
+        {
+            "required": list(_SPAN),
+            "properties": {"field": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"}},
+        },
+        {"properties": {name: {"type": "null"} for name in _SPAN}},
+    ]
+
+
+class TagEntryIn(BaseModel):
+    """A tag as a reviewer sends it (the entry of ``extraction.entries``): only ``value`` is required.
+
+    A span (``field``, ``start``, ``end``, all three or none) must lie inside that text field of the stored
+    product with ``start < end``: the server checks it against the product (a 422 names the tag otherwise; JSON
+    Schema cannot compare two numbers, so that part is not in the schema) and takes ``text`` from the product.
+    The server records every entry of a review with ``source: "review"``.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_span_schema)
+
+    value: TagValue = Field(description="The value (an attribute's canonical value; a free tag: its name).")
+    text: FieldText | None = Field(default=None, description="Ignored: the server sets the span's text.")
+    field: FieldName | None = Field(default=None, description="The product's text field the span is in.")
+    start: int | None = Field(default=None, ge=0, le=MAX_FIELD_CHARS, description="First character of the span.")
+    end: int | None = Field(default=None, ge=1, le=MAX_FIELD_CHARS, description="One past its last character.")
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0, description="The model's probability, if any.")
+    decision: TagDecision | None = None
+    kind: TagKind | None = None
+    source: TagSource | None = Field(default=None, description='Ignored: a reviewed entry is "review".')
+
+    @model_validator(mode="after")
+    def whole_span(self) -> TagEntryIn:
+        """Half a span cannot be shown or checked: refuse it here rather than drop it silently."""
+        given = [name for name in _SPAN if getattr(self, name) is not None]
+        if given and len(given) < len(_SPAN):
+            missing = [name for name in _SPAN if name not in given]
+            raise ValueError(f"a span needs field, start and end together; missing {', '.join(missing)}")
+        return self
+
+
+def _checked_keys(schema: dict[str, Any]) -> None:
+    """Move pydantic's ``patternProperties`` into ``propertyNames`` (see :func:`_text_map_schema`)."""
+    patterns = schema.pop("patternProperties", None)
+    if patterns:
+        ((pattern, values),) = patterns.items()
+        schema["additionalProperties"] = values
+        schema.setdefault("propertyNames", {})["pattern"] = pattern
+
+
+#: A reviewer's tags ``{name: entry}``; a bare value stands for ``{"value": ...}`` (what clients sent before
+#: entries had spans), and ``{}`` clears them. An object is checked as an entry only, so that its 422 names the
+#: entry's own fields rather than also saying that it is not a string.
+TagMap = Annotated[
+    dict[
+        FieldName,
+        Annotated[
+            Annotated[TagValue, Tag("value")] | Annotated[TagEntryIn, Tag("entry")],
+            Discriminator(lambda v: "entry" if isinstance(v, dict | TagEntryIn) else "value"),
+        ],
+    ],
+    Field(max_length=MAX_TAGS, json_schema_extra=_checked_keys),
+]
+
+
+def _unset(value: object) -> bool:
+    return value is None
+
+
+_OUT_CHOICES: dict[str, tuple[str, ...]] = {
+    "decision": ("auto", "review"),
+    "kind": ("attribute", "tag"),
+    "source": ("model", "review"),
+}
+_MISSING = object()
+
+
+def _out_field(key: str, value: object) -> object:
+    """``value`` as the answer's schema has ``key`` (a NumPy number as a plain one), or ``_MISSING`` when it
+    does not fit; keys outside the schema pass through."""
+    if key in ("text", "field"):
+        return value if isinstance(value, str) else _MISSING
+    if isinstance(value, bool):
+        return _MISSING if key in ("start", "end", "confidence") else value
+    if key in ("start", "end"):
+        return int(value) if isinstance(value, numbers.Integral) else _MISSING
+    if key == "confidence":
+        return float(value) if isinstance(value, numbers.Real) and math.isfinite(float(value)) else _MISSING
+    if key in _OUT_CHOICES:
+        return value if value in _OUT_CHOICES[key] else _MISSING
+    return value
+
+
+def stored_tags(raw: object) -> dict[str, dict[str, Any]]:
+    """Stored tags as answer entries: the store keeps whatever JSON it was given (a bare ``"black"`` from an
+    older client, a field of another type), and an answer must still match its schema rather than fail."""
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in raw.items():
+        fields = entry if isinstance(entry, dict) else {"value": entry}
+        value = fields.get("value")
+        kept = {str(k): _out_field(str(k), v) for k, v in fields.items() if k != "value"}
+        out[str(name)] = {
+            "value": "" if value is None else str(value),
+            **{k: v for k, v in kept.items() if v is not _MISSING},
+        }
+    return out
+
+
+class TagEntryOut(BaseModel):
+    """One tag as the store holds it (``extraction.entries.TagEntry``); fields it lacks are left out."""
+
+    model_config = ConfigDict(extra="allow")
+
+    value: str
+    text: str | None = Field(default=None, exclude_if=_unset, description="The span as written in the text.")
+    field: str | None = Field(default=None, exclude_if=_unset, description="The text field the span is in.")
+    start: int | None = Field(default=None, exclude_if=_unset, description="Character offsets [start, end).")
+    end: int | None = Field(default=None, exclude_if=_unset)
+    confidence: float | None = Field(default=None, exclude_if=_unset)
+    decision: TagDecision | None = Field(default=None, exclude_if=_unset)
+    kind: TagKind | None = Field(default=None, exclude_if=_unset)
+    source: TagSource | None = Field(default=None, exclude_if=_unset)
+
+
+#: Tags in an answer: ``{name: entry}``.
+StoredTagMap = Annotated[dict[str, TagEntryOut], BeforeValidator(stored_tags)]
 
 
 def _product_schema(schema: dict[str, Any]) -> None:
@@ -140,7 +286,9 @@ class TagResult(BaseModel):
     levels: list[LevelScore] = Field(description="Each level of the best path with its probability.")
     confidence: float = Field(description="Probability of the whole best path (compared with the threshold).")
     alternatives: list[Alternative] = Field(description="Top-k paths with their probabilities, best first.")
-    tags: dict[str, Any] = Field(default_factory=dict, description="Attributes, when the model extracts them.")
+    tags: StoredTagMap = Field(
+        default_factory=dict, description="Attributes and tags ``{name: entry}``, when the model extracts them."
+    )
     decision: Decision
     model_version: str
 
@@ -193,7 +341,7 @@ class Prediction(BaseModel):
     level_scores: list[float | None]
     path_score: float
     topk: list[dict[str, Any]]
-    tags: dict[str, Any]
+    tags: StoredTagMap
     decision: str
     threshold: float
     model_version: str
@@ -205,7 +353,7 @@ class ReviewOut(BaseModel):
     action: str
     path: list[str]
     predicted_path: list[str]
-    tags: dict[str, Any]
+    tags: StoredTagMap = Field(description="The tags after the decision (reviewer's entries: source review).")
     reviewer: str
     model_version: str | None
     created_at: str
@@ -252,7 +400,11 @@ class _Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductId
-    tags: TagMap | None = Field(default=None, description="The product's tags after the decision.")
+    tags: TagMap | None = Field(
+        default=None,
+        description="The product's tags after the decision, ``{name: entry}``; omitted: accept takes the prediction's, "
+        "correct keeps the current ones, edit_tags clears them.",
+    )
     reviewer: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = None
 
 

@@ -46,8 +46,16 @@ def export_reviews(db_url: str | Path, out: str | Path, *, levels: int | None = 
     """Write every product's latest human decision to ``out`` (.csv/.jsonl/.parquet; format by suffix).
 
     Columns: ``id``, the product's text fields (``name``, ``description`` ...), ``path`` (levels joined by
-    ``" > "``), ``level_1..level_n``, ``tags`` (JSON), and who reviewed it when. Train on it with
-    ``skutag train OUT --label level_1,level_2,...`` (or ``--label path --label-sep " > "``).
+    ``" > "``), ``level_1..level_n``, ``tags``, and who reviewed it when (``review_action``, ``reviewer``,
+    ``reviewed_at``, ``model_version``). Train on it with ``skutag train OUT --label level_1,level_2,...`` (or
+    ``--label path --label-sep " > "``).
+
+    ``tags`` holds the latest review's tags, reviewer corrections included, as the text of one JSON object
+    ``{name: entry}`` per row (``{}`` for none), the same text in every format so that one reader takes CSV,
+    JSONL and Parquet alike. An entry is ``extraction.entries.TagEntry``: ``value``, and where the value is in
+    the product's text (``text``, ``field``, ``start``, ``end``: character offsets in that text column of the
+    same row), ``confidence``, ``decision``, ``kind`` and ``source`` (``"review"`` for what a person set).
+    ``skutag train EXPORT --model extractor`` reads the ``tags`` column back.
     Returns the number of rows; raises :class:`EmptyInputError` when nothing has been reviewed.
     """
     with TagStore(db_url) as store:

@@ -226,11 +226,29 @@ class TagStore:
     def review_queue(
         self, *, category: str | None = None, model_version: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[dict[str, Any]]:
-        """Products waiting for a human, most uncertain first (lowest best-path score)."""
+        """Products waiting for a human, most uncertain first (lowest best-path score), each with its latest
+        prediction and latest review (tags included), as :meth:`product` gives one."""
         q = self._queue_query(category, model_version)
         q = q.order_by(Prediction.path_score.asc(), Product.id.asc()).limit(limit).offset(offset)
         with self._sessions() as s:
-            return [_product_dict(p, pred) for p, pred in s.execute(q).all()]
+            rows = s.execute(q).all()
+            reviews = self._latest_reviews(s, [p.id for p, _ in rows])
+            out = []
+            for product, pred in rows:
+                item = _product_dict(product, pred)
+                review = reviews.get(product.id)
+                item["review"] = _review_dict(review) if review else None
+                out.append(item)
+            return out
+
+    def _latest_reviews(self, s: Session, product_ids: Sequence[int]) -> dict[int, Review]:
+        """The latest review of each of ``product_ids`` that has one."""
+        out: dict[int, Review] = {}
+        for i in range(0, len(product_ids), _IN_CHUNK):
+            chunk = product_ids[i : i + _IN_CHUNK]
+            latest = select(func.max(Review.id)).where(Review.product_id.in_(chunk)).group_by(Review.product_id)
+            out.update({r.product_id: r for r in s.scalars(select(Review).where(Review.id.in_(latest)))})
+        return out
 
     def queue_size(self, *, category: str | None = None, model_version: str | None = None) -> int:
         q = self._queue_query(category, model_version).with_only_columns(func.count())

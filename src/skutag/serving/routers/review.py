@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 
+from skutag.extraction.entries import SOURCE_REVIEW
 from skutag.serving.deps import Caller, State, Store
 from skutag.serving.schemas import (
     NO_NUL,
@@ -18,6 +20,7 @@ from skutag.serving.schemas import (
     ReviewOut,
     ReviewRequest,
     ReviewStats,
+    TagEntryIn,
     TaxonomyResponse,
 )
 from skutag.store import NotFoundError
@@ -114,7 +117,7 @@ async def evidence(state: State, store: Store, caller: Caller, id: ProductKey) -
     responses={
         **_ERRORS,
         404: {"description": "No such product, or a corrected path that is not in the model's taxonomy"},
-        422: {"description": "Invalid decision"},
+        422: {"description": "Invalid decision, or a tag's span that is not inside the product's text"},
     },
     summary="Accept, correct, or edit tags",
 )
@@ -128,10 +131,56 @@ async def decide(body: ReviewRequest, state: State, store: Store, caller: Caller
         )
     actor = caller if not body.reviewer else f"{caller}:{body.reviewer}" if caller != "anonymous" else body.reviewer
     try:
+        tags = None
+        if body.tags is not None:
+            item = await run_in_threadpool(store.product, body.product_id)
+            tags = reviewed_tags(body.tags, product_texts(item), body.product_id)
         review = await run_in_threadpool(
-            store.review, body.product_id, action=body.action, reviewer=actor, path=path, tags=body.tags
+            store.review, body.product_id, action=body.action, reviewer=actor, path=path, tags=tags
         )
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     state.metrics.reviews.labels(body.action).inc()
     return ReviewOut(**review)
+
+
+def product_texts(item: Mapping[str, Any]) -> dict[str, str]:
+    """The text fields of a stored product by name, as the review page shows them (``name``, ``description``
+    and every other field but the id): the fields a tag's span may point into."""
+    texts = {str(k): "" if v is None else str(v) for k, v in (item.get("fields") or {}).items() if k != "id"}
+    texts["name"] = str(item.get("name") or "")
+    texts["description"] = str(item.get("description") or "")
+    return texts
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+def reviewed_tags(
+    tags: Mapping[str, str | TagEntryIn], texts: Mapping[str, str], product_id: str
+) -> dict[str, dict[str, Any]]:
+    """A reviewer's tags as the store keeps them (the ``extraction.entries`` shape).
+
+    A span must lie inside its field of the stored product; its ``text`` is read from there (a client's copy
+    may be stale or made up), and every entry is the reviewer's (``source: "review"``). A bad span is a 422
+    that names the tag, not a silent drop: the reviewer should know which one the server refused.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, given in tags.items():
+        entry = TagEntryIn(value=given) if isinstance(given, str) else given
+        row: dict[str, Any] = {"value": entry.value}
+        if entry.field is not None and entry.start is not None and entry.end is not None:
+            where = f"tags[{name!r}]: span [{entry.start}, {entry.end}) in field {entry.field!r}"
+            text = texts.get(entry.field)
+            if text is None:
+                known = ", ".join(repr(k) for k in sorted(texts))
+                raise _unprocessable(f"{where}: product {product_id!r} has no such text field (it has {known})")
+            if entry.start >= entry.end:
+                raise _unprocessable(f"{where}: start must be below end")
+            if entry.end > len(text):
+                raise _unprocessable(f"{where} is outside the field's text ({len(text)} characters)")
+            row.update(text=text[entry.start : entry.end], field=entry.field, start=entry.start, end=entry.end)
+        extra = entry.model_dump(include={"confidence", "decision", "kind"}, exclude_none=True)
+        out[name] = {**row, **extra, "source": SOURCE_REVIEW}
+    return out

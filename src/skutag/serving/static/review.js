@@ -1,8 +1,14 @@
-// skutag review page. Product text is untrusted: it is only ever set with textContent / value, never as HTML.
+// skutag review page. Product text and tags are untrusted: they are only ever set with textContent / value /
+// dataset, never as HTML.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const state = { items: [], index: -1, key: sessionStorage.getItem("skutag-key") || "", searchHits: [] };
+  const state = {
+    items: [], index: -1, key: sessionStorage.getItem("skutag-key") || "", searchHits: [],
+    // the tags of the product under review, in order: {name, entry, status: model|accepted|edited|added}
+    tags: [], tagsDirty: false, texts: {}, selection: null,
+  };
+  const ENTRY_KEYS = ["value", "field", "start", "end", "confidence", "decision", "kind"];
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -94,19 +100,22 @@
     $("empty").hidden = !!item;
     if (!item) return;
     const pred = item.prediction || { topk: [], path: [], level_scores: [] };
-    $("item-name").textContent = item.name || "(no name)";
     $("item-id").textContent = item.id;
     $("item-model").textContent = pred.model_version || "-";
     $("item-confidence").textContent = pct(pred.path_score);
     $("item-threshold").textContent = pct(pred.threshold);
-    $("item-description").textContent = item.description || "";
-    const dl = $("item-fields");
-    clear(dl);
-    for (const [k, v] of Object.entries(item.fields || {})) {
-      if (k === "name" || k === "description" || !v) continue;
-      dl.appendChild(el("dt", k));
-      dl.appendChild(el("dd", v));
-    }
+    state.texts = productTexts(item);
+    // a reviewer's tags win over the prediction they reviewed, not over a newer prediction (same-format times)
+    const reviewed = item.review && !(pred.created_at && item.review.created_at < pred.created_at);
+    const start = reviewed ? item.review.tags : pred.tags;
+    state.tags = Object.entries(start || {}).map(([name, entry]) => ({ name: name, entry: copyEntry(entry), status: "model" }));
+    state.tagsDirty = false;
+    state.selection = null;
+    $("selection-info").textContent = "";
+    $("new-tag-name").value = "";
+    $("new-tag-value").value = "";
+    renderTexts();
+    renderTags();
     const sugg = $("suggestions");
     clear(sugg);
     (pred.topk || []).forEach((alt, j) => {
@@ -124,8 +133,6 @@
       }
       sugg.appendChild(li);
     });
-    const tags = pred.tags || {};
-    $("tags").value = Object.entries(tags).map(([k, v]) => k + "=" + v).join("\n");
     clear($("taxonomy-results"));
     $("taxonomy-search").value = "";
     loadEvidence(item.id);
@@ -160,17 +167,227 @@
   }
 
   function choose(path, isBest) {
-    if (isBest) return decide({ action: "accept" }, "accepted");
-    return decide({ action: "correct", path: path }, "corrected to " + pathText(path));
+    // changed tags ride along with the decision; untouched ones are left as the store has them
+    const tags = state.tagsDirty ? { tags: tagMap() } : {};
+    if (isBest) return decide(Object.assign({ action: "accept" }, tags), "accepted");
+    return decide(Object.assign({ action: "correct", path: path }, tags), "corrected to " + pathText(path));
   }
 
-  function parseTags(text) {
-    const tags = {};
-    for (const line of text.split("\n")) {
-      const i = line.indexOf("=");
-      if (i > 0) tags[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  // ---- tags: spans highlighted in the text, a table to accept / edit / remove / add -------------------------
+
+  // Offsets are in characters (code points), as Python counts them: a JS string index counts UTF-16 units,
+  // which differ from it after any character outside the BMP (emoji), so text is handled as Array.from(text).
+  function chars(text) { return Array.from(text || ""); }
+
+  // The text fields a span may point into, as the server checks them: every field but the id, with name and
+  // description as the product has them.
+  function productTexts(item) {
+    const texts = {};
+    for (const [k, v] of Object.entries(item.fields || {})) if (k !== "id") texts[k] = v === null || v === undefined ? "" : String(v);
+    texts.name = item.name || "";
+    texts.description = item.description || "";
+    return texts;
+  }
+
+  function copyEntry(entry) {
+    if (entry === null || typeof entry !== "object") return { value: entry === null || entry === undefined ? "" : String(entry) };
+    const out = {};
+    for (const k of ENTRY_KEYS.concat(["text", "source"])) if (entry[k] !== undefined && entry[k] !== null) out[k] = entry[k];
+    out.value = out.value === undefined ? "" : String(out.value);
+    return out;
+  }
+
+  // A span that lies inside its field's text (a stale or foreign one is neither shown nor sent back).
+  function validSpan(entry) {
+    if (typeof entry.field !== "string" || !Object.prototype.hasOwnProperty.call(state.texts, entry.field)) return false;
+    const n = chars(state.texts[entry.field]).length;
+    return Number.isInteger(entry.start) && Number.isInteger(entry.end) && entry.start >= 0 && entry.start < entry.end && entry.end <= n;
+  }
+
+  function colour(name) {
+    let h = 0;
+    for (const c of String(name)) h = (h * 31 + c.codePointAt(0)) >>> 0;
+    return "tag-c" + (h % 8);
+  }
+
+  function tagLabel(name, entry) {
+    return typeof entry.confidence === "number" ? name + " \u00b7 " + entry.confidence.toFixed(2) : name;
+  }
+
+  // The field's text into ``node`` as text nodes and one <mark> per stretch covered by spans: the cuts at every
+  // span's start and end split the text into segments that each lie wholly inside or outside each span, so that
+  // overlapping, nested and adjacent spans all show (the innermost span gives a segment its colour).
+  function renderMarked(node, field, text) {
+    clear(node);
+    node.dataset.field = field;
+    const cs = chars(text);
+    const spans = state.tags.filter((t) => t.entry.field === field && validSpan(t.entry))
+      .map((t) => ({ name: t.name, entry: t.entry, start: t.entry.start, end: t.entry.end }));
+    const cuts = Array.from(new Set([0, cs.length].concat(...spans.map((sp) => [sp.start, sp.end])))).sort((a, b) => a - b);
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const a = cuts[i], b = cuts[i + 1];
+      const piece = cs.slice(a, b).join("");
+      const cover = spans.filter((sp) => sp.start <= a && sp.end >= b).sort((x, y) => (x.end - x.start) - (y.end - y.start));
+      if (!cover.length) { node.appendChild(document.createTextNode(piece)); continue; }
+      const mark = el("mark", piece, colour(cover[0].name));
+      if (cover.length > 1) mark.classList.add("overlap");
+      mark.title = cover.map((sp) => tagLabel(sp.name, sp.entry)).join("\n");
+      mark.dataset.tag = cover[0].name;
+      mark.dataset.tags = JSON.stringify(cover.map((sp) => sp.name));
+      node.appendChild(mark);
     }
-    return tags;
+  }
+
+  function renderTexts() {
+    const item = current();
+    if (!item) return;
+    const name = $("item-name");
+    if (item.name) renderMarked(name, "name", item.name);
+    else { clear(name); delete name.dataset.field; name.textContent = "(no name)"; }
+    renderMarked($("item-description"), "description", item.description || "");
+    const dl = $("item-fields");
+    clear(dl);
+    for (const [k, v] of Object.entries(state.texts)) {
+      if (k === "name" || k === "description" || !v) continue;
+      dl.appendChild(el("dt", k));
+      const dd = el("dd");
+      renderMarked(dd, k, v);
+      dl.appendChild(dd);
+    }
+  }
+
+  function button(text, cls, onClick) {
+    const b = el("button", text, cls);
+    b.type = "button";
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function renderTags() {
+    const body = $("tag-rows");
+    clear(body);
+    $("tags-empty").hidden = state.tags.length > 0;
+    state.tags.forEach((tag, i) => {
+      const e = tag.entry;
+      const tr = el("tr", null, tag.status);
+      tr.dataset.tag = tag.name;
+      const attr = el("td", null, "attr");
+      attr.appendChild(el("span", tag.name, colour(tag.name)));
+      tr.appendChild(attr);
+      const value = el("td", null, "value");
+      value.appendChild(el("span", e.value, "tag-value"));
+      if (validSpan(e)) value.appendChild(el("div", e.field + " [" + e.start + ", " + e.end + ")", "muted span"));
+      tr.appendChild(value);
+      tr.appendChild(el("td", typeof e.confidence === "number" ? e.confidence.toFixed(2) : "-", "confidence"));
+      tr.appendChild(el("td", (e.decision || "-") + (tag.status === "model" ? "" : " \u2192 " + tag.status), "decision"));
+      const actions = el("td", null, "tag-actions");
+      const accept = button("accept", "tag-accept", () => { tag.status = "accepted"; changed(); });
+      accept.disabled = tag.status !== "model";
+      actions.appendChild(accept);
+      actions.appendChild(button("edit value", "tag-edit", () => editValue(tag, value)));
+      actions.appendChild(button("remove", "tag-remove", () => { state.tags.splice(i, 1); changed(); }));
+      tr.appendChild(actions);
+      body.appendChild(tr);
+    });
+  }
+
+  function changed() {
+    state.tagsDirty = true;
+    renderTexts();
+    renderTags();
+  }
+
+  function editValue(tag, cell) {
+    clear(cell);
+    const input = el("input", null, "tag-value-input");
+    input.type = "text";
+    input.value = tag.entry.value;
+    input.setAttribute("aria-label", "value of " + tag.name);
+    let done = false;
+    const commit = () => {
+      if (done) return;
+      done = true;
+      const v = input.value.trim();
+      if (!v) { say("a tag needs a value (remove it instead)", true); renderTags(); return; }
+      if (v !== tag.entry.value) {
+        tag.entry.value = v;
+        delete tag.entry.confidence;  // the model's probability was for its own value
+        if (tag.status !== "added") tag.status = "edited";
+      } else if (tag.status === "model") tag.status = "accepted";
+      changed();
+    };
+    input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") { ev.preventDefault(); commit(); }
+      else if (ev.key === "Escape") { ev.preventDefault(); ev.stopPropagation(); done = true; renderTags(); }
+    });
+    input.addEventListener("blur", commit);
+    cell.appendChild(input);
+    input.focus();
+    input.select();
+  }
+
+  // The selection in one text field, as code-point offsets into it (leading/trailing white space left out).
+  function fieldOf(node) {
+    const elem = node && node.nodeType === Node.ELEMENT_NODE ? node : node && node.parentElement;
+    const holder = elem && elem.closest("[data-field]");
+    return holder && $("item").contains(holder) ? holder : null;
+  }
+
+  function readSelection() {
+    const sel = window.getSelection();
+    if (!sel || sel.rangeCount === 0 || sel.isCollapsed) return;
+    const range = sel.getRangeAt(0);
+    const holder = fieldOf(range.startContainer);
+    if (!holder || holder !== fieldOf(range.endContainer)) return;
+    const field = holder.dataset.field;
+    const text = state.texts[field];
+    if (typeof text !== "string") return;
+    const before = document.createRange();
+    before.setStart(holder, 0);
+    before.setEnd(range.startContainer, range.startOffset);
+    let start = chars(before.toString()).length;
+    let end = start + chars(range.toString()).length;
+    const cs = chars(text);
+    while (start < end && /\s/u.test(cs[start])) start++;
+    while (end > start && /\s/u.test(cs[end - 1])) end--;
+    if (start >= end || end > cs.length) return;
+    state.selection = { field: field, start: start, end: end, text: cs.slice(start, end).join("") };
+    $("selection-info").textContent = "selection: \u201c" + state.selection.text + "\u201d in " + field + " [" + start + ", " + end + ")";
+  }
+
+  function addTag(fromSelection) {
+    const name = $("new-tag-name").value.trim();
+    if (!name) { say("type the attribute's name first", true); $("new-tag-name").focus(); return; }
+    const sel = fromSelection ? state.selection : null;
+    if (fromSelection && !sel) { say("select the value in the product's text first", true); return; }
+    const value = $("new-tag-value").value.trim() || (sel ? sel.text.trim() : "");
+    if (!value) { say("type the value (or select it in the text)", true); $("new-tag-value").focus(); return; }
+    const entry = { value: value, kind: "attribute" };
+    if (sel) Object.assign(entry, { text: sel.text, field: sel.field, start: sel.start, end: sel.end });
+    const old = state.tags.findIndex((t) => t.name === name);
+    const tag = { name: name, entry: entry, status: "added" };
+    if (old >= 0) state.tags.splice(old, 1, tag); else state.tags.push(tag);
+    $("new-tag-name").value = "";
+    $("new-tag-value").value = "";
+    state.selection = null;
+    $("selection-info").textContent = "";
+    const s = window.getSelection();
+    if (s) s.removeAllRanges();
+    say("tag " + name + " " + (old >= 0 ? "replaced" : "added") + "; save to keep it");
+    changed();
+  }
+
+  // The tags as the API takes them: known fields only, a span only when it is inside the text (the server
+  // reads the span's text from the product and marks every entry as the reviewer's).
+  function tagMap() {
+    const out = {};
+    for (const tag of state.tags) {
+      const e = {};
+      for (const k of ["value", "confidence", "decision", "kind"]) if (tag.entry[k] !== undefined) e[k] = tag.entry[k];
+      if (validSpan(tag.entry)) Object.assign(e, { field: tag.entry.field, start: tag.entry.start, end: tag.entry.end });
+      out[tag.name] = e;
+    }
+    return out;
   }
 
   let searchTimer = null;
@@ -201,7 +418,7 @@
     else if (ev.key === "j") { if (state.index < state.items.length - 1) select(state.index + 1); }
     else if (ev.key === "k") { if (state.index > 0) select(state.index - 1); }
     else if (ev.key === "/") { ev.preventDefault(); $("taxonomy-search").focus(); }
-    else if (ev.key === "t") { ev.preventDefault(); $("tags").focus(); }
+    else if (ev.key === "t") { ev.preventDefault(); $("new-tag-name").focus(); }
     else if (item && ev.key === "a") { choose(null, true); }
     else if (item && /^[1-9]$/.test(ev.key)) {
       const alt = (item.prediction ? item.prediction.topk : [])[Number(ev.key) - 1];
@@ -228,7 +445,14 @@
     $("filter-category").addEventListener("change", () => loadQueue(null).catch((e) => say(e.message, true)));
     $("filter-model").addEventListener("change", () => loadQueue(null).catch((e) => say(e.message, true)));
     $("accept").addEventListener("click", () => choose(null, true));
-    $("save-tags").addEventListener("click", () => decide({ action: "edit_tags", tags: parseTags($("tags").value) }, "tags saved"));
+    $("save-tags").addEventListener("click", () => decide({ action: "edit_tags", tags: tagMap() }, "tags saved"));
+    $("add-tag").addEventListener("click", () => addTag(false));
+    $("add-tag-selection").addEventListener("click", () => addTag(true));
+    for (const id of ["new-tag-name", "new-tag-value"]) {
+      $(id).addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); addTag(!!state.selection); } });
+    }
+    // remembered, since typing the attribute's name moves the focus and clears the page's selection
+    document.addEventListener("selectionchange", readSelection);
     $("taxonomy-search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => search().catch((e) => say(e.message, true)), 150); });
     $("taxonomy-search").addEventListener("keydown", (ev) => {
       if (ev.key === "Enter") {
