@@ -326,6 +326,23 @@ def test_review_page_tags_highlight_correct_add_save_export(server: tuple[Server
     assert exported == tags
     assert frame.loc["tagged", "name"] == TAGGED_NAME
 
+    # the round trip: skutag train reads the export back, the reviewer's corrections included
+    from skutag.extraction.inputs import read_attribute_data
+
+    example = next(ex for ex in read_attribute_data(out).examples if ex.fields["name"] == TAGGED_NAME)
+    assert example.gold["Material"] == ["stainless steel", "Steel"] and example.gold["Type"] == ["Kettle"]
+    assert ("Material", 7, 12) in example.spans() and ("Type", 13, 19) in example.spans()
+    model = tmp_path / "from-reviews"
+    params = '{"tagger": "crf", "max_iterations": 50}'
+    res = CliRunner().invoke(app, ["train", str(out), "--model", "extractor", "--params", params, "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["predict", str(model), str(out), "--out", str(tmp_path / "again.jsonl")])
+    assert res.exit_code == 0, res.output
+    again = pd.read_json(tmp_path / "again.jsonl", lines=True, dtype={"id": str}).set_index("id")
+    learnt = again.loc["tagged", "tags"]
+    learnt = json.loads(learnt) if isinstance(learnt, str) else learnt
+    assert learnt["Type"]["value"].lower() == "kettle" and learnt["Material"]["text"] == "Steel"  # added and edited
+
 
 def test_chromium_launches_and_renders() -> None:
     """The browser the review-page test drives starts headless under Playwright and runs a page's script: in CI

@@ -32,9 +32,9 @@ from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.datasets.pave import NA_VALUE
 from skutag.datasets.taobao import bio_spans, read_conll
 from skutag.errors import ConfigError, InputError
-from skutag.extraction.bio import Span
+from skutag.extraction.bio import Span, find_spans
 from skutag.extraction.entries import entry_value
-from skutag.extraction.examples import AttributeData, AttributeExample, field_offsets, matching_counts
+from skutag.extraction.examples import AttributeData, AttributeExample, field_offsets, join_fields, matching_counts
 
 CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".bmes")
 _TAG = re.compile(r"^(O|[BIES]-\S+)$")
@@ -240,7 +240,7 @@ def _review_tags(
         by_field.setdefault("description", text_cols[1])
     gold: dict[str, list[str]] = {}
     spans: list[Span] = []
-    placed_all = True
+    unplaced: list[tuple[str, str]] = []
     for attr, entry in value.items():
         if isinstance(entry, dict) and entry.get("kind") == "tag":
             continue
@@ -250,11 +250,13 @@ def _review_tags(
         s, e = (entry.get("start"), entry.get("end")) if isinstance(entry, dict) else (None, None)
         if col is not None and isinstance(s, int) and isinstance(e, int) and 0 <= s < e <= len(values[col]):
             spans.append((str(attr), offsets[col] + s, offsets[col] + e))
-            gold[str(attr)] = [values[col][s:e]]
+            # a reviewer may give the span's value in other words ("Steel" -> "stainless steel"): both are right
+            gold[str(attr)] = list(dict.fromkeys([v, values[col][s:e]] if v.strip() else [values[col][s:e]]))
         elif v.strip():
-            placed_all = False
-    if not placed_all:  # some value has no span: place every value by matching, like the column layout
-        return gold, None
+            unplaced.append((str(attr), v))
+    joined = join_fields(list(values.values()))
+    for attr, v in unplaced:  # a value without a span (typed by a reviewer, or in another field): found by matching
+        spans.extend((attr, a, b) for a, b in find_spans(joined, v))
     return gold, spans
 
 
