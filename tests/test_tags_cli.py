@@ -151,6 +151,11 @@ def test_category_model_and_extractor_in_one_directory_served(pave: dict[str, Pa
         for entry in tags.values():
             assert title[entry["start"] : entry["end"]] == entry["text"] and entry["field"] == "name"
             assert entry["decision"] in ("auto", "review")
+        # without a category field, the predicted category picks the attributes asked
+        answer = client.post("/v1/tag", json={"products": [{"id": "b", "name": title}]})
+        result = answer.json()["results"][0]
+        schema = load_bundle(out).attributes.tagger.schema_  # type: ignore[union-attr]
+        assert result["tags"] and set(result["tags"]) <= set(schema[result["path"][0]])
     # retraining the part gives a new served version; the category model is untouched
     params = json.dumps({"tagger": "crf", "c2": 0.5, "max_iterations": 30})
     cli("train", pave["train"], "--model", "extractor", "--text", "input_title", "--params", params, "--out", out)
@@ -165,3 +170,27 @@ def test_chinese_catalogue_gets_the_character_tagger(tmp_path: Path) -> None:
     cli("evaluate", tmp_path / "zh", TAOBAO / "test.txt", "--out", tmp_path / "ev")
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["attributes"]
     assert metrics["exact"]["f1"] > 0.5
+
+
+def test_free_tags_part(pave: dict[str, Path], tmp_path: Path) -> None:
+    """``--model tags``: the multi-label tagger as a part (a tiny random encoder: the doors, not the accuracy)."""
+    from test_transformer_helpers import tiny_encoder
+
+    rows = [json.loads(line) for line in pave["train"].read_text().splitlines()]
+    stated = [sorted(a for a, v in r["target_scores"].items() if "n/a" not in v)[:3] for r in rows]
+    table = pd.DataFrame({"title": [r["input_title"] for r in rows], "labels": ["|".join(s) for s in stated]})
+    table.to_csv(tmp_path / "tagged.csv", index=False)
+    params = {"encoder": tiny_encoder(tmp_path / "enc"), "epochs": 2, "num_threads": 1, "progress_bar": False}
+    args = ["--model", "tags", "--tags", "labels", "--params", json.dumps(params)]
+    output = cli("train", tmp_path / "tagged.csv", *args, "--out", tmp_path / "m")
+    assert "trained tagger on 300 rows" in output
+    part = load_bundle(tmp_path / "m").tags
+    assert part is not None and "Brand" in part.tags and part.tables
+    output = cli("evaluate", tmp_path / "m", tmp_path / "tagged.csv", "--out", tmp_path / "ev")
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())["attributes"]["tags"]
+    assert {r["tag"] for r in scored} == set(part.tags) and all(0 <= r["f1"] <= 1 for r in scored)
+    assert "tag Brand:" in output
+    cli("predict", tmp_path / "m", tmp_path / "tagged.csv", "--out", tmp_path / "p.csv")
+    predicted = [json.loads(t) for t in pd.read_csv(tmp_path / "p.csv")["tags"]]
+    entries = [e for row in predicted for e in row.values()]
+    assert entries and all(e["kind"] == "tag" and e["value"] in part.tags for e in entries)

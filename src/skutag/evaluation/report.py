@@ -127,6 +127,16 @@ def render_report(
 
 def attribute_section(scores: dict[str, Any]) -> str:
     """Attribute values: micro precision/recall/F1 with exact and normalised matching, then per attribute."""
+    out: list[str] = []
+    if "exact" in scores:
+        out.extend(_attribute_tables(scores))
+    if scores.get("tags"):
+        out.append("<h2>Free tags</h2>")
+        out.append(_table(scores["tags"], ["tag", "precision", "recall", "f1", "support", "threshold"]))
+    return "\n".join(out)
+
+
+def _attribute_tables(scores: dict[str, Any]) -> list[str]:
     out = [f"<h2>Attribute values</h2><p>{scores.get('rows', 0):,} products.</p>"]
     rows = [{"match": m, **{k: scores[m][k] for k in ("precision", "recall", "f1")}} for m in ("exact", "normalised")]
     out.append(_table(rows, ["match", "precision", "recall", "f1"]))
@@ -144,11 +154,7 @@ def attribute_section(scores: dict[str, Any]) -> str:
         f"{k} ({m})" for m in ("exact", "normalised") for k in ("precision", "recall", "f1")
     ]
     out.append("<h3>Per attribute</h3>" + _table(list(by_attr.values()), cols))
-    if scores.get("tags"):
-        out.append(
-            "<h2>Free tags</h2>" + _table(scores["tags"], ["tag", "precision", "recall", "f1", "support", "threshold"])
-        )
-    return "\n".join(out)
+    return out
 
 
 def _category_sections(result: EvaluationResult) -> list[str]:

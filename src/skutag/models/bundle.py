@@ -68,22 +68,38 @@ class ModelBundle:
         return self.category
 
     def predict_tags(
-        self, rows: pd.DataFrame | Sequence[dict[str, Any]], target_precision: float | None = None
+        self,
+        rows: pd.DataFrame | Sequence[dict[str, Any]],
+        target_precision: float | None = None,
+        paths: Sequence[Sequence[str]] | None = None,
     ) -> list[dict[str, TagEntry]]:
         """``{name: entry}`` per row: attribute values, then free tags (an attribute keeps its name if a free tag
-        has the same one; the tag is then ``tag:NAME``)."""
+        has the same one; the tag is then ``tag:NAME``). ``paths``: the category model's best path per row, which
+        gives the extractor each row's group when the rows lack its group column and the group is a level of the
+        category model (WDC-PAVE's ``category`` learnt by both)."""
         n = len(rows)
         out: list[dict[str, TagEntry]] = [{} for _ in range(n)]
         if n == 0:
             return out
         if self.attributes is not None:
-            for row, found in zip(out, self.attributes.predict(rows, target_precision), strict=True):
+            groups = self._groups_from_paths(paths)
+            for row, found in zip(out, self.attributes.predict(rows, target_precision, groups), strict=True):
                 row.update(found)
         if self.tags is not None:
             for row, found in zip(out, self.tags.predict(rows, target_precision), strict=True):
                 for name, entry in found.items():
                     row[f"tag:{name}" if name in row else name] = entry
         return out
+
+    def _groups_from_paths(self, paths: Sequence[Sequence[str]] | None) -> list[str | None] | None:
+        part, model = self.attributes, self.category
+        if paths is None or part is None or model is None or part.group_column is None:
+            return None
+        labels = [str(c).casefold() for c in (getattr(model, "card_", {}) or {}).get("label_columns") or ()]
+        if part.group_column.casefold() not in labels:
+            return None
+        level = labels.index(part.group_column.casefold()) if len(labels) > 1 else 0
+        return [p[level] if len(p) > level else None for p in paths]
 
     def part_digests(self) -> dict[str, str]:
         """``part/file: sha256`` of every part file (a model version changes when a part does)."""

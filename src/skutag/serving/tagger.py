@@ -150,7 +150,8 @@ class Tagger:
         tags: list[dict[str, Any]] = [{} for _ in products]
         if self.served.bundle is not None:
             target = self.served.calibration.target
-            tags = [dict(t) for t in self.served.bundle.predict_tags(products, target_precision=target)]
+            best_paths = [p[0] for p in top.paths]
+            tags = [dict(t) for t in self.served.bundle.predict_tags(products, target, best_paths)]
         n_levels = len(model.levels_)
         level_scores = top.level_scores if top.level_scores is not None else np.full((len(products), n_levels), np.nan)
         scores = np.asarray(top.scores, dtype=float)

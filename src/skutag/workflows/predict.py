@@ -56,9 +56,9 @@ def prediction_frame(model: CategoryModel, texts: pd.DataFrame, k: int = 3) -> p
     return pd.DataFrame(out, index=texts.index)
 
 
-def tags_column(bundle: ModelBundle, rows: pd.DataFrame) -> list[str]:
+def tags_column(bundle: ModelBundle, rows: pd.DataFrame, paths: list[list[str]] | None = None) -> list[str]:
     """The ``tags`` column: per row a JSON object ``{name: entry}`` (:mod:`skutag.extraction.entries`)."""
-    return [json.dumps(t, ensure_ascii=False) for t in bundle.predict_tags(rows)]
+    return [json.dumps(t, ensure_ascii=False) for t in bundle.predict_tags(rows, paths=paths)]
 
 
 def _text_columns(bundle: ModelBundle) -> list[str]:
@@ -120,7 +120,8 @@ def _predict_chunks(
             else:
                 pred = pd.DataFrame(index=kept.index)
             if bundle.extracts_tags:
-                pred["tags"] = tags_column(bundle, kept) if len(kept) else []
+                best = [str(p).split(PATH_SEP) for p in pred["path"]] if "path" in pred.columns else None
+                pred["tags"] = tags_column(bundle, kept, best) if len(kept) else []
             front_cols = dict.fromkeys(c for c in (SOURCE_COL, ROW_COL, id_col, *keep) if c is not None)
             front = kept[[c for c in front_cols if c in kept.columns]]
             result = pd.concat([front, pred], axis=1)

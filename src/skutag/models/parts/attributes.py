@@ -130,14 +130,18 @@ class AttributePart:
         return out
 
     def predict(
-        self, rows: pd.DataFrame | Sequence[dict[str, Any]], target_precision: float | None = None
+        self,
+        rows: pd.DataFrame | Sequence[dict[str, Any]],
+        target_precision: float | None = None,
+        groups: Sequence[str | None] | None = None,
     ) -> list[dict[str, TagEntry]]:
-        """``{attribute: entry}`` per row; with ``target_precision``, each entry's decision (auto/review)."""
+        """``{attribute: entry}`` per row; with ``target_precision``, each entry's decision (auto/review).
+        ``groups``: each row's group where the rows lack the group column (e.g. the predicted category)."""
         frame = self.fields.frame(rows if isinstance(rows, pd.DataFrame) else list(rows))
         values = frame[self.text_columns].astype(str).values.tolist()
         if not values:
             return []
-        groups = self.groups_of(rows)
+        groups = self.groups_of(rows) or (list(groups) if groups is not None else None)
         best = self.best_spans([join_fields(v) for v in values], groups)
         names = [self.fields.field(c) for c in self.text_columns]
         thresholds = self.thresholds(target_precision) if target_precision is not None else {}
