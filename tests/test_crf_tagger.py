@@ -180,6 +180,11 @@ def test_latin_script_text() -> None:
     assert out == [{"brand": "Puma", "colour": "green"}]
     assert {(a, s, e) for a, s, e, _ in model.predict_spans(new)[0]} == set(gold[0])
     assert model.predict_spans(["", "x"])[0] == []  # empty text: no spans, no error
+    narrow = CharCRFTagger(c1=0.01, c2=0.01, max_iterations=100).fit(
+        texts, spans, groups=groups, schema={"apparel": ["colour"], "shoes": ["brand", "colour"]}
+    )
+    assert narrow.extract(new, groups=["apparel"]) == [{"colour": "green"}]  # the group's attributes only
+    assert narrow.extract(new) == [{"brand": "Puma", "colour": "green"}]
 
 
 def test_params_and_errors() -> None:

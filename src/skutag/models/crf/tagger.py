@@ -171,7 +171,8 @@ class CharCRFTagger:
         ]
         self.labels_ = labels
         self.schema_ = {str(k): sorted(v) for k, v in (schema or {}).items()}
-        self._set_weights(info.state_features, info.transitions)
+        crf_order = sorted(info.labels, key=lambda name: int(info.labels[name]))
+        self._set_weights(crf_order, info.state_features, info.transitions)
         self.train_time_s_ = time.perf_counter() - t0
         self.train_cpu_s_ = time.process_time() - cpu0
         log.info(
@@ -183,10 +184,14 @@ class CharCRFTagger:
         )
         return self
 
-    def _set_weights(self, state: dict[tuple[str, str], float], transitions: dict[tuple[str, str], float]) -> None:
-        """Dense matrices over the labels crfsuite learned (``known_``, indices into ``labels_``)."""
-        seen = {lab for _, lab in state} | {lab for pair in transitions for lab in pair}
-        self.known_ = [i for i, name in enumerate(self.labels_) if name in seen]
+    def _set_weights(
+        self, crf_labels: list[str], state: dict[tuple[str, str], float], transitions: dict[tuple[str, str], float]
+    ) -> None:
+        """Dense matrices over the labels crfsuite knows, in crfsuite's order (``known_``: indices into
+        ``labels_``), so that ties break as in crfsuite's tagger; a schema attribute never seen in training
+        gets no column."""
+        index = {name: i for i, name in enumerate(self.labels_)}
+        self.known_ = [index[name] for name in crf_labels]
         col = {self.labels_[i]: j for j, i in enumerate(self.known_)}
         self.attributes_ = sorted({a for a, _ in state})
         row = {a: i for i, a in enumerate(self.attributes_)}
