@@ -18,6 +18,7 @@ EXTRAS: dict[str, str] = {
     "psycopg": "postgres",
     "cleanlab": "quality",
     "jieba": "zh",
+    "pycrfsuite": "zh",
 }
 
 
