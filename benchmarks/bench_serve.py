@@ -11,11 +11,16 @@ Transformer (``TransformerModel``, all-MiniLM-L6-v2 encoder, a 50-step fine-tune
 quality does not matter for speed), micro-batched: the rate is stepped up, 30 s a step, to find the highest
 rate whose p99 stays <= 200 ms with 0 errors (stepping stops after two failed steps in a row). Each server
 first gets 5 s of unrecorded load at the first rate.
-``quick``: a small linear model at 50 requests/s for 5 s; no transformer (its start alone can take a minute).
+Categories and tags together: a linear model on WDC-PAVE categories with the attribute extractor (MiniLM, BIO,
+a 50-step fine-tune: speed only) in the same model directory, 50 requests/s for 60 s, WDC-PAVE test offers (title
+and description) as the products. Target: 0 errors, p99 <= 200 ms.
+``quick``: a small linear model at 50 requests/s for 5 s; no transformer or extractor (their start alone can take
+a minute).
 
 Each row also gives the server's CPU time per request (event loop + worker process), a figure that does not
 depend on how busy the machine is. Set ``SKUTAG_BENCH_SERVER_CPUS=0,1`` / ``SKUTAG_BENCH_LOAD_CPUS=2`` to pin
-the server and the generator (taskset). ``python -m benchmarks.bench_serve [--quick]`` runs it alone.
+the server and the generator (taskset). ``python -m benchmarks.bench_serve [--quick]
+[--stages=linear,transformer,tags]`` runs it alone.
 """
 
 from __future__ import annotations
@@ -211,6 +216,33 @@ def _transformer_model(work: Path) -> Path:
     return out
 
 
+def _tags_model(work: Path) -> Path:
+    """Linear on WDC-PAVE categories + the attribute extractor (50 fine-tuning steps) in one directory, cached."""
+    from skutag.workflows.train import train_model
+    from skutag.workflows.train_parts import train_attributes
+
+    data = SHARED_DATA / "wdc-pave" / "raw"
+    out = OUT_DIR / "serve-tags"
+    if (out / "meta.json").is_file() and (out / "attributes" / "meta.json").is_file():
+        return out
+    train_model(
+        data / "train_large.jsonl", text=["input_title", "input_description"], label=["category"], out=out,
+        rejects=work / "tags-rejects.jsonl",
+    )  # fmt: skip
+    params = {"epochs": 1, "max_steps": 50, "progress_bar": False, "num_threads": 1}
+    train_attributes(data / "train_large.jsonl", out=out, params=params, rejects=work / "tags-rejects2.jsonl")
+    return out
+
+
+def _pave_products(work: Path) -> Path:
+    path = work / "pave-products.jsonl"
+    with (SHARED_DATA / "wdc-pave" / "raw" / "test.jsonl").open(encoding="utf-8") as src, path.open("w") as dst:
+        for line in src:
+            r = json.loads(line)
+            dst.write(json.dumps({"name": r["input_title"] or "", "description": r["input_description"] or ""}) + "\n")
+    return path
+
+
 def _products(work: Path) -> Path:
     path = work / "products.jsonl"
     with (SHARED_DATA / "mwpd2020" / "validation.json").open(encoding="utf-8") as src, path.open("w") as dst:
@@ -393,39 +425,67 @@ def _transformer(quick: bool, work: Path, products: Path) -> list[dict[str, Any]
     return rows
 
 
-def run(quick: bool = False) -> str:
+def _tags(quick: bool, work: Path) -> list[dict[str, Any]]:
+    if quick:
+        return []
+    rate, seconds = 50, 60
+    model = _tags_model(work)
+    products = _pave_products(work)
+    with serving(model, work, threshold="0.9", worker_threads="1") as (url, server):
+        _warm_up(url, server, products, work, rate, quick)
+        result = load_run(url, server, products, work, rate, seconds)
+    ok = result["failures"] == 0 and result["p99_ms"] <= TRANSFORMER_P99_MS
+    name = "linear + extractor (categories and tags)"
+    return [{"model": name, "target req/s": rate, "seconds": seconds, **result, "meets target": ok}]
+
+
+def run(quick: bool = False, stages: tuple[str, ...] = ("linear", "transformer", "tags")) -> str:
     with tempfile.TemporaryDirectory(prefix="skutag-bench-serve-") as tmp:
         work = Path(tmp)
         products = _products(work)
-        for sub in ("linear", "transformer"):
+        for sub in ("linear", "transformer", "tags"):
             (work / sub).mkdir()
-        linear = _linear(quick, work / "linear", products)
-        transformer = _transformer(quick, work / "transformer", products)
+        linear = _linear(quick, work / "linear", products) if "linear" in stages else []
+        transformer = _transformer(quick, work / "transformer", products) if "transformer" in stages else []
+        tags = _tags(quick, work / "tags") if "tags" in stages else []
     best = max((r["target req/s"] for r in transformer if r["meets target"]), default=None)
     failed = [r["target req/s"] for r in transformer if not r["meets target"] and r["target req/s"] < (best or 0)]
     title = "## serve: POST /v1/tag, one product per request, open-loop load on loopback, SQLite store"
-    lin = linear[0]
-    lines = [
-        f"linear at {lin['target req/s']} req/s for {lin['seconds']} s: p50 {lin['p50_ms']:.1f} ms, "
-        f"p99 {lin['p99_ms']:.1f} ms, {lin['failures']} errors (target: 0 errors, p99 <= {TARGET_P99_MS:.0f} ms)",
-        f"transformer (micro-batched): highest rate with 0 errors and p99 <= {TRANSFORMER_P99_MS:.0f} ms: "
-        + (f"{best} req/s" if best is not None else f"none of {[r['target req/s'] for r in transformer]}")
-        + (f" (lower rates that missed it: {failed})" if failed else ""),
-    ]
+    lines = []
+    for lin in linear:
+        lines.append(
+            f"linear at {lin['target req/s']} req/s for {lin['seconds']} s: p50 {lin['p50_ms']:.1f} ms, p99 "
+            f"{lin['p99_ms']:.1f} ms, {lin['failures']} errors (target: 0 errors, p99 <= {TARGET_P99_MS:.0f} ms)"
+        )
+    if transformer:
+        lines.append(
+            f"transformer (micro-batched): highest rate with 0 errors and p99 <= {TRANSFORMER_P99_MS:.0f} ms: "
+            + (f"{best} req/s" if best is not None else f"none of {[r['target req/s'] for r in transformer]}")
+            + (f" (lower rates that missed it: {failed})" if failed else "")
+        )
+    for t in tags:
+        lines.append(
+            f"categories and tags (linear + extractor) at {t['target req/s']} req/s: p50 {t['p50_ms']:.1f} ms, p99 "
+            f"{t['p99_ms']:.1f} ms, {t['failures']} errors (target: p99 <= {TRANSFORMER_P99_MS:.0f} ms)"
+        )
+    sections = [("linear model", linear), ("transformer, rate steps", transformer), ("categories and tags", tags)]
     markdown = (
-        f"{title}\n\n### linear model\n\n{markdown_table(linear, COLUMNS)}\n\n"
-        f"### transformer, rate steps\n\n"
-        + (markdown_table(transformer, COLUMNS) if transformer else "(full run only)")
+        f"{title}\n\n"
+        + "\n\n".join(
+            f"### {name}\n\n" + (markdown_table(rows, COLUMNS) if rows else "(full run only)")
+            for name, rows in sections
+        )
         + "\n\n"
-        + "\n".join(lines if transformer else lines[:1])
+        + "\n".join(lines)
     )
     save_results(
-        "serve" + ("-quick" if quick else ""),
-        {"linear": linear, "transformer": transformer, "transformer_best_rps": best, "quick": quick},
+        "serve" + ("-quick" if quick else "") + ("" if len(stages) == 3 else "-" + "-".join(stages)),
+        {"linear": linear, "transformer": transformer, "transformer_best_rps": best, "tags": tags, "quick": quick},
         markdown,
     )
     return markdown
 
 
 if __name__ == "__main__":
-    print(run(quick="--quick" in sys.argv))
+    chosen = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--stages=")), "linear,transformer,tags")
+    print(run(quick="--quick" in sys.argv, stages=tuple(chosen.split(","))))
