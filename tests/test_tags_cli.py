@@ -111,15 +111,23 @@ def test_extractgpt_file_and_one_column_per_attribute(pave: dict[str, Path], tmp
             ],
         }
     )
+    table["category"] = [r["category"] for r in rows]
     table.to_csv(tmp_path / "cat.csv", index=False)
+    # the category model and the extractor trained together, into one directory
+    params = json.dumps({"attributes": json.loads(CRF)})
     output = cli(
-        "train", tmp_path / "cat.csv", "--model", "extractor", "--attributes", "Brand,Product Type", "--params", CRF,
+        "train", tmp_path / "cat.csv", "--label", "category", "--attributes", "Brand,Product Type", "--params", params,
         "--out", tmp_path / "m2",
     )  # fmt: skip
+    assert "trained linear" in output and "trained crf-extractor" in output
     assert "occur nowhere in the text" in output  # descriptions are left out: some values are not in the title
-    cli("evaluate", tmp_path / "m2", tmp_path / "cat.csv", "--out", tmp_path / "ev2")
-    per_attr = json.loads((tmp_path / "ev2" / "metrics.json").read_text())["attributes"]["exact"]["per_attribute"]
-    assert {r["attribute"] for r in per_attr} == {"Brand", "Product Type"}
+    bundle = load_bundle(tmp_path / "m2")
+    assert bundle.category is not None and bundle.attributes is not None
+    output = cli("evaluate", tmp_path / "m2", tmp_path / "cat.csv", "--out", tmp_path / "ev2")
+    metrics = json.loads((tmp_path / "ev2" / "metrics.json").read_text())
+    assert metrics["level_1"]["accuracy"] > 0.8  # categories and attributes scored in one run
+    assert {r["attribute"] for r in metrics["attributes"]["exact"]["per_attribute"]} == {"Brand", "Product Type"}
+    assert "level_1: accuracy" in output and "attributes (exact)" in output
 
 
 def test_category_model_and_extractor_in_one_directory_served(pave: dict[str, Path], tmp_path: Path) -> None:

@@ -50,10 +50,15 @@ def train(
     attributes: str = typer.Option(
         "",
         "--attributes",
-        help="--model extractor on a plain catalogue: the columns holding one attribute each (e.g. Brand,Colour); "
-        "their values are found in the text.",
+        help="The columns holding one attribute each (e.g. Brand,Colour; their values are found in the text): with "
+        "--model extractor, or beside a category model to train both into --out.",
     ),
-    tags: str = typer.Option("", "--tags", help="--model tags: the column holding each row's tags (a|b or JSON list)."),
+    tags: str = typer.Option(
+        "",
+        "--tags",
+        help="The column holding each row's free tags (a|b or a JSON list): with --model tags, or beside a category "
+        "model.",
+    ),
     group: str | None = typer.Option(
         None,
         "--group",
@@ -76,6 +81,7 @@ def train(
             return
         if not label:
             raise ConfigError(f"--label is required for --model {model} (the category label column(s))")
+        part_params = {k: hyper.pop(k) for k in ("attributes", "tags") if k in hyper}
         with Status("training", console=console) as status:
             result = train_model(
                 data,
@@ -100,6 +106,25 @@ def train(
             figures = f"accuracy {m['accuracy']:.4f}  weighted F1 {m['f1_weighted']:.4f}  macro F1 {m['f1_macro']:.4f}"
             out.print(f"  {name}: {figures}")
     out.print(f"model: {result.model_dir}")
+    # trained together: --attributes / --tags beside a category model add those parts to the same directory, with
+    # the hyperparameters under --params' "attributes" / "tags" keys
+    for part, column in (("extractor", attributes), ("tags", tags)):
+        if column:
+            name = "attributes" if part == "extractor" else "tags"
+            part_rejects = out_dir.with_name(f"{out_dir.name}.{name}.rejects.jsonl")
+            with cli_errors():
+                _train_part(
+                    part,
+                    data,
+                    out_dir,
+                    text,
+                    attributes if part == "extractor" else "",
+                    tags if part == "tags" else "",
+                    group,
+                    dict(part_params.get(name) or {}),
+                    valid or None if part == "extractor" else None,
+                    part_rejects,
+                )
 
 
 def _train_part(
