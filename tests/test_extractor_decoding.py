@@ -66,8 +66,11 @@ def test_category_prefix_is_never_labelled_and_options_round_trip(tmp_path: Path
     enc = tiny_encoder(tmp_path / "enc")
     texts = ["acme kettle in red colour", "orbit kettle in blue colour"] * 4
     spans = [[("Brand", 0, 4), ("Color", 16, 19)], [("Brand", 0, 5), ("Color", 16, 20)]] * 4
-    model = AttributeExtractor(encoder=enc, epochs=1, batch_size=4, num_threads=1, progress_bar=False)
-    assert model.get_params()["input_prefix"] == "attributes" and model.get_params()["decoding"] == "viterbi"
+    assert AttributeExtractor().get_params()["input_prefix"] == "category"
+    model = AttributeExtractor(
+        encoder=enc, epochs=1, batch_size=4, num_threads=1, progress_bar=False, input_prefix="attributes"
+    )
+    assert model.get_params()["decoding"] == "viterbi"
     model.fit(texts, spans, groups=["kettles"] * len(texts))
     assert model._prefix("kettles") == "kettles: Brand, Color"
     ids, offsets = model._encode(texts[:1], ["kettles"])
