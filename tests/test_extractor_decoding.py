@@ -66,7 +66,8 @@ def test_category_prefix_is_never_labelled_and_options_round_trip(tmp_path: Path
     enc = tiny_encoder(tmp_path / "enc")
     texts = ["acme kettle in red colour", "orbit kettle in blue colour"] * 4
     spans = [[("Brand", 0, 4), ("Color", 16, 19)], [("Brand", 0, 5), ("Color", 16, 20)]] * 4
-    assert AttributeExtractor().get_params()["input_prefix"] == "category"
+    defaults = AttributeExtractor().get_params()
+    assert defaults["input_prefix"] == "category" and defaults["prefix_dropout"] == 0.2
     model = AttributeExtractor(
         encoder=enc, epochs=1, batch_size=4, num_threads=1, progress_bar=False, input_prefix="attributes"
     )
@@ -86,3 +87,5 @@ def test_category_prefix_is_never_labelled_and_options_round_trip(tmp_path: Path
     assert loaded.predict_spans(texts[:2], groups=["kettles"] * 2) == pred
     with pytest.raises(Exception, match="decoding"):
         AttributeExtractor(decoding="beam")
+    with pytest.raises(Exception, match="prefix_dropout"):
+        AttributeExtractor(prefix_dropout=2)

@@ -54,11 +54,13 @@ EXTRACTOR_DEFAULTS: dict[str, Any] = {
     "patience": 3,
     "input_prefix": "category",
     "decoding": "viterbi",
+    "prefix_dropout": 0.2,
 }
 #: extractor options (not :class:`TrainingArguments` fields): ``input_prefix`` is what the first segment of a
 #: pair input says about the row's group ("none", "category", or "attributes": the category and the
 #: attribute names its schema asks for); ``decoding`` is "argmax" or "viterbi" (see
-#: :mod:`skutag.extraction.decoding`).
+#: :mod:`skutag.extraction.decoding`); ``prefix_dropout`` is the share of training rows encoded without
+#: the prefix, so that a caller who cannot give the groups still gets a tagger that has seen bare text.
 EXTRACTOR_OPTIONS: dict[str, tuple[str, ...]] = {
     "input_prefix": ("none", "category", "attributes"),
     "decoding": ("argmax", "viterbi"),
@@ -99,10 +101,13 @@ class AttributeExtractor:
         self.dropout = dropout
         self.progress = progress
         merged = {**EXTRACTOR_DEFAULTS, **training}
-        self.options = {k: str(merged.pop(k)) for k in EXTRACTOR_OPTIONS}
+        self.options: dict[str, Any] = {k: str(merged.pop(k)) for k in EXTRACTOR_OPTIONS}
         for k, choices in EXTRACTOR_OPTIONS.items():
             if self.options[k] not in choices:
                 raise ConfigError(f"{k} must be one of {choices}, not {self.options[k]!r}")
+        self.options["prefix_dropout"] = float(merged.pop("prefix_dropout"))
+        if not 0.0 <= self.options["prefix_dropout"] <= 1.0:
+            raise ConfigError("prefix_dropout must be in [0, 1]")
         self.training = TrainingArguments.from_dict(merged).to_dict()
 
     @property
@@ -126,24 +131,30 @@ class AttributeExtractor:
         return f"{group}: {', '.join(attrs)}" if attrs else group
 
     def _encode(
-        self, texts: Sequence[str], groups: Sequence[str] | None = None
+        self, texts: Sequence[str], groups: Sequence[str | None] | None = None
     ) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
-        """Token ids and character offsets into each text; prefix tokens get empty offsets (never labelled)."""
+        """Token ids and character offsets into each text; prefix tokens get empty offsets (never labelled).
+        Rows whose group is None (or all rows, without groups or prefix) are encoded bare."""
         kw: dict[str, Any] = {"max_length": self.args.max_length, "return_offsets_mapping": True}
-        if groups is None or self.options["input_prefix"] == "none":
-            enc = self.tokenizer_(list(texts), truncation=True, **kw)
-            seq_ids = None
-        else:
-            firsts = [self._prefix(str(g)) for g in groups]
-            enc = self.tokenizer_(firsts, list(texts), truncation="only_second", **kw)
-            seq_ids = [enc.sequence_ids(i) for i in range(len(texts))]
-        ids = [list(x) for x in enc["input_ids"]]
-        offsets = [[(int(s), int(e)) for s, e in o] for o in enc["offset_mapping"]]
-        if seq_ids is not None:
-            offsets = [
-                [o if k == 1 else (0, 0) for o, k in zip(row, sid, strict=True)]
-                for row, sid in zip(offsets, seq_ids, strict=True)
-            ]
+        use = [] if groups is None or self.options["input_prefix"] == "none" else groups
+        pair = [i for i, g in enumerate(use) if g is not None]
+        bare = sorted(set(range(len(texts))) - set(pair))
+        ids: list[list[int]] = [[] for _ in texts]
+        offsets: list[list[tuple[int, int]]] = [[] for _ in texts]
+        if bare:
+            enc = self.tokenizer_([texts[i] for i in bare], truncation=True, **kw)
+            for j, i in enumerate(bare):
+                ids[i] = list(enc["input_ids"][j])
+                offsets[i] = [(int(s), int(e)) for s, e in enc["offset_mapping"][j]]
+        if pair:
+            firsts = [self._prefix(str(use[i])) for i in pair]
+            enc = self.tokenizer_(firsts, [texts[i] for i in pair], truncation="only_second", **kw)
+            for j, i in enumerate(pair):
+                ids[i] = list(enc["input_ids"][j])
+                offsets[i] = [
+                    (int(s), int(e)) if k == 1 else (0, 0)
+                    for (s, e), k in zip(enc["offset_mapping"][j], enc.sequence_ids(j), strict=True)
+                ]
         return ids, offsets
 
     def _decode(
@@ -194,14 +205,19 @@ class AttributeExtractor:
                 schema[str(g)] = sorted(set(schema[str(g)]) | {a for a, _, _ in row})
         self.schema_ = {str(k): sorted(v) for k, v in (schema or {}).items()}
         self.tokenizer_ = load_tokenizer(self.encoder)
-        ids, offsets = self._encode(texts, groups)
+        train_idx, hold_idx = holdout_split(len(texts), args.valid_fraction, args.seed)
+        prefixed: list[str | None] | None = None
+        if groups is not None:  # a fixed share of training rows without the prefix (see EXTRACTOR_OPTIONS)
+            drop = np.random.default_rng(args.seed).random(len(texts)) < self.options["prefix_dropout"]
+            drop[hold_idx] = False
+            prefixed = [None if d else str(g) for g, d in zip(groups, drop, strict=True)]
+        ids, offsets = self._encode(texts, prefixed)
         check_vocabulary(self.tokenizer_, ids, args.max_unknown)
         seed_everything(args.seed)  # head initialisation is reproducible
         encoder = load_encoder(self.encoder)
         freeze_lower_layers(encoder, None, word_embeddings=args.freeze_embeddings)
         self.net_ = TokenTagger(encoder, len(self.labels_), self.dropout)
         targets = [token_labels(o, s, index) for o, s in zip(offsets, spans, strict=True)]
-        train_idx, hold_idx = holdout_split(len(ids), args.valid_fraction, args.seed)
         device = resolve_device(args.device, args.num_threads)
 
         def compute_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
