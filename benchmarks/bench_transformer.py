@@ -60,6 +60,7 @@ EXTRACTOR_PARAMS: dict[str, Any] = {
     "max_length": 192,
     "patience": 3,
     "input_prefix": "category",
+    "prefix_dropout": 0.2,
     "decoding": "viterbi",
 }
 
