@@ -3,6 +3,7 @@ and the extractor's category-aware pair input."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from skutag.extraction.bio import decode, label_names
 from skutag.extraction.decoding import continues_word, label_mask, viterbi_decode
+from skutag.models.card import sha256_file
 from skutag.models.neural.extractor import AttributeExtractor
 from test_transformer_helpers import tiny_encoder
 
@@ -85,6 +87,13 @@ def test_category_prefix_is_never_labelled_and_options_round_trip(tmp_path: Path
     loaded = AttributeExtractor.load(tmp_path / "m")
     assert loaded.get_params()["input_prefix"] == "attributes"
     assert loaded.predict_spans(texts[:2], groups=["kettles"] * 2) == pred
+    config = json.loads((tmp_path / "m" / "extractor.json").read_text("utf-8"))
+    del config["params"]["input_prefix"]  # as saved before prefixes existed: bare text
+    (tmp_path / "m" / "extractor.json").write_text(json.dumps(config), "utf-8")
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text("utf-8"))
+    meta["files"]["extractor.json"] = sha256_file(tmp_path / "m" / "extractor.json")
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta), "utf-8")
+    assert AttributeExtractor.load(tmp_path / "m").options["input_prefix"] == "none"
     with pytest.raises(Exception, match="decoding"):
         AttributeExtractor(decoding="beam")
     with pytest.raises(Exception, match="prefix_dropout"):

@@ -335,7 +335,8 @@ class AttributeExtractor:
         directory, _ = open_artefact(directory, cls.kind)
         try:
             config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
-            params = {**config["params"], "progress_bar": False}
+            # artefacts saved before input prefixes existed were trained on bare text
+            params = {"input_prefix": "none", **config["params"], "progress_bar": False}
             model = cls(**params)
             model.labels_ = [str(x) for x in config["labels"]]
             model.schema_ = {str(k): [str(a) for a in v] for k, v in config["schema"].items()}
