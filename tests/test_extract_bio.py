@@ -84,7 +84,7 @@ def test_extractor_learns_toy_spans_and_round_trips(tmp_path: Path) -> None:
         encoder=enc, epochs=12, batch_size=8, head_lr=1e-2, encoder_lr=2e-3, num_threads=1, progress_bar=False
     )
     model.fit(texts, spans, groups=["kettles"] * len(texts))
-    pred = model.predict_spans(texts[:30])
+    pred = model.predict_spans(texts[:30], groups=["kettles"] * 30)
     assert span_f1(spans[:30], pred) > 0.8
     got = model.extract(texts[:3], groups=["kettles"] * 3)
     assert got[0] == {"Brand": "acme", "Color": "red"}

@@ -20,6 +20,7 @@ from torch import nn
 
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
 from skutag.extraction.bio import Span, decode, label_names, token_labels
+from skutag.extraction.decoding import label_mask, viterbi_decode
 from skutag.extraction.pave import PaveExample
 from skutag.log import get_logger
 from skutag.models.card import open_artefact, save_artefact
@@ -41,14 +42,28 @@ log = get_logger(__name__)
 
 CONFIG_FILE = "extractor.json"
 WEIGHTS_FILE = "model.safetensors"
+#: the WDC-PAVE recipe (docs/benchmarks.md): title + description at 192 tokens, 10 epochs, the category as
+#: the first segment, constrained Viterbi decoding.
 EXTRACTOR_DEFAULTS: dict[str, Any] = {
-    "epochs": 12,
+    "epochs": 10,
     "batch_size": 16,
     "encoder_lr": 1e-4,
     "head_lr": 2e-3,
     "loss": "ce",
-    "max_length": 256,
+    "max_length": 192,
     "patience": 3,
+    "input_prefix": "category",
+    "decoding": "viterbi",
+    "prefix_dropout": 0.2,
+}
+#: extractor options (not :class:`TrainingArguments` fields): ``input_prefix`` is what the first segment of a
+#: pair input says about the row's group ("none", "category", or "attributes": the category and the
+#: attribute names its schema asks for); ``decoding`` is "argmax" or "viterbi" (see
+#: :mod:`skutag.extraction.decoding`); ``prefix_dropout`` is the share of training rows encoded without
+#: the prefix, so that a caller who cannot give the groups still gets a tagger that has seen bare text.
+EXTRACTOR_OPTIONS: dict[str, tuple[str, ...]] = {
+    "input_prefix": ("none", "category", "attributes"),
+    "decoding": ("argmax", "viterbi"),
 }
 
 
@@ -85,27 +100,70 @@ class AttributeExtractor:
         self.encoder = encoder
         self.dropout = dropout
         self.progress = progress
-        self.training = TrainingArguments.from_dict({**EXTRACTOR_DEFAULTS, **training}).to_dict()
+        merged = {**EXTRACTOR_DEFAULTS, **training}
+        self.options: dict[str, Any] = {k: str(merged.pop(k)) for k in EXTRACTOR_OPTIONS}
+        for k, choices in EXTRACTOR_OPTIONS.items():
+            if self.options[k] not in choices:
+                raise ConfigError(f"{k} must be one of {choices}, not {self.options[k]!r}")
+        self.options["prefix_dropout"] = float(merged.pop("prefix_dropout"))
+        if not 0.0 <= self.options["prefix_dropout"] <= 1.0:
+            raise ConfigError("prefix_dropout must be in [0, 1]")
+        self.training = TrainingArguments.from_dict(merged).to_dict()
 
     @property
     def args(self) -> TrainingArguments:
         return TrainingArguments.from_dict(self.training)
 
     def get_params(self) -> dict[str, Any]:
-        return {"encoder": self.encoder, "dropout": self.dropout, **self.training}
+        return {"encoder": self.encoder, "dropout": self.dropout, **self.options, **self.training}
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "labels_"):
             raise NotFittedError("this AttributeExtractor is not fitted; call fit() or load() first")
 
     # ---- encoding ---------------------------------------------------------------------------------
-    def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
-        enc = self.tokenizer_(
-            list(texts), truncation=True, max_length=self.args.max_length, return_offsets_mapping=True
-        )
-        ids = [list(x) for x in enc["input_ids"]]
-        offsets = [[(int(s), int(e)) for s, e in o] for o in enc["offset_mapping"]]
+    def _prefix(self, group: str) -> str:
+        """The first segment for a row of ``group``: tells the tagger which attributes are asked for (the
+        same word, e.g. Capacity, means litres for a fridge and gigabytes for a drive)."""
+        if self.options["input_prefix"] == "category":
+            return group
+        attrs = getattr(self, "schema_", {}).get(group, [])
+        return f"{group}: {', '.join(attrs)}" if attrs else group
+
+    def _encode(
+        self, texts: Sequence[str], groups: Sequence[str | None] | None = None
+    ) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        """Token ids and character offsets into each text; prefix tokens get empty offsets (never labelled).
+        Rows whose group is None (or all rows, without groups or prefix) are encoded bare."""
+        kw: dict[str, Any] = {"max_length": self.args.max_length, "return_offsets_mapping": True}
+        use = [] if groups is None or self.options["input_prefix"] == "none" else groups
+        pair = [i for i, g in enumerate(use) if g is not None]
+        bare = sorted(set(range(len(texts))) - set(pair))
+        ids: list[list[int]] = [[] for _ in texts]
+        offsets: list[list[tuple[int, int]]] = [[] for _ in texts]
+        if bare:
+            enc = self.tokenizer_([texts[i] for i in bare], truncation=True, **kw)
+            for j, i in enumerate(bare):
+                ids[i] = list(enc["input_ids"][j])
+                offsets[i] = [(int(s), int(e)) for s, e in enc["offset_mapping"][j]]
+        if pair:
+            firsts = [self._prefix(str(use[i])) for i in pair]
+            enc = self.tokenizer_(firsts, [texts[i] for i in pair], truncation="only_second", **kw)
+            for j, i in enumerate(pair):
+                ids[i] = list(enc["input_ids"][j])
+                offsets[i] = [
+                    (int(s), int(e)) if k == 1 else (0, 0)
+                    for (s, e), k in zip(enc["offset_mapping"][j], enc.sequence_ids(j), strict=True)
+                ]
         return ids, offsets
+
+    def _decode(
+        self, probs: np.ndarray, offsets: list[tuple[int, int]], text: str, group: str | None
+    ) -> list[tuple[str, int, int, float]]:
+        if self.options["decoding"] == "argmax":
+            return decode(probs, offsets, self.labels_)
+        attrs = self.schema_.get(str(group)) if group is not None else None
+        return viterbi_decode(probs, offsets, self.labels_, label_mask(self.labels_, attrs), text)
 
     def unknown_rate(self, texts: Sequence[str]) -> float:
         """Share of (non-special) tokens the vocabulary maps to [UNK] (e.g. Chinese under an English vocab)."""
@@ -147,14 +205,19 @@ class AttributeExtractor:
                 schema[str(g)] = sorted(set(schema[str(g)]) | {a for a, _, _ in row})
         self.schema_ = {str(k): sorted(v) for k, v in (schema or {}).items()}
         self.tokenizer_ = load_tokenizer(self.encoder)
-        ids, offsets = self._encode(texts)
+        train_idx, hold_idx = holdout_split(len(texts), args.valid_fraction, args.seed)
+        prefixed: list[str | None] | None = None
+        if groups is not None:  # a fixed share of training rows without the prefix (see EXTRACTOR_OPTIONS)
+            drop = np.random.default_rng(args.seed).random(len(texts)) < self.options["prefix_dropout"]
+            drop[hold_idx] = False
+            prefixed = [None if d else str(g) for g, d in zip(groups, drop, strict=True)]
+        ids, offsets = self._encode(texts, prefixed)
         check_vocabulary(self.tokenizer_, ids, args.max_unknown)
         seed_everything(args.seed)  # head initialisation is reproducible
         encoder = load_encoder(self.encoder)
         freeze_lower_layers(encoder, None, word_embeddings=args.freeze_embeddings)
         self.net_ = TokenTagger(encoder, len(self.labels_), self.dropout)
         targets = [token_labels(o, s, index) for o, s in zip(offsets, spans, strict=True)]
-        train_idx, hold_idx = holdout_split(len(ids), args.valid_fraction, args.seed)
         device = resolve_device(args.device, args.num_threads)
 
         def compute_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -165,7 +228,10 @@ class AttributeExtractor:
 
         def evaluate(model: nn.Module) -> dict[str, float]:
             probs = self._probs([ids[i] for i in hold_idx], model, device)
-            pred = [decode(p, offsets[i], self.labels_) for p, i in zip(probs, hold_idx, strict=True)]
+            pred = [
+                self._decode(p, offsets[i], texts[i], None if groups is None else groups[i])
+                for p, i in zip(probs, hold_idx, strict=True)
+            ]
             return {"score": span_f1([spans[i] for i in hold_idx], pred)}
 
         groups_ = [
@@ -213,20 +279,31 @@ class AttributeExtractor:
                     out[i] = probs[j, : len(ids[i])]
         return out
 
-    def predict_spans(self, texts: Sequence[str]) -> list[list[tuple[str, int, int, float]]]:
-        """Scored spans ``(attribute, start, end, score)`` per text."""
+    def predict_spans(
+        self, texts: Sequence[str], groups: Sequence[str] | None = None
+    ) -> list[list[tuple[str, int, int, float]]]:
+        """Scored spans ``(attribute, start, end, score)`` per text; the score is a probability in [0, 1].
+
+        ``groups`` (e.g. each row's category) restrict the labels to the group's schema before decoding and,
+        for a model trained with an ``input_prefix``, tell the tagger which attributes are asked for; without
+        them every attribute is possible (and such a model reads the text alone, less accurately)."""
         self._check_fitted()
         if not texts:
             return []
-        ids, offsets = self._encode(texts)
+        if groups is not None and len(groups) != len(texts):
+            raise ConfigError(f"{len(texts)} texts but {len(groups)} groups")
+        ids, offsets = self._encode(texts, groups)
         device = resolve_device(self.args.device, self.args.num_threads)
         probs = self._probs(ids, self.net_, device)
-        return [decode(p, o, self.labels_) for p, o in zip(probs, offsets, strict=True)]
+        return [
+            self._decode(p, o, t, None if groups is None else str(groups[i]))
+            for i, (p, o, t) in enumerate(zip(probs, offsets, texts, strict=True))
+        ]
 
     def extract(self, texts: Sequence[str], groups: Sequence[str] | None = None) -> list[dict[str, str]]:
         """The best-scoring value per attribute for each text (only the group's attributes when known)."""
         out = []
-        for i, (text, spans) in enumerate(zip(texts, self.predict_spans(texts), strict=True)):
+        for i, (text, spans) in enumerate(zip(texts, self.predict_spans(texts, groups), strict=True)):
             allowed = set(self.schema_.get(str(groups[i]), [])) if groups is not None else set()
             best: dict[str, tuple[float, str]] = {}
             for attr, s, e, score in spans:
@@ -258,7 +335,8 @@ class AttributeExtractor:
         directory, _ = open_artefact(directory, cls.kind)
         try:
             config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
-            params = {**config["params"], "progress_bar": False}
+            # artefacts saved before input prefixes existed were trained on bare text
+            params = {"input_prefix": "none", **config["params"], "progress_bar": False}
             model = cls(**params)
             model.labels_ = [str(x) for x in config["labels"]]
             model.schema_ = {str(k): [str(a) for a in v] for k, v in config["schema"].items()}
