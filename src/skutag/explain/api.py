@@ -121,7 +121,7 @@ def _one(
         spans, bias, rest = linear.linear_spans(model, texts, toks, path)
         return Explanation(path, prob, method, spans, linear.TARGET, bias=bias + rest)
     if method in ("ig", "gradient"):
-        spans, delta, diff, rest = gradients.gradient_spans(model, texts, toks, path, method, steps)
+        spans, delta, _diff, rest = gradients.gradient_spans(model, texts, toks, path, method, steps)
         return Explanation(path, prob, method, spans, gradients.TARGET, bias=rest, delta=delta)
     if method == "blend":
         return _blend(model, texts, toks, path, prob, steps)

@@ -1,8 +1,9 @@
 """Gradient explanations of the fine-tuned transformer: Integrated Gradients on the token embeddings (Captum's
 LayerIntegratedGradients, with its convergence delta) or gradient x (embedding - baseline), one backward pass.
 
-The explained function is the path's log-score ``T_path * sum over levels of log_softmax(head logits)[class]`` (the
-heads alone: a model's nearest-neighbour votes are not differentiable). The baseline keeps the special tokens and
+The explained function is log P(path) of the heads' path distribution (softmax over the model's paths of
+``T_path * sum over levels of log_softmax(head logits)[class]``; a model's nearest-neighbour votes are left out:
+they are not differentiable). The baseline keeps the special tokens and
 puts the padding token everywhere else; IG's attributions then add up to ``F(text) - F(baseline)`` up to
 ``delta``. Sub-word attributions are spread over their characters and summed per word.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from skutag.explain.spans import Span, Token, char_weights_to_spans
 
-TARGET = "path log-score minus the baseline's (T_path * sum of level log-softmax); spans + rest = it"
+TARGET = "log P(path) minus the baseline's (the heads' path distribution); spans + rest = it, IG within delta"
 
 
 def _field_layout(model: Any, texts: Sequence[str]) -> tuple[str, list[tuple[int, int, int]]]:
@@ -37,23 +38,22 @@ def _field_layout(model: Any, texts: Sequence[str]) -> tuple[str, list[tuple[int
     return s, [(ci, 0, lead)]
 
 
-def _target_classes(model: Any, path: Sequence[str]) -> list[tuple[int, int]]:
-    padded = list(path) + [""] * (len(model.classes_) - len(path))
-    return [(lv, model.classes_[lv].index(n)) for lv, n in enumerate(padded) if n in model.classes_[lv]]
-
-
-def _score_fn(model: Any, classes: list[tuple[int, int]]) -> Any:
+def _score_fn(model: Any, path: Sequence[str]) -> Any:
+    """log P(path) as the model decodes it: a softmax over its paths of ``T_path * sum of level log-softmax``."""
     import torch
 
     from skutag.models.neural.encoder import mean_pool
 
     net = model.net_
     t = float(getattr(model, "path_temperature_", 1.0))
+    table = torch.as_tensor(np.asarray(model.paths_, dtype=np.int64))
+    target = [tuple(p) for p in model.path_names()].index(tuple(path))
 
     def score(embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hidden = net.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
         logits = net.heads(mean_pool(hidden, mask))
-        return t * sum(torch.log_softmax(logits[lv], dim=-1)[:, c] for lv, c in classes)  # type: ignore[return-value]
+        paths = sum(torch.log_softmax(lg, dim=-1)[:, table[:, lv]] for lv, lg in enumerate(logits))
+        return torch.log_softmax(t * paths, dim=-1)[:, target]  # type: ignore[arg-type]
 
     return score
 
@@ -75,7 +75,7 @@ def gradient_spans(
     base_ids = torch.tensor([[i if i in special else pad for i in enc["input_ids"]]])
     net = model.net_.eval()
     emb_layer = net.encoder.get_input_embeddings()
-    score = _score_fn(model, _target_classes(model, path))
+    score = _score_fn(model, path)
     with torch.no_grad():
         x, b = emb_layer(ids), emb_layer(base_ids)
     delta: float | None = None

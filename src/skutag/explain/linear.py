@@ -9,6 +9,7 @@ out do not depend on the path), which is a softmax over path scores.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,7 +69,7 @@ def _occurrences(vec: FieldVectorizer, norm: str) -> list[tuple[np.ndarray, np.n
         starts = np.flatnonzero(~blank & prev)
         ends = np.flatnonzero(~blank & nxt)  # inclusive
         b, f, la = [], [], []
-        for (rows, buckets), n in zip(parts, range(cfg.word[0], cfg.word[1] + 1), strict=False):
+        for (_rows, buckets), n in zip(parts, range(cfg.word[0], cfg.word[1] + 1), strict=False):
             m = len(buckets)
             b.append(buckets)
             f.append(starts[:m])
@@ -126,10 +127,10 @@ def path_weights(model: Any, path: Sequence[str]) -> tuple[np.ndarray, float]:
 def _level_means(model: Any) -> tuple[list[np.ndarray], list[float]]:
     found = model.__dict__.get("_explain_means")
     if found is not None and found[0] is model.coef_:
-        return found[1]  # type: ignore[no-any-return]
+        return found[1]
     offsets = np.cumsum([0, *[len(c) for c in model.classes_]])
-    coef = [model.coef_[:, a:b].mean(axis=1, dtype=np.float64) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
-    inter = [float(model.intercept_[a:b].mean()) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    coef = [model.coef_[:, a:b].mean(axis=1, dtype=np.float64) for a, b in itertools.pairwise(offsets)]
+    inter = [float(model.intercept_[a:b].mean()) for a, b in itertools.pairwise(offsets)]
     model.__dict__["_explain_means"] = (model.coef_, (coef, inter))
     return coef, inter
 
