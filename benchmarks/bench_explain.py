@@ -144,8 +144,26 @@ def _api_latency(model_dir: Path, frame: pd.DataFrame, work: Path, n: int) -> di
     }
 
 
+def _linear_model(quick: bool, work: Path) -> Path:
+    """Linear on MWPD train (Name + Description; all 10K offers, 600 with --quick), one fit without calibration
+    folds (explanations do not need the temperatures), cached in bench-out/."""
+    from benchmarks.bench_serve import _slice
+    from benchmarks.common import OUT_DIR
+    from skutag.workflows.train import train_model
+
+    data = SHARED_DATA / "mwpd2020" / "train.json"
+    out = work / "linear" if quick else OUT_DIR / "explain-linear"
+    if (out / "meta.json").is_file():
+        return out
+    train = _slice(data, work / "train.json", 600) if quick else data
+    params = {"calibration_fraction": 0.0}
+    train_model(train, text=["Name", "Description"], label=["lvl1", "lvl2", "lvl3"], params=params, out=out,
+                rejects=work / "rejects.jsonl")  # fmt: skip
+    return out
+
+
 def run(quick: bool) -> dict[str, Any]:
-    from benchmarks.bench_serve import _linear_model, _transformer_model
+    from benchmarks.bench_serve import _transformer_model
     from skutag.models.registry import load_model
 
     out: dict[str, Any] = {"quick": quick, "fraction": FRACTION}

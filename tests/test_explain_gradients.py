@@ -3,8 +3,6 @@ up to F(text) - F(baseline) within the reported delta), spans point into the tex
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from test_transformer_helpers import FAST_TRAINING, synthetic_catalogue, tiny_encoder
@@ -23,11 +21,11 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> object:
 
 
 def test_ig_completeness_within_delta(model: object) -> None:
+    import pandas as pd
+
     from skutag.explain.gradients import gradient_spans
     from skutag.explain.scoring import best_paths
     from skutag.explain.spans import tokens
-
-    import pandas as pd
 
     for title in ["fresh apple from the farm", "cordless drill 18V", "aged cheese wheel"]:
         texts = [title]
