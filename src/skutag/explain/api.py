@@ -32,7 +32,8 @@ def methods_for(model: CategoryModel) -> list[str]:
     if kind == "linear":
         return ["linear", "occlusion"]
     if kind == "transformer":
-        return ["ig", "gradient", "occlusion"]
+        # occlusion first: on MWPD titles it measured more faithful than IG and 4x cheaper (docs/benchmarks.md)
+        return ["occlusion", "ig", "gradient"]
     if kind == "ensemble":
         return ["blend", "occlusion"]
     return ["occlusion"]
