@@ -19,7 +19,7 @@ from skutag.log import get_logger
 from skutag.serving.errors import request_validation_error
 from skutag.serving.metrics import Metrics
 from skutag.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
-from skutag.serving.routers import health, model_info, pages, review, tagging
+from skutag.serving.routers import explain, health, model_info, pages, review, tagging
 from skutag.serving.routers.pages import STATIC_DIR
 from skutag.serving.settings import ServeSettings
 from skutag.serving.state import build_state, load_model
@@ -115,6 +115,7 @@ def create_app(settings: ServeSettings | None = None, served: ServedModel | None
     app.state.serving = None
     app.state.preloaded = served
     app.include_router(tagging.router)
+    app.include_router(explain.router)
     app.include_router(model_info.router)
     app.include_router(review.router)
     app.include_router(health.router)

@@ -438,7 +438,57 @@ class EvidenceToken(BaseModel):
     weight: float
 
 
-class Evidence(BaseModel):
+class ExplainSpan(BaseModel):
+    field: str = Field(description="The product field the text came from (name, description, ...).")
+    start: int = Field(description="First character of the word in that field's text as sent.")
+    end: int = Field(description="One past its last character.")
+    text: str
+    weight: float = Field(description="Signed weight for the path: positive speaks for it.")
+
+
+class Neighbour(BaseModel):
+    row: int = Field(description="The training product's row in the model's neighbour index.")
     path: list[str]
+    similarity: float
+
+
+class Explanation(BaseModel):
+    id: str | None = None
+    path: list[str]
+    probability: float
+    method: str = Field(description="linear (exact contributions), ig, gradient, occlusion or blend.")
+    target: str = Field(description="What the weights add up to (with bias).")
+    bias: float | None = None
+    delta: float | None = Field(default=None, description="Integrated Gradients' convergence delta.")
+    spans: list[ExplainSpan]
+    neighbours: list[Neighbour] = []
+    members: list[dict[str, Any]] = []
+    seconds: float | None = None
+
+
+class Evidence(Explanation):
+    """The review page's evidence: the explanation, plus the heaviest words (older clients read ``tokens``)."""
+
     base_score: float | None
     tokens: list[EvidenceToken]
+
+
+#: POST /v1/explain takes at most this many products: explanations cost many predictions each.
+MAX_EXPLAIN_PRODUCTS = 8
+ExplainMethod = Literal["auto", "linear", "ig", "gradient", "occlusion", "blend"]
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    products: list[ProductIn] = Field(min_length=1, max_length=MAX_EXPLAIN_PRODUCTS)
+    path: list[ShortText] | None = Field(
+        default=None, min_length=1, max_length=10, description="Explain this path instead of each predicted one."
+    )
+    method: ExplainMethod = "auto"
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    model_version: str
+    results: list[Explanation]

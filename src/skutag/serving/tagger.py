@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skutag.catalogue.fields import TextFields
+from skutag.catalogue.fields import TextFields, field_text
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
 from skutag.models.bundle import ModelBundle, load_bundle
@@ -22,7 +21,6 @@ from skutag.taxonomy import PATH_SEP
 
 log = get_logger(__name__)
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 _MAX_EVIDENCE_TOKENS = 40
 
 
@@ -180,38 +178,38 @@ class Tagger:
         return out
 
     def explain(self, product: dict[str, str], path: list[str] | None = None) -> dict[str, Any]:
-        """Evidence by occlusion: how much the probability of ``path`` (default: the best) drops without each word.
+        """The review page's evidence: the product's explanation (:meth:`explain_products`, default method) plus
+        its heaviest words as ``tokens`` (the older answer's shape)."""
+        found = self.explain_products([product], path)[0]
+        spans = sorted(found["spans"], key=lambda s: -abs(s["weight"]))[:_MAX_EVIDENCE_TOKENS]
+        tokens = [{"field": s["field"], "token": s["text"], "weight": s["weight"]} for s in spans]
+        return {**found, "base_score": found["probability"], "tokens": tokens}
 
-        Model-agnostic (only ``predict_proba``); words of the first text column, then the others, at most 40.
-        """
-        model = self.served.model
-        texts = self.texts_frame([product])
-        if path is None:
-            path = list(model.predict_topk(texts, k=1).paths[0][0])
-        if not path:
-            return {"path": [], "base_score": None, "tokens": []}
-        level = len(path) - 1
-        spans: list[tuple[str, int, int, int]] = []
-        for ci, col in enumerate(texts.columns):
-            for m in _TOKEN.finditer(str(texts.iloc[0, ci])):
-                spans.append((str(col), ci, m.start(), m.end()))
-        spans = spans[:_MAX_EVIDENCE_TOKENS]
-        rows = [texts.iloc[0].tolist()]
-        for _col, ci, a, b in spans:
-            row = list(rows[0])
-            row[ci] = str(row[ci])[:a] + " " + str(row[ci])[b:]
-            rows.append(row)
-        frame = pd.DataFrame(rows, columns=texts.columns, dtype=object)
-        proba = model.predict_proba(frame)[level]
-        leaf = path[level]
-        p = proba[leaf].to_numpy(dtype=float) if leaf in proba.columns else np.zeros(len(frame))
-        base = float(p[0])
-        tokens: list[dict[str, Any]] = [
-            {"field": col, "token": str(texts.iloc[0, ci])[a:b], "weight": round(base - float(p[j + 1]), 6)}
-            for j, (col, ci, a, b) in enumerate(spans)
-        ]
-        tokens.sort(key=lambda t: -abs(t["weight"]))
-        return {"path": path, "base_score": round(base, 6), "tokens": tokens}
+    def explain_products(
+        self, products: list[dict[str, str]], path: list[str] | None = None, method: str = "auto"
+    ) -> list[dict[str, Any]]:
+        """Per product, :func:`skutag.explain.explain`'s answer with each span's ``field`` the product field its
+        text came from, so that ``start``/``end`` index that field's value as sent."""
+        from skutag.explain import explain
+
+        if not products:
+            return []
+        texts = self.texts_frame(products)
+        found = explain(
+            self.served.model, texts, path=path, method=method, ids=[str(p.get("id", "")) for p in products]
+        )
+        out = []
+        for product, ex in zip(products, found, strict=True):
+            sources = self.fields.sources(product)
+            named = {
+                c: next((s for s in sources[c] if field_text(product[s]) is not None), self.fields.field(c))
+                for c in self.fields.columns
+            }
+            item = ex.to_dict()
+            for span in item["spans"]:
+                span["field"] = named.get(span["field"], span["field"])
+            out.append(item)
+        return out
 
 
 def joined(path: list[str]) -> str:

@@ -38,7 +38,7 @@ from skutag.store.checkpoint import Checkpointer
 log = get_logger(__name__)
 
 _START_TIMEOUT_S = 600.0
-_CALLS = frozenset({"process", "explain", "ping"})
+_CALLS = frozenset({"process", "explain", "explain_products", "ping"})
 _WARM_UP = {"id": "warm-up", "name": "warm up product", "description": "warm up description"}
 
 
@@ -85,6 +85,11 @@ class Worker:
     def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]:
         return self.tagger.explain(product, path)
 
+    def explain_products(
+        self, products: list[dict[str, str]], path: list[str] | None, method: str
+    ) -> list[dict[str, Any]]:
+        return self.tagger.explain_products(products, path, method)
+
     def ping(self) -> str:
         return self.served.version
 
@@ -108,6 +113,10 @@ class WorkerHandle(Protocol):
     async def process(self, products: list[dict[str, str]], top_k: int | None) -> list[PredictionRecord]: ...
 
     async def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]: ...
+
+    async def explain_products(
+        self, products: list[dict[str, str]], path: list[str] | None, method: str
+    ) -> list[dict[str, Any]]: ...
 
     async def ping(self) -> str: ...
 
@@ -134,6 +143,12 @@ class ThreadWorker:
 
     async def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]:
         result: dict[str, Any] = await self._run(self.local.explain, product, path)
+        return result
+
+    async def explain_products(
+        self, products: list[dict[str, str]], path: list[str] | None, method: str
+    ) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._run(self.local.explain_products, products, path, method)
         return result
 
     async def ping(self) -> str:
@@ -387,6 +402,12 @@ class ProcessWorker:
 
     async def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("explain", product, path)
+        return result
+
+    async def explain_products(
+        self, products: list[dict[str, str]], path: list[str] | None, method: str
+    ) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("explain_products", products, path, method)
         return result
 
     async def ping(self) -> str:

@@ -138,19 +138,52 @@
     loadEvidence(item.id);
   }
 
+  function highlighted(text, spans) {
+    // text nodes and <mark> elements only (textContent): product text is never parsed as HTML
+    const p = el("p", null, "explain-field");
+    const chars = Array.from(text); // spans count code points (Python offsets), not UTF-16 units
+    const cut = (a, b) => chars.slice(a, b).join("");
+    const top = Math.max(1e-9, ...spans.map((s) => Math.abs(s.weight)));
+    let pos = 0;
+    for (const s of spans.slice().sort((a, b) => a.start - b.start)) {
+      if (s.start < pos || s.end > chars.length || Math.abs(s.weight) / top < 0.15) continue;
+      p.appendChild(document.createTextNode(cut(pos, s.start)));
+      const m = el("mark", cut(s.start, s.end), s.weight > 0 ? "ex-pos" : "ex-neg");
+      m.style.opacity = String(0.35 + 0.65 * Math.abs(s.weight) / top);
+      m.title = (s.weight >= 0 ? "+" : "") + s.weight.toFixed(3);
+      p.appendChild(m);
+      pos = s.end;
+    }
+    p.appendChild(document.createTextNode(cut(pos, chars.length)));
+    return p;
+  }
+
   async function loadEvidence(id) {
-    const list = $("evidence");
-    clear(list);
+    const list = $("evidence"), view = $("explain-view"), near = $("neighbours");
+    clear(list); clear(view); clear(near);
     try {
       const ev = await api("GET", "/v1/review/evidence?id=" + encodeURIComponent(id));
-      if (!current() || current().id !== id) return;
-      for (const t of ev.tokens.slice(0, 8)) {
+      const item = current();
+      if (!item || item.id !== id) return;
+      $("explain-method").textContent = ev.method || "?";
+      for (const t of ev.tokens.filter((t) => t.weight > 0).slice(0, 8)) {
         const li = el("li");
         li.appendChild(el("span", t.token));
-        li.appendChild(el("span", "  " + (t.weight >= 0 ? "+" : "") + (100 * t.weight).toFixed(1) + " pts", t.weight >= 0 ? "pos" : "neg"));
+        li.appendChild(el("span", "  " + (t.weight >= 0 ? "+" : "") + t.weight.toFixed(3), t.weight >= 0 ? "pos" : "neg"));
         li.appendChild(el("span", "  (" + t.field + ")", "muted"));
         list.appendChild(li);
       }
+      const fields = item.fields || {};
+      for (const name of Object.keys(fields)) {
+        const spans = (ev.spans || []).filter((s) => s.field === name);
+        if (!spans.length) continue;
+        view.appendChild(el("div", name, "muted"));
+        view.appendChild(highlighted(String(fields[name]), spans));
+      }
+      for (const n of ev.neighbours || []) {
+        near.appendChild(el("li", n.path.join(" > ") + "  (similarity " + n.similarity.toFixed(3) + ", row " + n.row + ")"));
+      }
+      if (!(ev.neighbours || []).length) near.appendChild(el("li", "this model keeps no neighbour index", "muted"));
     } catch (e) { list.appendChild(el("li", "no evidence: " + e.message, "muted")); }
   }
 
@@ -447,6 +480,7 @@
     $("accept").addEventListener("click", () => choose(null, true));
     $("save-tags").addEventListener("click", () => decide({ action: "edit_tags", tags: tagMap() }, "tags saved"));
     $("add-tag").addEventListener("click", () => addTag(false));
+    $("show-explain").addEventListener("change", (ev) => { $("explain-view").classList.toggle("hidden", !ev.target.checked); });
     $("add-tag-selection").addEventListener("click", () => addTag(true));
     for (const id of ["new-tag-name", "new-tag-value"]) {
       $(id).addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); addTag(!!state.selection); } });

@@ -1,0 +1,214 @@
+"""Faithfulness and cost of skutag's explanations on MWPD validation, against random words and LIME.
+
+For the linear model (full MWPD train, Name + Description, as bench_serve trains it) and the transformer
+(MiniLM fine-tuned 50 steps on 2,000 titles, as bench_serve's): every method skutag offers for the kind, random
+words and LIME (``lime.lime_text.LimeTextExplainer``, words as features, same rows, same predicted paths) are scored
+by ERASER comprehensiveness and sufficiency with the top 20% of words, and timed per explanation (wall and CPU).
+Then ``POST /v1/explain`` latency for the linear model, one product a call, through the real app and worker.
+
+Descriptions are cut to their first 300 characters (what the linear model reads), so the words scored are words
+the model sees. Run: ``python -m benchmarks.bench_explain [--quick]``; results in bench-out/explain.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import SHARED_DATA, markdown_table, save_results
+
+FRACTION = 0.2
+_SEP = "\n\x1f\n"  # between fields in LIME's single string: never a word, so never removed
+
+
+def _rows(n: int, columns: list[str]) -> pd.DataFrame:
+    from skutag.catalogue.reader import read_catalogue
+
+    df = read_catalogue(SHARED_DATA / "mwpd2020" / "validation.json")
+    df = df.sample(n=min(n, len(df)), random_state=0)
+    out = pd.DataFrame({c: df[c].fillna("").astype(str) for c in columns})
+    if "Description" in out.columns:
+        out["Description"] = out["Description"].str.slice(0, 300)
+    return out.reset_index(drop=True)
+
+
+def _lime_weights(model: Any, texts: list[str], path: list[str], samples: int) -> list[float]:
+    from lime.lime_text import LimeTextExplainer
+
+    from skutag.explain.scoring import path_probability
+    from skutag.explain.spans import tokens
+
+    cols = list(model.text_columns_)
+
+    def classify(strings: list[str]) -> np.ndarray:
+        frame = pd.DataFrame([s.split("\x1f") for s in strings], columns=cols, dtype=object)
+        frame = frame.apply(lambda c: c.str.strip("\n"))
+        p = path_probability(model, frame, [path] * len(strings))
+        return np.column_stack([1 - p, p])
+
+    explainer = LimeTextExplainer(split_expression=r"\W+", bow=False, mask_string=" ", random_state=0)
+    joined = _SEP.join(texts)
+    n_words = len(tokens(texts, cols))
+    ex = explainer.explain_instance(joined, classify, labels=(1,), num_features=n_words, num_samples=samples)
+    weights = dict(ex.as_map()[1])
+    return [float(weights.get(i, 0.0)) for i in range(n_words)]
+
+
+def _run_methods(
+    model: Any, frame: pd.DataFrame, methods: list[str], lime_samples: int, label: str
+) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    from skutag.explain import explain
+    from skutag.explain.faithfulness import faithfulness
+    from skutag.explain.scoring import best_paths
+    from skutag.explain.spans import tokens
+
+    paths = best_paths(model, frame)
+    cols = list(model.text_columns_)
+    n_words = [len(tokens([str(v) for v in r], cols)) for r in frame.itertuples(index=False, name=None)]
+    rows = []
+    rng = np.random.default_rng(0)
+    explain(model, frame.head(2), method=methods[0])  # warm-up (caches, lazy imports)
+    for method in [*methods, "random", "lime"]:
+        weights: list[list[float]] = []
+        wall: list[float] = []
+        cpu: list[float] = []
+        for i in tqdm(range(len(frame)), desc=f"{label} {method}", leave=False):
+            row = frame.iloc[[i]]
+            texts = [str(v) for v in row.iloc[0].tolist()]
+            t0, c0 = time.perf_counter(), time.process_time()
+            if method == "random":
+                w = rng.random(n_words[i]).tolist()
+            elif method == "lime":
+                w = _lime_weights(model, texts, paths[i], lime_samples)
+            else:
+                w = [s.weight for s in explain(model, row, path=paths[i], method=method, neighbours=0)[0].spans]
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            weights.append(w)
+        f = faithfulness(model, frame, paths, weights, FRACTION)
+        rows.append(
+            {
+                "model": label,
+                "method": method if method != "lime" else f"LIME ({lime_samples} samples)",
+                "rows": len(frame),
+                "comprehensiveness": f.mean_comprehensiveness,
+                "sufficiency": f.mean_sufficiency,
+                "ms_p50": 1000 * float(np.percentile(wall, 50)),
+                "ms_p99": 1000 * float(np.percentile(wall, 99)),
+                "cpu_ms_mean": 1000 * float(np.mean(cpu)),
+            }
+        )
+    base = next(r for r in rows if r["method"] == "random")
+    lime = rows[-1]
+    for r in rows:
+        r["comp ×random"] = r["comprehensiveness"] / base["comprehensiveness"] if base["comprehensiveness"] else None
+        r["comp ×LIME"] = r["comprehensiveness"] / lime["comprehensiveness"] if lime["comprehensiveness"] else None
+        r["time ×LIME"] = r["ms_p50"] / lime["ms_p50"] if lime["ms_p50"] else None
+    return rows
+
+
+def _api_latency(model_dir: Path, frame: pd.DataFrame, work: Path, n: int) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+
+    from skutag.serving.app import create_app
+    from skutag.serving.settings import ServeSettings
+
+    settings = ServeSettings(model_dir=model_dir, db_url=f"sqlite:///{work / 'explain.db'}", api_keys="k")  # type: ignore[call-arg]
+    auth = {"Authorization": "Bearer k"}
+    products = [
+        {"id": str(i), "name": r.get("Name", ""), "description": r.get("Description", "")}
+        for i, r in enumerate(frame.to_dict("records"))
+    ]
+    times = []
+    with TestClient(create_app(settings)) as client:
+        for p in products[:5]:
+            client.post("/v1/explain", json={"products": [p]}, headers=auth)
+        for i in range(n):
+            t0 = time.perf_counter()
+            r = client.post("/v1/explain", json={"products": [products[i % len(products)]]}, headers=auth)
+            times.append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.text
+    return {
+        "calls": n,
+        "p50_ms": 1000 * float(np.percentile(times, 50)),
+        "p99_ms": 1000 * float(np.percentile(times, 99)),
+    }
+
+
+def _linear_model(quick: bool, work: Path) -> Path:
+    """Linear on MWPD train (Name + Description; all 10K offers, 600 with --quick), one fit without calibration
+    folds (explanations do not need the temperatures), cached in bench-out/."""
+    from benchmarks.bench_serve import _slice
+    from benchmarks.common import OUT_DIR
+    from skutag.workflows.train import train_model
+
+    data = SHARED_DATA / "mwpd2020" / "train.json"
+    out = work / "linear" if quick else OUT_DIR / "explain-linear"
+    if (out / "meta.json").is_file():
+        return out
+    train = _slice(data, work / "train.json", 600) if quick else data
+    params = {"calibration_fraction": 0.0}
+    train_model(train, text=["Name", "Description"], label=["lvl1", "lvl2", "lvl3"], params=params, out=out,
+                rejects=work / "rejects.jsonl")  # fmt: skip
+    return out
+
+
+def run(quick: bool) -> dict[str, Any]:
+    from benchmarks.bench_serve import _transformer_model
+    from skutag.models.registry import load_model
+
+    out: dict[str, Any] = {"quick": quick, "fraction": FRACTION}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        lin_dir = _linear_model(quick, work)
+        lin = load_model(lin_dir)
+        lin_rows = _rows(40 if quick else 300, list(lin.text_columns_))
+        table = _run_methods(lin, lin_rows, ["linear", "occlusion"], 5000, "linear")
+        out["api"] = _api_latency(lin_dir, lin_rows, work, 50 if quick else 300)
+        tr_dir = _transformer_model(work)
+        tr = load_model(tr_dir)
+        tr_rows = _rows(10 if quick else 60, list(tr.text_columns_))
+        table += _run_methods(tr, tr_rows, ["ig", "gradient", "occlusion"], 500, "transformer")
+    out["rows"] = table
+    return out
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    cols = [
+        "model", "method", "rows", "comprehensiveness", "sufficiency", "comp ×random", "comp ×LIME",
+        "ms_p50", "ms_p99", "cpu_ms_mean", "time ×LIME",
+    ]  # fmt: skip
+    api = result["api"]
+    return "\n\n".join(
+        [
+            f"ERASER faithfulness (top {int(100 * FRACTION)}% of words; comprehensiveness: higher is better, "
+            "sufficiency: lower is better) and time per explanation",
+            markdown_table(result["rows"], cols),
+            f"POST /v1/explain, linear model, one product a call: p50 {api['p50_ms']:.1f} ms, "
+            f"p99 {api['p99_ms']:.1f} ms over {api['calls']} calls",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None, progress: Callable[[str], None] = print) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="Fewer rows, small models: a smoke run.")
+    args = parser.parse_args(argv)
+    result = run(args.quick)
+    md = _markdown(result)
+    path = save_results("explain" + ("-quick" if args.quick else ""), result, md)
+    progress(md)
+    progress(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""Explanations of predictions (word spans with signed weights, neighbour evidence), their faithfulness
+(ERASER comprehensiveness and sufficiency) and global views of a linear model."""
+
+from skutag.explain.api import METHODS, explain, methods_for
+from skutag.explain.spans import Explanation, Span
+
+__all__ = ["METHODS", "Explanation", "Span", "explain", "methods_for"]
