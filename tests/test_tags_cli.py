@@ -145,7 +145,9 @@ def test_category_model_and_extractor_in_one_directory_served(pave: dict[str, Pa
     from skutag.serving.app import create_app
     from skutag.serving.settings import ServeSettings
 
-    settings = ServeSettings(model_dir=out, worker_process=False, target_precision=0.9)
+    settings = ServeSettings(
+        model_dir=out, worker_process=False, target_precision=0.9, db_url=f"sqlite:///{tmp_path}/tags.db"
+    )
     title = "Benchmark Standard Comfort-Fit Wedding band LCF15018KW"
     with TestClient(create_app(settings)) as client:
         info = client.get("/v1/models").json()["models"][0]
