@@ -12,8 +12,8 @@ quality does not matter for speed), micro-batched: the rate is stepped up, 30 s 
 rate whose p99 stays <= 200 ms with 0 errors (stepping stops after two failed steps in a row). Each server
 first gets 5 s of unrecorded load at the first rate.
 Categories and tags together: a linear model on WDC-PAVE categories with the attribute extractor (MiniLM, BIO,
-a 50-step fine-tune: speed only) in the same model directory, 50 requests/s for 60 s, WDC-PAVE test offers (title
-and description) as the products. Target: 0 errors, p99 <= 200 ms.
+192 tokens, a 50-step fine-tune: speed only) in the same model directory, WDC-PAVE test offers (title and
+description) as the products, rates stepped 10 to 50 req/s (20 s each) until p99 > 200 ms or an error.
 ``quick``: a small linear model at 50 requests/s for 5 s; no transformer or extractor (their start alone can take
 a minute).
 
@@ -48,6 +48,7 @@ TRANSFORMER_P99_MS = 200.0
 KEY = "bench-key"
 TRANSFORMER_RATES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200)
 WARM_UP_S = 5
+TAGS_RATES = (10, 20, 30, 40, 50)
 
 
 # ---- the load generator ---------------------------------------------------------------------------------
@@ -426,17 +427,24 @@ def _transformer(quick: bool, work: Path, products: Path) -> list[dict[str, Any]
 
 
 def _tags(quick: bool, work: Path) -> list[dict[str, Any]]:
+    """Rates stepped up (20 s each) to the highest with 0 errors and p99 <= 200 ms, up to the 50 req/s target."""
     if quick:
         return []
-    rate, seconds = 50, 60
+    seconds = 20
     model = _tags_model(work)
     products = _pave_products(work)
-    with serving(model, work, threshold="0.9", worker_threads="1") as (url, server):
-        _warm_up(url, server, products, work, rate, quick)
-        result = load_run(url, server, products, work, rate, seconds)
-    ok = result["failures"] == 0 and result["p99_ms"] <= TRANSFORMER_P99_MS
+    rows: list[dict[str, Any]] = []
     name = "linear + extractor (categories and tags)"
-    return [{"model": name, "target req/s": rate, "seconds": seconds, **result, "meets target": ok}]
+    with serving(model, work, threshold="0.9", worker_threads="2") as (url, server):
+        _warm_up(url, server, products, work, TAGS_RATES[0], quick)
+        for rate in TAGS_RATES:
+            result = load_run(url, server, products, work, rate, seconds)
+            ok = result["failures"] == 0 and result["p99_ms"] <= TRANSFORMER_P99_MS
+            rows.append({"model": name, "target req/s": rate, "seconds": seconds, **result, "meets target": ok})
+            if not ok:
+                break
+            time.sleep(2)
+    return rows
 
 
 def run(quick: bool = False, stages: tuple[str, ...] = ("linear", "transformer", "tags")) -> str:
