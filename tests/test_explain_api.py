@@ -49,9 +49,9 @@ def test_explain_alternative_path_and_occlusion(client: TestClient) -> None:
     [
         ({"products": []}, 422),
         ({"products": [{"id": "a", "name": "x"}] * 9}, 422),
-        ({"products": [{"id": "a", "name": "red shirt"}], "method": "ig"}, 422),
+        ({"products": [{"id": "a", "name": "red shirt"}], "method": "ig"}, 404),
         ({"products": [{"id": "a", "name": "red shirt"}], "method": "nonsense"}, 422),
-        ({"products": [{"id": "a", "name": "red shirt"}], "path": ["No", "Such", "Path"]}, 422),
+        ({"products": [{"id": "a", "name": "red shirt"}], "path": ["No", "Such", "Path"]}, 404),
         ({"products": [{"id": "a", "name": "   "}]}, 422),
         ({"products": [{"id": "a", "name": "red shirt"}], "extra": 1}, 422),
     ],

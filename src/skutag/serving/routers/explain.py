@@ -15,8 +15,9 @@ router = APIRouter(prefix="/v1", tags=["explain"])
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or invalid API key"},
     413: {"description": "Body too large"},
-    422: {"description": "Invalid products, too many of them, a path the model cannot predict, or a method its kind "
-          "does not offer"},
+    404: {"description": "A path the model cannot predict, or a method its kind does not offer (like an unknown "
+          "resource: which exist depends on the served model, not on the request's shape)"},
+    422: {"description": "Invalid products, or too many of them"},
     503: {"description": "Model loading, or the inference worker failed on this call (it restarts)"},
 }  # fmt: skip
 
@@ -27,13 +28,13 @@ async def explain(body: ExplainRequest, state: State, caller: Caller) -> Explain
     offered = methods_for(served.model)
     if body.method != "auto" and body.method not in offered:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            status.HTTP_404_NOT_FOUND,
             f"method {body.method!r} is not offered for a {served.model.kind} model; choose from {['auto', *offered]}",
         )
     path = list(body.path) if body.path else None
     if path is not None and tuple(path) not in set(served.paths):
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            status.HTTP_404_NOT_FOUND,
             f"path {PATH_SEP.join(path)!r} is not one the model predicts; see /v1/review/taxonomy",
         )
     products = [p.fields() for p in body.products]
