@@ -10,10 +10,10 @@ import numpy as np
 
 from skutag.catalogue.rejects import RejectSink
 from skutag.errors import ConfigError, MissingColumnError
-from skutag.extraction.examples import join_fields
 from skutag.extraction.inputs import read_attribute_data, read_tag_sets
 from skutag.log import get_logger
 from skutag.models.bundle import ModelBundle
+from skutag.models.parts.tagsets import tag_text
 from skutag.workflows.train_parts import score_part
 
 log = get_logger(__name__)
@@ -63,7 +63,7 @@ def _score_tags(bundle: ModelBundle, data: str | Path | Sequence[str | Path]) ->
     part = bundle.tags
     assert part is not None
     fields, tag_lists, _, _ = read_tag_sets(data, part.column, text=part.text_columns)
-    texts = [join_fields([v for v in f.values() if v]).replace("\n", " ") for f in fields]
+    texts = [tag_text(list(f.values())) for f in fields]
     probs = part.tagger.predict_proba(texts).to_numpy()
     pred = probs >= np.asarray(part.tagger.thresholds_)[None, :]
     rows = []

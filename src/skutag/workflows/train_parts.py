@@ -16,7 +16,7 @@ import numpy as np
 
 from skutag.catalogue.rejects import RejectSink
 from skutag.errors import ConfigError
-from skutag.extraction.examples import AttributeData, join_fields
+from skutag.extraction.examples import AttributeData
 from skutag.extraction.inputs import read_attribute_data, read_tag_sets
 from skutag.extraction.metrics import ExtractionReport, score_extractions
 from skutag.extraction.normalise import value_key
@@ -24,7 +24,7 @@ from skutag.extraction.script import cjk_share
 from skutag.log import get_logger
 from skutag.models.bundle import ATTRIBUTES, TAGS, save_part
 from skutag.models.parts.attributes import TAGGERS, AttributePart, tagger_class
-from skutag.models.parts.tagsets import TagSetPart
+from skutag.models.parts.tagsets import TagSetPart, tag_text
 from skutag.models.paths import holdout_split
 
 log = get_logger(__name__)
@@ -237,7 +237,7 @@ def train_tag_sets(
     finally:
         if not isinstance(rejects, RejectSink):
             sink.close()
-    texts = [join_fields([v for v in f.values() if v]).replace("\n", " ") for f in fields]
+    texts = [tag_text(list(f.values())) for f in fields]
     tagger = TransformerTagger(**(params or {}))
     say(f"training the tag tagger on {len(texts):,} rows")
     t0 = time.perf_counter()

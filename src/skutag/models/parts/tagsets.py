@@ -24,6 +24,12 @@ MODEL_DIR = "model"
 ALL = "*"
 
 
+def tag_text(values: Sequence[str]) -> str:
+    """One row's text for the tagger: its non-empty fields joined by a space (the same at training, evaluation and
+    prediction)."""
+    return " ".join(v for v in values if v)
+
+
 class TagSetPart:
     """A fitted :class:`~skutag.models.neural.tags.TransformerTagger` with its fields and precision tables."""
 
@@ -48,7 +54,7 @@ class TagSetPart:
 
     def proba(self, rows: pd.DataFrame | Sequence[dict[str, Any]]) -> pd.DataFrame:
         frame = self.fields.frame(rows if isinstance(rows, pd.DataFrame) else list(rows))
-        texts = [" ".join(v for v in row if v) for row in frame[self.text_columns].astype(str).values.tolist()]
+        texts = [tag_text(row) for row in frame[self.text_columns].astype(str).values.tolist()]
         return self.tagger.predict_proba(texts)
 
     def predict(
