@@ -13,7 +13,8 @@ rate whose p99 stays <= 200 ms with 0 errors (stepping stops after two failed st
 first gets 5 s of unrecorded load at the first rate.
 Categories and tags together: a linear model on WDC-PAVE categories with the attribute extractor (MiniLM, BIO,
 192 tokens, a 50-step fine-tune: speed only) in the same model directory, WDC-PAVE test offers (title and
-description) as the products, rates stepped 10 to 50 req/s (20 s each) until p99 > 200 ms or an error.
+description) as the products, rates stepped 10 to 50 req/s (20 s each) until p99 > 200 ms or an error, once
+with the extractor on its ONNX graph (fp32, the default) and once on the int8 copy (``quantize``).
 ``quick``: a small linear model at 50 requests/s for 5 s; no transformer or extractor (their start alone can take
 a minute).
 
@@ -217,20 +218,22 @@ def _transformer_model(work: Path) -> Path:
     return out
 
 
-def _tags_model(work: Path) -> Path:
-    """Linear on WDC-PAVE categories + the attribute extractor (50 fine-tuning steps) in one directory, cached."""
+def _tags_model(work: Path, quantize: bool) -> Path:
+    """Linear on WDC-PAVE categories + the attribute extractor (50 fine-tuning steps) in one directory, cached;
+    ``quantize``: the extractor runs its int8 graph."""
+    from skutag.models.neural.onnx import ONNX_FILE
     from skutag.workflows.train import train_model
     from skutag.workflows.train_parts import train_attributes
 
     data = SHARED_DATA / "wdc-pave" / "raw"
-    out = OUT_DIR / "serve-tags"
-    if (out / "meta.json").is_file() and (out / "attributes" / "meta.json").is_file():
+    out = OUT_DIR / ("serve-tags-int8" if quantize else "serve-tags")
+    if (out / "meta.json").is_file() and (out / "attributes" / "model" / ONNX_FILE).is_file():
         return out
     train_model(
         data / "train_large.jsonl", text=["input_title", "input_description"], label=["category"], out=out,
         rejects=work / "tags-rejects.jsonl",
     )  # fmt: skip
-    params = {"epochs": 1, "max_steps": 50, "progress_bar": False, "num_threads": 1}
+    params = {"epochs": 1, "max_steps": 50, "progress_bar": False, "num_threads": 1, "quantize": quantize}
     train_attributes(data / "train_large.jsonl", out=out, params=params, rejects=work / "tags-rejects2.jsonl")
     return out
 
@@ -427,23 +430,25 @@ def _transformer(quick: bool, work: Path, products: Path) -> list[dict[str, Any]
 
 
 def _tags(quick: bool, work: Path) -> list[dict[str, Any]]:
-    """Rates stepped up (20 s each) to the highest with 0 errors and p99 <= 200 ms, up to the 50 req/s target."""
+    """Per extractor runtime (ONNX fp32, the default; int8), rates stepped up (20 s each) to the highest with 0
+    errors and p99 <= 200 ms, up to the 50 req/s target."""
     if quick:
         return []
     seconds = 20
-    model = _tags_model(work)
     products = _pave_products(work)
     rows: list[dict[str, Any]] = []
-    name = "linear + extractor (categories and tags)"
-    with serving(model, work, threshold="0.9", worker_threads="2") as (url, server):
-        _warm_up(url, server, products, work, TAGS_RATES[0], quick)
-        for rate in TAGS_RATES:
-            result = load_run(url, server, products, work, rate, seconds)
-            ok = result["failures"] == 0 and result["p99_ms"] <= TRANSFORMER_P99_MS
-            rows.append({"model": name, "target req/s": rate, "seconds": seconds, **result, "meets target": ok})
-            if not ok:
-                break
-            time.sleep(2)
+    for quantize in (False, True):
+        model = _tags_model(work, quantize)
+        name = f"linear + extractor ({'int8' if quantize else 'fp32'} ONNX)"
+        with serving(model, work, threshold="0.9", worker_threads="2") as (url, server):
+            _warm_up(url, server, products, work, TAGS_RATES[0], quick)
+            for rate in TAGS_RATES:
+                result = load_run(url, server, products, work, rate, seconds)
+                ok = result["failures"] == 0 and result["p99_ms"] <= TRANSFORMER_P99_MS
+                rows.append({"model": name, "target req/s": rate, "seconds": seconds, **result, "meets target": ok})
+                if not ok:
+                    break
+                time.sleep(2)
     return rows
 
 
@@ -473,7 +478,7 @@ def run(quick: bool = False, stages: tuple[str, ...] = ("linear", "transformer",
         )
     for t in tags:
         lines.append(
-            f"categories and tags (linear + extractor) at {t['target req/s']} req/s: p50 {t['p50_ms']:.1f} ms, p99 "
+            f"categories and tags ({t['model']}) at {t['target req/s']} req/s: p50 {t['p50_ms']:.1f} ms, p99 "
             f"{t['p99_ms']:.1f} ms, {t['failures']} errors (target: p99 <= {TRANSFORMER_P99_MS:.0f} ms)"
         )
     sections = [("linear model", linear), ("transformer, rate steps", transformer), ("categories and tags", tags)]

@@ -86,7 +86,9 @@ def test_category_prefix_is_never_labelled_and_options_round_trip(tmp_path: Path
     model.save(tmp_path / "m")
     loaded = AttributeExtractor.load(tmp_path / "m")
     assert loaded.get_params()["input_prefix"] == "attributes"
-    assert loaded.predict_spans(texts[:2], groups=["kettles"] * 2) == pred
+    got = loaded.predict_spans(texts[:2], groups=["kettles"] * 2)  # ONNX Runtime: the same spans, scores to 1e-5
+    assert [[s[:3] for s in row] for row in got] == [[s[:3] for s in row] for row in pred]
+    assert np.allclose([s[3] for row in got for s in row], [s[3] for row in pred for s in row], atol=1e-5)
     config = json.loads((tmp_path / "m" / "extractor.json").read_text("utf-8"))
     del config["params"]["input_prefix"]  # as saved before prefixes existed: bare text
     (tmp_path / "m" / "extractor.json").write_text(json.dumps(config), "utf-8")

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from skutag.errors import ConfigError
+
 Span = tuple[str, int, int]
 OUTSIDE = "O"
 
@@ -16,6 +18,61 @@ def label_names(attributes: Sequence[str]) -> list[str]:
     out = [OUTSIDE]
     for a in sorted(attributes):
         out.extend((f"B-{a}", f"I-{a}"))
+    return out
+
+
+ScoredSpan = tuple[str, int, int, float]
+
+
+def check_span_data(
+    texts: Sequence[str],
+    spans: Sequence[Sequence[Span]],
+    groups: Sequence[str] | None,
+    schema: dict[str, list[str]] | None,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """What every span tagger's ``fit`` checks and derives: the attributes (from the spans and the schema) and the
+    schema {group: attributes} (given, else the attributes seen in each group's spans; empty without groups)."""
+    if len(texts) != len(spans):
+        raise ConfigError(f"{len(texts)} texts but {len(spans)} span lists")
+    if not texts:
+        raise ConfigError("no training texts")
+    if groups is not None and len(groups) != len(texts):
+        raise ConfigError(f"{len(texts)} texts but {len(groups)} groups")
+    if not any(len(row) for row in spans):
+        raise ConfigError("no labelled spans to learn from")
+    attributes = sorted({a for row in spans for a, _, _ in row} | {a for v in (schema or {}).values() for a in v})
+    if schema is None and groups is not None:
+        schema = {}
+        for g, row in zip(groups, spans, strict=True):
+            schema[str(g)] = sorted(set(schema.get(str(g), [])) | {a for a, _, _ in row})
+    return attributes, {str(k): sorted(v) for k, v in (schema or {}).items()}
+
+
+def best_per_attribute(
+    spans: Sequence[ScoredSpan], allowed: set[str] | None = None
+) -> dict[str, tuple[int, int, float]]:
+    """The best-scoring span ``(start, end, score)`` of each attribute (only ``allowed`` ones when given)."""
+    best: dict[str, tuple[int, int, float]] = {}
+    for attr, s, e, score in spans:
+        if allowed is not None and attr not in allowed:
+            continue
+        if attr not in best or score > best[attr][2]:
+            best[attr] = (s, e, float(score))
+    return best
+
+
+def best_values(
+    texts: Sequence[str],
+    found: Sequence[Sequence[ScoredSpan]],
+    schema: dict[str, list[str]],
+    groups: Sequence[str] | None,
+) -> list[dict[str, str]]:
+    """Per text, the best value of each attribute (restricted to the row's group's attributes when it has any)."""
+    out = []
+    for i, (text, spans) in enumerate(zip(texts, found, strict=True)):
+        allowed = set(schema.get(str(groups[i]), [])) if groups is not None else set()
+        best = best_per_attribute(spans, allowed or None)
+        out.append({a: str(text)[s:e] for a, (s, e, _) in best.items()})
     return out
 
 

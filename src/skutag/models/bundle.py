@@ -91,6 +91,13 @@ class ModelBundle:
                     row[f"tag:{name}" if name in row else name] = entry
         return out
 
+    def set_threads(self, threads: int) -> None:
+        """Inference threads for the parts' taggers that choose their own (the extractor's ONNX/torch runtime)."""
+        for part in self.parts.values():
+            tagger = getattr(part, "tagger", None)
+            if tagger is not None and "num_threads" in tagger.get_params() and hasattr(tagger, "set_params"):
+                tagger.set_params(num_threads=threads)
+
     def _groups_from_paths(self, paths: Sequence[Sequence[str]] | None) -> list[str | None] | None:
         part, model = self.attributes, self.category
         if paths is None or part is None or model is None or part.group_column is None:

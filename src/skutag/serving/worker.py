@@ -63,6 +63,8 @@ class Worker:
             served = load_served_model(spec.model_dir, target_precision=cal.target, threshold=cal.threshold)
             served.calibration = cal
         _set_threads(served.model, spec.threads)
+        if served.bundle is not None:
+            served.bundle.set_threads(spec.threads)
         self.served = served
         self.tagger = Tagger(served, top_k=spec.top_k)
         self.store = TagStore(spec.db_url, migrate=False) if spec.db_url and spec.store_predictions else None

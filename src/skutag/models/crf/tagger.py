@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from safetensors.numpy import load_file, save_file
 
 from skutag.errors import ConfigError, ModelLoadError, NotFittedError
-from skutag.extraction.bio import OUTSIDE, Span, label_names, token_labels
+from skutag.extraction.bio import OUTSIDE, Span, best_values, check_span_data, label_names, token_labels
 from skutag.log import get_logger
 from skutag.models.card import open_artefact, save_artefact
 from skutag.models.crf.decoding import marginals, viterbi
@@ -117,21 +117,9 @@ class CharCRFTagger:
         """Learn to tag ``spans`` (character offsets, end exclusive) in ``texts``; ``groups`` with ``schema``
         {group: attributes} restrict what :meth:`extract` returns per row (default: attributes seen per group)."""
         self._check_params()
-        if len(texts) != len(spans):
-            raise ConfigError(f"{len(texts)} texts but {len(spans)} span lists")
-        if not texts:
-            raise ConfigError("no training texts")
-        if groups is not None and len(groups) != len(texts):
-            raise ConfigError(f"{len(texts)} texts but {len(groups)} groups")
-        attributes = sorted({a for row in spans for a, _, _ in row} | {a for v in (schema or {}).values() for a in v})
-        if not any(len(row) for row in spans):
-            raise ConfigError("no labelled spans to learn from")
+        attributes, schema = check_span_data(texts, spans, groups, schema)
         labels = label_names(attributes)
         index = {n: i for i, n in enumerate(labels)}
-        if schema is None and groups is not None:
-            schema = {}
-            for g, row in zip(groups, spans, strict=True):
-                schema[str(g)] = sorted(set(schema.get(str(g), [])) | {a for a, _, _ in row})
         pycrfsuite = _crfsuite()
         t0, cpu0 = time.perf_counter(), time.process_time()
         vocabulary = None
@@ -266,17 +254,7 @@ class CharCRFTagger:
 
     def extract(self, texts: Sequence[str], groups: Sequence[str] | None = None) -> list[dict[str, str]]:
         """The best-scoring value per attribute for each text (only the group's attributes when known)."""
-        out = []
-        for i, (text, spans) in enumerate(zip(texts, self.predict_spans(texts), strict=True)):
-            allowed = set(self.schema_.get(str(groups[i]), [])) if groups is not None else set()
-            best: dict[str, tuple[float, str]] = {}
-            for attr, s, e, score in spans:
-                if allowed and attr not in allowed:
-                    continue
-                if attr not in best or score > best[attr][0]:
-                    best[attr] = (score, str(text)[s:e])
-            out.append({a: v for a, (_, v) in best.items()})
-        return out
+        return best_values(texts, self.predict_spans(texts), self.schema_, groups)
 
     def crfsuite_labels(self, texts: Sequence[str]) -> list[list[str]]:
         """crfsuite's own tagger on the model just trained (a check of the numpy decoding; fit() only)."""

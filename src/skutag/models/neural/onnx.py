@@ -72,16 +72,29 @@ def export_onnx(model: Any, path: str | Path | None = None, optimize: bool = Fal
     """Export ``model.net_`` (a fitted TransformerModel's encoder + heads) to ONNX; returns the serialised graph
     and, when ``path`` is given, writes it there atomically. ``optimize`` applies ORT's offline transformer
     fusions (see the module docstring: slower on CPU for short titles)."""
-    net = model.net_
     n_levels = len(model.classes_)
+    outputs = [f"logits_{i + 1}" for i in range(n_levels)] + [POOLED_OUTPUT]
+    axes = {name: {0: "batch"} for name in outputs}
+    return export_graph(model.net_, _TupleOutputs, outputs, axes, path, optimize)
+
+
+def export_graph(
+    net: torch.nn.Module,
+    wrap: Any,
+    outputs: Sequence[str],
+    output_axes: dict[str, dict[int, str]],
+    path: str | Path | None = None,
+    optimize: bool = False,
+) -> bytes:
+    """Export ``wrap(net)`` (a module taking ``input_ids, attention_mask`` with a ``net.encoder``) to ONNX with
+    dynamic batch and sequence axes; returns the graph and, when ``path`` is given, writes it there atomically."""
     if next(net.parameters()).device.type != "cpu" or net.training:
         net = copy.deepcopy(net).cpu()
     net.eval()
-    encoder = net.encoder
+    encoder: Any = net.encoder
     previous = getattr(encoder.config, "_attn_implementation", None)
-    outputs = [f"logits_{i + 1}" for i in range(n_levels)] + [POOLED_OUTPUT]
-    axes = {name: {0: "batch", 1: "sequence"} for name in ONNX_INPUTS}
-    axes.update({name: {0: "batch"} for name in outputs})
+    axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "sequence"} for name in ONNX_INPUTS}
+    axes.update(output_axes)
     example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
     with tempfile.TemporaryDirectory(prefix="skutag-onnx-") as tmp:
         raw = Path(tmp) / "raw.onnx"
@@ -91,11 +104,11 @@ def export_onnx(model: Any, path: str | Path | None = None, optimize: bool = Fal
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
-                    _TupleOutputs(net),
+                    wrap(net),
                     example,
                     str(raw),
                     input_names=list(ONNX_INPUTS),
-                    output_names=outputs,
+                    output_names=list(outputs),
                     dynamic_axes=axes,
                     opset_version=OPSET,
                     do_constant_folding=True,
@@ -172,28 +185,44 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
+def ort_session(source: str | Path | bytes, threads: int) -> Any:
+    """An ONNX Runtime CPU session over a graph (a file or its bytes) on ``threads`` intra-op threads."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ConfigError("the ONNX runtime needs the package onnxruntime (pip install onnxruntime)") from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # no busy-waiting between ops: on shared cores spinning threads only steal time (measured 0-12% faster)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    what = source if isinstance(source, bytes) else str(source)
+    try:
+        return ort.InferenceSession(what, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        name = "<in memory>" if isinstance(source, bytes) else str(source)
+        raise ModelLoadError(f"{name}: ONNX Runtime cannot load the graph ({type(exc).__name__}: {exc})") from exc
+
+
+def padded(ids: Sequence[Sequence[int]], idx: Sequence[int] | np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
+    """The graph's inputs for rows ``idx`` of ``ids``, padded to the longest of them."""
+    width = max(1, max(len(ids[i]) for i in idx))
+    input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(idx), width), dtype=np.int64)
+    for r, i in enumerate(idx):
+        input_ids[r, : len(ids[i])] = ids[i]
+        mask[r, : len(ids[i])] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}
+
+
 class OnnxRunner:
     """An ORT CPU session over an exported graph: per-level logits (and, for graphs exported with it, the pooled
     embedding) of pre-tokenised rows, batched by length."""
 
     def __init__(self, source: str | Path | bytes, threads: int, n_levels: int) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise ConfigError("the ONNX runtime needs the package onnxruntime (pip install onnxruntime)") from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # no busy-waiting between ops: on shared cores spinning threads only steal time (measured 0-12% faster)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        what = source if isinstance(source, bytes) else str(source)
-        try:
-            self.session = ort.InferenceSession(what, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            name = "<in memory>" if isinstance(source, bytes) else str(source)
-            raise ModelLoadError(f"{name}: ONNX Runtime cannot load the graph ({type(exc).__name__}: {exc})") from exc
+        self.session = ort_session(source, threads)
         names = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
         # graphs saved before the pooled output existed have the level logits only
@@ -217,13 +246,7 @@ class OnnxRunner:
         lengths = [len(s) for s in ids]
         out: list[np.ndarray] | None = None
         for idx in sorted_batches(lengths, batch_size):
-            width = max(1, max(lengths[i] for i in idx))
-            input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for r, i in enumerate(idx):
-                input_ids[r, : lengths[i]] = ids[i]
-                mask[r, : lengths[i]] = 1
-            res = self.session.run(self.outputs, {"input_ids": input_ids, "attention_mask": mask})
+            res = self.session.run(self.outputs, padded(ids, idx, pad_id))
             if out is None:
                 out = [np.zeros((len(ids), r.shape[1]), dtype=np.float32) for r in res]
             for lv, r in enumerate(res):
@@ -231,3 +254,38 @@ class OnnxRunner:
         if out is None:
             return [], None
         return out[: self.n_levels], (out[self.n_levels] if self.has_pooled else None)
+
+
+TOKEN_OUTPUT = "logits"
+
+
+def export_token_graph(net: torch.nn.Module, path: str | Path | None = None) -> bytes:
+    """Export a token classifier (``net(input_ids, attention_mask)`` -> batch x sequence x labels logits)."""
+    return export_graph(net, lambda n: n, [TOKEN_OUTPUT], {TOKEN_OUTPUT: {0: "batch", 1: "sequence"}}, path)
+
+
+class TokenOnnxRunner:
+    """An ORT CPU session over a token classifier's graph: per-token label probabilities of pre-tokenised rows."""
+
+    def __init__(self, source: str | Path | bytes, threads: int, n_labels: int) -> None:
+        self.session = ort_session(source, threads)
+        names = sorted(i.name for i in self.session.get_inputs())
+        outputs = [o.name for o in self.session.get_outputs()]
+        if names != sorted(ONNX_INPUTS) or outputs != [TOKEN_OUTPUT]:
+            raise ModelLoadError(f"ONNX graph has inputs {names} and outputs {outputs}, not a token classifier")
+        self.n_labels = n_labels
+        self.threads = threads
+
+    def probs(self, ids: Sequence[Sequence[int]], batch_size: int = 32, pad_id: int = 0) -> list[np.ndarray]:
+        """Per row, its tokens' label probabilities (tokens x labels, float32), in input order."""
+        out: list[np.ndarray] = [np.zeros((0, self.n_labels), dtype=np.float32)] * len(ids)
+        for idx in sorted_batches([len(s) for s in ids], batch_size):
+            logits = self.session.run([TOKEN_OUTPUT], padded(ids, idx, pad_id))[0]
+            if logits.shape[-1] != self.n_labels:
+                raise ModelLoadError(f"ONNX graph gives {logits.shape[-1]} labels, the model has {self.n_labels}")
+            logits = logits - logits.max(-1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(-1, keepdims=True)
+            for j, i in enumerate(idx):
+                out[i] = p[j, : len(ids[i])]
+        return out

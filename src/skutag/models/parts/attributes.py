@@ -20,7 +20,7 @@ import pandas as pd
 
 from skutag.catalogue.fields import TextFields
 from skutag.errors import ModelLoadError
-from skutag.extraction.bio import Span
+from skutag.extraction.bio import Span, best_per_attribute
 from skutag.extraction.entries import TagEntry, span_entry
 from skutag.extraction.examples import join_fields, locate
 from skutag.extraction.normalise import value_key
@@ -120,13 +120,7 @@ class AttributePart:
         for i, spans in enumerate(self.raw_spans(texts, groups)):
             group = groups[i] if groups is not None else None
             allowed = set(schema.get(str(group), [])) if group is not None and str(group) in schema else None
-            best: dict[str, tuple[int, int, float]] = {}
-            for attr, s, e, score in spans:
-                if allowed is not None and attr not in allowed:
-                    continue
-                if attr not in best or score > best[attr][2]:
-                    best[attr] = (s, e, float(score))
-            out.append(best)
+            out.append(best_per_attribute(spans, allowed))
         return out
 
     def predict(
