@@ -29,6 +29,7 @@ def version() -> None:
 
 # --- command registrations (one line per command module) ---
 from skutag.cli import clean as clean_cmd  # noqa: E402
+from skutag.cli import compress as compress_cmd  # noqa: E402
 from skutag.cli import evaluate as evaluate_cmd  # noqa: E402
 from skutag.cli import explain as explain_cmd  # noqa: E402
 from skutag.cli import export_reviews as export_reviews_cmd  # noqa: E402
@@ -45,6 +46,7 @@ app.command("train")(train_cmd.train)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("predict")(predict_cmd.predict)
 app.command("explain")(explain_cmd.explain)
+app.command("compress")(compress_cmd.compress)
 app.command("serve")(serve_cmd.serve)
 app.command("export-reviews")(export_reviews_cmd.export_reviews)
 # --- end of command registrations ---

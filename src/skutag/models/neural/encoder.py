@@ -12,6 +12,8 @@ import torch
 
 from skutag.errors import ModelLoadError
 from skutag.log import get_logger
+from skutag.models.neural.text import field_texts as field_texts  # re-exported: the home is the torch-free module
+from skutag.models.neural.text import tokenize as tokenize
 from skutag.trainer.collator import PaddingCollator, sorted_batches
 
 log = get_logger(__name__)
@@ -59,14 +61,6 @@ def load_encoder(name: str | None = None) -> Any:
     except Exception as exc:
         raise ModelLoadError(f"cannot load encoder {source!r}: {exc}") from exc
     return model.float()  # weights stored in half precision train and run in float32 (bf16 autocast on GPU)
-
-
-def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids with special tokens, truncated to ``max_length`` (no padding: the collator pads per batch)."""
-    if not texts:  # fast tokenizers fail on an empty batch; no rows, no ids
-        return []
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
-    return [list(x) for x in enc["input_ids"]]
 
 
 def check_vocabulary(tokenizer: Any, ids: Sequence[Sequence[int]], limit: float, what: str = "texts") -> float:
@@ -140,18 +134,4 @@ def embed(
         if normalise:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         out[idx] = pooled.cpu().numpy()
-    return out
-
-
-def field_texts(frame: Any, fields: str = "title") -> list[str]:
-    """One string per row: ``title`` uses the first text column (falling back to the next non-empty one);
-    ``all`` joins every non-empty column with `` | `` (long descriptions are truncated by the tokenizer)."""
-    rows = frame.astype(object).where(frame.notna(), "").itertuples(index=False, name=None)
-    out = []
-    for row in rows:
-        values = [str(v).strip() for v in row if isinstance(v, str) and v.strip()]
-        if fields == "all":
-            out.append(" | ".join(values))
-        else:
-            out.append(values[0] if values else "")
     return out
