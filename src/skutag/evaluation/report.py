@@ -20,6 +20,7 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%}h2{margin-top:1.6em}
+td.ev{text-align:left;font-size:90%}span.role{background:#fde2c8;padding:0 2px}
 """
 
 
@@ -110,9 +111,11 @@ def render_report(
     title: str = "skutag evaluation",
     context: dict[str, Any] | None = None,
     attributes: dict[str, Any] | None = None,
+    global_views: dict[str, Any] | None = None,
 ) -> str:
-    """The whole report as one HTML string (no external files): categories (``result``) and attribute values
-    (``attributes``: :func:`attribute_section`'s input), either may be absent."""
+    """The whole report as one HTML string (no external files): categories (``result``), attribute values
+    (``attributes``: :func:`attribute_section`'s input) and what each class learnt (``global_views``:
+    :func:`global_section`'s input), any may be absent."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"]
     parts.append(f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>")
     if context:
@@ -121,6 +124,8 @@ def render_report(
         parts.append(attribute_section(attributes))
     if result is not None:
         parts.extend(_category_sections(result))
+    if global_views:
+        parts.append(global_section(global_views))
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
 
@@ -191,3 +196,87 @@ def _category_sections(result: EvaluationResult) -> list[str]:
             )
             parts.append("</details>")
     return parts
+
+
+def _evidence(items: list[dict[str, Any]], char_mark: bool = False) -> str:
+    """Evidence items as ``text weight`` (brand/shop words highlighted with their role; n-grams with their field,
+    char n-grams in ‹› with their spaces shown as ␣)."""
+    out = []
+    for it in items:
+        text = str(it.get("text", ""))
+        if char_mark and it.get("kind") == "char":
+            text = "\u2039" + text.replace(" ", "\u2423") + "\u203a"
+        label = html.escape(text)
+        if char_mark and it.get("field"):
+            label += f"<sub>{html.escape(str(it['field']))}</sub>"
+        if it.get("role"):
+            label = f'<span class="role">{label} [{html.escape(str(it["role"]))}]</span>'
+        out.append(f"{label} <small>{float(it.get('weight', 0.0)):+.3g}</small>")
+    return ", ".join(out)
+
+
+def global_section(views: dict[str, Any]) -> str:
+    """What each class learnt (its strongest evidence over the rows predicted as it) and the classes whose
+    evidence is mostly brand-like or shop-specific words, from
+    :func:`skutag.explain.global_view.global_explanations`' dict."""
+    classes = views.get("classes", [])
+    predicted = int(views.get("classes_predicted", len(classes)))
+    linear = views.get("method") == "linear"
+    if linear:
+        how = (
+            "linear model, exact: each n-gram occurrence adds its TF-IDF value x its coefficient to the class's "
+            "centred path score; an n-gram's or word's weight is its mean contribution per row predicted as the "
+            "class (words get the n-grams over them, split by characters); <i>against</i>: the most negative "
+            "coefficients x the n-gram's mean value where it occurs in the data"
+        )
+    else:
+        method = html.escape(str(views.get("method")))
+        how = f"each word's mean weight per row predicted as the class, by the model's {method} explanations"
+    out = ["<h2>What each class learnt</h2>"]
+    out.append(
+        f"<p>{how}. {views.get('rows_explained', 0):,} of {views.get('rows', 0):,} rows explained "
+        f"(cap {views.get('max_rows', 0):,}, dealt round-robin over the predicted classes; 0 = no cap) in "
+        f"{float(views.get('seconds', 0.0)):.1f} s. Highlighted: brand-like or shop-specific words.</p>"
+    )
+    head = ["class", "rows", "explained", "strongest words"] + (["strongest n-grams", "against"] if linear else [])
+    body = []
+    for c in classes:
+        cells = [
+            f'<td class="l">{html.escape(str(c.get("class", "")))}</td>',
+            f"<td>{int(c.get('rows', 0)):,}</td>",
+            f"<td>{int(c.get('rows_explained', 0)):,}</td>",
+            f'<td class="ev">{_evidence(c.get("words", []))}</td>',
+        ]
+        if linear:
+            cells.append(f'<td class="ev">{_evidence(c.get("ngrams", []), char_mark=True)}</td>')
+            cells.append(f'<td class="ev">{_evidence(c.get("negative", []), char_mark=True)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f'<th class="l">{html.escape(h)}</th>' for h in head)
+    out.append(
+        f"<details><summary>strongest evidence of {len(classes):,} classes (of {predicted:,} predicted: the others "
+        "got no explained row), most predicted first</summary>"
+        f"<table><tr>{header}</tr>{''.join(body)}</table></details>"
+    )
+    out.append("<h2>Classes leaning on brands or shop tokens</h2>")
+    roles = views.get("roles", {})
+    share, top, least = float(views.get("flag_share", 0.5)), views.get("top", 10), views.get("min_rows", 3)
+    shop_col = html.escape(str(roles.get("shop_column")))
+    out.append(
+        f"<p>A class is flagged when brand-like or shop-specific words carry at least {share:.0%} of the weight of "
+        f"its top {top} words (and at least {least} of its rows were explained). Shop-specific ({shop_col} column; "
+        f"{roles.get('shop_words', 0):,} words): {html.escape(str(roles.get('shop_rule', '')))}. Brand-like "
+        f"({roles.get('brand_words', 0):,} words): {html.escape(str(roles.get('brand_rule', '')))}. A heuristic: "
+        "read the words before acting on a flag.</p>"
+    )
+    flagged = views.get("flagged", [])
+    if not flagged:
+        out.append(f"<p>None of the {len(classes):,} classes is flagged.</p>")
+    else:
+        rows = [
+            {"class": f["class"], "rows": f["rows"], "shops": f.get("shops", "n/a"), "share": f["share"],
+             "brand share": f["brand_share"], "shop share": f["shop_share"], "words": ", ".join(f["role_words"])}
+            for f in flagged
+        ]  # fmt: skip
+        out.append(f"<p>{len(flagged):,} of {len(classes):,} classes flagged (shops: how many its rows come from).</p>")
+        out.append(_table(rows, ["class", "rows", "shops", "share", "brand share", "shop share", "words"]))
+    return "\n".join(out)
