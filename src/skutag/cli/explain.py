@@ -21,7 +21,8 @@ def explain(
     ),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Explain at most this many rows."),
 ) -> None:
-    """Explain predictions: a signed weight per word of each row for its path (or --path)."""
+    """Explain predictions: a signed weight per word of each row for its path (or --path); with attribute or tag
+    parts in the model directory, each tag's span and the context words that decided it too."""
     from tqdm import tqdm
 
     from skutag.taxonomy import PATH_SEP
@@ -30,7 +31,10 @@ def explain(
     wanted = [p.strip() for p in path.split(PATH_SEP.strip())] if path else None
     with cli_errors(), tqdm(unit=" rows", disable=None, file=console.file) as bar:
         stats = explain_files(model_dir, data, out_dir, path=wanted, method=method, limit=limit, on_rows=bar.update)
+    tags = ""
+    if stats.tags_explained:
+        tags = f", {stats.tags_explained:,} tags ({1000 * stats.seconds_per_tag:.1f} ms/tag)"
     out.print(
-        f"{stats.rows_explained:,} rows explained ({stats.method}, {1000 * stats.seconds_per_row:.1f} ms/row), "
+        f"{stats.rows_explained:,} rows explained ({stats.method}, {1000 * stats.seconds_per_row:.1f} ms/row){tags}, "
         f"{stats.rows_rejected:,} rejected -> {stats.jsonl}, {stats.html}"
     )

@@ -14,7 +14,7 @@ from skutag.catalogue.fields import TextFields
 from skutag.errors import ConfigError
 from skutag.explain import gradients, linear, occlusion
 from skutag.explain.ensemble import hybrid_neighbours, knn_neighbours
-from skutag.explain.scoring import best_paths, path_probability
+from skutag.explain.scoring import best_paths, path_index, path_probability
 from skutag.explain.spans import Explanation, Span, Token, tokens
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
@@ -133,21 +133,27 @@ def _one(
 
 
 def _blend(model: Any, texts: list[str], toks: list[Token], path: list[str], prob: float, steps: int) -> Explanation:
-    """Members' word weights (each in its own method's units) times their blend weights."""
+    """Members' word weights (each in its own method's units) times their blend weights. Each member is explained
+    as the blend takes it (a neural member by its heads alone where the ensemble's own neighbour index votes
+    instead of the member's), and reports the probability it gave the path; the neighbour votes have no words,
+    and report theirs."""
     cols = list(model.text_columns_)
     weights = np.zeros(len(toks))
     members = []
     where = {(t.field, t.start): i for i, t in enumerate(toks)}
-    for m, w in zip(model.models_, model.weights_, strict=False):
+    inputs = model.member_probs(pd.DataFrame([texts], columns=cols, dtype=object))
+    column = path_index(model, path)
+    heads_only = getattr(model, "neighbours_", None) is not None and not getattr(model, "member_neighbours", True)
+    for m, w, given in zip(model.models_, model.weights_, inputs, strict=False):
         m_texts = [texts[cols.index(c)] for c in m.text_columns_]
         m_toks = tokens(m_texts, list(m.text_columns_))
         m_method = methods_for(m)[0]
-        known = {p for p in m.path_names()}
-        if tuple(path) not in known:
+        if tuple(path) not in set(m.path_names()):
             members.append({"kind": m.kind, "weight": float(w), "method": m_method, "note": "path not in this member"})
             continue
-        m_prob = float(path_probability(m, pd.DataFrame([m_texts], columns=list(m.text_columns_)), [path])[0])
-        ex = _one(m, m_texts, m_toks, path, m_method, m_prob, steps)
+        m_prob = float(given[0, column])
+        explained: Any = _HeadsOnly(m) if heads_only and m.has_neighbour_index else m
+        ex = _one(explained, m_texts, m_toks, path, m_method, m_prob, steps)
         for s in ex.spans:
             weights[where[(s.field, s.start)]] += float(w) * s.weight
         members.append(
@@ -155,7 +161,24 @@ def _blend(model: Any, texts: list[str], toks: list[Token], path: list[str], pro
              "top": [s.text for s in ex.top(3)]}
         )  # fmt: skip
     if getattr(model, "neighbours_", None) is not None and len(model.weights_) > len(model.models_):
-        members.append({"kind": "neighbours", "weight": float(model.weights_[-1]), "method": "votes"})
+        members.append(
+            {"kind": "neighbours", "weight": float(model.weights_[-1]), "method": "votes",
+             "probability": float(inputs[-1][0, column])}
+        )  # fmt: skip
     spans = [Span(t.field, t.start, t.end, t.text, float(weights[i])) for i, t in enumerate(toks)]
     target = "sum over members of blend weight x the member's own method's weight"
     return Explanation(path, prob, "blend", spans, target, members=members)
+
+
+class _HeadsOnly:
+    """A neural member seen as the ensemble blends it: its heads' path distribution, without its own index's
+    votes (every other attribute is the member's)."""
+
+    def __init__(self, member: Any) -> None:
+        self._member = member
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._member, name)
+
+    def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
+        return np.asarray(self._member.path_proba_and_features(texts, neighbours=False)[0])

@@ -1,8 +1,9 @@
 """Ensemble explanations: each member's word weights times its blend weight, and the neighbour votes' evidence
-(the most similar indexed training products that voted, with their paths and similarities).
+(the most similar indexed rows that voted, with their paths and similarities).
 
-The index keeps training products as feature rows and path ids, not their text: a neighbour is named by its row
-in the index and its path."""
+A neighbour is named by its row in the index and its path; the ensemble's index also says whether the row is a
+training product or a path's own label (``kind``) and keeps its title (``text``; indexes saved before it kept
+titles have none)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from skutag.models.neighbours.hybrid import unit_rows
 
 
 def hybrid_neighbours(model: Any, frame: pd.DataFrame, k: int | None = None) -> list[list[dict[str, Any]]]:
-    """Per row of ``frame``, the ``k`` (default: the index's) most similar indexed products that vote."""
+    """Per row of ``frame``, the ``k`` (default: the index's) most similar indexed rows, among those that vote."""
     index = getattr(model, "neighbours_", None)
     if index is None or len(index) == 0 or len(frame) == 0:
         return [[] for _ in range(len(frame))]
@@ -27,7 +28,14 @@ def hybrid_neighbours(model: Any, frame: pd.DataFrame, k: int | None = None) -> 
     for q, part, w in zip(queries, index.parts, index.weights, strict=True):
         prod: Any = q @ part.T
         sims += np.float32(w) * (prod.toarray() if sp.issparse(prod) else np.asarray(prod))
-    return _top(sims, index.paths, model.path_names(), k or index.k)
+    found = _top(sims, index.paths, model.path_names(), min(k or index.k, index.k))  # only rows that voted
+    for row in found:
+        for n in row:
+            n["kind"] = "product" if index.is_product(n["row"]) else "label"
+            text = index.text(n["row"])
+            if text is not None:
+                n["text"] = text
+    return found
 
 
 def knn_neighbours(model: Any, frame: pd.DataFrame, k: int | None = None) -> list[list[dict[str, Any]]]:
@@ -40,7 +48,7 @@ def knn_neighbours(model: Any, frame: pd.DataFrame, k: int | None = None) -> lis
         return [[] for _ in range(len(frame))]
     table = np.asarray(index.embeddings, dtype=np.float32)
     q = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-    return _top(q @ table.T, index.paths, model.path_names(), k or index.k)
+    return _top(q @ table.T, index.paths, model.path_names(), min(k or index.k, index.k))
 
 
 def _top(sims: np.ndarray, paths: np.ndarray, names: Sequence[tuple[str, ...]], k: int) -> list[list[dict[str, Any]]]:

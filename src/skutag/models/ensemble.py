@@ -181,6 +181,7 @@ class EnsembleModel(PathModel):
             ok = np.flatnonzero(paths >= 0)
             rows = frame.iloc[ok]
             paths = paths[ok]
+            products = len(rows)
             if self.neighbour_labels and len(ok):
                 seen = np.unique(paths)
                 names = self.path_names()
@@ -190,10 +191,22 @@ class EnsembleModel(PathModel):
                 paths = np.concatenate([paths, seen[named]])
             parts = [m.neighbour_features(rows) for m in models]
             weights = part_weights([sp.issparse(f) for f in parts], self.neighbour_lexical_weight)
-            self.neighbours_ = HybridIndex(parts, paths, self.neighbour_k, self.neighbour_temperature, weights)
+            # for explanations: each row's first text column with text (the title, where it has one)
+            shown = [next((str(v) for v in r if str(v).strip()), "") for r in rows.itertuples(index=False)]
+            self.neighbours_ = HybridIndex(
+                parts, paths, self.neighbour_k, self.neighbour_temperature, weights, texts=shown, products=products
+            )
         n = len(self.models_) + (self.neighbours_ is not None)
         self.weights_ = tuple(1.0 / n for _ in range(n))
         return 0 if self.neighbours_ is None else len(self.neighbours_)
+
+    def _label_row_count(self, paths: np.ndarray) -> int:
+        """How many label rows :meth:`build_neighbours` adds for index rows labelled ``paths`` (one per path with a
+        label text, when ``neighbour_labels``)."""
+        if not self.neighbour_labels:
+            return 0
+        names = self.path_names()
+        return sum(bool(label_text(names[int(i)][-1])) for i in np.unique(paths) if names[int(i)])
 
     def _attach(self, models: list[CategoryModel]) -> None:
         if not models:
@@ -349,6 +362,8 @@ class EnsembleModel(PathModel):
         model.neighbours_ = None
         if config.get("neighbour_index"):
             model.neighbours_ = HybridIndex.load(directory, len(model._neighbour_models()), len(model.paths_))
+            if model.neighbours_.products is None:  # saved before it was kept: the label rows are the last ones
+                model.neighbours_.products = len(model.neighbours_) - model._label_row_count(model.neighbours_.paths)
         model.weights_ = tuple(float(w) for w in config["weights"])
         model.blend_ = str(config["blend"])
         model.tuning_ = config.get("tuning")

@@ -447,9 +447,38 @@ class ExplainSpan(BaseModel):
 
 
 class Neighbour(BaseModel):
-    row: int = Field(description="The training product's row in the model's neighbour index.")
+    row: int = Field(
+        description="Its row in the model's neighbour index (a training product's: its place in the rows trained on)."
+    )
     path: list[str]
     similarity: float
+    kind: Literal["product", "label"] = Field(
+        default="product", description="A training product, or a path's own label (an ensemble's index holds both)."
+    )
+    text: str | None = Field(default=None, description="Its title, where the index keeps titles (an ensemble's).")
+
+
+class TagSpan(BaseModel):
+    field: str = Field(description="The product field the text is in (as the tag entries name it).")
+    start: int = Field(description="First character in that field's text as sent.")
+    end: int = Field(description="One past the last character.")
+    text: str
+    weight: float = Field(
+        description="The value's span: the tagger's score of it. A context word: the score (an attribute's span) "
+        "or probability (a free tag) lost when that word alone is blanked; positive: it spoke for the tag."
+    )
+
+
+class TagExplanation(BaseModel):
+    value: str
+    kind: TagKind
+    confidence: float | None = None
+    score: float = Field(description="The tagger's score of the span (attribute) or the tag's probability (free tag).")
+    span: TagSpan | None = Field(description="Where the value was read (None for a free tag).")
+    context: list[TagSpan] = Field(description="The words that decided it, by weight (largest first).")
+    target: str = Field(description="What the context weights measure.")
+    words: int = Field(description="How many words were tried (the nearest to the span; a free tag: the first).")
+    seconds: float | None = None
 
 
 class Explanation(BaseModel):
@@ -464,6 +493,10 @@ class Explanation(BaseModel):
     neighbours: list[Neighbour] = []
     members: list[dict[str, Any]] = []
     seconds: float | None = None
+    tags: dict[str, TagExplanation] | None = Field(
+        default=None, description="Per attribute value or free tag the product gets: its span and deciding words "
+        "(a model with attribute or tag parts, when the request's tags is true)."
+    )  # fmt: skip
 
 
 class Evidence(Explanation):
@@ -486,6 +519,11 @@ class ExplainRequest(BaseModel):
         default=None, min_length=1, max_length=10, description="Explain this path instead of each predicted one."
     )
     method: ExplainMethod = "auto"
+    tags: bool = Field(
+        default=False, description="Also explain the product's attribute values and free tags (a model with those "
+        "parts). Costly: a tagger run per context word tried (at most 24 per value, 64 per row of free tags); "
+        "with the fine-tuned extractor on CPU about a second per value."
+    )  # fmt: skip
 
 
 class ExplainResponse(BaseModel):

@@ -186,10 +186,12 @@ class Tagger:
         return {**found, "base_score": found["probability"], "tokens": tokens}
 
     def explain_products(
-        self, products: list[dict[str, str]], path: list[str] | None = None, method: str = "auto"
+        self, products: list[dict[str, str]], path: list[str] | None = None, method: str = "auto", tags: bool = False
     ) -> list[dict[str, Any]]:
         """Per product, :func:`skutag.explain.explain`'s answer with each span's ``field`` the product field its
-        text came from, so that ``start``/``end`` index that field's value as sent."""
+        text came from, so that ``start``/``end`` index that field's value as sent. With ``tags`` and a model with
+        attribute or tag parts, also ``tags``: each tag /v1/tag gives the product, with its span and the context
+        words that decided it (:func:`skutag.explain.tags.explain_tags`)."""
         from skutag.explain import explain
 
         if not products:
@@ -209,6 +211,14 @@ class Tagger:
             for span in item["spans"]:
                 span["field"] = named.get(span["field"], span["field"])
             out.append(item)
+        if tags and self.served.bundle is not None:
+            from skutag.explain.scoring import best_paths
+            from skutag.explain.tags import explain_tags, tags_dict
+
+            # the group a row's attributes are asked by comes from its predicted path, as on /v1/tag
+            paths = best_paths(self.served.model, texts) if path is not None else [item["path"] for item in out]
+            for item, why in zip(out, explain_tags(self.served.bundle, products, paths), strict=True):
+                item["tags"] = tags_dict(why)
         return out
 
 

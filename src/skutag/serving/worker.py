@@ -88,9 +88,9 @@ class Worker:
         return self.tagger.explain(product, path)
 
     def explain_products(
-        self, products: list[dict[str, str]], path: list[str] | None, method: str
+        self, products: list[dict[str, str]], path: list[str] | None, method: str, tags: bool = False
     ) -> list[dict[str, Any]]:
-        return self.tagger.explain_products(products, path, method)
+        return self.tagger.explain_products(products, path, method, tags)
 
     def ping(self) -> str:
         return self.served.version
@@ -117,7 +117,7 @@ class WorkerHandle(Protocol):
     async def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]: ...
 
     async def explain_products(
-        self, products: list[dict[str, str]], path: list[str] | None, method: str
+        self, products: list[dict[str, str]], path: list[str] | None, method: str, tags: bool = False
     ) -> list[dict[str, Any]]: ...
 
     async def ping(self) -> str: ...
@@ -148,9 +148,9 @@ class ThreadWorker:
         return result
 
     async def explain_products(
-        self, products: list[dict[str, str]], path: list[str] | None, method: str
+        self, products: list[dict[str, str]], path: list[str] | None, method: str, tags: bool = False
     ) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._run(self.local.explain_products, products, path, method)
+        result: list[dict[str, Any]] = await self._run(self.local.explain_products, products, path, method, tags)
         return result
 
     async def ping(self) -> str:
@@ -407,9 +407,9 @@ class ProcessWorker:
         return result
 
     async def explain_products(
-        self, products: list[dict[str, str]], path: list[str] | None, method: str
+        self, products: list[dict[str, str]], path: list[str] | None, method: str, tags: bool = False
     ) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._call("explain_products", products, path, method)
+        result: list[dict[str, Any]] = await self._call("explain_products", products, path, method, tags)
         return result
 
     async def ping(self) -> str:

@@ -43,9 +43,17 @@ def part_weights(lexical: list[bool], lexical_weight: float | None) -> np.ndarra
     return np.array([lexical_weight / n_lex if lex else dense for lex in lexical])
 
 
+#: characters of a row's text kept for showing it as a neighbour (explanations); longer titles are cut
+TEXT_CHARS = 200
+
+
 class HybridIndex:
     """Labelled rows in several feature spaces (one unit-row matrix per space) and their path ids; the similarity
-    of two rows is the ``weights``-weighted sum of their cosines in each space (default: the mean)."""
+    of two rows is the ``weights``-weighted sum of their cosines in each space (default: the mean).
+
+    For explanations it may also keep each row's text (``texts``: its title, cut to :data:`TEXT_CHARS`) and how
+    many leading rows are training products (``products``; the rows after them are the paths' own labels; None:
+    unknown, every row counts as a product)."""
 
     def __init__(
         self,
@@ -54,9 +62,16 @@ class HybridIndex:
         k: int = 10,
         temperature: float = 0.05,
         weights: np.ndarray | list[float] | None = None,
+        *,
+        texts: list[str] | None = None,
+        products: int | None = None,
     ) -> None:
         if not parts or any(p.shape[0] != len(paths) for p in parts):
             raise ValueError("every feature part needs one row per labelled path")
+        if texts is not None and len(texts) != len(paths):
+            raise ValueError(f"{len(texts)} texts for {len(paths)} rows")
+        if products is not None and not 0 <= products <= len(paths):
+            raise ValueError(f"products must be in [0, {len(paths)}], not {products}")
         w = np.full(len(parts), 1.0 / len(parts)) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(parts),) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
             raise ValueError(f"need {len(parts)} non-negative part weights summing to 1, not {weights}")
@@ -65,12 +80,33 @@ class HybridIndex:
         self.k = k
         self.temperature = temperature
         self.weights = w
+        #: the kept texts as UTF-8 bytes and offsets (a million titles stay one buffer, decoded one at a time)
+        self._texts: tuple[bytes, np.ndarray] | None = None
+        if texts is not None:
+            encoded = [str(t)[:TEXT_CHARS].encode("utf-8") for t in texts]
+            self._texts = (b"".join(encoded), np.cumsum([0, *map(len, encoded)]).astype(np.int64))
+        self.products = products
         #: the parts transposed for the query products, made on first use (transposing the TF-IDF part on every
         #: call was most of a one-row query)
         self._tables: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def is_product(self, row: int) -> bool:
+        """Whether index row ``row`` is a training product (not a path's own label)."""
+        return self.products is None or row < self.products
+
+    def text(self, row: int) -> str | None:
+        """The kept text of index row ``row`` (None when the index keeps no texts)."""
+        if self._texts is None:
+            return None
+        data, offsets = self._texts
+        return data[int(offsets[row]) : int(offsets[row + 1])].decode("utf-8", errors="replace")
+
+    @property
+    def has_texts(self) -> bool:
+        return self._texts is not None
 
     def votes(self, queries: list[Features], n_paths: int) -> np.ndarray:
         """rows x paths vote distribution of query rows given in the same feature spaces as the index."""
@@ -95,6 +131,11 @@ class HybridIndex:
         """``neighbours.npz``: path ids, then per part either ``dense_i`` (float16) or ``csr_i_*`` arrays."""
         arrays: dict[str, Any] = {"paths": self.paths, "params": np.array([self.k, self.temperature])}
         arrays["weights"] = self.weights
+        if self.products is not None:
+            arrays["products"] = np.array([self.products], dtype=np.int64)
+        if self._texts is not None:  # UTF-8 bytes and offsets: no pickle, no fixed-width strings
+            arrays["texts_data"] = np.frombuffer(self._texts[0], dtype=np.uint8)
+            arrays["texts_offsets"] = self._texts[1]
         for i, p in enumerate(self.parts):
             if isinstance(p, sp.csr_matrix):
                 arrays.update({f"csr_{i}_data": p.data, f"csr_{i}_indices": p.indices, f"csr_{i}_indptr": p.indptr})
@@ -119,8 +160,17 @@ class HybridIndex:
                 paths = z["paths"]
                 k, temperature = z["params"]
                 weights = z.get("weights")  # None when saved before part weights: the mean
+                products = int(z["products"][0]) if "products" in z else None  # older: unknown
+                texts = (z["texts_data"].tobytes(), z["texts_offsets"]) if "texts_offsets" in z else None
         except (OSError, KeyError, ValueError) as exc:
             raise ModelLoadError(f"{directory / FILE}: cannot read the neighbour index ({exc})") from exc
         if len(paths) and (int(paths.max()) >= n_paths or int(paths.min()) < 0):
             raise ModelLoadError(f"{directory / FILE} does not match the ensemble's paths")
-        return cls(parts, paths, int(k), float(temperature), weights)
+        offsets = texts[1] if texts is not None else np.zeros(len(paths) + 1, dtype=np.int64)
+        if len(offsets) != len(paths) + 1 or (texts is not None and int(offsets[-1]) != len(texts[0])):
+            raise ModelLoadError(f"{directory / FILE}: its texts do not match its rows")
+        if (np.diff(offsets) < 0).any() or int(offsets[0]) != 0 or not 0 <= (products or 0) <= len(paths):
+            raise ModelLoadError(f"{directory / FILE}: bad text offsets or product count")
+        index = cls(parts, paths, int(k), float(temperature), weights, products=products)
+        index._texts = texts
+        return index

@@ -44,5 +44,5 @@ async def explain(body: ExplainRequest, state: State, caller: Caller) -> Explain
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"products[{empty[0]}]: no text for the model's fields {state.tagger.fields.names}",
         )
-    results = await state.worker.explain_products(products, path, body.method)
+    results = await state.worker.explain_products(products, path, body.method, body.tags)
     return ExplainResponse(model=served.name, model_version=served.version, results=[Explanation(**r) for r in results])

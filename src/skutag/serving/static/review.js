@@ -181,7 +181,9 @@
         view.appendChild(highlighted(String(fields[name]), spans));
       }
       for (const n of ev.neighbours || []) {
-        near.appendChild(el("li", n.path.join(" > ") + "  (similarity " + n.similarity.toFixed(3) + ", row " + n.row + ")"));
+        const who = n.kind === "label" ? "the path's own label" : "training row " + n.row;
+        const said = n.text ? ": \u201c" + n.text + "\u201d" : "";
+        near.appendChild(el("li", n.path.join(" > ") + "  (similarity " + n.similarity.toFixed(3) + ", " + who + said + ")"));
       }
       if (!(ev.neighbours || []).length) near.appendChild(el("li", "this model keeps no neighbour index", "muted"));
     } catch (e) { list.appendChild(el("li", "no evidence: " + e.message, "muted")); }
