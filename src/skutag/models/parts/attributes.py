@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,12 +23,10 @@ from skutag.extraction.bio import Span, best_per_attribute
 from skutag.extraction.entries import TagEntry, span_entry
 from skutag.extraction.examples import join_fields, locate
 from skutag.extraction.normalise import value_key
-from skutag.models.card import open_artefact, save_artefact
 from skutag.models.parts.confidence import MIN_SUPPORT, ConfidenceMap, precision_table, threshold_for
+from skutag.models.parts.files import read_part, write_part
 
 KIND = "attributes"
-CONFIG_FILE = "part.json"
-MODEL_DIR = "model"
 #: span tagger kinds -> "module:Class", imported on use (the CRF needs no torch, the extractor does)
 TAGGERS: dict[str, str] = {
     "extractor": "skutag.models.neural.extractor:AttributeExtractor",
@@ -204,34 +201,26 @@ class AttributePart:
 
     # ---- persistence ------------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        def write_state(tmp: Path) -> None:
-            config = {
-                "tagger": self.tagger.kind,
-                "text_columns": self.text_columns,
-                "group_column": self.group_column,
-                "confidence": self.confidence.to_dict(),
-                "confidence_by_attribute": {a: m.to_dict() for a, m in self.confidence_by_attribute.items()},
-                "tables": self.tables,
-                "card": self.card,
-            }
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, default=str), "utf-8")
-            self.tagger.save(tmp / MODEL_DIR)
-
-        return save_artefact(directory, KIND, write_state)
+        config = {
+            "tagger": self.tagger.kind,
+            "text_columns": self.text_columns,
+            "group_column": self.group_column,
+            "confidence": self.confidence.to_dict(),
+            "confidence_by_attribute": {a: m.to_dict() for a, m in self.confidence_by_attribute.items()},
+            "tables": self.tables,
+            "card": self.card,
+        }
+        return write_part(directory, KIND, config, self.tagger)
 
     @classmethod
     def load(cls, directory: str | Path) -> AttributePart:
-        folder, _ = open_artefact(directory, KIND)
-        try:
-            config = json.loads((folder / CONFIG_FILE).read_text("utf-8"))
+        def load_tagger(config: dict[str, Any], folder: Path) -> Any:
             kind = str(config["tagger"])
             if kind not in TAGGERS:
-                raise ModelLoadError(f"{folder}: unknown span tagger {kind!r}")
-            tagger = tagger_class(kind).load(folder / MODEL_DIR)
-        except ModelLoadError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(f"{folder}: cannot load the attribute part ({type(exc).__name__}: {exc})") from exc
+                raise ModelLoadError(f"{folder.parent}: unknown span tagger {kind!r}")
+            return tagger_class(kind).load(folder)
+
+        config, tagger = read_part(directory, KIND, load_tagger, "attribute part")
         return cls(
             tagger,
             config["text_columns"],

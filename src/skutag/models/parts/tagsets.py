@@ -4,7 +4,6 @@ precision table per tag for auto-accept decisions. ``predict`` returns ``{tag: e
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,11 @@ import numpy as np
 import pandas as pd
 
 from skutag.catalogue.fields import TextFields
-from skutag.errors import ModelLoadError
 from skutag.extraction.entries import TagEntry
-from skutag.models.card import open_artefact, save_artefact
 from skutag.models.parts.confidence import precision_table, threshold_for
+from skutag.models.parts.files import read_part, write_part
 
 KIND = "tag-set"
-CONFIG_FILE = "part.json"
-MODEL_DIR = "model"
 ALL = "*"
 
 
@@ -96,30 +92,17 @@ class TagSetPart:
         return {"source": source, "values": int(predicted.sum())}
 
     def save(self, directory: str | Path) -> Path:
-        def write_state(tmp: Path) -> None:
-            config = {
-                "text_columns": self.text_columns,
-                "column": self.column,
-                "tables": self.tables,
-                "card": self.card,
-            }
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, default=str), "utf-8")
-            self.tagger.save(tmp / MODEL_DIR)
-
-        return save_artefact(directory, KIND, write_state)
+        config = {"text_columns": self.text_columns, "column": self.column, "tables": self.tables, "card": self.card}
+        return write_part(directory, KIND, config, self.tagger)
 
     @classmethod
     def load(cls, directory: str | Path) -> TagSetPart:
-        folder, _ = open_artefact(directory, KIND)
-        try:
+        def load_tagger(config: dict[str, Any], folder: Path) -> Any:
             from skutag.models.neural.tags import TransformerTagger
 
-            config = json.loads((folder / CONFIG_FILE).read_text("utf-8"))
-            tagger = TransformerTagger.load(folder / MODEL_DIR)
-        except ModelLoadError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(f"{folder}: cannot load the tag part ({type(exc).__name__}: {exc})") from exc
+            return TransformerTagger.load(folder)
+
+        config, tagger = read_part(directory, KIND, load_tagger, "tag part")
         return cls(
             tagger, config["text_columns"], config["column"], config.get("tables") or {}, config.get("card") or {}
         )
