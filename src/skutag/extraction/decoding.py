@@ -74,12 +74,12 @@ def viterbi_decode(
     if not toks:
         return []
     p = probs[toks].astype(np.float64)
-    if allowed is not None:
-        p = p * allowed[None, :]
+    if allowed is not None:  # decode over the allowed labels only: a category asks a few of all attributes
+        keep = np.flatnonzero(allowed)
+        p, word, inner = p[:, keep], word[np.ix_(keep, keep)], inner[np.ix_(keep, keep)]
+        names = [names[j] for j in keep]
     p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
     logp = np.log(np.maximum(p, 1e-30))
-    if allowed is not None:
-        logp[:, ~allowed] = -np.inf
     n_tok, n_lab = logp.shape
     back = np.zeros((n_tok, n_lab), dtype=np.int64)
     is_i = np.array([nm.startswith("I-") for nm in names])
