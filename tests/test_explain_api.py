@@ -44,6 +44,18 @@ def test_explain_alternative_path_and_occlusion(client: TestClient) -> None:
     assert res["path"] == other and res["method"] == "occlusion"
 
 
+def test_explain_erasure(client: TestClient) -> None:
+    products = validation_rows(2)
+    r = client.post("/v1/explain", json={"products": products, "method": "erasure"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    for product, res in zip(products, r.json()["results"], strict=True):
+        assert res["method"] == "erasure" and "erased" in res["target"]
+        for s in res["spans"]:
+            assert product[s["field"]][s["start"] : s["end"]] == s["text"]
+        top = max(s["weight"] for s in res["spans"])
+        assert 0 < top <= res["probability"] + 1e-6  # the first erased word weighs the whole erasure's loss
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

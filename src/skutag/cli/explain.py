@@ -17,7 +17,7 @@ def explain(
         None, "--path", help="Explain this path (levels joined by ' > ') instead of each row's predicted one."
     ),
     method: str = typer.Option(
-        "auto", "--method", help="auto, linear, ig, gradient, occlusion or blend (what the model kind offers)."
+        "auto", "--method", help="auto, linear, ig, gradient, occlusion, erasure or blend (what the model kind offers)."
     ),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Explain at most this many rows."),
 ) -> None:

@@ -46,7 +46,8 @@ class Explanation:
 
     ``target`` says what the weights add up to (with ``bias``): for ``linear`` the centred path score, for
     ``ig``/``gradient`` the path's log-score minus that of the baseline (within ``delta`` for IG), for
-    ``occlusion`` nothing (each weight is the probability lost without that word alone)."""
+    ``occlusion`` nothing (each weight is the probability lost without that word alone), for ``erasure`` nothing
+    either (the top weight is the probability lost without all the words greedy erasure removed)."""
 
     path: list[str]
     probability: float

@@ -485,7 +485,7 @@ class Explanation(BaseModel):
     id: str | None = None
     path: list[str]
     probability: float
-    method: str = Field(description="linear (exact contributions), ig, gradient, occlusion or blend.")
+    method: str = Field(description="linear (exact contributions), ig, gradient, occlusion, erasure (greedy) or blend.")
     target: str = Field(description="What the weights add up to (with bias).")
     bias: float | None = None
     delta: float | None = Field(default=None, description="Integrated Gradients' convergence delta.")
@@ -508,7 +508,7 @@ class Evidence(Explanation):
 
 #: POST /v1/explain takes at most this many products: explanations cost many predictions each.
 MAX_EXPLAIN_PRODUCTS = 8
-ExplainMethod = Literal["auto", "linear", "ig", "gradient", "occlusion", "blend"]
+ExplainMethod = Literal["auto", "linear", "ig", "gradient", "occlusion", "erasure", "blend"]
 
 
 class ExplainRequest(BaseModel):

@@ -95,7 +95,7 @@ async def product(store: Store, caller: Caller, id: ProductKey) -> QueueItem:
     "/evidence",
     response_model=Evidence,
     responses={**_ERRORS, 404: {"description": "No such product"}},
-    summary="Words that drove the prediction (occlusion)",
+    summary="Words that drove the prediction (the model kind's default explanation)",
 )
 async def evidence(state: State, store: Store, caller: Caller, id: ProductKey) -> Evidence:
     try:
