@@ -77,7 +77,7 @@ def viterbi_decode(
     if allowed is not None:  # decode over the allowed labels only: a category asks a few of all attributes
         keep = np.flatnonzero(allowed)
         p, word, inner = p[:, keep], word[np.ix_(keep, keep)], inner[np.ix_(keep, keep)]
-        names = [names[j] for j in keep]
+        names = [names[int(j)] for j in keep]
     p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
     logp = np.log(np.maximum(p, 1e-30))
     n_tok, n_lab = logp.shape
