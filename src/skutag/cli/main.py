@@ -9,7 +9,7 @@ from skutag.cli.common import out, setup_logging
 
 app = typer.Typer(
     name="skutag",
-    help="Automatic product tagging: inspect, clean, train, evaluate, predict.",
+    help="Automatic product tagging: inspect, clean, train, evaluate, predict, map.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -34,6 +34,7 @@ from skutag.cli import evaluate as evaluate_cmd  # noqa: E402
 from skutag.cli import explain as explain_cmd  # noqa: E402
 from skutag.cli import export_reviews as export_reviews_cmd  # noqa: E402
 from skutag.cli import inspect as inspect_cmd  # noqa: E402
+from skutag.cli import map as map_cmd  # noqa: E402
 from skutag.cli import predict as predict_cmd  # noqa: E402
 from skutag.cli import serve as serve_cmd  # noqa: E402
 from skutag.cli import split as split_cmd  # noqa: E402
@@ -45,6 +46,7 @@ app.command("clean")(clean_cmd.clean)
 app.command("train")(train_cmd.train)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("predict")(predict_cmd.predict)
+app.command("map")(map_cmd.map_catalogue)
 app.command("explain")(explain_cmd.explain)
 app.command("compress")(compress_cmd.compress)
 app.command("serve")(serve_cmd.serve)

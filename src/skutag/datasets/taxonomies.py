@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,8 @@ def load_shopify_taxonomy(lang: str = "en", path: str | Path | None = None) -> p
 def load_gs1_taxonomy(path: str | Path | None = None) -> pd.DataFrame:
     """GS1 GPC as segment > family > brick (the file's ``class`` level repeats the family and is skipped).
 
-    Adds ``definition`` (the brick's Includes/Excludes text; empty for segments and families).
+    Adds ``definition`` (what the brick includes: the file's definition, whose Excludes sentences were cut) and
+    ``excludes`` (those sentences, from the file's original definition); both empty for segments and families.
     """
     p = _existing(path, "taxonomies", "gs1-gpc", "gs1.json.bz2")
     opener = bz2.open if p.suffix == ".bz2" else open
@@ -147,6 +149,18 @@ def load_gs1_taxonomy(path: str | Path | None = None) -> pd.DataFrame:
                     "level": 3,
                     "path": [*fam["path"], r["brick"]],
                     "definition": r.get("definition") or None,
+                    "excludes": _excludes(r.get("original definition")),
                 }
             )
-    return _frame(rows, ("definition",))
+    return _frame(rows, ("definition", "excludes"))
+
+
+_EXCLUDES = re.compile(r"(?:Specifically )?[Ee]xcludes\b[^.]*\.?")
+
+
+def _excludes(definition: object) -> str | None:
+    """The Excludes sentences of a GS1 definition (``Excludes products such as Artists Paints.``), or None."""
+    if not isinstance(definition, str):
+        return None
+    found = " ".join(m.group(0).strip() for m in _EXCLUDES.finditer(definition))
+    return found or None
