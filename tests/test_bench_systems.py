@@ -88,3 +88,22 @@ def test_level_scores_perfect_and_wrong() -> None:
 def test_unknown_system() -> None:
     with pytest.raises(ValueError, match="unknown system"):
         peers_systems.make_system("nope")
+
+
+def test_fasttext_predict_str_replica_matches_its_list_call() -> None:
+    """bench_linear's one-title timing calls fastText's predict(str) steps (the wheel's own fails on numpy 2): the
+    same labels and (to rounding) probabilities as its list call, one title at a time."""
+    pytest.importorskip("fasttext")
+    from benchmarks.bench_linear import fasttext_predict_str
+
+    x, y = _catalogue(4)
+    ft = peers_systems.FastTextPeer(epoch=30, bucket=1000, dim=5, threads=1)
+    ft.fit(x, y, None)
+    texts = ft.inputs(x)
+    labels, probs = ft.model.predict(texts, k=2)
+    for text, want_labels, want_probs in zip(texts, labels, probs, strict=True):
+        got_labels, got_probs = fasttext_predict_str(ft.model, text, k=2)
+        assert list(got_labels) == list(want_labels)
+        assert got_probs.tolist() == pytest.approx(want_probs.tolist(), abs=1e-3)  # the bindings round differently
+    with pytest.raises(ValueError, match="one line"):
+        fasttext_predict_str(ft.model, "two\nlines")

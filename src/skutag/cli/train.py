@@ -45,6 +45,13 @@ def train(
     ),
     model: str = typer.Option("linear", "--model", help=MODEL_HELP),
     valid: list[Path] = typer.Option(None, "--valid", help="Validation file(s) to evaluate on after training."),
+    tune: list[Path] = typer.Option(
+        None,
+        "--tune",
+        help="--model ensemble: labelled file(s) to tune the blend weights on (instead of a held-out tenth of the "
+        "training rows), then refit the linear member on training + these rows (the card's 'tuning' entry). They "
+        "become training rows: evaluate on other rows.",
+    ),
     params: str = typer.Option("", "--params", help="Model hyperparameters as JSON, e.g. '{\"C\": 0.5}'."),
     rejects: Path | None = typer.Option(None, "--rejects", help="Where rejected rows go (default: OUT.rejects.jsonl)."),
     attributes: str = typer.Option(
@@ -77,6 +84,8 @@ def train(
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--params is not valid JSON: {exc}") from None
         if model in PART_MODELS:
+            if tune:
+                raise ConfigError("--tune is for --model ensemble (tuned, then refitted on the rows)")
             _train_part(model, data, out_dir, text, attributes, tags, group, hyper, valid, rejects)
             return
         if not label:
@@ -93,11 +102,17 @@ def train(
                 params=hyper,
                 out=out_dir,
                 valid=valid or None,
+                tune=tune or None,
                 rejects=rejects or out_dir.with_name(out_dir.name + ".rejects.jsonl"),
                 progress=lambda msg: status.update(msg),
             )
     rows = f"{result.rows_used:,} rows ({result.rows_rejected:,} rejected)"
     out.print(f"trained {model} on {rows} in {result.train_seconds:.1f} s")
+    tuning = result.meta.get("tuning")
+    if tuning:
+        weights = ", ".join(f"{w:g}" for w in tuning.get("weights", []))
+        refit = f"; refitted {', '.join(tuning['refit'])} on training + tuning rows" if tuning.get("refit") else ""
+        out.print(f"tuned on {tuning['rows']:,} rows: {tuning.get('blend')} blend, weights {weights}{refit}")
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if result.validation is not None:

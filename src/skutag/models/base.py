@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from skutag.errors import ConfigError, ModelLoadError, NotFittedError
+from skutag.errors import ConfigError, InputError, MissingColumnError, ModelLoadError, NotFittedError
 from skutag.log import get_logger
 from skutag.models.card import open_artefact, save_artefact
 
@@ -94,6 +94,10 @@ class CategoryModel(ABC):
     has_neighbour_index: ClassVar[bool] = False
     #: ``fit(texts, labels, valid=(texts, labels))`` takes explicit validation rows (early stopping, tuning).
     fit_takes_valid: ClassVar[bool] = False
+    #: ``fit(texts, labels, valid=(texts, labels))`` tunes on those rows, then trains the final model on them too (the
+    #: ensemble: blend weights, then its refit members): ``skutag train --tune``. They are training rows of the result,
+    #: described in :attr:`tuning_`.
+    tunes_then_trains: ClassVar[bool] = False
     #: :meth:`predict_tags`: a {tag: score} dict per row beside the category.
     extracts_tags: ClassVar[bool] = False
 
@@ -103,6 +107,9 @@ class CategoryModel(ABC):
     #: what the train workflow calibrates the auto-accept threshold on without a validation file. Not saved (the
     #: card keeps the table made of it); None: the fit scored no unseen rows, such a model is not calibrated.
     heldout_: HeldOutScores | None = None
+    #: Set by ``fit`` in kinds that tune on rows (:attr:`tunes_then_trains`): which rows, what was tuned, what was
+    #: refitted on them (JSON-ready; the train workflow copies it into the model card's ``tuning`` entry).
+    tuning_: dict[str, Any] | None = None
 
     # learned state common to all models
     text_columns_: list[str]
@@ -188,6 +195,37 @@ class CategoryModel(ABC):
         rows = [list(p[0]) + [None] * (n - len(p[0])) for p in top.paths]
         return pd.DataFrame(rows, columns=self.levels_, index=frame.index, dtype=object)
 
+    def predict_one(self, product: str | Mapping[str, object], k: int = 1, levels: bool = False) -> TopK:
+        """One product's ``k`` best paths, best first (``levels``: with the level scores of :meth:`predict_scored`):
+        ``product`` is its title (a string, for the first text column) or its text fields by column name (a field
+        missing or None is empty; columns the model does not use are ignored). The answer of :meth:`predict_topk`
+        (or :meth:`predict_scored`) on a one-row frame; a kind may answer faster without pandas (the linear model).
+        Best path: ``model.predict_one(title).paths[0][0]``, its probability ``.scores[0, 0]``."""
+        frame = pd.DataFrame([self._one_values(product)], columns=self.text_columns_, dtype=object)
+        return self.predict_scored(frame, k=k) if levels else self.predict_topk(frame, k=k)
+
+    def _one_values(self, product: str | Mapping[str, object]) -> list[str]:
+        """The text of each of :attr:`text_columns_` for :meth:`predict_one` (InputError naming what is wrong)."""
+        self._check_fitted()
+        if isinstance(product, str):
+            return [product] + [""] * (len(self.text_columns_) - 1)
+        if not isinstance(product, Mapping):
+            raise InputError(
+                f"a product is its title (str) or a mapping of text fields by column name, not {type(product).__name__}"
+            )
+        if not any(c in product for c in self.text_columns_):
+            raise MissingColumnError(
+                f"none of the model's text columns {self.text_columns_} is in the product (has {list(product)})",
+                column=self.text_columns_[0],
+            )
+        out = []
+        for c in self.text_columns_:
+            value = product.get(c)
+            if value is not None and not isinstance(value, str):
+                raise InputError(f"text field is {type(value).__name__} {value!r}, not a string (or None)", column=c)
+            out.append(value or "")
+        return out
+
     # ---- capabilities: defined by the kinds that declare them ------------------------------------
     def neighbour_features(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray | sp.csr_matrix:
         """Rows as this model sees them (TF-IDF vectors, embeddings): kinds with :attr:`supports_neighbours`."""
@@ -223,8 +261,6 @@ class CategoryModel(ABC):
             texts = pd.DataFrame({self.text_columns_[0]: list(texts)})
         missing = [c for c in self.text_columns_ if c not in texts.columns]
         if missing == self.text_columns_:
-            from skutag.errors import MissingColumnError
-
             raise MissingColumnError(
                 f"none of the model's text columns {self.text_columns_} is in the input (has {list(texts.columns)})",
                 column=missing[0],

@@ -24,7 +24,7 @@ from skutag.evaluation.metrics import level_f1
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel, level_columns
 from skutag.models.neighbours.hybrid import HybridIndex, part_weights
-from skutag.models.paths import PathModel, encode_labels, holdout_split
+from skutag.models.paths import PathModel, encode_labels, heldout_scores, holdout_split
 from skutag.models.registry import create_model, load_model
 from skutag.taxonomy import Taxonomy, clean_path
 
@@ -79,12 +79,32 @@ def label_rows(paths: list[tuple[str, ...]], columns: list[str]) -> pd.DataFrame
     return frame
 
 
+def _tuning_rows(
+    texts: pd.DataFrame, labels: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tuning rows' text columns (those of ``texts``) and labels, checked against the training rows."""
+    vx, vy = valid
+    if len(vx) != len(vy):
+        raise ConfigError(f"the tuning texts have {len(vx)} rows but their labels {len(vy)}")
+    if len(vx) == 0:
+        raise ConfigError("no tuning rows: give labelled rows to tune the ensemble on, or none (a held-out share)")
+    missing = [c for c in texts.columns if c not in vx.columns]
+    if missing:
+        raise ConfigError(f"the tuning rows lack the text column(s) {missing}")
+    if list(vy.columns) != list(labels.columns):
+        raise ConfigError(f"the tuning rows' label columns {list(vy.columns)} are not {list(labels.columns)}")
+    encode_labels(vy)  # every row has a level-1 label
+    return vx[list(texts.columns)].reset_index(drop=True), vy.reset_index(drop=True)
+
+
 class EnsembleModel(PathModel):
     """Blend of fitted path models; ``fit`` trains the members on all but ``holdout_fraction`` of the rows (members
     that take validation rows, the neural ones, stop early and tune their own neighbour weight on the held-out
     rows rather than holding out a further share of their training rows), tunes on the rest, then refits the
     members named in ``refit`` (cheap ones) on all rows; the others with a nearest-neighbour index (transformer,
-    fast) add the tuning rows to it. With ``neighbours`` the training rows
+    fast) add the tuning rows to it. Given tuning rows (``fit(..., valid=...)``, ``skutag train --tune``), the
+    members train on every training row and the blend is tuned on the tuning rows instead, which the ``refit``
+    members are then also refitted on (:meth:`fit`). With ``neighbours`` the training rows
     are also kept as every capable member sees them (TF-IDF vector, embedding), and the votes of the
     ``neighbour_k`` rows most similar by a weighted mean of those cosines join the blend as one more input: the
     lexical (TF-IDF) spaces share ``neighbour_lexical_weight``, the dense ones the rest (None: equal per member).
@@ -96,6 +116,8 @@ class EnsembleModel(PathModel):
     0.892 / 0.748 with the members' own votes, weights tuned 2-fold on validation)."""
 
     kind = "ensemble"
+    fit_takes_valid = True
+    tunes_then_trains = True
 
     def __init__(
         self,
@@ -293,14 +315,33 @@ class EnsembleModel(PathModel):
         return self.tuning_
 
     # ---- fitting ----------------------------------------------------------------------------------
-    def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
+    def fit(
+        self, texts: pd.DataFrame, labels: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    ) -> Self:
+        """Fit the members, tune the blend, refit the ``refit`` members on every labelled row.
+
+        Without ``valid`` the blend is tuned on ``holdout_fraction`` of the rows, which the members are first
+        fitted without. With ``valid`` (tuning rows, ``skutag train --tune``) the members are fitted on all of
+        ``texts`` (neural ones stop early on the tuning rows), the blend is tuned on the tuning rows, which also
+        calibrate the model (:attr:`heldout_`: scored before the refit), and then the ``refit`` members are refitted
+        on training + tuning rows while the others' neighbour indexes take the tuning rows: the tuning rows are
+        training rows of the result, so figures on them are no longer an unbiased estimate (:attr:`tuning_`)."""
         self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
         encode_labels(labels)  # validates the labels early
-        train_idx, hold_idx = holdout_split(len(texts), self.holdout_fraction, self.seed)
-        if len(hold_idx) == 0:
-            raise ConfigError("too few rows to hold out validation rows for tuning the ensemble")
+        if valid is None:
+            train_idx, hold_idx = holdout_split(len(texts), self.holdout_fraction, self.seed)
+            if len(hold_idx) == 0:
+                raise ConfigError("too few rows to hold out validation rows for tuning the ensemble")
+            fit_x, fit_y = texts.iloc[train_idx], labels.iloc[train_idx]
+            tune_x, tune_y = texts.iloc[hold_idx], labels.iloc[hold_idx]
+            all_x, all_y = texts, labels
+        else:
+            tune_x, tune_y = _tuning_rows(texts, labels, valid)
+            fit_x, fit_y = texts, labels
+            all_x = pd.concat([texts, tune_x], ignore_index=True)
+            all_y = pd.concat([labels, tune_y], ignore_index=True)
         models: list[CategoryModel] = []
         specs = self._member_specs()
         for spec in specs:
@@ -309,27 +350,42 @@ class EnsembleModel(PathModel):
                 self.progress(f"ensemble: fitting {kind}")
             m = create_model(kind, **dict(spec.get("params", {})))
             if m.fit_takes_valid:  # neural members stop early on the tuning rows
-                m.fit(  # type: ignore[call-arg]
-                    texts.iloc[train_idx], labels.iloc[train_idx], valid=(texts.iloc[hold_idx], labels.iloc[hold_idx])
-                )
+                m.fit(fit_x, fit_y, valid=(tune_x, tune_y))  # type: ignore[call-arg]
             else:
-                m.fit(texts.iloc[train_idx], labels.iloc[train_idx])
+                m.fit(fit_x, fit_y)
             models.append(m)
         self._attach(models)
-        self.build_neighbours(texts.iloc[train_idx], labels.iloc[train_idx])
-        self.tune(texts.iloc[hold_idx], labels.iloc[hold_idx])
+        self.build_neighbours(fit_x, fit_y)
+        probs = self.member_probs(tune_x)
+        tuned = self.tune(tune_x, tune_y, probs)
+        self.heldout_ = None
+        if valid is not None:
+            prob = blend(probs, self.weights_, self.blend_)
+            note = "the tuning rows, scored before the refit"
+            self.heldout_ = heldout_scores(prob, self._targets(tune_y), self.paths_, len(all_x), note)
+        refitted = []
         for i, spec in enumerate(specs):
             if spec["model"] in self._refit_kinds():
                 if self.progress is not None:
-                    self.progress(f"ensemble: refitting {spec['model']} on all rows")
+                    self.progress(f"ensemble: refitting {spec['model']} on all {len(all_x):,} labelled rows")
                 m = create_model(str(spec["model"]), **dict(spec.get("params", {})))
-                models[i] = m.fit(texts, labels)
+                models[i] = m.fit(all_x, all_y)
+                refitted.append(str(spec["model"]))
             elif models[i].has_neighbour_index:  # not retrained, but the tuning rows join its index
-                models[i].add_neighbours(texts.iloc[hold_idx], labels.iloc[hold_idx])
+                models[i].add_neighbours(tune_x, tune_y)
         weights, how = self.weights_, self.blend_
         self._attach(models)
-        self.build_neighbours(texts, labels)  # all rows, as the final (refit) members see them
+        self.build_neighbours(all_x, all_y)  # all rows, as the final (refit) members see them
         self.weights_, self.blend_ = weights, how
+        given = valid is not None
+        self.tuning_ = {
+            **tuned,
+            "source": "tuning rows" if given else "held-out training rows",
+            "rows": len(tune_x),
+            "training_rows": len(fit_x),
+            "refit": refitted,
+            "refit_on": ("training + tuning rows" if given else "all training rows") if refitted else None,
+        }
         return self
 
     def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:

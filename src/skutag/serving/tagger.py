@@ -143,8 +143,10 @@ class Tagger:
             return []
         model = self.served.model
         k = top_k or self.top_k
-        texts = self.texts_frame(products)
-        top = model.predict_scored(texts, k=k)
+        if len(products) == 1:  # one product: the model's one-row path (the linear model's skips pandas), same answer
+            top = model.predict_one(dict(zip(self.fields.columns, self.values(products[0]), strict=True)), k, True)
+        else:
+            top = model.predict_scored(self.texts_frame(products), k=k)
         tags: list[dict[str, Any]] = [{} for _ in products]
         if self.served.bundle is not None:
             target = self.served.calibration.target

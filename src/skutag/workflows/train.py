@@ -14,6 +14,7 @@ import numpy as np
 from skutag.catalogue.columns import deepest_level_warning
 from skutag.catalogue.labelled import data_hash, load_labelled
 from skutag.catalogue.rejects import RejectSink
+from skutag.errors import ConfigError
 from skutag.evaluation.metrics import EvaluationResult, calibration_table
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
@@ -39,6 +40,21 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
 
 
+#: The model card's word on tuning rows (``--tune``).
+TUNING_NOTE = (
+    "tuned on these rows, then trained on them too: they are training rows of this model, and figures on them (or on "
+    "a validation file holding them) are not an unbiased estimate; the honest score is `skutag evaluate` on other rows"
+)
+
+
+def _shared_files(a: str | Path | Sequence[str | Path], b: str | Path | Sequence[str | Path] | None) -> list[str]:
+    """Files named in both ``a`` and ``b`` (resolved paths)."""
+    if b is None:
+        return []
+    second = {Path(p).resolve() for p in _paths(b)}
+    return [str(p) for p in _paths(a) if Path(p).resolve() in second]
+
+
 def _paths(data: str | Path | Sequence[str | Path]) -> list[str | Path]:
     return [data] if isinstance(data, str | Path) else list(data)
 
@@ -54,6 +70,7 @@ def train_model(
     params: dict[str, Any] | None = None,
     out: str | Path | None = None,
     valid: str | Path | Sequence[str | Path] | None = None,
+    tune: str | Path | Sequence[str | Path] | None = None,
     rejects: str | Path | RejectSink | None = None,
     progress: Callable[[str], None] | bool | None = True,
 ) -> TrainResult:
@@ -63,6 +80,11 @@ def train_model(
     the labels only. Rows without text or a level-1 label, or with an empty level before a filled one, are
     rejected (to ``rejects``: a path or a :class:`RejectSink`); a path that stops early (empty last levels) is
     kept. Rows in = rows used + rows rejected.
+
+    ``tune``: labelled rows a kind that tunes then trains (``tunes_then_trains``: the ensemble) tunes on instead of a
+    held-out share of ``data`` (blend weights) and then also trains on (its ``refit`` members are refitted on
+    training + tuning rows); the card's ``tuning`` entry says so. They are then training rows: figures on them are
+    optimistic, so ``valid`` should be other rows (a warning says so when it shares a file with ``tune``).
 
     ``progress``: what is being done, step by step (reading, each fitting step, evaluating, saving), as
     timestamped lines on stderr by default, so that a long fit is never silent; a callable gets the messages
@@ -87,11 +109,36 @@ def train_model(
             log.warning("%s", deepest)
             warnings.append(deepest)
         est = create_model(model, **(params or {}))
+        tuning = None
+        tune_rejected = 0
+        if tune is not None:
+            if not est.tunes_then_trains:
+                raise ConfigError(f"--tune is for the ensemble (tuned, then refitted on the rows); not {model!r}")
+            if progress is not None:
+                progress("reading tuning data")
+            before = sink.count
+            tuning = load_labelled(
+                tune, text=spec.text, label=spec.label, label_sep=spec.label_sep, levels=spec.levels, rejects=sink
+            )
+            tune_rejected = sink.count - before
+            shared = _shared_files(tune, valid)
+            if shared:
+                note = (
+                    f"{', '.join(shared)} is both the tuning and the validation file: the model was tuned and trained "
+                    "on its rows, so the validation figures and the calibration are optimistic; score another file "
+                    "with `skutag evaluate`"
+                )
+                log.warning("%s", note)
+                warnings.append(note)
         if progress is not None:
             est.progress = progress
-            progress(f"training {model} on {len(texts):,} rows ({train_rejected:,} rejected)")
+            tuned = f", tuned on {len(tuning.texts):,} more" if tuning is not None else ""
+            progress(f"training {model} on {len(texts):,} rows ({train_rejected:,} rejected){tuned}")
         t0 = time.perf_counter()
-        est.fit(texts, train.labels)
+        if tuning is not None:
+            est.fit(texts, train.labels, valid=(tuning.texts, tuning.labels))  # type: ignore[call-arg]
+        else:
+            est.fit(texts, train.labels)
         seconds = time.perf_counter() - t0
         log.info("trained %s on %d rows in %.1f s", model, len(texts), seconds)
         validation = None
@@ -130,6 +177,13 @@ def train_model(
     }
     if warnings:
         meta["warnings"] = warnings
+    if tuning is not None and tune is not None:
+        meta["tuning"] = {
+            "data": [str(p) for p in _paths(tune)],
+            "rows_rejected": tune_rejected,
+            **(est.tuning_ or {}),
+            "note": TUNING_NOTE,
+        }
     if validation is not None:
         meta["validation"] = {
             "data": [str(p) for p in _paths(valid)] if valid is not None else [],
