@@ -91,6 +91,7 @@ def test_core_commands_need_no_extra(slices: Path) -> None:
             "neural",
         ),
         (("serve", "{tmp}/no-model"), "serve"),
+        (("predict", "{tmp}/no-model", "{train}", "--out", "{tmp}/out", "--ray"), "ray"),
     ],
 )
 def test_a_missing_extra_is_named_in_one_line(args: tuple[str, ...], extra: str, slices: Path, tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ EXTRAS: dict[str, str] = {
     "cleanlab": "quality",
     "jieba": "zh",
     "pycrfsuite": "zh",
+    "ray": "ray",
+    "s3fs": "ray",
 }
 
 

@@ -124,6 +124,7 @@ def iter_catalogue(
     usecols: Sequence[str] | None = None,
     stats: ReadStats | None = None,
     lines: bool = False,
+    source: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield ``path`` as DataFrame chunks of at most ``chunksize`` rows, never holding the whole file.
 
@@ -131,11 +132,13 @@ def iter_catalogue(
     detected otherwise. ``usecols`` keeps only those columns (plus ``_row``/``_source``). ``stats``, when
     given, is filled with counts, the encoding and the rows decoded with a fallback encoding. ``lines`` adds
     ``_line``, the file line each record starts on (nullable integers; missing for JSON arrays and Parquet).
-    At least one chunk is yielded (empty, with the columns, when every record was rejected).
+    At least one chunk is yielded (empty, with the columns, when every record was rejected). ``source`` names
+    the file in ``_source``, rejects and errors (default: ``path`` as given; a local copy of an object-store
+    file keeps its URI).
     """
     if chunksize < 1:
-        raise InputError(f"chunksize must be >= 1, got {chunksize}", source=str(path))
-    source = str(path)
+        raise InputError(f"chunksize must be >= 1, got {chunksize}", source=source or str(path))
+    source = source if source is not None else str(path)
     info = sniff_format(path, fmt)
     st = stats if stats is not None else ReadStats(source)
     st.source, st.fmt = source, info.fmt if info.delimiter != "\t" else "tsv"

@@ -25,15 +25,18 @@ class RejectSink:
     ``count`` is always the number of rejects seen, so callers can hold rows in = rows out + rows rejected.
     Kept in memory only when ``path`` is None (``keep`` bounds how many are kept for examples). A reject's
     ``row`` is the record number of :data:`skutag.catalogue.schema.ROW_COL`; ``line``, where known, the file
-    line its record starts on (written to the file only when known).
+    line its record starts on (written to the file only when known). ``collect=True`` also keeps every reject as
+    the dict a file line holds (``entries``), for a worker that hands its rejects to the process that writes the
+    file (:meth:`add_entry`).
     """
 
-    def __init__(self, path: str | Path | None = None, *, keep: int = 1000) -> None:
+    def __init__(self, path: str | Path | None = None, *, keep: int = 1000, collect: bool = False) -> None:
         self.path = Path(path) if path is not None else None
         self.keep = keep
         self.count = 0
         self.by_reason: dict[str, int] = {}
         self.examples: list[Reject] = []
+        self.entries: list[dict[str, Any]] | None = [] if collect else None
         self._fh: TextIO | None = None
 
     def add(
@@ -47,20 +50,45 @@ class RejectSink:
         line: int | None = None,
     ) -> None:
         rec = _jsonable(record)
-        self.count += 1
-        key = reason.split(":", 1)[0]
-        self.by_reason[key] = self.by_reason.get(key, 0) + 1
+        self._count(reason)
         if len(self.examples) < self.keep:
             self.examples.append(Reject(source=source, row=row, column=column, reason=reason, record=rec, line=line))
-        if self.path is not None:
-            if self._fh is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = self.path.open("w", encoding="utf-8")
+        if self.path is not None or self.entries is not None:
             # A plain dict, not dataclasses.asdict: asdict deep-copies the record (slow on big rejects).
             entry: dict[str, Any] = {"source": source, "row": row}
             if line is not None:
                 entry["line"] = line
             entry.update(column=column, reason=reason, record=rec)
+            self._emit(entry)
+
+    def add_entry(self, entry: dict[str, Any]) -> None:
+        """Add a reject another sink collected (one of its ``entries``), as it would have written it."""
+        self._count(str(entry.get("reason", "")))
+        if len(self.examples) < self.keep:
+            self.examples.append(
+                Reject(
+                    source=entry.get("source"),
+                    row=entry.get("row"),
+                    column=entry.get("column"),
+                    reason=str(entry.get("reason", "")),
+                    record=entry.get("record"),
+                    line=entry.get("line"),
+                )
+            )
+        self._emit(entry)
+
+    def _count(self, reason: str) -> None:
+        self.count += 1
+        key = reason.split(":", 1)[0]
+        self.by_reason[key] = self.by_reason.get(key, 0) + 1
+
+    def _emit(self, entry: dict[str, Any]) -> None:
+        if self.entries is not None:
+            self.entries.append(entry)
+        if self.path is not None:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = self.path.open("w", encoding="utf-8")
             self._fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
 
     def close(self) -> None:

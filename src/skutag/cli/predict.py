@@ -11,9 +11,17 @@ from skutag.cli.common import cli_errors, console, out, split_csv
 
 def predict(
     model_dir: Path = typer.Argument(..., help="Model directory written by skutag train."),
-    data: list[Path] = typer.Argument(..., help="Catalogue file(s) to categorise; several are concatenated."),
-    out_file: Path | None = typer.Option(
-        None, "--out", "-o", help="Output file: .csv, .jsonl or .parquet (by suffix). Needed unless --db is given."
+    data: list[str] = typer.Argument(
+        ...,
+        help="Catalogue file(s) to categorise; several are concatenated. With --ray also directories, globs and "
+        "s3:// URIs.",
+    ),
+    out_file: str | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Output file: .csv, .jsonl or .parquet (by suffix). Needed unless --db is given. With --ray a "
+        "directory or s3:// prefix for Parquet shards, _rejects.jsonl and _manifest.json.",
     ),
     k: int = typer.Option(3, "--top-k", "-k", help="Alternatives to list per row (including the best)."),
     keep: str = typer.Option(
@@ -29,9 +37,29 @@ def predict(
         help="Product id column, kept in --out and the store's key with --db (default: an id/sku/Product ID-like "
         "column when there is one).",
     ),
+    use_ray: bool = typer.Option(
+        False, "--ray", help="Predict on a Ray cluster (Ray Data; pip install 'skutag[ray]'): Parquet shards in --out."
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="With --ray: the cluster, 'auto' (a local `ray start` one), HOST:PORT or ray://HOST:PORT (default: "
+        "start a local one for this run).",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="With --ray: actors in the pool (default: as many as the cluster's CPUs hold)."
+    ),
+    cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", help="With --ray: CPUs each actor reserves."),
 ) -> None:
     """Predict a valid category path per row with per-level scores and top-k alternatives."""
     from tqdm import tqdm
+
+    if use_ray:
+        _predict_ray(model_dir, data, out_file, k, keep, chunksize, db, id_column, address, workers, cpus_per_worker)
+        return
+    if address is not None or workers is not None:
+        console.print("[bold red]error:[/] --address and --workers go with --ray")
+        raise typer.Exit(code=2)
 
     from skutag.workflows.predict import predict_files
 
@@ -40,7 +68,13 @@ def predict(
 
         with cli_errors(), tqdm(unit=" rows", disable=None, file=console.file) as bar:
             bulk = predict_into_store(
-                model_dir, data, db, id_column=id_column, k=k, chunksize=min(chunksize, 5000), on_rows=bar.update
+                model_dir,
+                [Path(d) for d in data],
+                db,
+                id_column=id_column,
+                k=k,
+                chunksize=min(chunksize, 5000),
+                on_rows=bar.update,
             )
         out.print(
             f"{bulk.rows_stored:,} rows stored ({bulk.auto_accepted:,} auto-accepted, {bulk.needs_review:,} to "
@@ -54,8 +88,8 @@ def predict(
     with cli_errors(), tqdm(unit=" rows", disable=None, file=console.file) as bar:
         stats = predict_files(
             model_dir,
-            data,
-            out_file,
+            [Path(d) for d in data],
+            Path(out_file),
             k=k,
             chunksize=chunksize,
             keep_columns=split_csv(keep),
@@ -63,3 +97,44 @@ def predict(
             id_column=id_column,
         )
     out.print(f"{stats.rows_written:,} rows predicted, {stats.rows_rejected:,} rejected -> {out_file}")
+
+
+def _predict_ray(
+    model_dir: Path,
+    data: list[str],
+    out_dir: str | None,
+    k: int,
+    keep: str,
+    chunksize: int,
+    db: str | None,
+    id_column: str | None,
+    address: str | None,
+    workers: int | None,
+    cpus_per_worker: float,
+) -> None:
+    from tqdm import tqdm
+
+    if db is not None or out_dir is None:
+        console.print("[bold red]error:[/] --ray writes to --out DIR only (--db is not supported with --ray yet)")
+        raise typer.Exit(code=2)
+    with cli_errors(), tqdm(unit=" rows", disable=None, file=console.file) as bar:
+        from skutag.workflows.predict_ray import predict_files_ray
+
+        stats = predict_files_ray(
+            model_dir,
+            data,
+            out_dir,
+            k=k,
+            chunksize=chunksize,
+            keep_columns=split_csv(keep),
+            on_rows=bar.update,
+            id_column=id_column,
+            address=address,
+            workers=workers,
+            cpus_per_worker=cpus_per_worker,
+        )
+    out.print(
+        f"{stats.rows_written:,} rows predicted, {stats.rows_rejected:,} rejected -> {out_dir} ({stats.shards} "
+        f"Parquet shards; {len(stats.nodes)} node(s), up to {stats.workers} worker(s); Ray start-up "
+        f"{stats.startup_s:.1f} s, predicting {stats.run_s:.1f} s)"
+    )

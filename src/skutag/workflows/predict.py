@@ -68,6 +68,62 @@ def _text_columns(bundle: ModelBundle) -> list[str]:
     return list(dict.fromkeys(c for p in bundle.parts.values() for c in p.text_columns))
 
 
+def front_columns(id_col: str | None, keep: Sequence[str]) -> list[str]:
+    """The columns each output row starts with: where it came from, the product id and the kept columns."""
+    return list(dict.fromkeys(c for c in (SOURCE_COL, ROW_COL, id_col, *keep) if c is not None))
+
+
+def output_id_column(columns: Sequence[str], id_column: str | None, source: str) -> str | None:
+    """The product id column kept in the output: ``id_column`` (which must be there), else an id-like one."""
+    names = [str(c) for c in columns]
+    id_col = find_column(id_column, names, source) if id_column else detect_id_column(names)
+    if id_col is not None:
+        log.info("product id column: %r (kept in the output)", id_col)
+    return id_col
+
+
+def predict_chunk(
+    bundle: ModelBundle, chunk: pd.DataFrame, *, k: int, front: Sequence[str], rejects: RejectSink, source: str
+) -> pd.DataFrame:
+    """The output rows of one chunk read by :func:`~skutag.catalogue.reader.iter_catalogue` (``_source`` and
+    ``_row`` included): the ``front`` columns, then the predicted ones (:func:`prediction_frame`, and ``tags``
+    when the bundle has parts). A row with no text goes to ``rejects`` instead; every other row is in the
+    result. The one per-chunk rule of ``predict``, in one process or on a Ray cluster
+    (:mod:`skutag.workflows.predict_ray`)."""
+    model = bundle.category
+    text_columns = _text_columns(bundle)
+    fields = TextFields(text_columns)  # the rule the bulk and API roads use too
+    if not fields.present(chunk.columns):
+        raise MissingColumnError(
+            f"none of the model's text columns {text_columns} is in the file (has "
+            f"{[c for c in chunk.columns if not str(c).startswith('_')]})",
+            source=source,
+            column=text_columns[0],
+        )
+    texts = fields.frame(chunk)
+    empty = fields.blank(texts)
+    for i in chunk.index[empty]:
+        row = chunk.loc[i]
+        rejects.add(
+            "empty text: all text columns are empty",
+            source=str(row.get(SOURCE_COL, source)),
+            row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
+            column=text_columns[0],
+            record=row,
+        )
+    ok = ~empty
+    kept = chunk.loc[ok]
+    if model is not None:
+        pred = prediction_frame(model, texts.loc[ok] if ok.any() else texts.iloc[:0], k=k)
+    else:
+        pred = pd.DataFrame(index=kept.index)
+    if bundle.extracts_tags:
+        best = [str(p).split(PATH_SEP) for p in pred["path"]] if "path" in pred.columns else None
+        pred["tags"] = tags_column(bundle, kept, best) if len(kept) else []
+    head = kept[[c for c in front if c in kept.columns]]
+    return pd.concat([head, pred], axis=1).reset_index(drop=True)
+
+
 def _predict_chunks(
     bundle: ModelBundle,
     paths: Sequence[str | Path],
@@ -80,55 +136,20 @@ def _predict_chunks(
     id_column: str | None = None,
     keep_id: bool = True,
 ) -> Iterator[pd.DataFrame]:
-    model = bundle.category
-    text_columns = _text_columns(bundle)
-    fields = TextFields(text_columns)  # the rule the bulk and API roads use too
-    id_col: str | None = None
-    first = True
+    front: list[str] | None = None
     for path in paths:
         read = ReadStats(str(path))
         for chunk in iter_catalogue(path, chunksize=chunksize, rejects=rejects, stats=read):
-            if keep_id and first:  # once: every chunk keeps the same columns
-                first = False
-                columns = [str(c) for c in chunk.columns]
-                id_col = find_column(id_column, columns, str(path)) if id_column else detect_id_column(columns)
-                if id_col is not None:
-                    log.info("product id column: %r (kept in the output)", id_col)
-            if not fields.present(chunk.columns):
-                raise MissingColumnError(
-                    f"none of the model's text columns {text_columns} is in the file (has "
-                    f"{[c for c in chunk.columns if not c.startswith('_')]})",
-                    source=str(path),
-                    column=text_columns[0],
-                )
-            texts = fields.frame(chunk)
-            empty = fields.blank(texts)
-            for i in chunk.index[empty]:
-                row = chunk.loc[i]
-                rejects.add(
-                    "empty text: all text columns are empty",
-                    source=str(row.get(SOURCE_COL, path)),
-                    row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
-                    column=text_columns[0],
-                    record=row,
-                )
-                stats.rows_rejected += 1
-            ok = ~empty
-            kept = chunk.loc[ok]
-            if model is not None:
-                pred = prediction_frame(model, texts.loc[ok] if ok.any() else texts.iloc[:0], k=k)
-            else:
-                pred = pd.DataFrame(index=kept.index)
-            if bundle.extracts_tags:
-                best = [str(p).split(PATH_SEP) for p in pred["path"]] if "path" in pred.columns else None
-                pred["tags"] = tags_column(bundle, kept, best) if len(kept) else []
-            front_cols = dict.fromkeys(c for c in (SOURCE_COL, ROW_COL, id_col, *keep) if c is not None)
-            front = kept[[c for c in front_cols if c in kept.columns]]
-            result = pd.concat([front, pred], axis=1)
+            if front is None:  # once: every chunk keeps the same columns
+                id_col = output_id_column(list(chunk.columns), id_column, str(path)) if keep_id else None
+                front = front_columns(id_col, keep)
+            before = rejects.count
+            result = predict_chunk(bundle, chunk, k=k, front=front, rejects=rejects, source=str(path))
+            stats.rows_rejected += rejects.count - before
             stats.rows_written += len(result)
             if on_rows is not None:
                 on_rows(len(chunk))
-            yield result.reset_index(drop=True)
+            yield result
         stats.rows_read += read.records  # every record in the file, the ones the reader rejected too
 
 

@@ -1,0 +1,190 @@
+"""`skutag predict` (linear) with and without Ray on this machine: rows/s, Ray's fixed start-up cost, 1 vs 2 workers.
+
+Input: MWPD offers (train + validation) resampled with replacement to ``FULL_ROWS`` rows in ``SHARDS`` Parquet
+files (a catalogue on a cluster comes in several files; one read task per file). Model: the linear model on
+MWPD train, title only (no calibration folds: they do not change predicting). Every run is a fresh process:
+one-process ``predict_files`` into one Parquet file, and ``predict_files_ray`` on a local Ray cluster that the run
+starts itself (``num_cpus=2``, object store 500 MB, no dashboard) with 1 worker (1 CPU) or 2 workers (0.75 CPU
+each, so both fit beside the read tasks), into Parquet shards. Columns: wall time of the whole run (Ray's
+includes starting and stopping the cluster), rows/s over that wall time, ``ray.init`` seconds, and the seconds
+from the first block to the last answer (actor start-up and model load included). The fixed cost is a Ray run
+on ``SMALL_ROWS`` rows minus a one-process run on the same rows. CPU seconds (the driver process, plus each
+actor process's own total: imports and model load included; Ray's daemons and read tasks not counted) give
+rows per CPU-second, the fairer figure on a machine shared with other jobs. ``quick``: 10,000 rows in chunks
+of 2,500, a model on 1,000 offers, the one-process run and Ray with 2 workers only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import REPO, markdown_table, save_results
+
+FULL_ROWS = 1_000_000
+QUICK_ROWS = 10_000
+QUICK_CHUNK = 2_500
+SMALL_ROWS = 1_000
+SHARDS = 8
+CHUNK = 50_000
+OBJECT_STORE = 500 << 20
+
+CHILD = """
+import json, sys, time
+args = json.loads(sys.argv[1])
+t0 = time.perf_counter()
+if args["ray"]:
+    from skutag.workflows.predict_ray import predict_files_ray
+    s = predict_files_ray(args["model"], args["files"], args["out"], chunksize=args["chunk"], workers=args["workers"],
+                          cpus_per_worker=args["cpus"], ray_init={"num_cpus": 2, "object_store_memory": args["store"]})
+    extra = {"startup_s": s.startup_s, "run_s": s.run_s, "shards": s.shards, "nodes": len(s.nodes),
+             "worker_cpu_s": s.worker_cpu_s}
+else:
+    from skutag.workflows.predict import predict_files
+    s = predict_files(args["model"], args["files"], args["out"], chunksize=args["chunk"])
+    extra = {}
+wall = time.perf_counter() - t0
+cpu = time.process_time()
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rows_read": s.rows_read, "rows_written": s.rows_written, **extra}))
+"""
+
+
+def _child(**args: Any) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, env=env, cwd=str(REPO)
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"run {args} failed:\n{proc.stderr[-4000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _inputs(n: int, directory: Path, seed: int = 0) -> list[str]:
+    """``n`` MWPD offers resampled with replacement into ``SHARDS`` Parquet files (one when ``n`` is small)."""
+    import numpy as np
+
+    from benchmarks.synth import load_source
+
+    pool = load_source()
+    rng = np.random.default_rng(seed)
+    rows = pool.iloc[rng.integers(0, len(pool), size=n)].reset_index(drop=True)
+    rows["ID"] = [f"r{i}" for i in range(n)]
+    shards = SHARDS if n >= SHARDS * CHUNK else 1
+    directory.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, part in enumerate(np.array_split(np.arange(n), shards)):
+        path = directory / f"part-{i:02d}.parquet"
+        rows.iloc[part].to_parquet(path, index=False)
+        files.append(str(path))
+    return files
+
+
+def _model(directory: Path, quick: bool) -> str:
+    from benchmarks.synth import load_source
+    from skutag.workflows.train import train_model
+
+    train = load_source(("train.json",))
+    if quick:
+        train = train.iloc[:1_000]
+    src = directory / "train.parquet"
+    train.to_parquet(src, index=False)
+    out = directory / "model"
+    train_model(
+        src,
+        text=["Name"],
+        label=["lvl1", "lvl2", "lvl3"],
+        model="linear",
+        out=out,
+        params={"calibration_fraction": 0},
+        rejects=directory / "train-rejects.jsonl",
+        progress=False,
+    )
+    return str(out)
+
+
+def run(quick: bool = False) -> str:
+    if importlib.util.find_spec("ray") is None:
+        return "skipped: Ray is not installed (pip install 'skutag[ray]')"
+    n = QUICK_ROWS if quick else FULL_ROWS
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="skutag-bench-ray-") as tmp:
+        d = Path(tmp)
+        model = _model(d, quick)
+        files = _inputs(n, d / "in")
+        common = {"model": model, "chunk": QUICK_CHUNK if quick else CHUNK, "store": OBJECT_STORE}
+        runs: list[tuple[str, dict[str, Any]]] = [
+            ("one process", {"ray": False, "files": files, "out": str(d / "one.parquet")}),
+            ("Ray, 2 workers", {"ray": True, "files": files, "out": str(d / "r2"), "workers": 2, "cpus": 0.75}),
+        ]
+        if not quick:
+            one = {"ray": True, "files": files, "out": str(d / "r1"), "workers": 1, "cpus": 1.0}
+            runs.insert(1, ("Ray, 1 worker", one))
+            small = _inputs(SMALL_ROWS, d / "small", seed=1)
+            small_one = {"ray": False, "files": small, "out": str(d / "s.parquet")}
+            small_ray = {"ray": True, "files": small, "out": str(d / "s2"), "workers": 2, "cpus": 0.75}
+            runs += [
+                (f"one process, {SMALL_ROWS:,} rows", small_one),
+                (f"Ray, 2 workers, {SMALL_ROWS:,} rows", small_ray),
+            ]
+        for name, args in runs:
+            t0 = time.perf_counter()
+            r = _child(**{**common, "workers": None, "cpus": 1.0, **args})
+            rows = r["rows_read"]
+            results.append(
+                {
+                    "run": name,
+                    "rows": rows,
+                    "wall_s": r["wall_s"],
+                    "rows_per_s": rows / r["wall_s"],
+                    "ray_init_s": r.get("startup_s"),
+                    "predict_s": r.get("run_s"),
+                    "rows_per_s_predicting": rows / r["run_s"] if r.get("run_s") else None,
+                    "cpu_s": r["cpu_s"] + r.get("worker_cpu_s", 0.0),
+                    "rows_per_cpu_s": rows / (r["cpu_s"] + r.get("worker_cpu_s", 0.0)),
+                    "process_s": time.perf_counter() - t0,
+                }
+            )
+        from skutag.workflows.predict_ray import model_home, model_key
+
+        shutil.rmtree(model_home(model_key(Path(model))[1]), ignore_errors=True)  # the workers' unpacked copy
+    by = {r["run"]: r for r in results}
+    summary: dict[str, Any] = {}
+    if not quick:
+        small_one = by[f"one process, {SMALL_ROWS:,} rows"]["wall_s"]
+        summary["ray_fixed_cost_s"] = by[f"Ray, 2 workers, {SMALL_ROWS:,} rows"]["wall_s"] - small_one
+        summary["scaling_1_to_2_workers"] = by["Ray, 2 workers"]["rows_per_s"] / by["Ray, 1 worker"]["rows_per_s"]
+    table = markdown_table(
+        results,
+        [
+            "run",
+            "rows",
+            "wall_s",
+            "rows_per_s",
+            "ray_init_s",
+            "predict_s",
+            "rows_per_s_predicting",
+            "cpu_s",
+            "rows_per_cpu_s",
+        ],
+        {
+            "wall_s": "wall s",
+            "rows_per_s": "rows/s (wall)",
+            "ray_init_s": "ray.init s",
+            "predict_s": "first block to last answer s",
+            "rows_per_s_predicting": "rows/s (predicting)",
+            "cpu_s": "CPU s (driver + workers)",
+            "rows_per_cpu_s": "rows per CPU s",
+        },
+    )
+    if summary:
+        table += "\n\n" + ", ".join(f"{k}: {v:.2f}" for k, v in summary.items())
+    save_results("ray", {"quick": quick, "rows": n, "shards": SHARDS, "results": results, **summary}, table)
+    return table

@@ -1,0 +1,506 @@
+"""``skutag predict --ray``: the predictions of :func:`~skutag.workflows.predict.predict_files`, row for row, made by
+a Ray Data pipeline on a local or remote Ray cluster.
+
+The pipeline: one read task per input file (skutag's own reader, so rows, ``_row`` numbers and reader rejects
+are those of one process; an object-store file is copied to the task's node first) streams chunks of
+``chunksize`` rows into a pool of actors (``map_batches`` with an actor pool), each of which loads the model
+once (shipped through the object store, so the workers need no access to the driver's disk) and runs the one
+per-chunk rule of ``predict`` (:func:`~skutag.workflows.predict.predict_chunk`). Each actor writes its chunk's
+rows as a Parquet shard named after the chunk's first record (``part-FFFFF-PPPPPPPPPP.parquet``: file index,
+position of the record in the file), so a chunk redone after a worker died overwrites its shard instead of adding
+a second one; the actor hands the driver only counts and its rejects, which the driver writes to
+``_rejects.jsonl``: a chunk whose worker died answered nothing, so its rejects are written once, by the try that
+succeeded. A dead worker is restarted
+and its chunk retried (Ray Data's defaults for actor pools: ``max_restarts=-1``, ``max_task_retries=-1``).
+Rows in = rows out + rows rejected holds across the cluster. ``_manifest.json`` lists the shards and counts
+once the run has finished (names starting with ``_`` are not read as data by Parquet dataset readers).
+
+The workers run the driver's skutag (shipped as a ``py_modules`` entry of the job's runtime environment), so
+the per-row rule is the same whatever skutag the cluster has installed. Ray is imported here only: a plain
+``predict`` never loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from skutag.catalogue.reader import iter_catalogue
+from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.schema import ROW_COL, SOURCE_COL
+from skutag.catalogue.storage import (
+    expand_inputs,
+    file_size,
+    is_uri,
+    join,
+    local_copy,
+    make_dir,
+    remove_matching,
+    upload,
+    write_frame,
+    write_text,
+)
+from skutag.errors import ConfigError, SkutagError
+from skutag.fsutil import pinned
+from skutag.log import get_logger
+from skutag.models.bundle import BUNDLE_FILE, load_bundle
+from skutag.models.card import META_FILE, read_meta
+from skutag.workflows.predict import PredictStats, front_columns, output_id_column, predict_chunk
+
+log = get_logger(__name__)
+
+#: How long the pool's first workers may take to start (an autoscaling cluster may add a node for them).
+WAIT_FOR_WORKERS_S = 600
+#: CPUs a read task asks for: a fraction, so that reading runs beside a full pool of actors.
+READ_CPUS = 0.25
+#: Column of a block row that is a reader reject (its JSON line), not a catalogue row.
+REJECT_COL = "__skutag_reject"
+#: Column with the index of the row's input file (names the shards).
+FILE_COL = "__skutag_file"
+#: Column with the row's position among the records its read task emitted (rows and reader rejects, from 0).
+POS_COL = "__skutag_pos"
+#: What an actor answers per chunk (one row): the shard, counts, the chunk's rejects, where it ran.
+ANSWER_COLUMNS = ("shard", "key", "rows_in", "rows_read", "read_rejects", "rows_out", "rejects", "node", "pid", "cpu_s")
+SHARD_PATTERN = "part-*.parquet"
+REJECTS_FILE = "_rejects.jsonl"
+MANIFEST_FILE = "_manifest.json"
+#: Test hook: ``N:PATH`` makes the first actor to reach its N-th chunk exit (after writing the shard, before
+#: answering) if PATH does not exist yet (it is created first, so that it happens once).
+FAULT_ENV = "SKUTAG_RAY_FAULT"
+
+
+@dataclass
+class RayPredictStats(PredictStats):
+    """:class:`PredictStats` plus where the work ran: rows predicted per Ray node id, shards written, seconds."""
+
+    shards: int = 0
+    nodes: dict[str, int] = field(default_factory=dict)
+    pids: set[int] = field(default_factory=set)
+    #: CPU seconds of the actor processes (each one's total at its last answer: imports and model load included)
+    worker_cpu_s: float = 0.0
+    workers: int = 0
+    startup_s: float = 0.0
+    run_s: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def _read_file(index: int, uri: str, chunksize: int) -> Iterator[pd.DataFrame]:
+    """Blocks of one input file: its chunks as :func:`iter_catalogue` reads them, each followed by the rows
+    the reader rejected while reading it (``REJECT_COL`` holds the reject's JSON line)."""
+    sink = RejectSink(collect=True, keep=0)
+    assert sink.entries is not None
+    pos = 0
+    with local_copy(uri) as path:
+        for chunk in iter_catalogue(path, chunksize=chunksize, rejects=sink, source=uri):
+            if sink.entries:
+                rejected = pd.DataFrame(
+                    {
+                        ROW_COL: pd.Series([int(e.get("row") or 0) for e in sink.entries], dtype="int64"),  # stays int
+                        SOURCE_COL: pd.Series([uri] * len(sink.entries), dtype="str"),
+                        REJECT_COL: [json.dumps(e, ensure_ascii=False, default=str) for e in sink.entries],
+                    }
+                )
+                sink.entries.clear()
+                chunk = pd.concat([chunk, rejected], ignore_index=True) if len(chunk) else rejected
+            chunk[FILE_COL] = index
+            chunk[POS_COL] = pd.Series(range(pos, pos + len(chunk)), dtype="int64")
+            pos += len(chunk)
+            yield chunk
+
+
+def _datasource(files: list[str], chunksize: int) -> Any:
+    import functools
+
+    from ray.data import Datasource, ReadTask
+    from ray.data.block import BlockMetadata
+
+    class CatalogueSource(Datasource):
+        """The input files, one read task each."""
+
+        def __init__(self) -> None:
+            self.sizes = [file_size(f) for f in files]
+
+        def estimate_inmemory_data_size(self) -> int | None:
+            known = [s for s in self.sizes if s is not None]
+            return sum(known) if known else None
+
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
+        ) -> list[ReadTask]:
+            return [
+                ReadTask(
+                    functools.partial(_read_file, i, f, chunksize),
+                    BlockMetadata(num_rows=None, size_bytes=size, exec_stats=None, input_files=(f,)),
+                )
+                for i, (f, size) in enumerate(zip(files, self.sizes, strict=True))
+            ]
+
+    return CatalogueSource()
+
+
+# ---------------------------------------------------------------------------------------------- predicting
+
+
+def _pack_model(model_dir: Path) -> bytes:
+    """The model directory (the version its link points to now) as an uncompressed tar."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(pinned(model_dir), arcname="model")
+    return buf.getvalue()
+
+
+def model_home(key: str) -> Path:
+    """Where the workers of a node unpack the model version ``key`` (once per node; kept for the next run)."""
+    return Path(tempfile.gettempdir()) / f"skutag-model-{key}"
+
+
+def model_key(model_dir: Path) -> tuple[bytes, str]:
+    """The model directory packed for the object store, and its digest (which names its unpacked copies)."""
+    packed = _pack_model(model_dir)
+    return packed, hashlib.sha256(packed).hexdigest()[:16]
+
+
+class ChunkPredictor:
+    """A Ray actor of the pool: loads the model once, then predicts chunks and writes their shards."""
+
+    def __init__(
+        self,
+        model_ref: list[Any],
+        model_key: str,
+        out_dir: str,
+        k: int,
+        front: list[str],
+        fault: str | None = None,
+    ) -> None:
+        import ray
+
+        # one copy of each model version per node, whatever the number of actors and runs
+        home = model_home(model_key)
+        if not (home / "model").is_dir():
+            tmp = Path(tempfile.mkdtemp(prefix=f".skutag-model-{model_key}-"))
+            with tarfile.open(fileobj=io.BytesIO(ray.get(model_ref[0])), mode="r") as tar:
+                tar.extractall(tmp, filter="data")
+            try:
+                os.rename(tmp, home)
+            except OSError:  # another actor of this node was first
+                shutil.rmtree(tmp, ignore_errors=True)
+        self.bundle = load_bundle(home / "model")
+        self.out_dir, self.k, self.front = out_dir, k, front
+        self.node = ray.get_runtime_context().get_node_id()
+        self.fault = fault
+        self.chunks = 0
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        if not len(batch):
+            return pd.DataFrame({c: [] for c in ANSWER_COLUMNS})
+        entries: list[Any] = []
+        is_reject = pd.Series(False, index=batch.index)
+        if REJECT_COL in batch.columns:
+            is_reject = batch[REJECT_COL].notna()
+            entries = [json.loads(s) for s in batch.loc[is_reject, REJECT_COL]]
+        read_rejects = len(entries)
+        rows = batch.loc[~is_reject].drop(columns=[REJECT_COL, FILE_COL, POS_COL], errors="ignore")
+        # named after its first record: the same name when the chunk is redone, never another chunk's
+        name = f"part-{int(batch[FILE_COL].iloc[0]):05d}-{int(batch[POS_COL].iloc[0]):010d}.parquet"
+        source = str(batch[SOURCE_COL].iloc[0])
+        sink = RejectSink(collect=True, keep=0)
+        result = rows.iloc[:0]
+        if len(rows):
+            rows = rows.reset_index(drop=True)
+            result = predict_chunk(self.bundle, rows, k=self.k, front=self.front, rejects=sink, source=source)
+        entries += sink.entries or []
+        if len(result):
+            write_frame(result, join(self.out_dir, name))
+        self.chunks += 1
+        self._maybe_fail()
+        return pd.DataFrame(
+            {
+                "shard": [name if len(result) else ""],
+                "key": [name],
+                "rows_in": [len(batch)],
+                "rows_read": [len(rows)],
+                "read_rejects": [read_rejects],
+                "rows_out": [len(result)],
+                "rejects": [json.dumps(entries, ensure_ascii=False, default=str)],
+                "node": [self.node],
+                "pid": [os.getpid()],
+                "cpu_s": [time.process_time()],  # the actor process's CPU so far (model load included)
+            }
+        )
+
+    def _maybe_fail(self) -> None:
+        if not self.fault:
+            return
+        nth, _, marker = self.fault.partition(":")
+        if self.chunks != int(nth):
+            return
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.close(fd)
+        log.warning("%s: exiting on chunk %s as asked (test hook)", FAULT_ENV, nth)
+        os._exit(1)
+
+
+# ---------------------------------------------------------------------------------------------- the driver
+
+
+def _first_columns(path: str, chunksize: int) -> list[str]:
+    """The columns of the first chunk of ``path``, as one-process ``predict`` sees them (the id column rule)."""
+    with local_copy(path) as local:
+        chunk = next(iter_catalogue(local, chunksize=chunksize, rejects=RejectSink(keep=0), source=path))
+    return [str(c) for c in chunk.columns]
+
+
+def _skutag_cause(exc: BaseException) -> SkutagError | None:
+    """A skutag error raised inside a worker, found in the chain of errors Ray wraps it in."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, SkutagError):
+            return e
+        todo += [e.__cause__, e.__context__, getattr(e, "cause", None)]
+    return None
+
+
+def _pool_size(cluster_cpus: float, workers: int | None, cpus_per_worker: float) -> tuple[int, int]:
+    """(min, max) actors: ``workers`` exactly, else as many as the cluster's CPUs hold beside one read task."""
+    room = int((cluster_cpus - READ_CPUS) // cpus_per_worker)
+    if workers is not None:
+        if workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {workers}")
+        if workers > room:
+            raise ConfigError(
+                f"{workers} workers x {cpus_per_worker:g} CPUs plus {READ_CPUS:g} for reading need more than the "
+                f"cluster's {cluster_cpus:g} CPUs; lower --workers or --cpus-per-worker"
+            )
+        return workers, workers
+    if room < 1:
+        raise ConfigError(
+            f"the cluster's {cluster_cpus:g} CPUs hold no worker of {cpus_per_worker:g} CPUs beside reading; "
+            "lower --cpus-per-worker"
+        )
+    return 1, room
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, **init: Any) -> Iterator[Any]:
+    """Connected to the Ray cluster at ``address`` (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``), or to a new
+    local one when None; disconnects (and stops a local one) afterwards unless Ray was connected already."""
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    import skutag
+
+    # The workers run this very skutag (shipped as a module of the job's runtime environment): the per-row rule
+    # is the driver's whatever version the cluster has installed, or none (its dependencies it needs).
+    code = {"py_modules": [str(Path(skutag.__file__).parent)], "excludes": ["__pycache__", "*.pyc"]}
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "logging_level": "WARNING",
+        "log_to_driver": True,
+        "runtime_env": code,
+    }
+    kwargs.update(init)
+    if address is not None:  # a cluster sizes itself; these apply to a local one only
+        for key in ("num_cpus", "num_gpus", "object_store_memory", "include_dashboard"):
+            kwargs.pop(key, None)
+    ray.init(address=address, **kwargs)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def predict_files_ray(
+    model_dir: str | Path,
+    data: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    k: int = 3,
+    chunksize: int = 50_000,
+    keep_columns: Sequence[str] = (),
+    on_rows: Callable[[int], None] | None = None,
+    id_column: str | None = None,
+    keep_id: bool = True,
+    address: str | None = None,
+    workers: int | None = None,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float | None = None,
+    ray_init: dict[str, Any] | None = None,
+) -> RayPredictStats:
+    """Predict every row of ``data`` (files, directories, globs; local paths or URIs such as ``s3://b/in/``) on
+    Ray into Parquet shards under ``out_dir`` (a local directory or a URI prefix), with ``_rejects.jsonl`` and
+    ``_manifest.json`` beside them. The rows, their columns and values are those :func:`predict_files` writes
+    (sort by ``_source``, ``_row`` for its order). Shards and rejects of an earlier run in ``out_dir`` are
+    replaced.
+
+    ``address``: the cluster (None starts a local one for this run, sized by ``ray_init``: ``num_cpus``,
+    ``object_store_memory`` ...). ``workers``: actors in the pool (default: autoscaling from 1 to what the
+    cluster's CPUs hold at ``cpus_per_worker`` each); ``gpus_per_worker``: GPUs per actor (default: 1 when
+    the cluster has GPUs and the model is not linear, else none). Local inputs must be readable at the same
+    path on every node (a shared file system); give URIs otherwise."""
+    importlib.import_module("ray")  # first: without the ray extra, say so before any work
+    paths = [data] if isinstance(data, str | Path) else list(data)
+    files = expand_inputs(paths)
+    model_dir = Path(model_dir)
+    if not (pinned(model_dir) / BUNDLE_FILE).is_file():
+        read_meta(pinned(model_dir))  # a clear error for what is no model directory, before any worker starts
+    meta = read_meta(pinned(model_dir)) if (pinned(model_dir) / META_FILE).is_file() else {}
+    id_col = output_id_column(_first_columns(files[0], chunksize), id_column, files[0]) if keep_id else None
+    front = front_columns(id_col, keep_columns)
+    out = str(out_dir)
+    make_dir(out)
+    remove_matching(out, [SHARD_PATTERN, REJECTS_FILE, MANIFEST_FILE])
+    fault = os.environ.get(FAULT_ENV) or None
+    t0 = time.perf_counter()
+    with ray_session(address, **(ray_init or {})) as ray:
+        startup_s = time.perf_counter() - t0
+        resources = ray.cluster_resources()
+        lo, hi = _pool_size(float(resources.get("CPU", 0)), workers, cpus_per_worker)
+        gpus = gpus_per_worker
+        if gpus is None:
+            gpus = 1.0 if resources.get("GPU", 0) >= 1 and meta.get("kind", "linear") != "linear" else 0.0
+        packed, key = model_key(model_dir)
+        job = _Job(files, out, chunksize, k, front, [ray.put(packed)], key, lo, hi, cpus_per_worker, gpus, fault)
+        try:
+            if address is not None and address.startswith("ray://"):
+                # Ray Data cannot run its pipeline from a Ray Client: the job's driver runs as a task on the
+                # cluster (progress then comes at the end)
+                stats: RayPredictStats = ray.get(ray.remote(num_cpus=0)(_run_job).remote(job, None))
+                if on_rows is not None:
+                    on_rows(stats.rows_read)
+            else:
+                stats = _run_job(job, on_rows)
+        except Exception as exc:
+            cause = _skutag_cause(exc)
+            if cause is not None:
+                raise cause from None
+            raise
+        stats.startup_s = startup_s
+    log.info(
+        "%d rows read, %d predicted, %d rejected; %d shards from %d node(s)",
+        stats.rows_read,
+        stats.rows_written,
+        stats.rows_rejected,
+        stats.shards,
+        len(stats.nodes),
+    )
+    return stats
+
+
+@dataclass
+class _Job:
+    """What the pipeline needs, once the inputs, the output columns and the pool are settled."""
+
+    files: list[str]
+    out: str
+    chunksize: int
+    k: int
+    front: list[str]
+    model_ref: list[Any]  # [ObjectRef of the packed model directory]
+    model_key: str  # its digest
+    min_workers: int
+    max_workers: int
+    cpus_per_worker: float
+    gpus_per_worker: float
+    fault: str | None
+
+
+def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStats:
+    """Run the pipeline from a process connected to the cluster; write the rejects and the manifest."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    # the pool's first workers are up (on whichever nodes) before any chunk is handed out; a cluster that
+    # cannot host them fails with a timeout instead of waiting for ever
+    ctx.wait_for_min_actors_s = WAIT_FOR_WORKERS_S
+    ds = ray.data.read_datasource(_datasource(job.files, job.chunksize), num_cpus=READ_CPUS)
+    ds = ds.map_batches(
+        ChunkPredictor,
+        fn_constructor_kwargs={
+            "model_ref": job.model_ref,
+            "model_key": job.model_key,
+            "out_dir": job.out,
+            "k": job.k,
+            "front": job.front,
+            "fault": job.fault,
+        },
+        batch_size=None,
+        batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(min_size=job.min_workers, max_size=job.max_workers),
+        num_cpus=job.cpus_per_worker,
+        num_gpus=job.gpus_per_worker or None,
+    )  # Ray Data's actor pools restart a dead actor and retry its chunk (max_restarts=-1, max_task_retries=-1)
+    stats = RayPredictStats(workers=job.max_workers)
+    reject_dir = tempfile.mkdtemp(prefix="skutag-rejects-") if is_uri(job.out) else None
+    reject_path = Path(reject_dir) / REJECTS_FILE if reject_dir else Path(join(job.out, REJECTS_FILE))
+    shards: list[str] = []
+    seen: set[str] = set()
+    cpu: dict[int, float] = {}
+    t1 = time.perf_counter()
+    try:
+        with RejectSink(reject_path, keep=0) as sink:
+            for batch in ds.iter_batches(batch_size=None, batch_format="pandas"):
+                for rec in batch.to_dict("records"):
+                    if rec["key"] in seen:  # a chunk done twice (never expected: a failed try answers nothing)
+                        log.warning("chunk %s answered twice; counted once", rec["key"])
+                        continue
+                    seen.add(rec["key"])
+                    for entry in json.loads(rec["rejects"]):
+                        sink.add_entry(entry)
+                    if rec["shard"]:
+                        shards.append(rec["shard"])
+                    stats.rows_read += int(rec["rows_in"])
+                    stats.rows_written += int(rec["rows_out"])
+                    stats.nodes[rec["node"]] = stats.nodes.get(rec["node"], 0) + int(rec["rows_read"])
+                    stats.pids.add(int(rec["pid"]))
+                    cpu[int(rec["pid"])] = max(cpu.get(int(rec["pid"]), 0.0), float(rec["cpu_s"]))
+                    if on_rows is not None:
+                        on_rows(int(rec["rows_in"]))
+            stats.rows_rejected = sink.count
+        if reject_dir is not None:
+            upload(reject_path, join(job.out, REJECTS_FILE))
+    finally:
+        if reject_dir is not None:
+            shutil.rmtree(reject_dir, ignore_errors=True)
+    stats.run_s = time.perf_counter() - t1
+    stats.worker_cpu_s = sum(cpu.values())
+    stats.shards = len(shards)
+    manifest = {
+        "files": job.files,
+        "shards": sorted(shards),
+        "rejects": REJECTS_FILE,
+        "rows_read": stats.rows_read,
+        "rows_written": stats.rows_written,
+        "rows_rejected": stats.rows_rejected,
+        "nodes": stats.nodes,
+        "worker_pids": sorted(stats.pids),
+    }
+    write_text(join(job.out, MANIFEST_FILE), json.dumps(manifest, indent=2) + "\n")
+    return stats
