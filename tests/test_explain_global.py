@@ -208,7 +208,7 @@ def test_cli_evaluate_writes_global_views(tmp_path: Path) -> None:
     assert "What each class learnt" not in (out / "report.html").read_text()
 
 
-def test_transformer_view_aggregates_occlusion(tmp_path: Path) -> None:
+def test_transformer_view_aggregates_its_default_method(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from skutag.models.neural.transformer import TransformerModel
     from test_transformer_helpers import FAST_TRAINING, synthetic_catalogue, tiny_encoder
@@ -218,7 +218,7 @@ def test_transformer_view_aggregates_occlusion(tmp_path: Path) -> None:
     model = TransformerModel(encoder=tiny_encoder(tmp_path), num_threads=1, runtime="torch", knn=0, **params)
     model.fit(texts, labels)
     view = global_explanations(model, texts, max_rows=30)
-    assert view["method"] == "occlusion" and view["rows_explained"] == 30 and view["max_rows"] == 30
+    assert view["method"] == "erasure" and view["rows_explained"] == 30 and view["max_rows"] == 30
     assert sum(c["rows"] for c in view["classes"]) == len(texts)
     assert sum(c["rows_explained"] for c in view["classes"]) == 30
     for c in view["classes"]:
