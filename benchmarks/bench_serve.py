@@ -49,7 +49,7 @@ TRANSFORMER_P99_MS = 200.0
 KEY = "bench-key"
 TRANSFORMER_RATES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200)
 WARM_UP_S = 5
-TAGS_RATES = (10, 20, 30, 40, 50)
+TAGS_RATES = (20, 30, 40, 50)
 
 
 # ---- the load generator ---------------------------------------------------------------------------------
@@ -437,17 +437,16 @@ def _tags(quick: bool, work: Path) -> list[dict[str, Any]]:
     seconds = 20
     products = _pave_products(work)
     rows: list[dict[str, Any]] = []
-    for quantize in (False, True):
+    # int8 on one worker thread: as fast per call as two (measured) and leaves a core to the event loop
+    for quantize, threads in ((False, "2"), (True, "1")):
         model = _tags_model(work, quantize)
-        name = f"linear + extractor ({'int8' if quantize else 'fp32'} ONNX)"
-        with serving(model, work, threshold="0.9", worker_threads="2") as (url, server):
+        name = f"linear + extractor ({'int8' if quantize else 'fp32'} ONNX, {threads} thread{'s' * (threads != '1')})"
+        with serving(model, work, threshold="0.9", worker_threads=threads) as (url, server):
             _warm_up(url, server, products, work, TAGS_RATES[0], quick)
-            for rate in TAGS_RATES:
+            for rate in TAGS_RATES:  # every rate, up to the 50 req/s of the target, even past saturation
                 result = load_run(url, server, products, work, rate, seconds)
                 ok = result["failures"] == 0 and result["p99_ms"] <= TRANSFORMER_P99_MS
                 rows.append({"model": name, "target req/s": rate, "seconds": seconds, **result, "meets target": ok})
-                if not ok:
-                    break
                 time.sleep(2)
     return rows
 

@@ -191,8 +191,10 @@ class TokenOnnxRunner:
         self.n_labels = n_labels
         self.threads = threads
 
-    def probs(self, ids: Sequence[Sequence[int]], batch_size: int = 32, pad_id: int = 0) -> list[np.ndarray]:
-        """Per row, its tokens' label probabilities (tokens x labels, float32), in input order."""
+    def probs(self, ids: Sequence[Sequence[int]], batch_size: int = 4, pad_id: int = 0) -> list[np.ndarray]:
+        """Per row, its tokens' label probabilities (tokens x labels, float32), in input order. Small batches: on
+        WDC-PAVE offers (title + description, up to 192 tokens, int8, 1 thread) a row cost 9.3 ms alone, 9.3 in
+        batches of 4, 10.9 of 8 and 17.6 of 32 (long padded batches cost more per row than they save)."""
         out: list[np.ndarray] = [np.zeros((0, self.n_labels), dtype=np.float32)] * len(ids)
         for idx in sorted_batches([len(s) for s in ids], batch_size):
             logits = self.session.run([TOKEN_OUTPUT], padded(ids, idx, pad_id))[0]
