@@ -27,7 +27,7 @@ from skutag.errors import ConfigError, ModelLoadError
 from skutag.log import get_logger
 from skutag.models.card import open_artefact, read_meta
 from skutag.models.neighbours.knn import NeighbourIndex
-from skutag.models.neural.runtime import ONNX_FILE, OnnxRunner, onnxruntime_available, quantize_onnx
+from skutag.models.neural.runtime import ONNX_FILE, OnnxRunner, cached_runner, onnxruntime_available
 from skutag.models.neural.text import field_texts, tokenize
 from skutag.models.paths import PathModel, decode_paths
 from skutag.taxonomy import Taxonomy
@@ -123,19 +123,15 @@ class EdgeTransformer(PathModel):
 
     # ---- prediction -------------------------------------------------------------------------------------------
     def _runner(self) -> OnnxRunner:
+        state: dict[str, Any] = self.__dict__.setdefault("runner_state_", {"path": self.graph_path_})
         threads = max(1, int(self.num_threads or os.cpu_count() or 1))
-        key = (threads, bool(self.quantize))
-        state: dict[str, Any] = self.__dict__.setdefault("runner_state_", {})
-        if state.get("key") != key:
-            source: Path | bytes = self.graph_path_
-            if self.quantize and not self.graph_int8_:
-                if "int8" not in state:
-                    state["int8"] = quantize_onnx(self.graph_path_.read_bytes())
-                source = state["int8"]
-            state["runner"] = OnnxRunner(source, threads, len(self.classes_))
-            state["key"] = key
-        runner: OnnxRunner = state["runner"]
-        return runner
+        return cached_runner(
+            state,
+            threads,
+            bool(self.quantize) and not self.graph_int8_,
+            self.graph_path_.read_bytes,  # never called: the graph is always the saved one
+            lambda graph, n: OnnxRunner(graph, n, len(self.classes_)),
+        )
 
     def _forward(self, texts: pd.DataFrame | pd.Series | list[str]) -> tuple[list[np.ndarray], np.ndarray | None]:
         frame = self._texts(texts)

@@ -40,8 +40,8 @@ from skutag.models.neural.onnx import (
     device_type,
     export_token_graph,
     onnxruntime_available,
-    quantize_onnx,
 )
+from skutag.models.neural.runtime import cached_runner, graph_state
 from skutag.models.paths import holdout_split
 from skutag.trainer.arguments import TrainingArguments
 from skutag.trainer.collator import PaddingCollator, sorted_batches
@@ -351,12 +351,8 @@ class AttributeExtractor:
         everything cached belongs to the current ``net_`` (a refit network never runs on a stale graph)."""
         if self.runtime == "torch" or device_type(self.args.device) != "cpu":
             return None
-        state: dict[str, Any] = self.__dict__.setdefault("onnx_state_", {})
-        if state.get("net") is not self.net_:
-            state.clear()
-            state["net"] = self.net_
-        source: Path | bytes | None = state.get("path")
-        if source is None and self.runtime == "auto" and not self.quantize:
+        state = graph_state(self, self.net_)
+        if state.get("path") is None and self.runtime == "auto" and not self.quantize:
             return None
         if not onnxruntime_available():
             if self.runtime == "onnx" or self.quantize:
@@ -365,20 +361,13 @@ class AttributeExtractor:
                 )
             return None
         threads = max(1, int(self.args.num_threads or os.cpu_count() or 1))
-        key = (threads, self.quantize)
-        if state.get("key") != key:
-            if source is None:
-                if "fp32" not in state:
-                    state["fp32"] = export_token_graph(self.net_)
-                source = state["fp32"]
-            if self.quantize:
-                if "int8" not in state:
-                    state["int8"] = quantize_onnx(source if isinstance(source, bytes) else source.read_bytes())
-                source = state["int8"]
-            state["runner"] = TokenOnnxRunner(source, threads, len(self.labels_))
-            state["key"] = key
-        runner: TokenOnnxRunner = state["runner"]
-        return runner
+        return cached_runner(
+            state,
+            threads,
+            self.quantize,
+            lambda: export_token_graph(self.net_),
+            lambda graph, n: TokenOnnxRunner(graph, n, len(self.labels_)),
+        )
 
     def extract(self, texts: Sequence[str], groups: Sequence[str] | None = None) -> list[dict[str, str]]:
         """The best-scoring value per attribute for each text (only the group's attributes when known)."""
@@ -432,7 +421,7 @@ class AttributeExtractor:
             path = directory / str(onnx["file"])
             if not path.is_file() or onnx["file"] not in meta.get("files", {}):
                 raise ModelLoadError(f"{directory}: {onnx['file']} is missing or not listed in the model card")
-            model.__dict__["onnx_state_"] = {"net": model.net_, "path": path}
+            graph_state(model, model.net_)["path"] = path
             if onnxruntime_available() and device_type(model.args.device) == "cpu":
                 model._onnx_runner()  # builds the session now: loading fails on a bad graph, not the first request
         return model

@@ -8,9 +8,9 @@ import contextlib
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,8 @@ OPSET = 17
 ONNX_INPUTS = ("input_ids", "attention_mask")
 POOLED_OUTPUT = "pooled"
 TOKEN_OUTPUT = "logits"
+
+R = TypeVar("R")
 
 
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
@@ -106,6 +108,42 @@ def _quiet_root_logger() -> Iterator[None]:
         yield
     finally:
         root.setLevel(level)
+
+
+def graph_state(model: Any, net: Any) -> dict[str, Any]:
+    """``model``'s ONNX cache (``onnx_state_``: the saved graph's ``path``, graphs made in memory, the runner),
+    emptied when ``net`` is not the network it was made for: a refit network never runs on a stale graph."""
+    state: dict[str, Any] = model.__dict__.setdefault("onnx_state_", {})
+    if state.get("net") is not net:
+        state.clear()
+        state["net"] = net
+    return state
+
+
+def cached_runner(
+    state: dict[str, Any],
+    threads: int,
+    quantize: bool,
+    export: Callable[[], bytes],
+    build: Callable[[Path | bytes, int], R],
+) -> R:
+    """The runner ``build(graph, threads)`` over the saved graph (``state["path"]``) or one ``export()``-ed in memory,
+    int8 on request (quantised once), rebuilt only when the thread count or the precision changes."""
+    key = (threads, quantize)
+    if state.get("key") != key:
+        source: Path | bytes | None = state.get("path")
+        if source is None:
+            if "fp32" not in state:
+                state["fp32"] = export()
+            source = state["fp32"]
+        if quantize:
+            if "int8" not in state:
+                state["int8"] = quantize_onnx(source if isinstance(source, bytes) else source.read_bytes())
+            source = state["int8"]
+        state["runner"] = build(source, threads)
+        state["key"] = key
+    runner: R = state["runner"]
+    return runner
 
 
 def ort_session(source: str | Path | bytes, threads: int) -> Any:

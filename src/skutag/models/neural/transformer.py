@@ -44,8 +44,8 @@ from skutag.models.neural.onnx import (
     device_type,
     export_onnx,
     onnxruntime_available,
-    quantize_onnx,
 )
+from skutag.models.neural.runtime import cached_runner, graph_state
 from skutag.models.paths import (
     PathModel,
     decode_paths,
@@ -413,32 +413,21 @@ class TransformerModel(PathModel):
         Everything cached belongs to the current ``net_``: a refit network never runs on a stale graph."""
         if self.runtime == "torch" or (self.runtime == "auto" and device.type != "cpu"):
             return None
-        state: dict[str, Any] = self.__dict__.setdefault("onnx_state_", {})
-        if state.get("net") is not self.net_:
-            state.clear()
-            state["net"] = self.net_
-        source: Path | bytes | None = state.get("path")
-        if source is None and self.runtime == "auto":
+        state = graph_state(self, self.net_)
+        if state.get("path") is None and self.runtime == "auto":
             return None
         if not onnxruntime_available():
             if self.runtime == "onnx":
                 raise ConfigError("runtime='onnx' needs the package onnxruntime (pip install onnxruntime)")
             return None
         threads = max(1, int(self.args.num_threads or os.cpu_count() or 1))
-        key = (threads, bool(self.quantize))
-        if state.get("key") != key:
-            if source is None:
-                if "fp32" not in state:
-                    state["fp32"] = export_onnx(self)
-                source = state["fp32"]
-            if self.quantize:
-                if "int8" not in state:
-                    state["int8"] = quantize_onnx(source if isinstance(source, bytes) else source.read_bytes())
-                source = state["int8"]
-            state["runner"] = OnnxRunner(source, threads, len(self.classes_))
-            state["key"] = key
-        runner: OnnxRunner = state["runner"]
-        return runner
+        return cached_runner(
+            state,
+            threads,
+            bool(self.quantize),
+            lambda: export_onnx(self),
+            lambda graph, n: OnnxRunner(graph, n, len(self.classes_)),
+        )
 
     def _quantized(self) -> HierClassifier:
         """int8 dynamic quantisation of the encoder's linear layers (CPU inference only; heads stay float)."""
@@ -534,7 +523,7 @@ class TransformerModel(PathModel):
             path = directory / str(onnx["file"])
             if not path.is_file() or onnx["file"] not in meta.get("files", {}):
                 raise ModelLoadError(f"{directory}: {onnx['file']} is missing or not listed in the model card")
-            model.__dict__["onnx_state_"] = {"net": model.net_, "path": path}
+            graph_state(model, model.net_)["path"] = path
             if onnxruntime_available() and device_type(model.args.device) == "cpu":
                 model._onnx_runner(torch.device("cpu"))  # builds the session now: load fails on a bad graph
         return model
