@@ -45,19 +45,16 @@ def quantize_onnx(data: bytes) -> bytes:
     on 94.4% of titles, per-channel on 97.2%."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory(prefix="skutag-onnx-q-") as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(data)
-        with warnings.catch_warnings(), _quiet_root_logger():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(
-                str(src),
-                str(dst),
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                extra_options={"DefaultTensorType": 1},  # float: shape inference cannot type fused ORT ops
-            )
-        return dst.read_bytes()
+    return _through_files(
+        data,
+        lambda src, dst: quantize_dynamic(
+            src,
+            dst,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": 1},  # float: shape inference cannot type fused ORT ops
+        ),
+    )
 
 
 def quantize_static_onnx(
@@ -79,22 +76,31 @@ def quantize_static_onnx(
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.items, None)
 
-    with tempfile.TemporaryDirectory(prefix="skutag-onnx-s-") as tmp:
+    return _through_files(
+        data,
+        lambda src, dst: quantize_static(
+            src,
+            dst,
+            Reader(),
+            quant_format=QuantFormat.QOperator,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gemm"],
+            extra_options={"DefaultTensorType": 1},
+        ),
+    )
+
+
+def _through_files(data: bytes, quantize: Callable[[str, str], Any]) -> bytes:
+    """ORT's quantisers read and write files: ``data`` written to a temporary file, ``quantize(src, dst)`` run
+    quietly, the result read back."""
+    with tempfile.TemporaryDirectory(prefix="skutag-onnx-q-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(data)
         with warnings.catch_warnings(), _quiet_root_logger():
             warnings.simplefilter("ignore")
-            quantize_static(
-                str(src),
-                str(dst),
-                Reader(),
-                quant_format=QuantFormat.QOperator,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                op_types_to_quantize=["MatMul", "Gemm"],
-                extra_options={"DefaultTensorType": 1},
-            )
+            quantize(str(src), str(dst))
         return dst.read_bytes()
 
 
