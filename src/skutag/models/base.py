@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from skutag.errors import ConfigError, InputError, MissingColumnError, ModelLoadError, NotFittedError
 from skutag.log import get_logger
-from skutag.models.card import open_artefact, save_artefact
+from skutag.models.card import open_artefact, read_meta, save_artefact
 
 if TYPE_CHECKING:
     from skutag.taxonomy import Taxonomy
@@ -83,6 +83,8 @@ class CategoryModel(ABC):
     validation: that is ``_validate_params``, run by ``fit``)."""
 
     kind: ClassVar[str] = "base"
+    #: other kinds whose saved directories this class also loads (the edge runtime reads transformer directories)
+    also_loads: ClassVar[tuple[str, ...]] = ()
 
     # ---- declared capabilities: callers (the ensemble, the server) read these instead of probing for methods ----
     #: ``predict_path_proba(texts)`` (rows x paths) and ``path_names()``: the model can be blended in an ensemble.
@@ -301,7 +303,11 @@ class CategoryModel(ABC):
         Raises ModelLoadError for a missing, foreign, truncated or corrupted directory. Reads through the
         saved link's current version folder, so a save during the load cannot mix two versions.
         """
-        directory, meta = open_artefact(directory, cls.kind)
+        kind = cls.kind
+        if cls.also_loads:
+            found = read_meta(Path(directory)).get("kind")
+            kind = found if found in cls.also_loads else kind
+        directory, meta = open_artefact(directory, str(kind))
         try:
             model = cls._load_state(directory, meta)
         except ModelLoadError:

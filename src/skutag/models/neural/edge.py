@@ -25,7 +25,6 @@ import pandas as pd
 
 from skutag.errors import ConfigError, ModelLoadError
 from skutag.log import get_logger
-from skutag.models.card import open_artefact, read_meta
 from skutag.models.neighbours.knn import NeighbourIndex
 from skutag.models.neural.runtime import ONNX_FILE, OnnxRunner, cached_runner, onnxruntime_available
 from skutag.models.neural.text import field_texts, tokenize
@@ -77,6 +76,7 @@ class EdgeTransformer(PathModel):
     ``quantize``: run an int8 copy of an fp32 graph (dynamic quantisation, made in memory)."""
 
     kind: ClassVar[str] = KIND
+    also_loads = ("transformer",)
     supports_neighbours = True
     has_neighbour_index = True
 
@@ -193,22 +193,6 @@ class EdgeTransformer(PathModel):
             "compressed_from": self.compressed_from_,
         }
         (directory / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), "utf-8")
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Self:
-        """Load a compressed (``edge``) or a full ``transformer`` directory on this runtime."""
-        kind = read_meta(Path(directory)).get("kind")
-        if kind not in (KIND, "transformer"):
-            raise ModelLoadError(f"{directory}: holds a {kind!r} model, not a transformer or edge model")
-        folder, meta = open_artefact(directory, str(kind))
-        try:
-            model = cls._load_state(folder, meta)
-        except ModelLoadError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(f"{folder}: cannot load model state ({type(exc).__name__}: {exc})") from exc
-        model.card_ = {k: v for k, v in meta.items() if k not in ("files",)}
-        return model
 
     @classmethod
     def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
