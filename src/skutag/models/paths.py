@@ -131,6 +131,8 @@ class PathModel(CategoryModel):
     classes_: list[list[str]]
     paths_: np.ndarray
     taxonomy_: Taxonomy
+    #: models that decode with a temperature (the neural kinds) set it; :meth:`path_table_config` saves it
+    path_temperature_: float
 
     @abstractmethod
     def predict_path_proba(self, texts: pd.DataFrame | pd.Series | list[str]) -> np.ndarray:
@@ -147,6 +149,26 @@ class PathModel(CategoryModel):
         self.classes_ = enc.classes
         self.paths_ = enc.paths
         self.levels_ = level_columns(len(enc.classes))
+
+    def path_table_config(self) -> dict[str, Any]:
+        """The learned path table as JSON: text columns, levels, classes, paths, temperature, taxonomy."""
+        return {
+            "text_columns": self.text_columns_,
+            "levels": self.levels_,
+            "classes": self.classes_,
+            "paths": self.paths_.tolist(),
+            "path_temperature": float(self.path_temperature_),
+            "taxonomy": self.taxonomy_.to_dict(),
+        }
+
+    def set_path_table(self, config: dict[str, Any]) -> None:
+        """Restore what :meth:`path_table_config` wrote."""
+        self.text_columns_ = [str(c) for c in config["text_columns"]]
+        self.levels_ = [str(c) for c in config["levels"]]
+        self.classes_ = [[str(c) for c in level] for level in config["classes"]]
+        self.paths_ = np.asarray(config["paths"], dtype=np.int32).reshape(-1, len(self.classes_))
+        self.path_temperature_ = float(config["path_temperature"])
+        self.taxonomy_ = Taxonomy.from_dict(config["taxonomy"])
 
     def path_ids(self, labels: pd.DataFrame) -> np.ndarray:
         """Index in :attr:`paths_` of each labelled row's path (-1 for a path this model has not seen)."""

@@ -29,7 +29,6 @@ from skutag.models.neighbours.knn import NeighbourIndex
 from skutag.models.neural.runtime import ONNX_FILE, OnnxRunner, cached_runner, onnxruntime_available
 from skutag.models.neural.text import field_texts, tokenize
 from skutag.models.paths import PathModel, decode_paths
-from skutag.taxonomy import Taxonomy
 
 log = get_logger(__name__)
 
@@ -182,12 +181,7 @@ class EdgeTransformer(PathModel):
         self.knn_index_.save(directory / KNN_FILE)
         config = {
             "params": self.get_params(),
-            "text_columns": self.text_columns_,
-            "levels": self.levels_,
-            "classes": self.classes_,
-            "paths": self.paths_.tolist(),
-            "path_temperature": float(self.path_temperature_),
-            "taxonomy": self.taxonomy_.to_dict(),
+            **self.path_table_config(),
             "knn_weight": self.knn_index_.weight,
             "onnx": {"file": ONNX_FILE, "int8": self.int8_scheme_},
             "compressed_from": self.compressed_from_,
@@ -206,12 +200,7 @@ class EdgeTransformer(PathModel):
             )
         names = set(cls._get_param_names())
         model = cls(**{k: v for k, v in config["params"].items() if k in names})
-        model.text_columns_ = [str(c) for c in config["text_columns"]]
-        model.levels_ = [str(c) for c in config["levels"]]
-        model.classes_ = [[str(c) for c in level] for level in config["classes"]]
-        model.paths_ = np.asarray(config["paths"], dtype=np.int32).reshape(-1, len(model.classes_))
-        model.path_temperature_ = float(config["path_temperature"])
-        model.taxonomy_ = Taxonomy.from_dict(config["taxonomy"])
+        model.set_path_table(config)
         weight = float(config.get("knn_weight", 0.0))
         model.knn_index_ = NeighbourIndex.load(
             directory / KNN_FILE, int(model.knn), float(model.knn_temperature), weight, len(model.paths_)

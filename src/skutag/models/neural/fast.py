@@ -268,12 +268,7 @@ class FastModel(PathModel):
     def _save_state(self, directory: Path) -> None:
         config = {
             "params": self.get_params(),
-            "text_columns": self.text_columns_,
-            "levels": self.levels_,
-            "classes": self.classes_,
-            "paths": self.paths_.tolist(),
-            "path_temperature": float(self.path_temperature_),
-            "taxonomy": self.taxonomy_.to_dict(),
+            **self.path_table_config(),
             "fingerprint": self.fingerprint_,
             "history": getattr(self, "history_", []),
             "knn_weight": self.knn_index_.weight,
@@ -287,16 +282,10 @@ class FastModel(PathModel):
 
     @classmethod
     def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
-        from skutag.taxonomy import Taxonomy
 
         config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
         model = cls(**config["params"])
-        model.text_columns_ = [str(c) for c in config["text_columns"]]
-        model.levels_ = [str(c) for c in config["levels"]]
-        model.classes_ = [[str(c) for c in level] for level in config["classes"]]
-        model.paths_ = np.asarray(config["paths"], dtype=np.int32).reshape(-1, len(model.classes_))
-        model.path_temperature_ = float(config["path_temperature"])
-        model.taxonomy_ = Taxonomy.from_dict(config["taxonomy"])
+        model.set_path_table(config)
         model.fingerprint_ = str(config["fingerprint"])
         model.history_ = config.get("history", [])
         model.tokenizer_, model.encoder_ = rebuild_encoder(directory)

@@ -471,12 +471,7 @@ class TransformerModel(PathModel):
     def _save_state(self, directory: Path) -> None:
         config = {
             "params": self.get_params(),
-            "text_columns": self.text_columns_,
-            "levels": self.levels_,
-            "classes": self.classes_,
-            "paths": self.paths_.tolist(),
-            "path_temperature": float(self.path_temperature_),
-            "taxonomy": self.taxonomy_.to_dict(),
+            **self.path_table_config(),
             "history": getattr(self, "history_", []),
             "knn_weight": self.knn_index_.weight,
             "knn_tuning": self.knn_index_.tuning,
@@ -496,18 +491,12 @@ class TransformerModel(PathModel):
 
     @classmethod
     def _load_state(cls, directory: Path, meta: dict[str, Any]) -> Self:
-        from skutag.taxonomy import Taxonomy
 
         config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
         params = dict(config["params"])
         params["progress_bar"] = False
         model = cls(**params)
-        model.text_columns_ = [str(c) for c in config["text_columns"]]
-        model.levels_ = [str(c) for c in config["levels"]]
-        model.classes_ = [[str(c) for c in level] for level in config["classes"]]
-        model.paths_ = np.asarray(config["paths"], dtype=np.int32).reshape(-1, len(model.classes_))
-        model.path_temperature_ = float(config["path_temperature"])
-        model.taxonomy_ = Taxonomy.from_dict(config["taxonomy"])
+        model.set_path_table(config)
         model.history_ = config.get("history", [])
         weight = float(config.get("knn_weight", 0.0))  # models saved before the index existed: heads only
         model.knn_index_ = NeighbourIndex.load(
