@@ -15,7 +15,7 @@ import pandas as pd
 from skutag.catalogue.columns import LabelPathStats, label_frame, resolve_spec
 from skutag.catalogue.paths import BAD_LABEL, bad_level
 from skutag.catalogue.reader import read_catalogue
-from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.rejects import EMPTY_TEXT, RejectSink
 from skutag.catalogue.schema import LINE_COL, ROW_COL, SOURCE_COL, ColumnSpec
 from skutag.errors import EmptyInputError
 from skutag.log import get_logger
@@ -62,7 +62,7 @@ def split_labelled(
     bad_reasons: dict[int, tuple[str, str | None]] = {}
     no_text = texts.apply(lambda r: all(_blank(v) for v in r), axis=1) if len(df) else pd.Series([], dtype=bool)
     for i in df.index[no_text.to_numpy(dtype=bool)]:
-        bad_reasons[i] = ("empty text: all text columns are empty", spec.text[0])
+        bad_reasons[i] = (EMPTY_TEXT, spec.text[0])
     stats = LabelPathStats()
     labels = label_frame(df, spec, stats) if spec.has_labels else pd.DataFrame(index=df.index)
     if require_labels:

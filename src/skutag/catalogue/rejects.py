@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from skutag.catalogue.schema import ROW_COL, SOURCE_COL
+
 
 @dataclass(frozen=True)
 class Reject:
@@ -120,3 +122,22 @@ def _isna(v: Any) -> bool:
         return bool(v != v)
     except Exception:
         return False
+
+
+EMPTY_TEXT = "empty text: all text columns are empty"
+
+
+def reject_rows(
+    sink: RejectSink, chunk: Any, mask: Any, reason: str, *, source: str, column: str | None = None
+) -> None:
+    """Add each row of the DataFrame ``chunk`` where the boolean ``mask`` holds to ``sink``: ``reason``, its file (the
+    row's ``_source``, else ``source``), its record number (``_row``) and the record."""
+    for i in chunk.index[mask]:
+        row = chunk.loc[i]
+        sink.add(
+            reason,
+            source=str(row.get(SOURCE_COL, source)),
+            row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
+            column=column,
+            record=row,
+        )

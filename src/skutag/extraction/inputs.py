@@ -27,7 +27,7 @@ import pandas as pd
 from skutag.catalogue.columns import _key, detect_text_columns, find_column
 from skutag.catalogue.fields import field_text
 from skutag.catalogue.reader import read_catalogue
-from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.rejects import EMPTY_TEXT, RejectSink
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.datasets.pave import NA_VALUE
 from skutag.datasets.taobao import bio_spans, read_conll
@@ -161,7 +161,7 @@ def _read_table(
         src, row = str(rec.get(SOURCE_COL, source)), _row(rec)
         values = {c: field_text(rec.get(c)) or "" for c in text_cols}
         if not any(values.values()):
-            sink.add("empty text: all text columns are empty", source=src, row=row, column=text_cols[0], record=rec)
+            sink.add(EMPTY_TEXT, source=src, row=row, column=text_cols[0], record=rec)
             continue
         grp = field_text(rec.get(group_col)) if group_col else None
         try:

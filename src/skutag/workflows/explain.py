@@ -14,8 +14,8 @@ import pandas as pd
 from skutag.catalogue.columns import detect_id_column
 from skutag.catalogue.fields import TextFields
 from skutag.catalogue.reader import iter_catalogue
-from skutag.catalogue.rejects import RejectSink
-from skutag.catalogue.schema import ROW_COL, SOURCE_COL
+from skutag.catalogue.rejects import EMPTY_TEXT, RejectSink, reject_rows
+from skutag.catalogue.schema import ROW_COL
 from skutag.explain import Explanation, explain
 from skutag.explain.html import explanations_page
 from skutag.explain.scoring import best_paths
@@ -80,15 +80,7 @@ def explain_files(
                 stats.rows_read += len(chunk)
                 texts = fields.frame(chunk)
                 empty = fields.blank(texts)
-                for i in chunk.index[empty]:
-                    row = chunk.loc[i]
-                    sink.add(
-                        "empty text: all text columns are empty",
-                        source=str(row.get(SOURCE_COL, source)),
-                        row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
-                        column=model.text_columns_[0],
-                        record=row,
-                    )
+                reject_rows(sink, chunk, empty, EMPTY_TEXT, source=str(source), column=model.text_columns_[0])
                 kept = chunk.loc[~empty]
                 if not len(kept):
                     continue

@@ -22,7 +22,7 @@ import pandas as pd
 from skutag.catalogue.columns import detect_id_column, detect_text_columns, find_column
 from skutag.catalogue.fields import TextFields
 from skutag.catalogue.reader import ReadStats, iter_catalogue
-from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.rejects import EMPTY_TEXT, RejectSink, reject_rows
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.catalogue.writer import write_catalogue
 from skutag.errors import ConfigError, MissingColumnError
@@ -129,15 +129,7 @@ def _chunks(
                 )
             texts = text_fields.frame(chunk)
             empty = text_fields.blank(texts)
-            for i in chunk.index[empty]:
-                row = chunk.loc[i]
-                rejects.add(
-                    "empty text: all text columns are empty",
-                    source=str(row.get(SOURCE_COL, path)),
-                    row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
-                    column=text_fields.columns[0],
-                    record=row,
-                )
+            reject_rows(rejects, chunk, empty, EMPTY_TEXT, source=str(path), column=text_fields.columns[0])
             kept = chunk.loc[~empty]
             mapped = mapping_frame(mapper, query_texts(texts.loc[~empty], fields), k=k, threshold=threshold)
             mapped.index = kept.index

@@ -13,7 +13,7 @@ import pandas as pd
 from skutag.catalogue.columns import detect_id_column, find_column
 from skutag.catalogue.fields import TextFields
 from skutag.catalogue.reader import ReadStats, iter_catalogue
-from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.rejects import EMPTY_TEXT, RejectSink, reject_rows
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.catalogue.writer import write_catalogue
 from skutag.errors import MissingColumnError
@@ -102,15 +102,7 @@ def predict_chunk(
         )
     texts = fields.frame(chunk)
     empty = fields.blank(texts)
-    for i in chunk.index[empty]:
-        row = chunk.loc[i]
-        rejects.add(
-            "empty text: all text columns are empty",
-            source=str(row.get(SOURCE_COL, source)),
-            row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
-            column=text_columns[0],
-            record=row,
-        )
+    reject_rows(rejects, chunk, empty, EMPTY_TEXT, source=source, column=text_columns[0])
     ok = ~empty
     kept = chunk.loc[ok]
     if model is not None:

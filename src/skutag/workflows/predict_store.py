@@ -6,11 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from skutag.catalogue.columns import detect_id_column
 from skutag.catalogue.reader import iter_catalogue
-from skutag.catalogue.rejects import RejectSink
+from skutag.catalogue.rejects import EMPTY_TEXT, RejectSink, reject_rows
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.log import get_logger
 from skutag.serving.tagger import Tagger, load_served_model
@@ -78,18 +79,9 @@ def predict_into_store(
                 stats.rows_read += len(chunk)
                 id_col = _id_column([str(c) for c in chunk.columns], id_column)
                 products = _products(chunk, tagger, id_col, str(path))
-                keep = []
-                for product, (_, row) in zip(products, chunk.iterrows(), strict=True):
-                    if tagger.has_text(product):
-                        keep.append(product)
-                        continue
-                    sink.add(
-                        "empty text: all text columns are empty",
-                        source=str(row.get(SOURCE_COL, path)),
-                        row=int(row[ROW_COL]) if ROW_COL in chunk.columns else None,
-                        column=served.model.text_columns_[0],
-                        record=row,
-                    )
+                empty = np.array([not tagger.has_text(p) for p in products], dtype=bool)
+                reject_rows(sink, chunk, empty, EMPTY_TEXT, source=str(path), column=served.model.text_columns_[0])
+                keep = [p for p, e in zip(products, empty, strict=True) if not e]
                 records = tagger.tag(keep)
                 store.record_predictions(records, actor=f"batch:{served.version}")
                 stats.rows_stored += len(records)
