@@ -102,6 +102,13 @@ def span_f1(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[tuple[str, i
 RUNTIMES = ("auto", "onnx", "torch")
 
 
+def _check_runtime(runtime: str, quantize: bool) -> None:
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if quantize and runtime == "torch":
+        raise ConfigError("quantize runs on ONNX Runtime: it needs runtime 'auto' or 'onnx', not 'torch'")
+
+
 class AttributeExtractor:
     """BIO tagger. Training hyperparameters are :class:`TrainingArguments` fields (keyword arguments).
 
@@ -124,10 +131,7 @@ class AttributeExtractor:
         self.encoder = encoder
         self.dropout = dropout
         self.progress = progress
-        if runtime not in RUNTIMES:
-            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-        if quantize and runtime == "torch":
-            raise ConfigError("quantize runs on ONNX Runtime: it needs runtime 'auto' or 'onnx', not 'torch'")
+        _check_runtime(runtime, quantize)
         self.runtime = runtime
         self.quantize = bool(quantize)
         merged = {**EXTRACTOR_DEFAULTS, **training}
@@ -162,10 +166,7 @@ class AttributeExtractor:
             raise ConfigError(f"cannot set {unknown} on a fitted extractor (settable: {sorted(allowed)})")
         runtime = str(params.get("runtime", self.runtime))
         quantize = bool(params.get("quantize", self.quantize))
-        if runtime not in RUNTIMES:
-            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-        if quantize and runtime == "torch":
-            raise ConfigError("quantize runs on ONNX Runtime: it needs runtime 'auto' or 'onnx', not 'torch'")
+        _check_runtime(runtime, quantize)
         self.runtime, self.quantize = runtime, quantize
         for key in ("num_threads", "device"):
             if key in params:
