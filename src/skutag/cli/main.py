@@ -30,6 +30,7 @@ def version() -> None:
 # --- command registrations (one line per command module) ---
 from skutag.cli import clean as clean_cmd  # noqa: E402
 from skutag.cli import compress as compress_cmd  # noqa: E402
+from skutag.cli import distill as distill_cmd  # noqa: E402
 from skutag.cli import evaluate as evaluate_cmd  # noqa: E402
 from skutag.cli import explain as explain_cmd  # noqa: E402
 from skutag.cli import export_reviews as export_reviews_cmd  # noqa: E402
@@ -49,6 +50,7 @@ app.command("predict")(predict_cmd.predict)
 app.command("map")(map_cmd.map_catalogue)
 app.command("explain")(explain_cmd.explain)
 app.command("compress")(compress_cmd.compress)
+app.command("distill")(distill_cmd.distill)
 app.command("serve")(serve_cmd.serve)
 app.command("export-reviews")(export_reviews_cmd.export_reviews)
 # --- end of command registrations ---

@@ -61,6 +61,18 @@ class HeldOutScores:
     n_rows: int
     #: what else the held-out rows were used for (early stopping, ...), for the card's description
     note: str = ""
+    #: which training rows were scored (their indices, in the order of ``confidence``), when the fit records them
+    rows: np.ndarray | None = None
+
+    def subset(self, keep: np.ndarray, note: str = "") -> HeldOutScores:
+        """The scores of the rows whose training-row index is marked in ``keep`` (a mask over the training rows):
+        distillation keeps its labelled rows, leaving out the rows it labelled with the teacher's predictions."""
+        if self.rows is None:
+            raise ValueError("these held-out scores do not record which training rows they are")
+        mine = np.asarray(keep, dtype=bool)[self.rows]
+        return HeldOutScores(
+            self.confidence[mine], self.correct[mine], self.folds, int(np.sum(keep)), note or self.note, self.rows[mine]
+        )
 
     def describe(self) -> str:
         rows = len(self.confidence)

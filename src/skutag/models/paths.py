@@ -73,8 +73,9 @@ def path_log_scores(level_logp: list[np.ndarray], paths: np.ndarray) -> np.ndarr
     return total
 
 
-def fit_temperature(scores: np.ndarray, target: np.ndarray) -> float:
-    """The t > 0 minimising the negative log-likelihood of softmax(scores * t) for the target columns.
+def fit_temperature(scores: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """The t > 0 minimising the negative log-likelihood of softmax(scores * t) for the target columns (weighted by
+    ``weight`` when given: a row standing for one of several soft targets of a product counts for its share).
 
     Rows with target -1 (a path or class the model has not seen) are left out; 1.0 when fewer than
     :data:`MIN_TEMPERATURE_ROWS` remain. One fit for the levels and paths of every model and for the quality
@@ -83,11 +84,14 @@ def fit_temperature(scores: np.ndarray, target: np.ndarray) -> float:
     if ok.sum() < MIN_TEMPERATURE_ROWS:
         return 1.0
     s, t = scores[ok], target[ok]
+    w = None if weight is None else np.asarray(weight, dtype=np.float64)[ok]
+    if w is not None and w.sum() <= 0:
+        return 1.0
     rows = np.arange(len(t))
 
     def nll(log_t: float) -> float:
         z = s * np.exp(log_t)
-        return float(np.mean(logsumexp(z, axis=1) - z[rows, t]))
+        return float(np.average(logsumexp(z, axis=1) - z[rows, t], weights=w))
 
     res = minimize_scalar(nll, bounds=LOG_TEMPERATURE_BOUNDS, method="bounded")
     return float(np.exp(res.x))
@@ -103,12 +107,14 @@ def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
 
 
-def heldout_scores(prob: np.ndarray, y: np.ndarray, paths: np.ndarray, n_rows: int, note: str = "") -> HeldOutScores:
+def heldout_scores(
+    prob: np.ndarray, y: np.ndarray, paths: np.ndarray, n_rows: int, note: str = "", rows: np.ndarray | None = None
+) -> HeldOutScores:
     """:class:`HeldOutScores` of one held-out split of ``n_rows`` training rows: ``prob`` its rows x paths
-    probabilities, ``y`` its class targets."""
+    probabilities, ``y`` its class targets, ``rows`` their indices among the training rows."""
     best = prob.argmax(axis=1)
     confidence = prob[np.arange(len(prob)), best]
-    return HeldOutScores(confidence, best == path_targets(y, paths), 1, n_rows, note)
+    return HeldOutScores(confidence, best == path_targets(y, paths), 1, n_rows, note, rows)
 
 
 def path_targets(y: np.ndarray, paths: np.ndarray) -> np.ndarray:

@@ -25,6 +25,9 @@ log = get_logger(__name__)
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 EvalFn = Callable[[torch.nn.Module], dict[str, float]]
+#: What builds a model's training loop: :class:`Trainer`'s own arguments (model, args, compute_loss, param_groups,
+#: evaluate=, pad_id=) in, a Trainer (or a subclass with its own loss, e.g. distillation's) out.
+TrainerFactory = Callable[..., "Trainer"]
 
 
 @dataclass

@@ -18,15 +18,20 @@ def class_weights(y: np.ndarray, n_classes: int, power: float = 0.5) -> torch.Te
 
 
 def focal_loss(
-    logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, weight: torch.Tensor | None = None
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Mean focal loss (Lin et al. 2017): cross-entropy scaled by (1 - p_true) ** gamma."""
+    """Focal loss (Lin et al. 2017): cross-entropy scaled by (1 - p_true) ** gamma; the mean, or per row
+    (``reduction="none"``)."""
     logp = F.log_softmax(logits.float(), dim=-1)
     lp = logp.gather(1, target[:, None]).squeeze(1)
     loss = -((1.0 - lp.exp()) ** gamma) * lp
     if weight is not None:
         loss = loss * weight[target]
-    return loss.mean()
+    return loss if reduction == "none" else loss.mean()
 
 
 def level_loss(
@@ -36,9 +41,11 @@ def level_loss(
     weight: torch.Tensor | None,
     gamma: float = 2.0,
     smoothing: float = 0.0,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Loss of one level head: ``ce`` (plain), ``weighted`` (class-weighted CE) or ``focal``."""
+    """Loss of one level head: ``ce`` (plain), ``weighted`` (class-weighted CE) or ``focal``; the batch mean, or
+    one value per row (``reduction="none"``: each row's loss times its class's weight)."""
     if kind == "focal":
-        return focal_loss(logits, target, gamma, weight)
+        return focal_loss(logits, target, gamma, weight, reduction)
     w = weight if kind == "weighted" else None
-    return F.cross_entropy(logits.float(), target, weight=w, label_smoothing=smoothing)
+    return F.cross_entropy(logits.float(), target, weight=w, label_smoothing=smoothing, reduction=reduction)

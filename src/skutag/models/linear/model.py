@@ -145,10 +145,25 @@ class LinearModel(PathModel):
         if self.progress is not None:
             self.progress(message)
 
-    def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
+    def fit(
+        self,
+        texts: pd.DataFrame,
+        labels: pd.DataFrame,
+        *,
+        sample_weight: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+    ) -> Self:
+        """Fit on text columns and level labels. ``sample_weight`` (one non-negative number per row) scales each
+        row's loss in every SVM (distillation weighs a row by its teacher's confidence); ``groups`` (an integer per
+        row) keeps rows of one group in one calibration fold, so a row is never scored by a fit trained on a copy
+        of it (an augmented title)."""
         self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
+        weight = _row_array(sample_weight, len(texts), "sample_weight", np.float64)
+        group = _row_array(groups, len(texts), "groups", np.int64)
+        if weight is not None and (not np.isfinite(weight).all() or (weight < 0).any()):
+            raise ConfigError("sample_weight must be finite and non-negative")
         if len(texts) == 0:
             raise EmptyInputError("no training rows")
         if texts.shape[1] == 0 or labels.shape[1] == 0:
@@ -168,7 +183,7 @@ class LinearModel(PathModel):
         self.path_temperature_ = 1.0
         self.heldout_ = None
         n_classes = [len(c) for c in self.classes_]
-        folds = self.calibration_folds(len(texts))
+        folds = self.calibration_folds(len(texts), group)
         # big catalogues: the fit without the held-out rows is the model (one fit instead of two)
         one_fit = len(folds) == 1 and len(texts) > self.refit_max_rows
         if folds:
@@ -184,35 +199,51 @@ class LinearModel(PathModel):
         # the final fit and the first fold's share one thread pool; later folds run one at a time and only their
         # held-out scores are kept (at most two coefficient matrices in memory, as without cross-validation)
         jobs: list[np.ndarray | None] = [keeps[0]] if one_fit else [None, *keeps[:1]]
-        fitted = self._fit_levels_many(x, y, jobs, n_classes)
+        fitted = self._fit_levels_many(x, y, jobs, n_classes, weight)
         self.coef_, self.intercept_ = fitted[0]
         if folds:
-            held = [self._fold_scores(x, y, folds[0], keeps[0], *fitted[-1])]
+            held = [self._fold_scores(x, y, folds[0], keeps[0], *fitted[-1], weight)]
             del fitted
             for hold, keep in zip(folds[1:], keeps[1:], strict=True):
                 self._step(f"calibration fold {len(held) + 1} of {len(folds)}")
-                held.append(self._fold_scores(x, y, hold, keep, *self._fit_levels_many(x, y, [keep], n_classes)[0]))
-            self._calibrate(held, len(texts))
+                coef, b = self._fit_levels_many(x, y, [keep], n_classes, weight)[0]
+                held.append(self._fold_scores(x, y, hold, keep, coef, b, weight))
+            self._calibrate(held, len(texts), np.concatenate(folds))
         return self
 
-    def calibration_folds(self, n_rows: int) -> list[np.ndarray]:
+    def calibration_folds(self, n_rows: int, groups: np.ndarray | None = None) -> list[np.ndarray]:
         """The held-out rows of each calibration fit (none: no calibration).
 
         Up to ``refit_max_rows`` rows: cross-validation in folds of ``calibration_fraction`` of the rows (0.2: five
         folds), each fitted without its fold and scoring it, until ``calibration_max_rows`` rows are scored (a
         small catalogue: every row, its rare classes in every fold's training rows but one). Above: one held-out
-        share of ``calibration_fraction`` (at most ``calibration_max_rows`` rows), whose fit is the model."""
+        share of ``calibration_fraction`` (at most ``calibration_max_rows`` rows), whose fit is the model.
+        With ``groups`` (an integer per row) the rows of a group are held out together: the shuffled order keeps
+        them side by side and each fold ends where a group does."""
         if self.calibration_fraction <= 0:
             return []
-        order = np.random.default_rng(self.random_state).permutation(n_rows)
+        rng = np.random.default_rng(self.random_state)
+        order = rng.permutation(n_rows)
+        ends = np.arange(1, n_rows + 1)  # a fold may end after any row
+        if groups is not None and n_rows:
+            _, group = np.unique(groups, return_inverse=True)
+            rank = rng.permutation(int(group.max()) + 1)
+            order = order[np.argsort(rank[group[order]], kind="stable")]
+            ordered = group[order]
+            ends = np.append(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1, n_rows)
+
+        def end_after(i: int) -> int:  # the first fold boundary at or after row i of the order
+            return int(ends[min(int(np.searchsorted(ends, i)), len(ends) - 1)])
+
         if n_rows > self.refit_max_rows:
-            n_hold = min(round(n_rows * self.calibration_fraction), self.calibration_max_rows)
+            n_hold = end_after(min(round(n_rows * self.calibration_fraction), self.calibration_max_rows))
             return [np.sort(order[:n_hold])] if n_hold >= 20 and n_rows - n_hold >= 20 else []
         size = -(-n_rows // max(2, round(1 / self.calibration_fraction)))
-        n_held = min(n_rows, self.calibration_max_rows)
+        n_held = end_after(min(n_rows, self.calibration_max_rows))
         if n_held < 20 or n_rows - size < 20:
             return []
-        return [np.sort(order[i : min(i + size, n_held)]) for i in range(0, n_held, size)]
+        cuts = sorted({0, *(end_after(i) for i in range(size, n_held, size)), n_held})
+        return [np.sort(order[a:b]) for a, b in itertools.pairwise(cuts) if b > a]
 
     def solver_for(self, n_rows: int) -> str:
         """The solver a fit on ``n_rows`` rows uses: 'auto' looks at the rows of the first fit (without the
@@ -225,10 +256,16 @@ class LinearModel(PathModel):
         return "sgd" if rows > self.sgd_min_rows else "liblinear"
 
     def _fit_levels_many(
-        self, x_all: sp.csr_matrix, y_all: np.ndarray, job_rows: Sequence[np.ndarray | None], n_classes: Sequence[int]
+        self,
+        x_all: sp.csr_matrix,
+        y_all: np.ndarray,
+        job_rows: Sequence[np.ndarray | None],
+        n_classes: Sequence[int],
+        weight: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each job (its rows of ``x_all``, None: all), one linear SVM per level; all fits share one
-        thread pool (the sgd solver fits every level at once and reads the rows in place).
+        """For each job (its rows of ``x_all``, None: all), one linear SVM per level (rows weighted by ``weight``
+        when given); all fits share one thread pool (the sgd solver fits every level at once and reads the rows in
+        place).
 
         A level with more than its threads' share of the work (classes x rows) is fitted in ranges of classes
         (one-vs-rest problems are independent), so the threads finish together. Coefficients of a job are
@@ -237,14 +274,19 @@ class LinearModel(PathModel):
 
         def one(task: Task) -> tuple[np.ndarray, np.ndarray]:
             j, level, lo, hi = task
-            x, y = jobs[j]
+            x, y, w = jobs[j]
             return _fit_svm(
-                x, y[:, level], n_classes[level], self.C, self.class_weight, self.max_iter, self.random_state, lo, hi
+                x, y[:, level], n_classes[level], self.C, self.class_weight, self.max_iter, self.random_state, lo, hi, w
             )
 
         if self.solver_ == "sgd":
-            return [_rounded(*self._fit_sgd(x_all, y_all, rows, n_classes)) for rows in job_rows]
-        jobs = [(x_all, y_all) if rows is None else (x_all[rows], y_all[rows]) for rows in job_rows]
+            return [_rounded(*self._fit_sgd(x_all, y_all, rows, n_classes, weight)) for rows in job_rows]
+        jobs = [
+            (x_all, y_all, weight)
+            if rows is None
+            else (x_all[rows], y_all[rows], None if weight is None else weight[rows])
+            for rows in job_rows
+        ]
         threads = max(1, self.n_jobs)
         work = {(j, lv): n_classes[lv] * jobs[j][0].shape[0] for j in range(len(jobs)) for lv in range(len(n_classes))}
         share = sum(work.values()) / threads
@@ -264,7 +306,12 @@ class LinearModel(PathModel):
         return out
 
     def _fit_sgd(
-        self, x: sp.csr_matrix, y: np.ndarray, rows: np.ndarray | None, n_classes: Sequence[int]
+        self,
+        x: sp.csr_matrix,
+        y: np.ndarray,
+        rows: np.ndarray | None,
+        n_classes: Sequence[int],
+        weight: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         n = x.shape[0] if rows is None else len(rows)
         epochs = self.sgd_epochs or int(np.clip(np.ceil(SGD_STEPS / max(1, n)), 2, 15))
@@ -279,15 +326,24 @@ class LinearModel(PathModel):
             class_weight=self.class_weight,
             n_jobs=self.n_jobs,
             seed=self.random_state,
+            sample_weight=weight,
         )
 
     def _fold_scores(
-        self, x: sp.csr_matrix, y: np.ndarray, hold: np.ndarray, keep: np.ndarray, coef: np.ndarray, b: np.ndarray
+        self,
+        x: sp.csr_matrix,
+        y: np.ndarray,
+        hold: np.ndarray,
+        keep: np.ndarray,
+        coef: np.ndarray,
+        b: np.ndarray,
+        weight: np.ndarray | None = None,
     ) -> _FoldScores:
         """Raw scores of a fold's held-out rows by the fit without them, and their targets: per level, -1 where
         the fit had no row of the true class (an SVM that never saw a class cannot score it: such rows would drag
         the temperature towards 0, the small-catalogue underconfidence); for paths, -1 where it had no row of the
-        true path; ``path`` keeps every true path (what counts as right)."""
+        true path; ``path`` keeps every true path (what counts as right); the rows' weights in the temperature
+        fits (their sample weights)."""
         scores = np.asarray(x[hold] @ coef, dtype=np.float64) + b
         levels = y[hold].copy()
         for lv in range(y.shape[1]):
@@ -297,23 +353,25 @@ class LinearModel(PathModel):
         path = path_targets(y[hold], self.paths_)
         seen_paths = np.zeros(len(self.paths_), dtype=bool)
         seen_paths[path_targets(y[keep], self.paths_)] = True
-        return _FoldScores(scores, levels, np.where(seen_paths[path], path, -1), path)
+        w = np.ones(len(hold)) if weight is None else weight[hold]
+        return _FoldScores(scores, levels, np.where(seen_paths[path], path, -1), path, w)
 
-    def _calibrate(self, folds: list[_FoldScores], n_rows: int) -> None:
+    def _calibrate(self, folds: list[_FoldScores], n_rows: int, rows: np.ndarray) -> None:
         """Fit a temperature per level, then one for path scores, on rows scored out of fold; the path probability
         of each row's best path then is :attr:`heldout_` (the card's threshold table, made by the train workflow)."""
         scores = np.concatenate([f.scores for f in folds])
         levels = np.concatenate([f.levels for f in folds])
+        weight = np.concatenate([f.weight for f in folds])
         n_classes = [len(c) for c in self.classes_]
         offsets = np.cumsum([0, *n_classes])
         logps = []
         for lv in range(len(n_classes)):
             d = scores[:, offsets[lv] : offsets[lv + 1]]
-            self.level_temperature_[lv] = fit_temperature(d, levels[:, lv])
+            self.level_temperature_[lv] = fit_temperature(d, levels[:, lv], weight)
             logps.append(log_softmax(d * self.level_temperature_[lv], axis=1))
         del scores
         path_scores = path_log_scores(logps, self.paths_)
-        self.path_temperature_ = fit_temperature(path_scores, np.concatenate([f.seen_path for f in folds]))
+        self.path_temperature_ = fit_temperature(path_scores, np.concatenate([f.seen_path for f in folds]), weight)
         prob = log_softmax(path_scores * self.path_temperature_, axis=1)
         best = prob.argmax(axis=1)
         self.heldout_ = HeldOutScores(
@@ -321,6 +379,7 @@ class LinearModel(PathModel):
             correct=best == np.concatenate([f.path for f in folds]),
             folds=len(folds) if len(folds) > 1 else 1,
             n_rows=n_rows,
+            rows=rows,
         )
         log.info(
             "temperatures: levels %s, path %.3f (%s)",
@@ -467,17 +526,28 @@ class LinearModel(PathModel):
 @dataclass
 class _FoldScores:
     """A calibration fold's held-out rows: raw scores (rows x all classes), level targets and path targets (-1:
-    unseen by the fold's fit), and the true path ids."""
+    unseen by the fold's fit), the true path ids and the rows' weights."""
 
     scores: np.ndarray
     levels: np.ndarray
     seen_path: np.ndarray
     path: np.ndarray
+    weight: np.ndarray
 
 
 def _rounded(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients as stored (float16, half the size), rounded here so a loaded model predicts identically."""
     return np.ascontiguousarray(coef.astype(np.float16).astype(np.float32)), intercept.astype(np.float32)
+
+
+def _row_array(values: np.ndarray | None, n: int, name: str, dtype: type) -> np.ndarray | None:
+    """``values`` as a 1-d array of ``n`` numbers (None stays None); a ConfigError for another shape."""
+    if values is None:
+        return None
+    out: np.ndarray = np.asarray(values, dtype=dtype)
+    if out.shape != (n,):
+        raise ConfigError(f"{name} has shape {out.shape}; expected one value per row ({n})")
+    return out
 
 
 def _looks_like_urls(values: pd.Series) -> bool:
@@ -495,9 +565,11 @@ def _fit_svm(
     seed: int,
     lo: int = 0,
     hi: int | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients (features x classes ``lo:hi``) and intercepts of the one-vs-rest linear SVMs of those
-    classes (all by default); absent classes get a large negative intercept so they are never chosen.
+    classes (all by default), rows weighted by ``sample_weight``; absent classes get a large negative intercept so
+    they are never chosen.
 
     For a range, rows of other classes become one "rest" class: each class's problem (it against every other
     row) is the same as in the full fit; class weights are computed over all classes."""
@@ -525,7 +597,7 @@ def _fit_svm(
     svm = LinearSVC(C=c, class_weight=weights, max_iter=max_iter, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        svm.fit(x, y_fit)
+        svm.fit(x, y_fit, sample_weight=sample_weight)
     w = svm.coef_.astype(np.float32)
     b = svm.intercept_.astype(np.float32)
     if len(svm.classes_) == 2:

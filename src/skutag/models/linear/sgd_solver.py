@@ -157,6 +157,7 @@ def fit_ovr_sgd(
     seed: int = 0,
     bias_rate: float = BIAS_RATE,
     loss: str = "squared_hinge",
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest hinge-loss SVMs for every class of every level of ``y`` (rows x levels, class indices per
     level): coefficients (features x sum(classes), float32) and intercepts, levels side by side.
@@ -164,7 +165,7 @@ def fit_ovr_sgd(
     ``rows`` picks the training rows (default all; read in place, not copied). ``c`` is liblinear's C
     (regularisation lambda = 1 / (c x rows)); ``class_weight`` ('balanced' or 'sqrt', see
     :data:`CLASS_WEIGHT_POWER`) weights a row by the mean over levels of its class's weight (n / (classes x class
-    count), or its square root)."""
+    count), or its square root); ``sample_weight`` (one per row of ``x``) multiplies a row's weight."""
     if loss not in LOSSES:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
     levels = y.shape[1]
@@ -182,6 +183,8 @@ def fit_ovr_sgd(
             counts = np.bincount(y[picked, lv], minlength=n_classes[lv]).astype(np.float64)
             present = int((counts > 0).sum())
             row_weight += (n / (present * np.maximum(counts[y[:, lv]], 1.0))) ** power / levels
+    if sample_weight is not None:
+        row_weight *= np.asarray(sample_weight, dtype=np.float64)
     x = x.tocsr()
     indptr = x.indptr.astype(np.int64)
     indices = x.indices.astype(np.int32, copy=False)

@@ -92,6 +92,24 @@ def num_layers(encoder: Any) -> int:
     return int(getattr(encoder.config, "num_hidden_layers", 0))
 
 
+def keep_layers(encoder: Any, k: int) -> list[int]:
+    """Keep ``k`` of the encoder's transformer layers, evenly spaced from the first to the last (the other layers
+    are dropped, the config says ``k``): a shallow encoder initialised from a deep one, as DistilBERT's student
+    took every other layer of BERT. Returns the kept layers' indices; ``k`` >= the layers keeps all."""
+    from skutag.errors import ConfigError
+
+    n = num_layers(encoder)
+    stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if stack is None or n == 0:
+        raise ConfigError(f"cannot drop layers of a {type(encoder).__name__}: no encoder.layer stack")
+    if k >= n:
+        return list(range(n))
+    kept = sorted({int(i) for i in np.linspace(0, n - 1, k).round()})
+    encoder.encoder.layer = torch.nn.ModuleList([stack[i] for i in kept])
+    encoder.config.num_hidden_layers = len(kept)
+    return kept
+
+
 def freeze_lower_layers(encoder: Any, train_layers: int | None, word_embeddings: bool = True) -> None:
     """Train only the top ``train_layers`` transformer layers (None: all; 0: nothing, embeddings included).
 

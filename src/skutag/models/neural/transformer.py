@@ -4,6 +4,8 @@ Per-level heads on the mean-pooled encoder, class-weighted (or focal) loss, sepa
 pretrained encoder and the fresh heads, warm-up and decay, early stopping on a held-out split, checkpoints
 with resume, hierarchy-consistent path decoding (see :mod:`skutag.models.paths`).
 ``train_layers`` = k fine-tunes only the top k encoder layers (partial fine-tuning, faster on CPU).
+``encoder_layers`` = k keeps only k of the encoder's layers, evenly spaced from the first to the last (a shallow
+student for distillation: 3 of MiniLM's 6 are layers 1, 3 and 6), which runs in about k / n of the time.
 After fine-tuning, the training rows' pooled embeddings become a nearest-neighbour index whose path votes are
 mixed with the heads' path distribution (see :mod:`skutag.models.neighbours.knn`).
 """
@@ -30,6 +32,7 @@ from skutag.models.neural.encoder import (
     check_vocabulary,
     field_texts,
     freeze_lower_layers,
+    keep_layers,
     load_encoder,
     load_tokenizer,
     tokenize,
@@ -59,7 +62,7 @@ from skutag.models.paths import (
 from skutag.trainer.arguments import TrainingArguments
 from skutag.trainer.collator import PaddingCollator, sorted_batches
 from skutag.trainer.device import autocast, resolve_device, seed_everything
-from skutag.trainer.loop import Trainer, TrainOutcome
+from skutag.trainer.loop import Trainer, TrainerFactory, TrainOutcome
 from skutag.trainer.losses import class_weights, level_loss
 
 log = get_logger(__name__)
@@ -141,6 +144,7 @@ class TransformerModel(PathModel):
         encoder: str = DEFAULT_ENCODER,
         fields: str = "title",
         train_layers: int | None = None,
+        encoder_layers: int | None = None,
         dropout: float = 0.1,
         quantize: bool = False,
         runtime: str = "auto",
@@ -181,6 +185,7 @@ class TransformerModel(PathModel):
         self.encoder = encoder
         self.fields = fields
         self.train_layers = train_layers
+        self.encoder_layers = encoder_layers
         self.dropout = dropout
         self.quantize = quantize
         self.runtime = runtime
@@ -228,6 +233,8 @@ class TransformerModel(PathModel):
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         check_params(self.knn, self.knn_temperature, self.knn_weight, self.knn_max_rows)
+        if self.encoder_layers is not None and self.encoder_layers < 1:
+            raise ConfigError(f"encoder_layers must be at least 1 (or null: all), not {self.encoder_layers}")
         _ = self.args  # building TrainingArguments checks loss, epochs, batch sizes and valid_fraction
 
     def _say(self, message: str) -> None:
@@ -237,9 +244,19 @@ class TransformerModel(PathModel):
 
     # ---- fitting --------------------------------------------------------------------------------
     def fit(
-        self, texts: pd.DataFrame, labels: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self,
+        texts: pd.DataFrame,
+        labels: pd.DataFrame,
+        valid: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+        *,
+        trainer: TrainerFactory | None = None,
     ) -> Self:
-        """Fine-tune; early stopping and calibration use ``valid`` when given, else a held-out fraction."""
+        """Fine-tune; early stopping and calibration use ``valid`` when given, else a held-out fraction.
+
+        ``trainer`` builds the training loop in place of :class:`~skutag.trainer.loop.Trainer` (same arguments): a
+        subclass with its own loss, such as distillation's. Its targets are ``y`` (each training row's class per
+        level) and ``row`` (the row's index in ``texts``); it is built once the label table is set, so it can read
+        this model's :attr:`paths_`."""
         self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
@@ -261,6 +278,9 @@ class TransformerModel(PathModel):
         self._say(f"loading encoder {self.encoder}")
         self.tokenizer_ = load_tokenizer(self.encoder)
         encoder = load_encoder(self.encoder)
+        if self.encoder_layers is not None:
+            kept = keep_layers(encoder, self.encoder_layers)
+            self._say(f"keeping encoder layers {', '.join(str(i + 1) for i in kept)}")
         freeze_lower_layers(encoder, self.train_layers, word_embeddings=args.freeze_embeddings)
         seed_everything(args.seed)  # head initialisation is reproducible
         self.net_ = HierClassifier(encoder, [len(c) for c in self.classes_], self.dropout)
@@ -291,7 +311,7 @@ class TransformerModel(PathModel):
         groups = [{"params": head_params, "lr": args.head_lr}]
         if enc_params:
             groups.insert(0, {"params": enc_params, "lr": args.encoder_lr})
-        trainer = Trainer(
+        loop = (trainer or Trainer)(
             self.net_,
             args,
             compute_loss,
@@ -299,8 +319,8 @@ class TransformerModel(PathModel):
             evaluate=evaluate if len(v_ids) else None,
             pad_id=int(self.tokenizer_.pad_token_id or 0),
         )
-        self._say(f"fine-tuning on {len(ids):,} rows ({len(v_ids):,} held out) on {trainer.device}")
-        outcome: TrainOutcome = trainer.train(ids, {"y": y})
+        self._say(f"fine-tuning on {len(ids):,} rows ({len(v_ids):,} held out) on {loop.device}")
+        outcome: TrainOutcome = loop.train(ids, {"y": y, "row": np.asarray(train_idx, dtype=np.int64)})
         self.history_ = outcome.history
         self.outcome_ = outcome
         self.path_temperature_ = 1.0
@@ -313,7 +333,7 @@ class TransformerModel(PathModel):
         if held_from_train and len(v_ids):  # rows of an explicit validation set are not training rows
             if held_probs is None:
                 held_probs = decode_paths(v_logits, self.paths_, self.path_temperature_)
-            self.heldout_ = heldout_scores(held_probs, v_y, self.paths_, len(strings), HELD_OUT_NOTE)
+            self.heldout_ = heldout_scores(held_probs, v_y, self.paths_, len(strings), HELD_OUT_NOTE, hold_idx)
         self.net_.to("cpu")
         return self
 
