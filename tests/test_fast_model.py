@@ -44,10 +44,17 @@ def test_cached_embeddings_computed_once(tmp_path: Path) -> None:
     np.testing.assert_array_equal(third, first)
 
 
-def test_fast_model_fits_caches_and_round_trips(encoder_dir: str, tmp_path: Path) -> None:
+def test_fast_model_fits_caches_and_round_trips(
+    encoder_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import skutag.models.neural.fast as fast
+
     texts, labels = synthetic_catalogue(200)
     cache = tmp_path / "cache"
+    monkeypatch.setattr(fast, "MIN_CACHED_ROWS", 100)
     model = FastModel(encoder=encoder_dir, cache_dir=str(cache), epochs=60, lr=1e-2, num_threads=1).fit(texts, labels)
+    assert len(list(cache.glob("*.npy"))) == 1
+    model.predict(texts.head(20))  # a served request's few rows are never written to the cache
     assert len(list(cache.glob("*.npy"))) == 1
     train_acc = (model.predict(texts)["level_1"].to_numpy() == labels["level_1"].to_numpy()).mean()
     assert train_acc > 0.6  # random tiny encoder: weak, but the heads must learn something

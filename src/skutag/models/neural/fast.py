@@ -53,6 +53,9 @@ from skutag.trainer.losses import class_weights, level_loss
 
 log = get_logger(__name__)
 
+# the cache pays for refitting on the same rows (tuning runs); below this many texts it is not consulted
+MIN_CACHED_ROWS = 256
+
 CONFIG_FILE = "fast.json"
 HEADS_FILE = "heads.safetensors"
 ENCODER_FILE = "encoder.safetensors"
@@ -140,6 +143,8 @@ class FastModel(PathModel):
             pad = int(self.tokenizer_.pad_token_id or 0)
             return embed(self.encoder_, ids, device, self.encode_batch_size, pad, progress=True)
 
+        if len(strings) < MIN_CACHED_ROWS:  # a served request or a small file: a file per call would only pile up
+            return compute()
         key = cache_key(self.fingerprint_, self.max_length, strings)
         values, hit = cached_embeddings(self._cache(), key, compute)
         if hit:
