@@ -147,7 +147,7 @@ def _read_file(index: int, uri: str, chunksize: int) -> Iterator[pd.DataFrame]:
             yield chunk
 
 
-def _datasource(files: list[str], chunksize: int) -> Any:
+def catalogue_datasource(files: list[str], chunksize: int) -> Any:
     import functools
 
     from ray.data import Datasource, ReadTask
@@ -208,6 +208,40 @@ class StoreJob:
     threshold: float | None
 
 
+def split_block(batch: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """A block of :func:`_read_file`: its catalogue rows (as the reader yielded them, index from 0) and the
+    reader's rejects among them (as reject entries)."""
+    entries: list[dict[str, Any]] = []
+    is_reject = pd.Series(False, index=batch.index)
+    if REJECT_COL in batch.columns:
+        is_reject = batch[REJECT_COL].notna()
+        entries = [json.loads(s) for s in batch.loc[is_reject, REJECT_COL]]
+    rows = batch.loc[~is_reject].drop(columns=[REJECT_COL, FILE_COL, POS_COL], errors="ignore")
+    return rows.reset_index(drop=True), entries
+
+
+def block_key(batch: pd.DataFrame) -> str:
+    """``FFFFF-PPPPPPPPPP``: the block's input file index and the position of its first record in that file. A
+    block redone after a worker died has the same key, and no other block has it (names its files)."""
+    return f"{int(batch[FILE_COL].iloc[0]):05d}-{int(batch[POS_COL].iloc[0]):010d}"
+
+
+def maybe_fail(fault: str | None, chunks: int) -> None:
+    """The ``SKUTAG_RAY_FAULT`` test hook: exit this worker process at its N-th chunk, once per marker file."""
+    if not fault:
+        return
+    nth, _, marker = fault.partition(":")
+    if chunks != int(nth):
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    log.warning("%s: exiting on chunk %s as asked (test hook)", FAULT_ENV, nth)
+    os._exit(1)
+
+
 class ChunkPredictor:
     """A Ray actor of the pool: loads the model once, then predicts chunks and writes their shards (``out_dir``)
     and/or turns them into tag store records (``store``), which it hands to the driver to write."""
@@ -250,17 +284,11 @@ class ChunkPredictor:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         if not len(batch):
             return pd.DataFrame({c: [] for c in ANSWER_COLUMNS})
-        entries: list[Any] = []
-        is_reject = pd.Series(False, index=batch.index)
-        if REJECT_COL in batch.columns:
-            is_reject = batch[REJECT_COL].notna()
-            entries = [json.loads(s) for s in batch.loc[is_reject, REJECT_COL]]
+        rows, entries = split_block(batch)
         read_rejects = len(entries)
-        rows = batch.loc[~is_reject].drop(columns=[REJECT_COL, FILE_COL, POS_COL], errors="ignore")
         # named after its first record: the same name when the chunk is redone, never another chunk's
-        name = f"part-{int(batch[FILE_COL].iloc[0]):05d}-{int(batch[POS_COL].iloc[0]):010d}.parquet"
+        name = f"part-{block_key(batch)}.parquet"
         source = str(batch[SOURCE_COL].iloc[0])
-        rows = rows.reset_index(drop=True)
         sink = RejectSink(collect=True, keep=0)
         result = rows.iloc[:0]
         if len(rows) and self.bundle is not None:
@@ -274,7 +302,7 @@ class ChunkPredictor:
         if len(result) and self.out_dir is not None:
             write_frame(result, join(self.out_dir, name))
         self.chunks += 1
-        self._maybe_fail()
+        maybe_fail(self.fault, self.chunks)
         return pd.DataFrame(
             {
                 "shard": [name if len(result) else ""],
@@ -292,25 +320,10 @@ class ChunkPredictor:
             }
         )
 
-    def _maybe_fail(self) -> None:
-        if not self.fault:
-            return
-        nth, _, marker = self.fault.partition(":")
-        if self.chunks != int(nth):
-            return
-        try:
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            return
-        os.close(fd)
-        log.warning("%s: exiting on chunk %s as asked (test hook)", FAULT_ENV, nth)
-        os._exit(1)
-
-
 # ---------------------------------------------------------------------------------------------- the driver
 
 
-def _first_columns(path: str, chunksize: int) -> list[str]:
+def first_columns(path: str, chunksize: int) -> list[str]:
     """The columns of the first chunk of ``path``, as one-process ``predict`` sees them (the id column rule)."""
     with local_copy(path) as local:
         chunk = next(iter_catalogue(local, chunksize=chunksize, rejects=RejectSink(keep=0), source=path))
@@ -332,7 +345,7 @@ def _skutag_cause(exc: BaseException) -> SkutagError | None:
     return None
 
 
-def _pool_size(cluster_cpus: float, workers: int | None, cpus_per_worker: float) -> tuple[int, int]:
+def pool_size(cluster_cpus: float, workers: int | None, cpus_per_worker: float) -> tuple[int, int]:
     """(min, max) actors: ``workers`` exactly, else as many as the cluster's CPUs hold beside one read task."""
     room = int((cluster_cpus - READ_CPUS) // cpus_per_worker)
     if workers is not None:
@@ -457,7 +470,7 @@ def predict_files_ray(
     front: list[str] = []
     out = str(out_dir) if out_dir is not None else None
     if out is not None:
-        id_col = output_id_column(_first_columns(files[0], chunksize), id_column, files[0]) if keep_id else None
+        id_col = output_id_column(first_columns(files[0], chunksize), id_column, files[0]) if keep_id else None
         front = front_columns(id_col, keep_columns)
         make_dir(out)
         remove_matching(out, [SHARD_PATTERN, REJECTS_FILE, MANIFEST_FILE])
@@ -473,7 +486,7 @@ def predict_files_ray(
     with ray_session(address, **(ray_init or {})) as ray:
         startup_s = time.perf_counter() - t0
         resources = ray.cluster_resources()
-        lo, hi = _pool_size(float(resources.get("CPU", 0)), workers, cpus_per_worker)
+        lo, hi = pool_size(float(resources.get("CPU", 0)), workers, cpus_per_worker)
         gpus = gpus_per_worker
         if gpus is None:
             gpus = 1.0 if resources.get("GPU", 0) >= 1 and meta.get("kind", "linear") != "linear" else 0.0
@@ -579,7 +592,7 @@ def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStat
     import ray.data
 
     configure_data_context()
-    ds = ray.data.read_datasource(_datasource(job.files, job.chunksize), num_cpus=READ_CPUS)
+    ds = ray.data.read_datasource(catalogue_datasource(job.files, job.chunksize), num_cpus=READ_CPUS)
     ds = ds.map_batches(
         ChunkPredictor,
         fn_constructor_kwargs={
