@@ -1,4 +1,6 @@
-"""`skutag predict` (linear) with and without Ray on this machine: rows/s, Ray's fixed start-up cost, 1 vs 2 workers.
+"""`skutag predict` (linear, and the transformer on ONNX Runtime) and `skutag clean` with and without Ray on this
+machine: rows/s, Ray's fixed start-up cost, 1 vs 2 workers, and the CPU each costs (the per-worker rates of the
+cost model in docs/cluster.md).
 
 Input: MWPD offers (train + validation) resampled with replacement to ``FULL_ROWS`` rows in ``SHARDS`` Parquet
 files (a catalogue on a cluster comes in several files; one read task per file). Model: the linear model on
@@ -11,7 +13,14 @@ from the first block to the last answer (actor start-up and model load included)
 on ``SMALL_ROWS`` rows minus a one-process run on the same rows. CPU seconds (the driver process, plus each
 actor process's own total: imports and model load included; Ray's daemons and read tasks not counted) give
 rows per CPU-second, the fairer figure on a machine shared with other jobs. ``quick``: 10,000 rows in chunks
-of 2,500, a model on 1,000 offers, the one-process run and Ray with 2 workers only.
+of 2,500, a model on 1,000 offers, the one-process run and Ray with 2 workers only (no transformer, no clean).
+
+The full run adds ``TRANSFORMER_ROWS`` offers predicted by the serving benchmark's MiniLM transformer (fine-tuned
+50 steps, cached in ``bench-out/serve-transformer``; ONNX Runtime fp32) in chunks of ``TRANSFORMER_CHUNK``, and
+``CLEAN_ROWS`` synthetic offers (``benchmarks.synth``: resampled MWPD offers with perturbed texts, in ``SHARDS``
+Parquet files) cleaned with near-duplicate removal (``--dedup near``): one process against ``--ray`` with 1 and
+2 workers. 100K transformer rows would take about 15 minutes per run on these 2 cores, so the count is smaller;
+the cost model scales the measured rate.
 """
 
 from __future__ import annotations
@@ -36,24 +45,43 @@ SMALL_ROWS = 1_000
 SHARDS = 8
 CHUNK = 50_000
 OBJECT_STORE = 500 << 20
+TRANSFORMER_ROWS = 10_000
+TRANSFORMER_CHUNK = 1_000
+CLEAN_ROWS = 200_000
+CLEAN_SHARDS = 4
+CLEAN_CHUNK = 25_000
 
 CHILD = """
 import json, sys, time
 args = json.loads(sys.argv[1])
 t0 = time.perf_counter()
-if args["ray"]:
+init = {"num_cpus": 2, "object_store_memory": args["store"]}
+extra = {}
+if args.get("clean"):
+    opts = {"label": ["lvl1", "lvl2", "lvl3"], "dedup": "near", "chunksize": args["chunk"]}
+    if args["ray"]:
+        from skutag.workflows.clean_ray import clean_catalogue_ray
+        s = clean_catalogue_ray(args["files"], args["out"], workers=args["workers"], cpus_per_worker=args["cpus"],
+                                ray_init=init, **opts)
+        extra = {"startup_s": s.startup_s, "run_s": s.duration_s - s.startup_s, "shards": s.shards}
+    else:
+        from skutag.workflows.clean import clean_catalogue
+        s = clean_catalogue(args["files"], args["out"], workers=1, **opts)
+    stats = {"rows_read": s.rows_in, "rows_written": s.rows_out, "timings_s": s.timings_s}
+elif args["ray"]:
     from skutag.workflows.predict_ray import predict_files_ray
     s = predict_files_ray(args["model"], args["files"], args["out"], chunksize=args["chunk"], workers=args["workers"],
-                          cpus_per_worker=args["cpus"], ray_init={"num_cpus": 2, "object_store_memory": args["store"]})
+                          cpus_per_worker=args["cpus"], ray_init=init)
     extra = {"startup_s": s.startup_s, "run_s": s.run_s, "shards": s.shards, "nodes": len(s.nodes),
              "worker_cpu_s": s.worker_cpu_s}
+    stats = {"rows_read": s.rows_read, "rows_written": s.rows_written}
 else:
     from skutag.workflows.predict import predict_files
     s = predict_files(args["model"], args["files"], args["out"], chunksize=args["chunk"])
-    extra = {}
+    stats = {"rows_read": s.rows_read, "rows_written": s.rows_written}
 wall = time.perf_counter() - t0
 cpu = time.process_time()
-print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rows_read": s.rows_read, "rows_written": s.rows_written, **extra}))
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, **stats, **extra}))
 """
 
 
@@ -110,21 +138,47 @@ def _model(directory: Path, quick: bool) -> str:
     return str(out)
 
 
-def run(quick: bool = False) -> str:
+def _runs(files: list[str], d: Path, name: str, chunk: int, extra: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """One process, then Ray with 1 worker (1 CPU) and 2 workers (0.75 CPU each), on the same files."""
+    common = {"files": files, "chunk": chunk, **extra}
+    out = "one.parquet"
+    return [
+        (f"{name}: one process", {**common, "ray": False, "out": str(d / f"{name}-{out}")}),
+        (f"{name}: Ray, 1 worker", {**common, "ray": True, "out": str(d / f"{name}-r1"), "workers": 1, "cpus": 1.0}),
+        (f"{name}: Ray, 2 workers", {**common, "ray": True, "out": str(d / f"{name}-r2"), "workers": 2, "cpus": 0.75}),
+    ]
+
+
+def _clean_inputs(directory: Path) -> list[str]:
+    from benchmarks.synth import make_catalogue
+
+    n = CLEAN_ROWS // CLEAN_SHARDS
+    return [str(make_catalogue(n, directory / f"part-{i}.parquet", seed=i)) for i in range(CLEAN_SHARDS)]
+
+
+STAGES = ("linear", "transformer", "clean")
+
+
+def run(quick: bool = False, stages: tuple[str, ...] = STAGES) -> str:
     if importlib.util.find_spec("ray") is None:
         return "skipped: Ray is not installed (pip install 'skutag[ray]')"
     n = QUICK_ROWS if quick else FULL_ROWS
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="skutag-bench-ray-") as tmp:
         d = Path(tmp)
-        model = _model(d, quick)
-        files = _inputs(n, d / "in")
-        common = {"model": model, "chunk": QUICK_CHUNK if quick else CHUNK, "store": OBJECT_STORE}
-        runs: list[tuple[str, dict[str, Any]]] = [
-            ("one process", {"ray": False, "files": files, "out": str(d / "one.parquet")}),
-            ("Ray, 2 workers", {"ray": True, "files": files, "out": str(d / "r2"), "workers": 2, "cpus": 0.75}),
-        ]
-        if not quick:
+        common: dict[str, Any] = {"chunk": QUICK_CHUNK if quick else CHUNK, "store": OBJECT_STORE}
+        runs: list[tuple[str, dict[str, Any]]] = []
+        models = []
+        if "linear" in stages:
+            model = _model(d, quick)
+            files = _inputs(n, d / "in")
+            common["model"] = model
+            models.append(model)
+            runs += [
+                ("one process", {"ray": False, "files": files, "out": str(d / "one.parquet")}),
+                ("Ray, 2 workers", {"ray": True, "files": files, "out": str(d / "r2"), "workers": 2, "cpus": 0.75}),
+            ]
+        if "linear" in stages and not quick:
             one = {"ray": True, "files": files, "out": str(d / "r1"), "workers": 1, "cpus": 1.0}
             runs.insert(1, ("Ray, 1 worker", one))
             small = _inputs(SMALL_ROWS, d / "small", seed=1)
@@ -134,10 +188,21 @@ def run(quick: bool = False) -> str:
                 (f"one process, {SMALL_ROWS:,} rows", small_one),
                 (f"Ray, 2 workers, {SMALL_ROWS:,} rows", small_ray),
             ]
+        if "transformer" in stages and not quick:
+            from benchmarks.bench_serve import _transformer_model
+
+            transformer = str(_transformer_model(d))
+            models.append(transformer)
+            t_files = _inputs(TRANSFORMER_ROWS, d / "t-in", seed=2)
+            runs += _runs(t_files, d, "transformer", TRANSFORMER_CHUNK, {"model": transformer})
+        if "clean" in stages and not quick:
+            runs += _runs(_clean_inputs(d / "c-in"), d, "clean", CLEAN_CHUNK, {"clean": True})
         for name, args in runs:
             t0 = time.perf_counter()
             r = _child(**{**common, "workers": None, "cpus": 1.0, **args})
             rows = r["rows_read"]
+            # the workers' CPU is known for predict only (clean's shuffle and write tasks run in shared processes)
+            cpu = None if args.get("clean") and args["ray"] else r["cpu_s"] + r.get("worker_cpu_s", 0.0)
             results.append(
                 {
                     "run": name,
@@ -147,20 +212,27 @@ def run(quick: bool = False) -> str:
                     "ray_init_s": r.get("startup_s"),
                     "predict_s": r.get("run_s"),
                     "rows_per_s_predicting": rows / r["run_s"] if r.get("run_s") else None,
-                    "cpu_s": r["cpu_s"] + r.get("worker_cpu_s", 0.0),
-                    "rows_per_cpu_s": rows / (r["cpu_s"] + r.get("worker_cpu_s", 0.0)),
+                    "cpu_s": cpu,
+                    "rows_per_cpu_s": rows / cpu if cpu else None,
                     "process_s": time.perf_counter() - t0,
+                    "load_avg": os.getloadavg()[0],
+                    "timings_s": r.get("timings_s"),
                 }
             )
         from skutag.workflows.predict_ray import model_home, model_key
 
-        shutil.rmtree(model_home(model_key(Path(model))[1]), ignore_errors=True)  # the workers' unpacked copy
+        for m in models:
+            shutil.rmtree(model_home(model_key(Path(m))[1]), ignore_errors=True)  # the workers' unpacked copies
     by = {r["run"]: r for r in results}
     summary: dict[str, Any] = {}
-    if not quick:
+    if not quick and "linear" in stages:
         small_one = by[f"one process, {SMALL_ROWS:,} rows"]["wall_s"]
         summary["ray_fixed_cost_s"] = by[f"Ray, 2 workers, {SMALL_ROWS:,} rows"]["wall_s"] - small_one
         summary["scaling_1_to_2_workers"] = by["Ray, 2 workers"]["rows_per_s"] / by["Ray, 1 worker"]["rows_per_s"]
+    for task in ("transformer", "clean"):
+        if not quick and task in stages:
+            one, two = by[f"{task}: Ray, 1 worker"], by[f"{task}: Ray, 2 workers"]
+            summary[f"{task}_scaling_1_to_2_workers"] = two["rows_per_s_predicting"] / one["rows_per_s_predicting"]
     table = markdown_table(
         results,
         [
@@ -173,18 +245,26 @@ def run(quick: bool = False) -> str:
             "rows_per_s_predicting",
             "cpu_s",
             "rows_per_cpu_s",
+            "load_avg",
         ],
         {
             "wall_s": "wall s",
             "rows_per_s": "rows/s (wall)",
             "ray_init_s": "ray.init s",
             "predict_s": "first block to last answer s",
-            "rows_per_s_predicting": "rows/s (predicting)",
+            "rows_per_s_predicting": "rows/s (working)",
             "cpu_s": "CPU s (driver + workers)",
             "rows_per_cpu_s": "rows per CPU s",
+            "load_avg": "load avg (1 min) after",
         },
     )
     if summary:
         table += "\n\n" + ", ".join(f"{k}: {v:.2f}" for k, v in summary.items())
-    save_results("ray", {"quick": quick, "rows": n, "shards": SHARDS, "results": results, **summary}, table)
+    name = "ray" + ("" if stages == STAGES else "-" + "-".join(stages))
+    save_results(name, {"quick": quick, "rows": n, "shards": SHARDS, "results": results, **summary}, table)
     return table
+
+
+if __name__ == "__main__":
+    chosen = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--stages=")), ",".join(STAGES))
+    print(run(quick="--quick" in sys.argv, stages=tuple(chosen.split(","))))
