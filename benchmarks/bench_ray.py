@@ -20,7 +20,8 @@ The full run adds ``TRANSFORMER_ROWS`` offers predicted by the serving benchmark
 ``CLEAN_ROWS`` synthetic offers (``benchmarks.synth``: resampled MWPD offers with perturbed texts, in ``SHARDS``
 Parquet files) cleaned with near-duplicate removal (``--dedup near``): one process against ``--ray`` with 1 and
 2 workers. 100K transformer rows would take about 15 minutes per run on these 2 cores, so the count is smaller;
-the cost model scales the measured rate.
+the cost model scales the measured rate. ``store``: the predictions a second one driver writes into the tag store
+(``predict --ray --db``), SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ TRANSFORMER_CHUNK = 1_000
 CLEAN_ROWS = 200_000
 CLEAN_SHARDS = 4
 CLEAN_CHUNK = 25_000
+STORE_ROWS = 50_000
 
 CHILD = """
 import json, sys, time
@@ -149,6 +151,48 @@ def _runs(files: list[str], d: Path, name: str, chunk: int, extra: dict[str, Any
     ]
 
 
+def _store_runs(d: Path) -> list[dict[str, Any]]:
+    """What one driver writes into the tag store (``predict --ray --db``): ``STORE_ROWS`` predictions of MWPD offers
+    in transactions of ``STORE_BATCH``, into SQLite and into PostgreSQL when ``scripts/ci-services.sh`` starts one
+    (with fsync off, as the tests run it: an upper bound)."""
+    from benchmarks.synth import load_source
+    from skutag.store import PredictionRecord, TagStore
+    from skutag.workflows.predict_ray import STORE_BATCH
+
+    pool = load_source(("validation.json",))
+    rows = pool.iloc[[i % len(pool) for i in range(STORE_ROWS)]]
+    records = [
+        PredictionRecord(
+            external_id=f"p{i}", fields={"name": str(r.Name), "description": str(r.Description)[:500]},
+            path=[str(r.lvl1), str(r.lvl2), str(r.lvl3)], level_scores=[0.9, 0.8, 0.7], path_score=0.7,
+            topk=[{"path": [str(r.lvl1), str(r.lvl2), str(r.lvl3)], "score": 0.7}], decision="needs_review",
+            threshold=0.9, model_version="linear-bench",
+        )
+        for i, r in enumerate(rows.itertuples(index=False))
+    ]  # fmt: skip
+    urls = [("SQLite", f"sqlite:///{d / 'store.db'}")]
+    pg = d / "pg"
+    script = REPO / "scripts" / "ci-services.sh"
+    started = subprocess.run(["bash", str(script), "pg-start", str(pg)], capture_output=True, text=True)
+    if started.returncode == 0:
+        urls.append(("PostgreSQL (fsync off)", started.stdout.strip().splitlines()[-1]))
+    out = []
+    try:
+        for name, url in urls:
+            with TagStore(url) as store:
+                t0 = time.perf_counter()
+                for i in range(0, len(records), STORE_BATCH):
+                    store.record_predictions(records[i : i + STORE_BATCH], actor="batch:bench")
+                wall = time.perf_counter() - t0
+            out.append(
+                {"run": f"store: {name}", "rows": len(records), "wall_s": wall, "rows_per_s": len(records) / wall}
+            )
+    finally:
+        if started.returncode == 0:
+            subprocess.run(["bash", str(script), "pg-stop", str(pg)], capture_output=True, check=False)
+    return out
+
+
 def _clean_inputs(directory: Path) -> list[str]:
     from benchmarks.synth import make_catalogue
 
@@ -156,7 +200,7 @@ def _clean_inputs(directory: Path) -> list[str]:
     return [str(make_catalogue(n, directory / f"part-{i}.parquet", seed=i)) for i in range(CLEAN_SHARDS)]
 
 
-STAGES = ("linear", "transformer", "clean")
+STAGES = ("linear", "transformer", "clean", "store")
 
 
 def run(quick: bool = False, stages: tuple[str, ...] = STAGES) -> str:
@@ -219,6 +263,8 @@ def run(quick: bool = False, stages: tuple[str, ...] = STAGES) -> str:
                     "timings_s": r.get("timings_s"),
                 }
             )
+        if "store" in stages and not quick:
+            results += _store_runs(d)
         from skutag.workflows.predict_ray import model_home, model_key
 
         for m in models:

@@ -64,6 +64,9 @@ def test_ray_options_ask_for_ray(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["predict", str(tmp_path), "x.csv", "--ray"])
     assert result.exit_code == 2
     assert "--out DIR and/or --db URL" in result.output
+    result = CliRunner().invoke(app, ["clean", "x.csv", "--out", "o.csv", "--address", "auto"])
+    assert result.exit_code == 2
+    assert "--address goes with --ray" in result.output
 
 
 def test_inputs_from_files_directories_and_globs(tmp_path: Path) -> None:
