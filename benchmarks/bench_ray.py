@@ -214,6 +214,47 @@ def _clean_inputs(directory: Path) -> list[str]:
 
 
 STAGES = ("linear", "transformer", "clean", "store")
+#: The cost model's price of a core-hour (USD): about what on-demand compute-optimised x86 instances cost per vCPU
+#: in 2026 in us-east-1 (c7i: $0.714 an hour for 16 vCPU). An assumption to replace with one's own price.
+PRICE_PER_CORE_HOUR = 0.045
+PROJECT_ROWS = (10_000_000, 100_000_000)
+PROJECT_WORKERS = (1, 8, 32, 128)
+#: task in the results -> (name in the cost table, prefix of its runs)
+TASKS = {"linear": ("predict, linear", ""), "transformer": ("predict, transformer", "transformer: "),
+         "clean": ("clean --dedup near", "clean: ")}  # fmt: skip
+
+
+def cost_model(
+    results: list[dict[str, Any]], fixed_s: float, basis: str = "wall", price: float = PRICE_PER_CORE_HOUR
+) -> str:
+    """Hours and cost of a run over 10M and 100M rows on W one-core workers: W workers make ``W * r1 * e`` rows a
+    second (``e`` = 1 for one worker) after ``fixed_s`` of Ray start-up; the cost is W core-hours an hour at
+    ``price``. ``basis="wall"``: r1 the rows/s of one worker while working, e the measured 1 -> 2 worker scaling
+    (rows/s of 2 workers over twice one's). ``basis="cpu"``: r1 the rows per CPU-second of every process of the
+    one-worker run (Ray's daemons included), e the CPU per row of one worker over that of two: what dedicated
+    cores would give, where the shared machine's wall clock cannot tell."""
+    by = {r["run"]: r for r in results}
+    key = "rows_per_s_predicting" if basis == "wall" else "rows_per_all_cpu_s"
+    lines = []
+    for name, prefix in TASKS.values():
+        one, two = by.get(f"{prefix}Ray, 1 worker"), by.get(f"{prefix}Ray, 2 workers")
+        if one is None or two is None or not one.get(key) or not two.get(key):
+            continue
+        r1 = float(one[key])
+        eff = float(two[key]) / (2 * r1) if basis == "wall" else float(two[key]) / r1
+        for n in PROJECT_ROWS:
+            cells = []
+            for w in PROJECT_WORKERS:
+                hours = (n / (w * r1 * (eff if w > 1 else 1.0)) + fixed_s) / 3600
+                dollars = hours * w * price
+                cells.append(
+                    f"{hours:,.2f} h, ${dollars:,.2f}" if dollars < 100 else f"{hours:,.1f} h, ${dollars:,.0f}"
+                )
+            lines.append(f"| {name} | {n // 1_000_000}M | {r1:,.0f} | {eff:.2f} | " + " | ".join(cells) + " |")
+    unit = "rows/s, 1 worker" if basis == "wall" else "rows per CPU-s, 1 worker"
+    workers = " | ".join(f"{w} worker{'s' if w > 1 else ''}" for w in PROJECT_WORKERS)
+    head = f"| task | rows | {unit} | efficiency 1→2 | {workers} |"
+    return "\n".join([head, "| --- " * (4 + len(PROJECT_WORKERS)) + "|", *lines])
 
 
 def run(quick: bool = False, stages: tuple[str, ...] = STAGES) -> str:
@@ -328,11 +369,21 @@ def run(quick: bool = False, stages: tuple[str, ...] = STAGES) -> str:
     )
     if summary:
         table += "\n\n" + ", ".join(f"{k}: {v:.2f}" for k, v in summary.items())
+    if "ray_fixed_cost_s" in summary:
+        for basis in ("wall", "cpu"):
+            table += f"\n\ncost model ({basis}):\n\n" + cost_model(results, summary["ray_fixed_cost_s"], basis)
     name = "ray" + ("" if stages == STAGES else "-" + "-".join(stages))
     save_results(name, {"quick": quick, "rows": n, "shards": SHARDS, "results": results, **summary}, table)
     return table
 
 
 if __name__ == "__main__":
+    if "--cost" in sys.argv:  # the cost table again, from the saved results of a full run
+        from benchmarks.common import OUT_DIR
+
+        saved = json.loads((OUT_DIR / "ray.json").read_text())
+        for basis in ("wall", "cpu"):
+            print(f"cost model ({basis}):\n" + cost_model(saved["results"], saved["ray_fixed_cost_s"], basis) + "\n")
+        sys.exit(0)
     chosen = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--stages=")), ",".join(STAGES))
     print(run(quick="--quick" in sys.argv, stages=tuple(chosen.split(","))))
