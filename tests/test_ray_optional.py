@@ -13,7 +13,7 @@ import pytest
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.storage import _glob_regex, expand_inputs, join, remove_matching
 from skutag.errors import ConfigError, InputError
-from skutag.workflows.predict_ray import READ_CPUS, _pool_size
+from skutag.workflows.predict_ray import READ_CPUS, pool_size
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,9 +61,12 @@ def test_ray_options_ask_for_ray(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["predict", str(tmp_path), "x.csv", "--out", "o.csv", "--address", "auto"])
     assert result.exit_code == 2
     assert "--ray" in result.output
-    result = CliRunner().invoke(app, ["predict", str(tmp_path), "x.csv", "--ray", "--db", "t.db"])
+    result = CliRunner().invoke(app, ["predict", str(tmp_path), "x.csv", "--ray"])
     assert result.exit_code == 2
-    assert "--out DIR" in result.output
+    assert "--out DIR and/or --db URL" in result.output
+    result = CliRunner().invoke(app, ["clean", "x.csv", "--out", "o.csv", "--address", "auto"])
+    assert result.exit_code == 2
+    assert "--address goes with --ray" in result.output
 
 
 def test_inputs_from_files_directories_and_globs(tmp_path: Path) -> None:
@@ -108,10 +111,10 @@ def test_collected_rejects_are_written_as_the_worker_saw_them(tmp_path: Path) ->
 
 
 def test_pool_sizes_leave_room_for_reading() -> None:
-    assert _pool_size(2, None, 1.0) == (1, 1)  # 2 CPUs: one worker of 1 CPU beside the read tasks
-    assert _pool_size(2, 2, 0.75) == (2, 2)
-    assert _pool_size(16, None, 1.0) == (1, int(16 - READ_CPUS))
+    assert pool_size(2, None, 1.0) == (1, 1)  # 2 CPUs: one worker of 1 CPU beside the read tasks
+    assert pool_size(2, 2, 0.75) == (2, 2)
+    assert pool_size(16, None, 1.0) == (1, int(16 - READ_CPUS))
     with pytest.raises(ConfigError, match="lower --workers"):
-        _pool_size(2, 2, 1.0)
+        pool_size(2, 2, 1.0)
     with pytest.raises(ConfigError, match="at least 1"):
-        _pool_size(2, 0, 1.0)
+        pool_size(2, 0, 1.0)

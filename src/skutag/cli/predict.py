@@ -29,7 +29,10 @@ def predict(
     ),
     chunksize: int = typer.Option(50_000, "--chunksize", help="Rows per chunk (memory stays bounded)."),
     db: str | None = typer.Option(
-        None, "--db", help="Also write products + predictions into this tag store (review queue), e.g. skutag.db."
+        None,
+        "--db",
+        help="Also write products + predictions into this tag store (review queue), e.g. skutag.db. With --ray the "
+        "driver writes it in batches from what the workers answer (each row once, a retried chunk too).",
     ),
     id_column: str | None = typer.Option(
         None,
@@ -114,8 +117,8 @@ def _predict_ray(
 ) -> None:
     from tqdm import tqdm
 
-    if db is not None or out_dir is None:
-        console.print("[bold red]error:[/] --ray writes to --out DIR only (--db is not supported with --ray yet)")
+    if db is None and out_dir is None:
+        console.print("[bold red]error:[/] give --out DIR and/or --db URL")
         raise typer.Exit(code=2)
     with cli_errors(), tqdm(unit=" rows", disable=None, file=console.file) as bar:
         from skutag.workflows.predict_ray import predict_files_ray
@@ -129,12 +132,20 @@ def _predict_ray(
             keep_columns=split_csv(keep),
             on_rows=bar.update,
             id_column=id_column,
+            db=db,
             address=address,
             workers=workers,
             cpus_per_worker=cpus_per_worker,
         )
+    if stats.store is not None:
+        bulk = stats.store
+        out.print(
+            f"{bulk.rows_stored:,} rows stored ({bulk.auto_accepted:,} auto-accepted, {bulk.needs_review:,} to "
+            f"review), {bulk.rows_rejected:,} rejected -> {db}"
+        )
+    where = f"-> {out_dir} ({stats.shards} Parquet shards; " if out_dir is not None else "("
+    what = f"{stats.rows_written:,} rows predicted, {stats.rows_rejected:,} rejected " if out_dir is not None else ""
     out.print(
-        f"{stats.rows_written:,} rows predicted, {stats.rows_rejected:,} rejected -> {out_dir} ({stats.shards} "
-        f"Parquet shards; {len(stats.nodes)} node(s), up to {stats.workers} worker(s); Ray start-up "
+        f"{what}{where}{len(stats.nodes)} node(s), up to {stats.workers} worker(s); Ray start-up "
         f"{stats.startup_s:.1f} s, predicting {stats.run_s:.1f} s)"
     )

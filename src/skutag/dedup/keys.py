@@ -21,3 +21,11 @@ def matching_key(texts: Any) -> pa.Array:
 def valid_mask(keys: pa.Array) -> np.ndarray:
     """True where a key is present (so the row may join a group)."""
     return ~to_bool(pc.is_null(keys))
+
+
+def key_hashes(keys: pa.Array) -> np.ndarray:
+    """A stable uint64 hash per key (pandas' keyed SipHash, the same in every process); null keys hash as ''."""
+    import pandas as pd
+
+    values = keys.fill_null("").to_numpy(zero_copy_only=False).astype(object)
+    return pd.util.hash_array(values, categorize=False).astype(np.uint64)

@@ -18,7 +18,8 @@ def band_params(threshold: float, num_perm: int, *, recall: float = 0.95) -> tup
     return best
 
 
-def _band_keys(sig: np.ndarray) -> np.ndarray:
+def band_keys(sig: np.ndarray) -> np.ndarray:
+    """One uint64 bucket key per signature row from its values in one band (``sig``: the band's columns)."""
     key = np.zeros(len(sig), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(sig.shape[1]):
@@ -27,10 +28,9 @@ def _band_keys(sig: np.ndarray) -> np.ndarray:
     return key
 
 
-def band_candidates(sig: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate pairs from one band: rows sharing the band key, each paired with the previous row and
-    with the first row of its bucket. ``rows`` are the signature rows taking part."""
-    key = _band_keys(sig[rows])
+def bucket_pairs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs (positions into ``key``, the smaller first) among items sharing a bucket key: each item
+    paired with the previous one of its bucket and with the bucket's first, in the order the items come."""
     order = np.argsort(key, kind="stable")
     sk = key[order]
     same = np.empty(len(sk), dtype=bool)
@@ -43,11 +43,18 @@ def band_candidates(sig: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.n
     left = np.concatenate([order[sel - 1], order[bucket_start[sel]]])
     right = np.concatenate([order[sel], order[sel]])
     keep = left != right
-    left, right = rows[left[keep]], rows[right[keep]]
+    left, right = left[keep], right[keep]
     if len(left):
         packed = np.unique(np.minimum(left, right).astype(np.int64) << 32 | np.maximum(left, right))
         left, right = packed >> 32, packed & 0xFFFFFFFF
     return left, right
+
+
+def band_candidates(sig: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs from one band: rows sharing the band key, each paired with the previous row and
+    with the first row of its bucket. ``rows`` are the signature rows taking part."""
+    left, right = bucket_pairs(band_keys(sig[rows]))
+    return rows[left], rows[right]
 
 
 def verify_pairs(sig: np.ndarray, left: np.ndarray, right: np.ndarray, threshold: float) -> np.ndarray:

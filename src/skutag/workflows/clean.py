@@ -26,7 +26,7 @@ from skutag.catalogue.reader import ReadStats, iter_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import ColumnSpec
 from skutag.catalogue.writer import write_catalogue
-from skutag.cleaning.chunks import ChunkJob, ordered_map, process_chunk, rejected_rows
+from skutag.cleaning.chunks import ChunkJob, RejectedRow, ordered_map, process_chunk, rejected_rows
 from skutag.cleaning.frame import CleanOptions
 from skutag.cleaning.labels import Case
 from skutag.cleaning.missing import DEFAULT_PLACEHOLDERS, MissingPolicy, parse_missing_policies
@@ -102,28 +102,15 @@ def clean_catalogue(
     (default ``<out>.rejects.jsonl``). Rows in = rows out + rows rejected, always.
     """
     t0 = time.perf_counter()
-    if dedup not in ("none", "exact", "near"):
-        raise ConfigError(f"dedup must be none, exact or near, got {dedup!r}")
-    if not inputs:
-        raise InputError("no input files given")
-    if chunksize < 1:
-        raise ConfigError(f"chunksize must be >= 1, got {chunksize}")
-    if not 0.0 < near_threshold <= 1.0:
-        raise ConfigError(f"near-duplicate threshold must be in (0, 1], got {near_threshold}")
-    parse_shingle(shingle)
-    policies = parse_missing_policies(missing) if isinstance(missing, str | None) else dict(missing)
+    options = clean_options(
+        inputs, dedup, chunksize, near_threshold, shingle, missing, placeholders, drop_empty_text, keep_newlines,
+        label_case,
+    )  # fmt: skip
     out_path = Path(out)
     rej_path = Path(rejects_path) if rejects_path is not None else default_rejects_path(out_path)
     for p in inputs:
         if Path(p).resolve() == out_path.resolve():
             raise ConfigError(f"the output {out_path} is also an input")
-    options = CleanOptions(
-        missing=policies,
-        placeholders=frozenset(placeholders),
-        drop_empty_text=drop_empty_text,
-        keep_newlines=keep_newlines,
-        label_case=label_case,
-    )
     rej_path.unlink(missing_ok=True)  # a stale rejects file from an earlier run would mislead
     summary = CleanSummary(out=out_path, rejects_path=rej_path, inputs=[str(p) for p in inputs])
     counts: dict[str, int] = {}
@@ -180,6 +167,56 @@ def clean_catalogue(
     return summary
 
 
+def clean_options(
+    inputs: Sequence[str | Path],
+    dedup: str,
+    chunksize: int,
+    near_threshold: float,
+    shingle: str,
+    missing: Mapping[str, MissingPolicy] | str | None,
+    placeholders: frozenset[str],
+    drop_empty_text: bool,
+    keep_newlines: bool,
+    label_case: Case,
+) -> CleanOptions:
+    """The arguments of a ``clean`` run checked (a clear error before any work), and the per-chunk options."""
+    if dedup not in ("none", "exact", "near"):
+        raise ConfigError(f"dedup must be none, exact or near, got {dedup!r}")
+    if not inputs:
+        raise InputError("no input files given")
+    if chunksize < 1:
+        raise ConfigError(f"chunksize must be >= 1, got {chunksize}")
+    if not 0.0 < near_threshold <= 1.0:
+        raise ConfigError(f"near-duplicate threshold must be in (0, 1], got {near_threshold}")
+    parse_shingle(shingle)
+    policies = parse_missing_policies(missing) if isinstance(missing, str | None) else dict(missing)
+    return CleanOptions(
+        missing=policies,
+        placeholders=frozenset(placeholders),
+        drop_empty_text=drop_empty_text,
+        keep_newlines=keep_newlines,
+        label_case=label_case,
+    )
+
+
+def duplicate_reason(kind: str, source: str, row: int) -> str:
+    """The reject reason of a dropped duplicate: ``exact_duplicate: of FILE row N`` (the row its group keeps)."""
+    return f"{kind}: of {source} row {row}"
+
+
+def apply_duplicates(
+    df: pd.DataFrame, flags: Mapping[str, np.ndarray], reasons: np.ndarray
+) -> tuple[pd.DataFrame, list[RejectedRow]]:
+    """Pass 2 on one part of the kept rows: the duplicate flag columns added, the rows with a drop reason taken
+    out as rejects (their records carry the flags too)."""
+    for name, values in flags.items():
+        df[name] = values
+    drop = pd.notna(reasons)
+    if not drop.any():
+        return df, []
+    return df.loc[~drop], rejected_rows(df, reasons, None, drop)
+
+
 _PARALLEL_BYTES = 64 * 1024 * 1024
 
 
@@ -228,7 +265,7 @@ def _chunk_tasks(
                     source=source,
                 )
                 state["spec"] = first or file_spec
-                key_cols = _key_columns(dedup_on, file_spec, list(chunk.columns), source)
+                key_cols = key_columns(dedup_on, file_spec, list(chunk.columns), source)
                 job = ChunkJob(spec=file_spec, options=options, key_columns=tuple(key_cols))
             state["source_of_chunk"].append(src_i)
             yield chunk, job, tmp / f"{n:06d}.parquet"
@@ -276,7 +313,7 @@ def _pass_one(
     return parked, state["spec"], int(state["records"])
 
 
-def _key_columns(dedup_on: Sequence[str] | None, spec: ColumnSpec, columns: list[str], source: str) -> list[str]:
+def key_columns(dedup_on: Sequence[str] | None, spec: ColumnSpec, columns: list[str], source: str) -> list[str]:
     if dedup_on:
         return [resolve_spec(columns, text=[c], source=source).text[0] for c in dedup_on]
     return list(spec.text[:1])
@@ -320,7 +357,7 @@ def _duplicates(
             first = groups[dup]
             kinds = np.where(exact[dup] != dup, "exact_duplicate", kind)
             drop_reason[dup] = [
-                f"{k}: of {parked.sources[s]} row {r}"
+                duplicate_reason(k, parked.sources[s], r)
                 for k, s, r in zip(kinds, sources[first], rows[first], strict=True)
             ]
     return flags, drop_reason
@@ -333,14 +370,9 @@ def _pass_two(
     for part in parked.files:
         df = pq.read_table(part).to_pandas()
         stop = start + len(df)
-        for name, values in flags.items():
-            df[name] = values[start:stop]
-        reasons = drop_reason[start:stop]
-        drop = pd.notna(reasons)
-        if drop.any():
-            for r in rejected_rows(df, reasons, None, drop):
-                sink.add(r.reason, source=r.source, row=r.row, column=r.column, record=r.record)
-            df = df.loc[~drop]
+        df, rejected = apply_duplicates(df, {k: v[start:stop] for k, v in flags.items()}, drop_reason[start:stop])
+        for r in rejected:
+            sink.add(r.reason, source=r.source, row=r.row, column=r.column, record=r.record)
         start = stop
         yield df
     if not parked.files:

@@ -33,9 +33,9 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -59,7 +59,10 @@ from skutag.fsutil import pinned
 from skutag.log import get_logger
 from skutag.models.bundle import BUNDLE_FILE, load_bundle
 from skutag.models.card import META_FILE, read_meta
+from skutag.serving.tagger import Tagger, load_served_model
+from skutag.store import PredictionRecord, TagStore
 from skutag.workflows.predict import PredictStats, front_columns, output_id_column, predict_chunk
+from skutag.workflows.predict_store import BulkStats, batch_actor, count_decisions, store_records
 
 log = get_logger(__name__)
 
@@ -74,13 +77,31 @@ FILE_COL = "__skutag_file"
 #: Column with the row's position among the records its read task emitted (rows and reader rejects, from 0).
 POS_COL = "__skutag_pos"
 #: What an actor answers per chunk (one row): the shard, counts, the chunk's rejects, where it ran.
-ANSWER_COLUMNS = ("shard", "key", "rows_in", "rows_read", "read_rejects", "rows_out", "rejects", "node", "pid", "cpu_s")
+ANSWER_COLUMNS = (
+    "shard",
+    "key",
+    "rows_in",
+    "rows_read",
+    "read_rejects",
+    "rows_out",
+    "rejects",
+    "records",
+    "store_rejects",
+    "node",
+    "pid",
+    "cpu_s",
+)
+#: Predictions per store transaction (``--db``): the batch size of one-process ``predict --db``.
+STORE_BATCH = 5000
 SHARD_PATTERN = "part-*.parquet"
 REJECTS_FILE = "_rejects.jsonl"
 MANIFEST_FILE = "_manifest.json"
 #: Test hook: ``N:PATH`` makes the first actor to reach its N-th chunk exit (after writing the shard, before
 #: answering) if PATH does not exist yet (it is created first, so that it happens once).
 FAULT_ENV = "SKUTAG_RAY_FAULT"
+
+JobT = TypeVar("JobT")
+StatsT = TypeVar("StatsT")
 
 
 @dataclass
@@ -95,6 +116,8 @@ class RayPredictStats(PredictStats):
     workers: int = 0
     startup_s: float = 0.0
     run_s: float = 0.0
+    #: with ``db``: what went into the tag store (rows_stored + rows rejected on the way = rows read)
+    store: BulkStats | None = None
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -124,7 +147,7 @@ def _read_file(index: int, uri: str, chunksize: int) -> Iterator[pd.DataFrame]:
             yield chunk
 
 
-def _datasource(files: list[str], chunksize: int) -> Any:
+def catalogue_datasource(files: list[str], chunksize: int) -> Any:
     import functools
 
     from ray.data import Datasource, ReadTask
@@ -176,17 +199,62 @@ def model_key(model_dir: Path) -> tuple[bytes, str]:
     return packed, hashlib.sha256(packed).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class StoreJob:
+    """How the rows of ``predict --db`` become store records (those of :func:`predict_into_store`)."""
+
+    id_column: str | None
+    target_precision: float
+    threshold: float | None
+
+
+def split_block(batch: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """A block of :func:`_read_file`: its catalogue rows (as the reader yielded them, index from 0) and the
+    reader's rejects among them (as reject entries)."""
+    entries: list[dict[str, Any]] = []
+    is_reject = pd.Series(False, index=batch.index)
+    if REJECT_COL in batch.columns:
+        is_reject = batch[REJECT_COL].notna()
+        entries = [json.loads(s) for s in batch.loc[is_reject, REJECT_COL]]
+    rows = batch.loc[~is_reject].drop(columns=[REJECT_COL, FILE_COL, POS_COL], errors="ignore")
+    return rows.reset_index(drop=True), entries
+
+
+def block_key(batch: pd.DataFrame) -> str:
+    """``FFFFF-PPPPPPPPPP``: the block's input file index and the position of its first record in that file. A
+    block redone after a worker died has the same key, and no other block has it (names its files)."""
+    return f"{int(batch[FILE_COL].iloc[0]):05d}-{int(batch[POS_COL].iloc[0]):010d}"
+
+
+def maybe_fail(fault: str | None, chunks: int) -> None:
+    """The ``SKUTAG_RAY_FAULT`` test hook: exit this worker process at its N-th chunk, once per marker file."""
+    if not fault:
+        return
+    nth, _, marker = fault.partition(":")
+    if chunks != int(nth):
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    log.warning("%s: exiting on chunk %s as asked (test hook)", FAULT_ENV, nth)
+    os._exit(1)
+
+
 class ChunkPredictor:
-    """A Ray actor of the pool: loads the model once, then predicts chunks and writes their shards."""
+    """A Ray actor of the pool: loads the model once, then predicts chunks and writes their shards (``out_dir``)
+    and/or turns them into tag store records (``store``), which it hands to the driver to write."""
 
     def __init__(
         self,
         model_ref: list[Any],
         model_key: str,
-        out_dir: str,
+        out_dir: str | None,
         k: int,
         front: list[str],
         fault: str | None = None,
+        store: StoreJob | None = None,
     ) -> None:
         import ray
 
@@ -200,7 +268,14 @@ class ChunkPredictor:
                 os.rename(tmp, home)
             except OSError:  # another actor of this node was first
                 shutil.rmtree(tmp, ignore_errors=True)
-        self.bundle = load_bundle(home / "model")
+        self.bundle = load_bundle(home / "model") if out_dir is not None else None
+        self.tagger: Tagger | None = None
+        if store is not None:
+            served = load_served_model(
+                home / "model", target_precision=store.target_precision, threshold=store.threshold
+            )
+            self.tagger = Tagger(served, top_k=k)
+        self.store = store
         self.out_dir, self.k, self.front = out_dir, k, front
         self.node = ray.get_runtime_context().get_node_id()
         self.fault = fault
@@ -209,26 +284,25 @@ class ChunkPredictor:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         if not len(batch):
             return pd.DataFrame({c: [] for c in ANSWER_COLUMNS})
-        entries: list[Any] = []
-        is_reject = pd.Series(False, index=batch.index)
-        if REJECT_COL in batch.columns:
-            is_reject = batch[REJECT_COL].notna()
-            entries = [json.loads(s) for s in batch.loc[is_reject, REJECT_COL]]
+        rows, entries = split_block(batch)
         read_rejects = len(entries)
-        rows = batch.loc[~is_reject].drop(columns=[REJECT_COL, FILE_COL, POS_COL], errors="ignore")
         # named after its first record: the same name when the chunk is redone, never another chunk's
-        name = f"part-{int(batch[FILE_COL].iloc[0]):05d}-{int(batch[POS_COL].iloc[0]):010d}.parquet"
+        name = f"part-{block_key(batch)}.parquet"
         source = str(batch[SOURCE_COL].iloc[0])
         sink = RejectSink(collect=True, keep=0)
         result = rows.iloc[:0]
-        if len(rows):
-            rows = rows.reset_index(drop=True)
+        if len(rows) and self.bundle is not None:
             result = predict_chunk(self.bundle, rows, k=self.k, front=self.front, rejects=sink, source=source)
-        entries += sink.entries or []
-        if len(result):
+        records: list[PredictionRecord] = []
+        store_sink = RejectSink(collect=True, keep=0)
+        if len(rows) and self.tagger is not None and self.store is not None:
+            records = store_records(self.tagger, rows, self.store.id_column, source, store_sink)
+        # the rows the store road rejects are those predict_chunk rejects (one rule): listed once
+        entries += (sink.entries if self.bundle is not None else store_sink.entries) or []
+        if len(result) and self.out_dir is not None:
             write_frame(result, join(self.out_dir, name))
         self.chunks += 1
-        self._maybe_fail()
+        maybe_fail(self.fault, self.chunks)
         return pd.DataFrame(
             {
                 "shard": [name if len(result) else ""],
@@ -238,31 +312,18 @@ class ChunkPredictor:
                 "read_rejects": [read_rejects],
                 "rows_out": [len(result)],
                 "rejects": [json.dumps(entries, ensure_ascii=False, default=str)],
+                "records": [json.dumps([asdict(r) for r in records], ensure_ascii=False)],
+                "store_rejects": [read_rejects + store_sink.count],
                 "node": [self.node],
                 "pid": [os.getpid()],
                 "cpu_s": [time.process_time()],  # the actor process's CPU so far (model load included)
             }
         )
 
-    def _maybe_fail(self) -> None:
-        if not self.fault:
-            return
-        nth, _, marker = self.fault.partition(":")
-        if self.chunks != int(nth):
-            return
-        try:
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            return
-        os.close(fd)
-        log.warning("%s: exiting on chunk %s as asked (test hook)", FAULT_ENV, nth)
-        os._exit(1)
-
-
 # ---------------------------------------------------------------------------------------------- the driver
 
 
-def _first_columns(path: str, chunksize: int) -> list[str]:
+def first_columns(path: str, chunksize: int) -> list[str]:
     """The columns of the first chunk of ``path``, as one-process ``predict`` sees them (the id column rule)."""
     with local_copy(path) as local:
         chunk = next(iter_catalogue(local, chunksize=chunksize, rejects=RejectSink(keep=0), source=path))
@@ -284,7 +345,7 @@ def _skutag_cause(exc: BaseException) -> SkutagError | None:
     return None
 
 
-def _pool_size(cluster_cpus: float, workers: int | None, cpus_per_worker: float) -> tuple[int, int]:
+def pool_size(cluster_cpus: float, workers: int | None, cpus_per_worker: float) -> tuple[int, int]:
     """(min, max) actors: ``workers`` exactly, else as many as the cluster's CPUs hold beside one read task."""
     room = int((cluster_cpus - READ_CPUS) // cpus_per_worker)
     if workers is not None:
@@ -335,10 +396,35 @@ def ray_session(address: str | None, **init: Any) -> Iterator[Any]:
         ray.shutdown()
 
 
+def run_driver(
+    ray: Any,
+    address: str | None,
+    run: Callable[[JobT, Callable[[int], None] | None], StatsT],
+    job: JobT,
+    on_rows: Callable[[int], None] | None,
+    rows: Callable[[StatsT], int],
+) -> StatsT:
+    """``run(job, on_rows)``: here, or through a Ray Client (``ray://``) as a task on the cluster, since Ray Data
+    cannot run its pipeline from a client (progress then comes at the end, as ``rows(stats)``). A skutag error
+    raised in a worker comes out as itself, not wrapped in Ray's."""
+    try:
+        if address is not None and address.startswith("ray://"):
+            stats: StatsT = ray.get(ray.remote(num_cpus=0)(run).remote(job, None))
+            if on_rows is not None:
+                on_rows(rows(stats))
+            return stats
+        return run(job, on_rows)
+    except Exception as exc:
+        cause = _skutag_cause(exc)
+        if cause is not None:
+            raise cause from None
+        raise
+
+
 def predict_files_ray(
     model_dir: str | Path,
     data: str | Path | Sequence[str | Path],
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     *,
     k: int = 3,
     chunksize: int = 50_000,
@@ -346,6 +432,9 @@ def predict_files_ray(
     on_rows: Callable[[int], None] | None = None,
     id_column: str | None = None,
     keep_id: bool = True,
+    db: str | Path | None = None,
+    target_precision: float = 0.98,
+    threshold: float | None = None,
     address: str | None = None,
     workers: int | None = None,
     cpus_per_worker: float = 1.0,
@@ -354,9 +443,15 @@ def predict_files_ray(
 ) -> RayPredictStats:
     """Predict every row of ``data`` (files, directories, globs; local paths or URIs such as ``s3://b/in/``) on
     Ray into Parquet shards under ``out_dir`` (a local directory or a URI prefix), with ``_rejects.jsonl`` and
-    ``_manifest.json`` beside them. The rows, their columns and values are those :func:`predict_files` writes
-    (sort by ``_source``, ``_row`` for its order). Shards and rejects of an earlier run in ``out_dir`` are
+    ``_manifest.json`` beside them, and/or into the tag store at ``db``. The rows, their columns and values are
+    those :func:`predict_files` writes (sort by ``_source``, ``_row`` for its order); the store gets the products
+    and predictions :func:`~skutag.workflows.predict_store.predict_into_store` writes (``id_column``,
+    ``target_precision`` and ``threshold`` as there). Shards and rejects of an earlier run in ``out_dir`` are
     replaced.
+
+    The driver writes the store, in transactions of ``STORE_BATCH`` predictions, from the records the workers
+    answer with: a chunk redone after its worker died answered nothing the first time, so each row is stored
+    once (the store appends a prediction per write, so a worker writing itself could store a row twice).
 
     ``address``: the cluster (None starts a local one for this run, sized by ``ray_init``: ``num_cpus``,
     ``object_store_memory`` ...). ``workers``: actors in the pool (default: autoscaling from 1 to what the
@@ -364,47 +459,47 @@ def predict_files_ray(
     the cluster has GPUs and the model is not linear, else none). Local inputs must be readable at the same
     path on every node (a shared file system); give URIs otherwise."""
     importlib.import_module("ray")  # first: without the ray extra, say so before any work
+    if out_dir is None and db is None:
+        raise ConfigError("give an output directory, a tag store, or both")
     paths = [data] if isinstance(data, str | Path) else list(data)
     files = expand_inputs(paths)
     model_dir = Path(model_dir)
     if not (pinned(model_dir) / BUNDLE_FILE).is_file():
         read_meta(pinned(model_dir))  # a clear error for what is no model directory, before any worker starts
     meta = read_meta(pinned(model_dir)) if (pinned(model_dir) / META_FILE).is_file() else {}
-    id_col = output_id_column(_first_columns(files[0], chunksize), id_column, files[0]) if keep_id else None
-    front = front_columns(id_col, keep_columns)
-    out = str(out_dir)
-    make_dir(out)
-    remove_matching(out, [SHARD_PATTERN, REJECTS_FILE, MANIFEST_FILE])
+    front: list[str] = []
+    out = str(out_dir) if out_dir is not None else None
+    if out is not None:
+        id_col = output_id_column(first_columns(files[0], chunksize), id_column, files[0]) if keep_id else None
+        front = front_columns(id_col, keep_columns)
+        make_dir(out)
+        remove_matching(out, [SHARD_PATTERN, REJECTS_FILE, MANIFEST_FILE])
+    store = None
+    if db is not None:
+        # the model loads as the workers will load it (a model that cannot serve fails here), and the store
+        # opens (and migrates) before any worker starts
+        load_served_model(pinned(model_dir), target_precision=target_precision, threshold=threshold)
+        TagStore(db).close()
+        store = StoreJob(id_column, target_precision, threshold)
     fault = os.environ.get(FAULT_ENV) or None
     t0 = time.perf_counter()
     with ray_session(address, **(ray_init or {})) as ray:
         startup_s = time.perf_counter() - t0
         resources = ray.cluster_resources()
-        lo, hi = _pool_size(float(resources.get("CPU", 0)), workers, cpus_per_worker)
+        lo, hi = pool_size(float(resources.get("CPU", 0)), workers, cpus_per_worker)
         gpus = gpus_per_worker
         if gpus is None:
             gpus = 1.0 if resources.get("GPU", 0) >= 1 and meta.get("kind", "linear") != "linear" else 0.0
         packed, key = model_key(model_dir)
         job = _Job(files, out, chunksize, k, front, [ray.put(packed)], key, lo, hi, cpus_per_worker, gpus, fault)
-        try:
-            if address is not None and address.startswith("ray://"):
-                # Ray Data cannot run its pipeline from a Ray Client: the job's driver runs as a task on the
-                # cluster (progress then comes at the end)
-                stats: RayPredictStats = ray.get(ray.remote(num_cpus=0)(_run_job).remote(job, None))
-                if on_rows is not None:
-                    on_rows(stats.rows_read)
-            else:
-                stats = _run_job(job, on_rows)
-        except Exception as exc:
-            cause = _skutag_cause(exc)
-            if cause is not None:
-                raise cause from None
-            raise
+        job.store, job.db = store, None if db is None else str(db)
+        stats = run_driver(ray, address, _run_job, job, on_rows, lambda s: s.rows_read)
         stats.startup_s = startup_s
     log.info(
-        "%d rows read, %d predicted, %d rejected; %d shards from %d node(s)",
+        "%d rows read, %d predicted, %d stored, %d rejected; %d shards from %d node(s)",
         stats.rows_read,
         stats.rows_written,
+        stats.store.rows_stored if stats.store else 0,
         stats.rows_rejected,
         stats.shards,
         len(stats.nodes),
@@ -417,7 +512,7 @@ class _Job:
     """What the pipeline needs, once the inputs, the output columns and the pool are settled."""
 
     files: list[str]
-    out: str
+    out: str | None
     chunksize: int
     k: int
     front: list[str]
@@ -428,10 +523,12 @@ class _Job:
     cpus_per_worker: float
     gpus_per_worker: float
     fault: str | None
+    store: StoreJob | None = None
+    db: str | None = None
 
 
-def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStats:
-    """Run the pipeline from a process connected to the cluster; write the rejects and the manifest."""
+def configure_data_context() -> Any:
+    """Ray Data's context for skutag's pipelines: no progress bars (skutag has its own), quiet."""
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
@@ -440,7 +537,62 @@ def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStat
     # the pool's first workers are up (on whichever nodes) before any chunk is handed out; a cluster that
     # cannot host them fails with a timeout instead of waiting for ever
     ctx.wait_for_min_actors_s = WAIT_FOR_WORKERS_S
-    ds = ray.data.read_datasource(_datasource(job.files, job.chunksize), num_cpus=READ_CPUS)
+    return ctx
+
+
+@contextlib.contextmanager
+def reject_file(target: str | None) -> Iterator[RejectSink]:
+    """A sink writing ``target`` (a local path or a URI: written locally, uploaded when the block ends without
+    error); None counts the rejects only."""
+    if target is None:
+        with RejectSink(None, keep=0) as sink:
+            yield sink
+        return
+    if not is_uri(target):
+        with RejectSink(Path(target), keep=0) as sink:
+            yield sink
+        return
+    tmp = tempfile.mkdtemp(prefix="skutag-rejects-")
+    try:
+        local = Path(tmp) / REJECTS_FILE
+        with RejectSink(local, keep=0) as sink:
+            yield sink
+        upload(local, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _StoreWriter:
+    """The driver's side of ``--db``: the records of answered chunks, written in transactions of ``STORE_BATCH``."""
+
+    def __init__(self, db: str) -> None:
+        self.store = TagStore(db)
+        self.pending: list[PredictionRecord] = []
+        self.stats = BulkStats()
+
+    def add(self, answer: str) -> None:
+        self.pending += [PredictionRecord(**r) for r in json.loads(answer)]
+        while len(self.pending) >= STORE_BATCH:
+            self.flush(STORE_BATCH)
+
+    def flush(self, n: int | None = None) -> None:
+        batch, self.pending = self.pending[:n], self.pending[len(self.pending[:n]) :]
+        if not batch:
+            return
+        self.stats.model_version, self.stats.threshold = batch[0].model_version, batch[0].threshold
+        self.store.record_predictions(batch, actor=batch_actor(batch[0].model_version))
+        count_decisions(self.stats, batch)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStats:
+    """Run the pipeline from a process connected to the cluster; write the rejects, the store and the manifest."""
+    import ray.data
+
+    configure_data_context()
+    ds = ray.data.read_datasource(catalogue_datasource(job.files, job.chunksize), num_cpus=READ_CPUS)
     ds = ds.map_batches(
         ChunkPredictor,
         fn_constructor_kwargs={
@@ -450,6 +602,7 @@ def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStat
             "k": job.k,
             "front": job.front,
             "fault": job.fault,
+            "store": job.store,
         },
         batch_size=None,
         batch_format="pandas",
@@ -458,14 +611,14 @@ def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStat
         num_gpus=job.gpus_per_worker or None,
     )  # Ray Data's actor pools restart a dead actor and retry its chunk (max_restarts=-1, max_task_retries=-1)
     stats = RayPredictStats(workers=job.max_workers)
-    reject_dir = tempfile.mkdtemp(prefix="skutag-rejects-") if is_uri(job.out) else None
-    reject_path = Path(reject_dir) / REJECTS_FILE if reject_dir else Path(join(job.out, REJECTS_FILE))
+    writer = _StoreWriter(job.db) if job.db is not None else None
     shards: list[str] = []
     seen: set[str] = set()
     cpu: dict[int, float] = {}
+    store_rejected = 0
     t1 = time.perf_counter()
     try:
-        with RejectSink(reject_path, keep=0) as sink:
+        with reject_file(join(job.out, REJECTS_FILE) if job.out is not None else None) as sink:
             for batch in ds.iter_batches(batch_size=None, batch_format="pandas"):
                 for rec in batch.to_dict("records"):
                     if rec["key"] in seen:  # a chunk done twice (never expected: a failed try answers nothing)
@@ -474,6 +627,9 @@ def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStat
                     seen.add(rec["key"])
                     for entry in json.loads(rec["rejects"]):
                         sink.add_entry(entry)
+                    if writer is not None:
+                        writer.add(rec["records"])
+                        store_rejected += int(rec["store_rejects"])
                     if rec["shard"]:
                         shards.append(rec["shard"])
                     stats.rows_read += int(rec["rows_in"])
@@ -483,24 +639,31 @@ def _run_job(job: _Job, on_rows: Callable[[int], None] | None) -> RayPredictStat
                     cpu[int(rec["pid"])] = max(cpu.get(int(rec["pid"]), 0.0), float(rec["cpu_s"]))
                     if on_rows is not None:
                         on_rows(int(rec["rows_in"]))
+            if writer is not None:
+                writer.flush()
             stats.rows_rejected = sink.count
-        if reject_dir is not None:
-            upload(reject_path, join(job.out, REJECTS_FILE))
     finally:
-        if reject_dir is not None:
-            shutil.rmtree(reject_dir, ignore_errors=True)
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        stats.store = writer.stats
+        stats.store.rows_read = stats.rows_read
+        stats.store.rows_rejected = store_rejected
     stats.run_s = time.perf_counter() - t1
     stats.worker_cpu_s = sum(cpu.values())
     stats.shards = len(shards)
-    manifest = {
-        "files": job.files,
-        "shards": sorted(shards),
-        "rejects": REJECTS_FILE,
-        "rows_read": stats.rows_read,
-        "rows_written": stats.rows_written,
-        "rows_rejected": stats.rows_rejected,
-        "nodes": stats.nodes,
-        "worker_pids": sorted(stats.pids),
-    }
-    write_text(join(job.out, MANIFEST_FILE), json.dumps(manifest, indent=2) + "\n")
+    if job.out is not None:
+        manifest = {
+            "files": job.files,
+            "shards": sorted(shards),
+            "rejects": REJECTS_FILE,
+            "rows_read": stats.rows_read,
+            "rows_written": stats.rows_written,
+            "rows_rejected": stats.rows_rejected,
+            "nodes": stats.nodes,
+            "worker_pids": sorted(stats.pids),
+        }
+        if stats.store is not None:
+            manifest["rows_stored"] = stats.store.rows_stored
+        write_text(join(job.out, MANIFEST_FILE), json.dumps(manifest, indent=2) + "\n")
     return stats

@@ -15,7 +15,8 @@ from skutag.catalogue.rejects import EMPTY_TEXT, RejectSink, reject_rows
 from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.log import get_logger
 from skutag.serving.tagger import Tagger, load_served_model
-from skutag.store import TagStore
+from skutag.store import PredictionRecord, TagStore
+from skutag.store.tables import DECISION_AUTO, DECISION_REVIEW
 
 log = get_logger(__name__)
 
@@ -51,6 +52,31 @@ def _products(chunk: pd.DataFrame, tagger: Tagger, id_col: str | None, source: s
     return out
 
 
+def store_records(
+    tagger: Tagger, chunk: pd.DataFrame, id_column: str | None, source: str, rejects: RejectSink
+) -> list[PredictionRecord]:
+    """The records one chunk read by :func:`iter_catalogue` adds to the store: one per row with text (rows without
+    any go to ``rejects``). The one per-chunk rule of ``predict --db``, in one process or on a Ray cluster
+    (:mod:`skutag.workflows.predict_ray`)."""
+    id_col = _id_column([str(c) for c in chunk.columns], id_column)
+    products = _products(chunk, tagger, id_col, source)
+    empty = np.array([not tagger.has_text(p) for p in products], dtype=bool)
+    reject_rows(rejects, chunk, empty, EMPTY_TEXT, source=source, column=tagger.served.model.text_columns_[0])
+    return tagger.tag([p for p, e in zip(products, empty, strict=True) if not e])
+
+
+def count_decisions(stats: BulkStats, records: Sequence[PredictionRecord]) -> None:
+    """Add ``records`` (just written) to the stored, auto-accepted and to-review counts."""
+    stats.rows_stored += len(records)
+    stats.auto_accepted += sum(r.decision == DECISION_AUTO for r in records)
+    stats.needs_review += sum(r.decision == DECISION_REVIEW for r in records)
+
+
+def batch_actor(model_version: str) -> str:
+    """Who the audit log says wrote a bulk run's predictions."""
+    return f"batch:{model_version}"
+
+
 def predict_into_store(
     model_dir: str | Path,
     data: str | Path | Sequence[str | Path],
@@ -77,16 +103,9 @@ def predict_into_store(
         for path in paths:
             for chunk in iter_catalogue(path, chunksize=chunksize, rejects=sink):
                 stats.rows_read += len(chunk)
-                id_col = _id_column([str(c) for c in chunk.columns], id_column)
-                products = _products(chunk, tagger, id_col, str(path))
-                empty = np.array([not tagger.has_text(p) for p in products], dtype=bool)
-                reject_rows(sink, chunk, empty, EMPTY_TEXT, source=str(path), column=served.model.text_columns_[0])
-                keep = [p for p, e in zip(products, empty, strict=True) if not e]
-                records = tagger.tag(keep)
-                store.record_predictions(records, actor=f"batch:{served.version}")
-                stats.rows_stored += len(records)
-                stats.auto_accepted += sum(r.decision == "auto_accepted" for r in records)
-                stats.needs_review += sum(r.decision == "needs_review" for r in records)
+                records = store_records(tagger, chunk, id_column, str(path), sink)
+                store.record_predictions(records, actor=batch_actor(served.version))
+                count_decisions(stats, records)
                 if on_rows is not None:
                     on_rows(len(chunk))
         stats.rows_rejected = sink.count
