@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,13 @@ from tqdm.auto import tqdm
 from skutag.log import get_logger
 from skutag.trainer.arguments import TrainingArguments
 from skutag.trainer.callbacks import CurveLogger, EarlyStopping
-from skutag.trainer.checkpoint import has_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint, write_checkpoint
+from skutag.trainer.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
 from skutag.trainer.collator import PaddingCollator, bucket_batches
 from skutag.trainer.device import autocast, resolve_device, seed_everything
 from skutag.trainer.distributed import Distributed, shard_batch
@@ -164,7 +171,10 @@ class Trainer:
             figures = {"epoch": float(epoch), "batch": float(batch), "step": float(step)}
             if batch == 0 and self.curves.history:
                 figures.update(self.curves.history[-1])
-            write = lambda folder: write_checkpoint(folder, model, optimizer, scheduler, state, best_weights)  # noqa: E731
+
+            def write(folder: Path) -> None:
+                write_checkpoint(folder, model, optimizer, scheduler, state, best_weights)
+
             dist.report(figures, write if rank0 else None)
 
         bar = tqdm(total=total, initial=step, desc="fine-tuning", unit="step", disable=not args.progress_bar or None)

@@ -92,6 +92,9 @@ class RayDistributed:
         with tempfile.TemporaryDirectory(prefix="skutag-checkpoint-") as folder:
             write(Path(folder))
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder), checkpoint_dir_name=name)
+        # the controller registers reports when it next polls the workers: wait for it, so that a checkpoint the
+        # loop has gone past is one a restart resumes from (a worker killed before the poll would lose it)
+        ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED)
 
     def after_step(self, epoch: int, batch: int, step: int) -> None:
         if self.probe is None:
