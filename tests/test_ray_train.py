@@ -24,7 +24,12 @@ from conftest_store import shared_data
 from ray_support import CLI, ROOT, SRC, LocalCluster
 from skutag.trainer.distributed import shard_batch
 
-CATEGORIES = ("64000000_Personal Accessories", "77000000_Automotive", "65000000_Computing", "73000000_Kitchen Merchandise")
+CATEGORIES = (
+    "64000000_Personal Accessories",
+    "77000000_Automotive",
+    "65000000_Computing",
+    "73000000_Kitchen Merchandise",
+)  # noqa: E501
 PER_CATEGORY = 60
 EPOCHS = 3
 #: 216 training rows (a tenth held out) in batches of 16: 14 steps an epoch
@@ -95,7 +100,7 @@ def test_a_worker_killed_mid_epoch_resumes_from_its_checkpoint(tmp_path: Path) -
     # the restarted group began where the first epoch's checkpoint left off, not at step 0, and finished the run
     assert ran["resumed_at_steps"] == [steps_per_epoch]
     assert ran["steps"] == EPOCHS * steps_per_epoch
-    assert f"resumed at {steps_per_epoch}" in stdout
+    assert f"resumed at step {steps_per_epoch}" in stdout
     started = {int(p["pid"]) for p in probes(probe)}
     assert int(victim["pid"]) in started and len(started) == 4  # two workers, then two new ones
     assert len(card["params"]) and card["params"]["epochs"] == EPOCHS

@@ -146,7 +146,7 @@ def train(
     if ran:
         resumed = ", ".join(str(s) for s in ran["resumed_at_steps"]) or "none"
         out.print(
-            f"Ray Train: {ran['workers']} workers ({ran['backend']}), {ran['steps']} steps, resumed at: {resumed}"
+            f"Ray Train: {ran['workers']} workers ({ran['backend']}), {ran['steps']} steps, resumed at step {resumed}"
         )
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
