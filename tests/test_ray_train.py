@@ -1,8 +1,8 @@
 """`skutag train --model transformer --ray` on a real two-node Ray cluster (two `ray start` processes of 1 CPU on
 this machine): two Ray Train workers fine-tune MiniLM data-parallel (DDP over gloo) on real MWPD titles; one worker
-process is SIGKILLed in the middle of the second epoch; Ray Train restarts the group, the loop resumes from the
+process is SIGKILLed in the middle of the second (last) epoch; Ray Train restarts the group, the loop resumes from the
 checkpoint of the first epoch, the run finishes, and the model directory it writes predicts valid paths with
-`skutag predict`. Select with ``-m ray``."""
+`skutag predict`. Select with ``-m ray``; about 2 minutes on 2 idle cores, most of it Ray starting processes."""
 
 from __future__ import annotations
 
@@ -29,11 +29,12 @@ CATEGORIES = (
     "77000000_Automotive",
     "65000000_Computing",
     "73000000_Kitchen Merchandise",
-)  # noqa: E501
+)
 PER_CATEGORY = 60
-EPOCHS = 3
-#: 216 training rows (a tenth held out) in batches of 16: 14 steps an epoch
-PARAMS = {"epochs": EPOCHS, "batch_size": 16, "max_length": 16, "train_layers": 1, "patience": 0}
+EPOCHS = 2
+#: 216 training rows (a tenth held out) in batches of 16: 14 steps an epoch. Torch runtime: no ONNX export (seconds
+#: that prove nothing here: the directory is written by the local code path).
+PARAMS = {"epochs": EPOCHS, "batch_size": 16, "max_length": 16, "train_layers": 1, "patience": 0, "runtime": "torch"}
 
 
 def mwpd_slice(tmp: Path) -> tuple[Path, Path, set[tuple[str, str]]]:
@@ -104,14 +105,15 @@ def test_a_worker_killed_mid_epoch_resumes_from_its_checkpoint(tmp_path: Path) -
     started = {int(p["pid"]) for p in probes(probe)}
     assert int(victim["pid"]) in started and len(started) == 4  # two workers, then two new ones
     assert len(card["params"]) and card["params"]["epochs"] == EPOCHS
-    assert [r["epoch"] for r in json.loads((model / "transformer.json").read_text("utf-8"))["history"]] == [1, 2, 3]
+    assert [r["epoch"] for r in json.loads((model / "transformer.json").read_text("utf-8"))["history"]] == [1, 2]
+
+    from typer.testing import CliRunner
+
+    from skutag.cli.main import app
 
     out = tmp_path / "predictions.csv"
-    predicted = subprocess.run(
-        [sys.executable, "-c", CLI, "predict", str(model), str(rows_in), "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert predicted.returncode == 0, predicted.stderr[-4000:]
+    predicted = CliRunner().invoke(app, ["predict", str(model), str(rows_in), "--out", str(out)])
+    assert predicted.exit_code == 0, predicted.output
     got = pd.read_csv(out, dtype=str)
     assert len(got) == 40
     assert set(zip(got["level_1"], got["level_2"], strict=True)) <= paths  # every prediction a trained path
@@ -124,3 +126,17 @@ def test_each_rank_takes_its_share_of_a_batch() -> None:
     assert [len(s) for s in shares] == [3, 2, 2]
     assert [shard_batch(np.array([5]), r, 2).tolist() for r in range(2)] == [[5], [5]]  # never empty
     assert shard_batch(batch, 0, 1) is batch
+
+
+def test_ray_options_ask_for_ray_and_a_transformer(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from skutag.cli.main import app
+
+    (tmp_path / "t.csv").write_text("name,cat\nred shirt,clothes\n", encoding="utf-8")
+    base = ["train", str(tmp_path / "t.csv"), "--text", "name", "--label", "cat", "--out", str(tmp_path / "m")]
+    result = CliRunner().invoke(app, [*base, "--model", "transformer", "--workers", "2"])
+    assert result.exit_code == 2 and "go with --ray" in result.output
+    result = CliRunner().invoke(app, [*base, "--ray"])  # --model linear
+    assert result.exit_code != 0 and "--ray fine-tunes --model transformer" in result.output
+    assert not (tmp_path / "m").exists()

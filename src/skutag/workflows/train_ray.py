@@ -49,6 +49,8 @@ T = TypeVar("T")
 PROBE_ENV = "SKUTAG_RAY_TRAIN_PROBE"
 #: Restarts of the worker group after a failure before the run gives up.
 MAX_FAILURES = 3
+#: Ray's switch back to the Ray Train API of before 2.5x (no committed-checkpoint wait, no rank-0 broadcast)
+V2_FLAG = "RAY_TRAIN_V2_ENABLED"
 
 
 class RayDistributed:
@@ -270,9 +272,11 @@ def train_model_ray(
     sized by ``ray_init``). Checkpoints go to ``storage`` (a local path, shared by every node on a multi-node
     cluster, or a URI such as ``s3://bucket/prefix``); by default ``OUT.ray-train/`` beside the model directory,
     removed once the model is saved. ``max_failures``: restarts of the worker group after a worker died."""
-    importlib.import_module("ray.train")  # first: without the ray extra, say so before any work
     if model != "transformer":
         raise ConfigError(f"--ray fine-tunes --model transformer; {model!r} trains in one process")
+    if os.environ.get(V2_FLAG, "1").lower() in ("0", "false", "no"):
+        raise ConfigError(f"--ray needs Ray Train's current API: unset {V2_FLAG} (it is {os.environ[V2_FLAG]!r})")
+    importlib.import_module("ray.train")  # without the ray extra, say so before any work
     paths = [data] if isinstance(data, str | Path) else list(data)
     keep = storage is not None
     target = str(storage) if storage is not None else str(Path(out).absolute()) + ".ray-train"
