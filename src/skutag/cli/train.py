@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -71,12 +73,39 @@ def train(
         "--group",
         help="--model extractor: the column whose value decides which attributes a row has (default: category).",
     ),
+    use_ray: bool = typer.Option(
+        False, "--ray", help="--model transformer: fine-tune data-parallel on a Ray cluster (Ray Train, DDP)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="With --ray: the cluster, auto, HOST:PORT or ray://HOST:PORT (default: a local one)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="With --ray: training workers (default: one per GPU, else as the CPUs hold)."
+    ),
+    cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", help="With --ray: CPUs (threads) per worker."),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="With --ray: where checkpoints go, a path every node reaches or s3://... (default: OUT.ray-train, "
+        "removed after the run).",
+    ),
 ) -> None:
     """Train a model; prints validation figures when --valid is given."""
     from rich.status import Status
 
     from skutag.errors import ConfigError
-    from skutag.workflows.train import train_model
+    from skutag.workflows.train import TrainResult, train_model
+
+    fit: Callable[..., TrainResult] = train_model
+    if use_ray:
+        from skutag.workflows.train_ray import train_model_ray
+
+        fit = partial(
+            train_model_ray, address=address, workers=workers, cpus_per_worker=cpus_per_worker, storage=storage
+        )
+    elif address is not None or workers is not None or storage is not None:
+        console.print("[bold red]error:[/] --address, --workers and --storage go with --ray")
+        raise typer.Exit(code=2)
 
     with cli_errors():
         try:
@@ -84,15 +113,15 @@ def train(
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--params is not valid JSON: {exc}") from None
         if model in PART_MODELS:
-            if tune:
-                raise ConfigError("--tune is for --model ensemble (tuned, then refitted on the rows)")
+            if tune or use_ray:
+                raise ConfigError(f"{'--ray' if use_ray else '--tune'} is not for --model {model}")
             _train_part(model, data, out_dir, text, attributes, tags, group, hyper, valid, rejects)
             return
         if not label:
             raise ConfigError(f"--label is required for --model {model} (the category label column(s))")
         part_params = {k: hyper.pop(k) for k in ("attributes", "tags") if k in hyper}
         with Status("training", console=console) as status:
-            result = train_model(
+            result = fit(
                 data,
                 text=split_csv(text),
                 label=split_csv(label),
@@ -113,6 +142,12 @@ def train(
         weights = ", ".join(f"{w:g}" for w in tuning.get("weights", []))
         refit = f"; refitted {', '.join(tuning['refit'])} on training + tuning rows" if tuning.get("refit") else ""
         out.print(f"tuned on {tuning['rows']:,} rows: {tuning.get('blend')} blend, weights {weights}{refit}")
+    ran = result.meta.get("distributed")
+    if ran:
+        resumed = ", ".join(str(s) for s in ran["resumed_at_steps"]) or "none"
+        out.print(
+            f"Ray Train: {ran['workers']} workers ({ran['backend']}), {ran['steps']} steps, resumed at step {resumed}"
+        )
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if result.validation is not None:

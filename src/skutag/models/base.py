@@ -30,6 +30,7 @@ from skutag.models.card import open_artefact, read_meta, save_artefact
 
 if TYPE_CHECKING:
     from skutag.taxonomy import Taxonomy
+    from skutag.trainer.distributed import LoopRunner
 
 log = get_logger(__name__)
 
@@ -114,9 +115,13 @@ class CategoryModel(ABC):
     tunes_then_trains: ClassVar[bool] = False
     #: :meth:`predict_tags`: a {tag: score} dict per row beside the category.
     extracts_tags: ClassVar[bool] = False
+    #: ``fit`` runs its training loop through :attr:`loop_runner` when one is set (``skutag train --ray``).
+    trains_distributed: ClassVar[bool] = False
 
     #: Called with each training step's message (the CLI's status line). Not a hyperparameter: never saved or cloned.
     progress: Callable[[str], None] | None = None
+    #: Where a :attr:`trains_distributed` kind's training loop runs (None: in this process). Not a hyperparameter.
+    loop_runner: LoopRunner | None = None
     #: Set by ``fit`` in kinds that score training rows out of fold (cross-validation or their own held-out split):
     #: what the train workflow calibrates the auto-accept threshold on without a validation file. Not saved (the
     #: card keeps the table made of it); None: the fit scored no unseen rows, such a model is not calibrated.

@@ -1,5 +1,10 @@
 """Training checkpoints: weights in safetensors, optimizer/scheduler/RNG state via ``torch.save`` (loaded with
-``weights_only=True``), progress in JSON. Written atomically, so a kill mid-save keeps the previous one."""
+``weights_only=True``), progress in JSON. Written atomically, so a kill mid-save keeps the previous one.
+
+:func:`write_checkpoint` / :func:`read_checkpoint` fill and read one checkpoint folder; :func:`save_checkpoint` /
+:func:`load_checkpoint` keep the local loop's ``DIR/last`` (swapped in atomically). A distributed run hands the
+folder to its framework instead (Ray Train uploads it to the run's storage and gives the newest back on restart).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,31 @@ STATE = "trainer_state.json"
 LAST = "last"
 
 
+def write_checkpoint(
+    folder: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: dict[str, Any],
+    best_weights: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write one checkpoint's files into ``folder`` (created when missing)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / WEIGHTS))
+    if best_weights is not None:
+        save_file({k: v.contiguous() for k, v in best_weights.items()}, str(folder / ("best_" + WEIGHTS)))
+    extra = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    torch.save(extra, folder / OPTIM)
+    (folder / STATE).write_text(json.dumps(state, indent=1), "utf-8")
+    return folder
+
+
 def save_checkpoint(
     directory: str | Path,
     model: torch.nn.Module,
@@ -30,18 +60,7 @@ def save_checkpoint(
     target = Path(directory) / LAST
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
-        tmp.mkdir(parents=True)
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(weights, str(tmp / WEIGHTS))
-        if best_weights is not None:
-            save_file({k: v.contiguous() for k, v in best_weights.items()}, str(tmp / ("best_" + WEIGHTS)))
-        extra = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-        }
-        torch.save(extra, tmp / OPTIM)
-        (tmp / STATE).write_text(json.dumps(state, indent=1), "utf-8")
+        write_checkpoint(tmp, model, optimizer, scheduler, state, best_weights)
     return target
 
 
@@ -49,11 +68,11 @@ def has_checkpoint(directory: str | Path | None) -> bool:
     return directory is not None and (Path(directory) / LAST / STATE).is_file()
 
 
-def load_checkpoint(
-    directory: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+def read_checkpoint(
+    folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-    """Restore model, optimizer, scheduler and RNG from ``directory/last``; return (trainer state, best weights)."""
-    src = pinned(Path(directory) / LAST)  # one checkpoint even if a save swaps the link meanwhile
+    """Restore model, optimizer, scheduler and RNG from one checkpoint folder; return (trainer state, best weights)."""
+    src = Path(folder)
     model.load_state_dict(load_file(str(src / WEIGHTS)))
     extra = torch.load(src / OPTIM, weights_only=True, map_location="cpu")
     optimizer.load_state_dict(extra["optimizer"])
@@ -63,3 +82,23 @@ def load_checkpoint(
     best = load_file(str(best_path)) if best_path.is_file() else None
     state: dict[str, Any] = json.loads((src / STATE).read_text("utf-8"))
     return state, best
+
+
+def load_checkpoint(
+    directory: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+    """Restore model, optimizer, scheduler and RNG from ``directory/last``; return (trainer state, best weights)."""
+    # one checkpoint even if a save swaps the link meanwhile
+    return read_checkpoint(pinned(Path(directory) / LAST), model, optimizer, scheduler)
+
+
+def final_weights(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The weights a finished run ends with: the best epoch's when the checkpoint kept them, else the last."""
+    best = Path(folder) / ("best_" + WEIGHTS)
+    return load_file(str(best if best.is_file() else Path(folder) / WEIGHTS))
+
+
+def read_state(folder: str | Path) -> dict[str, Any]:
+    """The trainer state (progress, history, outcome) of one checkpoint folder."""
+    state: dict[str, Any] = json.loads((Path(folder) / STATE).read_text("utf-8"))
+    return state

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from skutag.errors import ConfigError
 from skutag.trainer.arguments import TrainingArguments
+from skutag.trainer.distributed import Distributed
 from skutag.trainer.loop import EvalFn, LossFn, Trainer, TrainOutcome
 from skutag.trainer.losses import class_weights, level_loss
 
@@ -89,7 +90,9 @@ class DistillationTrainer(Trainer):
         #: the last batches' soft (KL) and hard parts of the loss, summed and counted: what the student learnt from
         self.parts = {"kl": 0.0, "hard": 0.0, "rows": 0.0, "labelled_rows": 0.0}
 
-    def train(self, ids: Sequence[Sequence[int]], targets: dict[str, Any]) -> TrainOutcome:
+    def train(
+        self, ids: Sequence[Sequence[int]], targets: dict[str, Any], dist: Distributed | None = None
+    ) -> TrainOutcome:
         """Train on ``ids`` with the ``y`` (class per level) and ``row`` (index into ``teacher``) targets."""
         if "row" not in targets or "y" not in targets:
             raise ConfigError("distillation needs the 'row' and 'y' targets of each training row")
@@ -103,7 +106,7 @@ class DistillationTrainer(Trainer):
                 for lv, n in enumerate(n_classes)
             ]
         self.paths = self.paths.to(self.device)
-        return super().train(ids, targets)
+        return super().train(ids, targets, dist)
 
     def distillation_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = model(batch["input_ids"], batch["attention_mask"])

@@ -1,6 +1,7 @@
 """A small, resumable training loop: AdamW with separate encoder/head learning rates, warm-up then linear
 decay, gradient accumulation, clipping, bf16 autocast on GPU, early stopping on a validation score,
-checkpoints with resume after a kill, and per-epoch curves (PNG + TensorBoard) with a progress bar."""
+checkpoints with resume after a kill, and per-epoch curves (PNG + TensorBoard) with a progress bar. The same loop
+runs each process of a data-parallel run (:mod:`skutag.trainer.distributed`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,9 +19,16 @@ from tqdm.auto import tqdm
 from skutag.log import get_logger
 from skutag.trainer.arguments import TrainingArguments
 from skutag.trainer.callbacks import CurveLogger, EarlyStopping
-from skutag.trainer.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from skutag.trainer.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
 from skutag.trainer.collator import PaddingCollator, bucket_batches
 from skutag.trainer.device import autocast, resolve_device, seed_everything
+from skutag.trainer.distributed import Distributed, shard_batch
 
 log = get_logger(__name__)
 
@@ -41,6 +50,25 @@ class TrainOutcome:
     resumed_from_step: int | None = None
     stopped_early: bool = False
     seconds: float = 0.0
+    #: the step each restart of the run resumed at, oldest first (a run that never stopped: empty)
+    resumes: list[int] = field(default_factory=list)
+
+
+def outcome_from_state(state: dict[str, Any]) -> TrainOutcome:
+    """What a run came to, from the trainer state of its last checkpoint (a distributed run's driver reads it)."""
+    patience = int(state["args"]["patience"])
+    stop = state["early_stopping"]
+    best = float(stop["best"])
+    resumes = [int(s) for s in state.get("resumes", [])]
+    return TrainOutcome(
+        epochs_run=int(state["epoch"]),
+        steps=int(state["step"]),
+        best_score=best if math.isfinite(best) else None,
+        history=list(state.get("history", [])),
+        resumed_from_step=resumes[-1] if resumes else None,
+        stopped_early=patience > 0 and int(stop["bad"]) >= patience,
+        resumes=resumes,
+    )
 
 
 def make_optimizer(groups: list[dict[str, Any]], weight_decay: float) -> torch.optim.Optimizer:
@@ -87,12 +115,19 @@ class Trainer:
         self.device = resolve_device(args.device, args.num_threads)
         self.curves = CurveLogger(args.log_dir)
 
-    def train(self, ids: Sequence[Sequence[int]], targets: dict[str, Any]) -> TrainOutcome:
+    def train(
+        self, ids: Sequence[Sequence[int]], targets: dict[str, Any], dist: Distributed | None = None
+    ) -> TrainOutcome:
+        """Run the loop. ``dist``: this process is one rank of a data-parallel run; it trains on its share of each
+        batch, resumes from the checkpoint ``dist`` hands it, and checkpoints through ``dist`` (not
+        ``checkpoint_dir``)."""
         args = self.args
         t0 = time.perf_counter()
         cpu0 = time.process_time()
         seed_everything(args.seed)
         model = self.model.to(self.device)
+        run = dist.wrap(model) if dist is not None else model  # what the forward and backward passes go through
+        rank0 = dist is None or dist.rank == 0
         lengths = [len(s) for s in ids]
         n_batches = math.ceil(len(ids) / args.batch_size)
         steps_per_epoch = math.ceil(n_batches / args.grad_accum)
@@ -104,17 +139,24 @@ class Trainer:
         stopper = EarlyStopping(args.patience)
         best_weights: dict[str, torch.Tensor] | None = None
         start_epoch, skip, step, resumed = 0, 0, 0, None
-        if has_checkpoint(args.checkpoint_dir):
+        resumes: list[int] = []
+        restored: tuple[dict[str, Any], dict[str, torch.Tensor] | None] | None = None
+        if dist is not None:
+            restored = dist.restore(lambda folder: read_checkpoint(folder, model, optimizer, scheduler))
+        elif has_checkpoint(args.checkpoint_dir):
             assert args.checkpoint_dir is not None
-            state, best_weights = load_checkpoint(args.checkpoint_dir, model, optimizer, scheduler)
+            restored = load_checkpoint(args.checkpoint_dir, model, optimizer, scheduler)
+        if restored is not None:
+            state, best_weights = restored
             start_epoch, skip, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
             stopper.load(state["early_stopping"])
             self.curves.load(state.get("history", []))
             resumed = step
+            resumes = [*state.get("resumes", []), step]
             log.info("resuming from checkpoint at epoch %d, batch %d (step %d)", start_epoch + 1, skip, step)
 
         def checkpoint(epoch: int, batch: int) -> None:
-            if args.checkpoint_dir is None:
+            if dist is None and args.checkpoint_dir is None:
                 return
             state = {
                 "epoch": epoch,
@@ -122,14 +164,26 @@ class Trainer:
                 "step": step,
                 "early_stopping": stopper.state(),
                 "history": self.curves.history,
+                "resumes": resumes,
                 "args": args.to_dict(),
             }
-            save_checkpoint(args.checkpoint_dir, model, optimizer, scheduler, state, best_weights)
+            if dist is None:
+                assert args.checkpoint_dir is not None
+                save_checkpoint(args.checkpoint_dir, model, optimizer, scheduler, state, best_weights)
+                return
+            figures = {"epoch": float(epoch), "batch": float(batch), "step": float(step)}
+            if batch == 0 and self.curves.history:
+                figures.update(self.curves.history[-1])
+
+            def write(folder: Path) -> None:
+                write_checkpoint(folder, model, optimizer, scheduler, state, best_weights)
+
+            dist.report(figures, write if rank0 else None)
 
         bar = tqdm(total=total, initial=step, desc="fine-tuning", unit="step", disable=not args.progress_bar or None)
-        stopped_early = False
+        stopped_early = stopper.should_stop  # a run resumed from its last checkpoint after it stopped early
         epochs_run = start_epoch
-        done = step >= total
+        done = step >= total or stopped_early
         for epoch in range(start_epoch, args.epochs):
             if done:
                 break
@@ -139,12 +193,12 @@ class Trainer:
             first = skip if epoch == start_epoch else 0
             optimizer.zero_grad(set_to_none=True)
             for bi in range(first, len(batches)):
-                idx = batches[bi]
+                idx = batches[bi] if dist is None else shard_batch(batches[bi], dist.rank, dist.world_size)
                 sub = {k: (v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx]) for k, v in targets.items()}
                 batch = self.collator([ids[i] for i in idx], **sub)
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 with autocast(self.device, args.mixed_precision):
-                    loss = self.compute_loss(model, batch)
+                    loss = self.compute_loss(run, batch)
                 (loss / args.grad_accum).backward()
                 losses.append(float(loss.detach()))
                 if (bi + 1) % args.grad_accum == 0 or bi + 1 == len(batches):
@@ -154,6 +208,8 @@ class Trainer:
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                     step += 1
+                    if dist is not None:
+                        dist.after_step(epoch, bi + 1, step)
                     bar.update(1)
                     bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", epoch=epoch + 1)
                     if step % 20 == 0:
@@ -177,9 +233,7 @@ class Trainer:
             record: dict[str, float] = {"epoch": float(epoch + 1), "train_loss": float(np.mean(losses or [0.0]))}
             record["lr_head"] = float(scheduler.get_last_lr()[-1])
             if self.evaluate is not None:
-                model.eval()
-                with torch.inference_mode():
-                    metrics = self.evaluate(model)
+                metrics = dist.from_rank0(self._evaluate) if dist is not None else self._evaluate()
                 record.update({f"valid_{k}": float(v) for k, v in metrics.items()})
                 if stopper.improved(float(metrics["score"])):
                     best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -206,4 +260,12 @@ class Trainer:
             resumed_from_step=resumed,
             stopped_early=stopped_early,
             seconds=time.perf_counter() - t0,
+            resumes=resumes,
         )
+
+    def _evaluate(self) -> dict[str, float]:
+        """The validation figures of the model as it is now (the unwrapped model: no collective calls)."""
+        assert self.evaluate is not None
+        self.model.eval()
+        with torch.inference_mode():
+            return {k: float(v) for k, v in self.evaluate(self.model).items()}

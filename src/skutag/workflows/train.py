@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from skutag.models.base import CategoryModel
 from skutag.models.card import library_versions
 from skutag.models.registry import create_model
 from skutag.workflows.evaluate import evaluate_scored
+
+if TYPE_CHECKING:
+    from skutag.trainer.distributed import LoopRunner
 
 log = get_logger(__name__)
 
@@ -73,6 +76,7 @@ def train_model(
     tune: str | Path | Sequence[str | Path] | None = None,
     rejects: str | Path | RejectSink | None = None,
     progress: Callable[[str], None] | bool | None = True,
+    loop_runner: LoopRunner | None = None,
 ) -> TrainResult:
     """Read and concatenate ``data``, fit a ``model`` (a registry name), evaluate on ``valid``, save to ``out``.
 
@@ -89,6 +93,10 @@ def train_model(
     ``progress``: what is being done, step by step (reading, each fitting step, evaluating, saving), as
     timestamped lines on stderr by default, so that a long fit is never silent; a callable gets the messages
     instead (the CLI shows them in a spinner), ``False`` keeps quiet.
+
+    ``loop_runner``: run the fine-tuning loop there (``skutag train --ray``: data-parallel on a Ray cluster); the
+    steps before and after it, and the directory written, are those of a local run, plus the card's ``distributed``
+    entry (the runner's ``card``).
     """
     if progress is True:
         progress = StderrProgress()
@@ -109,6 +117,10 @@ def train_model(
             log.warning("%s", deepest)
             warnings.append(deepest)
         est = create_model(model, **(params or {}))
+        if loop_runner is not None:
+            if not est.trains_distributed:
+                raise ConfigError(f"distributed training is for --model transformer, not {model!r}")
+            est.loop_runner = loop_runner
         tuning = None
         tune_rejected = 0
         if tune is not None:
@@ -177,6 +189,8 @@ def train_model(
     }
     if warnings:
         meta["warnings"] = warnings
+    if loop_runner is not None:
+        meta["distributed"] = dict(loop_runner.card)
     if tuning is not None and tune is not None:
         meta["tuning"] = {
             "data": [str(p) for p in _paths(tune)],

@@ -115,12 +115,17 @@ def freeze_lower_layers(encoder: Any, train_layers: int | None, word_embeddings:
 
     ``word_embeddings`` (default) also freezes the token embedding matrix: on MiniLM it is half of the
     parameters, costs a dense gradient and an optimizer update every step, and barely moves in fine-tuning.
+    The pooler is always frozen: skutag pools the token states itself, so it never gets a gradient (trainable, it
+    only stalls data-parallel training, which waits for every trainable parameter's gradient).
     """
     if train_layers is not None:
         n = num_layers(encoder)
         keep = {f"layer.{i}." for i in range(max(0, n - train_layers), n)}
         for name, param in encoder.named_parameters():
-            param.requires_grad = any(k in name for k in keep) or (train_layers > 0 and "pooler" in name)
+            param.requires_grad = any(k in name for k in keep)
+    for name, param in encoder.named_parameters():
+        if name.startswith("pooler."):
+            param.requires_grad = False
     if word_embeddings:
         for name, param in encoder.named_parameters():
             if name.endswith("word_embeddings.weight"):

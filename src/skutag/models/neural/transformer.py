@@ -12,8 +12,10 @@ mixed with the heads' path distribution (see :mod:`skutag.models.neighbours.knn`
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Self, cast
@@ -118,6 +120,38 @@ def fit_neighbour_index(
     return index, mixed
 
 
+@dataclass
+class _FitPlan:
+    """The rows of one fit, prepared: all rows' class targets, the training rows' positions, token ids and targets,
+    the held-out (or validation) rows' token ids and targets, and whether those were taken from the training rows."""
+
+    n_rows: int
+    train_idx: np.ndarray
+    all_y: np.ndarray
+    ids: list[list[int]]
+    v_ids: list[list[int]]
+    v_y: np.ndarray
+    held_from_train: bool
+    hold_idx: np.ndarray | None = None
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.all_y[self.train_idx]
+
+
+def worker_trainer(
+    params: dict[str, Any],
+    texts: pd.DataFrame,
+    labels: pd.DataFrame,
+    valid: tuple[pd.DataFrame, pd.DataFrame] | None,
+) -> tuple[Trainer, list[list[int]], dict[str, Any]]:
+    """In a worker of a distributed fit: the trainer, token ids and targets a local fit of ``params`` on these rows
+    would train with (the same labels, split, tokenizer and initial network: the same data and seed)."""
+    model = TransformerModel(**params)
+    plan = model._prepare(texts, labels, valid)
+    return model._make_trainer(plan), plan.ids, {"y": plan.y}
+
+
 #: What the held-out rows of a neural fit also served: :attr:`~skutag.models.base.HeldOutScores.note`.
 HELD_OUT_NOTE = "they also chose its epoch, temperature and neighbour weight"
 
@@ -138,6 +172,7 @@ class TransformerModel(PathModel):
     supports_neighbours = True
     has_neighbour_index = True
     fit_takes_valid = True
+    trains_distributed = True
 
     def __init__(
         self,
@@ -251,12 +286,35 @@ class TransformerModel(PathModel):
         *,
         trainer: TrainerFactory | None = None,
     ) -> Self:
-        """Fine-tune; early stopping and calibration use ``valid`` when given, else a held-out fraction.
+        """Fine-tune; early stopping and calibration use ``valid`` when given, else a held-out fraction. With a
+        :attr:`loop_runner` the fine-tuning loop runs there (each worker prepares the same rows and network from
+        the same data and seed); the steps before and after it run here either way.
 
         ``trainer`` builds the training loop in place of :class:`~skutag.trainer.loop.Trainer` (same arguments): a
         subclass with its own loss, such as distillation's. Its targets are ``y`` (each training row's class per
         level) and ``row`` (the row's index in ``texts``); it is built once the label table is set, so it can read
         this model's :attr:`paths_`."""
+        plan = self._prepare(texts, labels, valid)
+        if self.loop_runner is None:
+            loop = self._make_trainer(plan, trainer)
+            self._say(f"fine-tuning on {len(plan.ids):,} rows ({len(plan.v_ids):,} held out) on {loop.device}")
+            outcome = loop.train(plan.ids, {"y": plan.y, "row": np.asarray(plan.train_idx, dtype=np.int64)})
+        else:
+            if trainer is not None:
+                raise ConfigError("a custom training loop (such as distillation's) does not run on Ray Train")
+            self._say(f"fine-tuning on {len(plan.ids):,} rows ({len(plan.v_ids):,} held out), distributed")
+            # a worker draws no bar and keeps no checkpoints or curves of its own: the runner keeps the checkpoints
+            quiet = {"progress_bar": False, "checkpoint_dir": None, "log_dir": None}
+            build = functools.partial(worker_trainer, {**self.get_params(), **quiet}, texts, labels, valid)
+            outcome, weights = self.loop_runner(build)
+            self.net_.load_state_dict(weights)
+        self._finish(plan, outcome)
+        return self
+
+    def _prepare(
+        self, texts: pd.DataFrame, labels: pd.DataFrame, valid: tuple[pd.DataFrame, pd.DataFrame] | None
+    ) -> _FitPlan:
+        """Labels, the held-out split, the tokenizer, the freshly initialised network and the tokenised rows."""
         self._validate_params()
         if len(texts) != len(labels):
             raise ConfigError(f"texts has {len(texts)} rows but labels has {len(labels)}")
@@ -266,6 +324,7 @@ class TransformerModel(PathModel):
         self.text_columns_ = [str(c) for c in texts.columns]
         strings = field_texts(texts, self.fields)
         held_from_train = valid is None
+        hold_idx = None
         if valid is not None:
             train_idx = np.arange(len(strings))
             v_enc = encode_labels(valid[1]) if len(valid[1]) else None
@@ -287,8 +346,13 @@ class TransformerModel(PathModel):
         ids = tokenize(self.tokenizer_, [strings[i] for i in train_idx], args.max_length)
         check_vocabulary(self.tokenizer_, ids, args.max_unknown, "titles")
         v_ids = tokenize(self.tokenizer_, v_strings, args.max_length) if v_strings else []
-        y = enc.y[train_idx]
-        weights = [class_weights(y[:, lv], len(c), args.class_weight_power) for lv, c in enumerate(self.classes_)]
+        return _FitPlan(len(strings), train_idx, enc.y, ids, v_ids, v_y, held_from_train, hold_idx)
+
+    def _make_trainer(self, plan: _FitPlan, trainer: TrainerFactory | None = None) -> Trainer:
+        """The training loop over the prepared network: class-weighted loss, the validation score, two learning
+        rates."""
+        args = self.args
+        weights = [class_weights(plan.y[:, lv], len(c), args.class_weight_power) for lv, c in enumerate(self.classes_)]
         device = resolve_device(args.device, args.num_threads)
         weights = [w.to(device) for w in weights]
 
@@ -302,40 +366,44 @@ class TransformerModel(PathModel):
             return torch.stack(losses).sum()
 
         def evaluate(model: torch.nn.Module) -> dict[str, float]:
-            logits = self._logits(v_ids, cast(HierClassifier, model), device)[0]
+            logits = self._logits(plan.v_ids, cast(HierClassifier, model), device)[0]
             pred = self.paths_[decode_paths(logits, self.paths_).argmax(axis=1)]
-            return level_f1(v_y, pred)
+            return level_f1(plan.v_y, pred)
 
         head_params = list(self.net_.heads.parameters())
         enc_params = [p for p in self.net_.encoder.parameters() if p.requires_grad]
         groups = [{"params": head_params, "lr": args.head_lr}]
         if enc_params:
             groups.insert(0, {"params": enc_params, "lr": args.encoder_lr})
-        loop = (trainer or Trainer)(
+        return (trainer or Trainer)(
             self.net_,
             args,
             compute_loss,
             groups,
-            evaluate=evaluate if len(v_ids) else None,
+            evaluate=evaluate if len(plan.v_ids) else None,
             pad_id=int(self.tokenizer_.pad_token_id or 0),
         )
-        self._say(f"fine-tuning on {len(ids):,} rows ({len(v_ids):,} held out) on {loop.device}")
-        outcome: TrainOutcome = loop.train(ids, {"y": y, "row": np.asarray(train_idx, dtype=np.int64)})
+
+    def _finish(self, plan: _FitPlan, outcome: TrainOutcome) -> None:
+        """After fine-tuning: the path temperature, the nearest-neighbour index and the held-out scores."""
+        device = resolve_device(self.args.device, self.args.num_threads)
         self.history_ = outcome.history
         self.outcome_ = outcome
         self.path_temperature_ = 1.0
         self.heldout_ = None
+        v_ids, v_y = plan.v_ids, plan.v_y
         v_logits, v_pooled = self._logits(v_ids, self.net_, device) if len(v_ids) else ([], None)
         if len(v_ids):
             logp = [torch.log_softmax(torch.from_numpy(lg).double(), 1).numpy() for lg in v_logits]
             self.path_temperature_ = fit_temperature(path_log_scores(logp, self.paths_), path_targets(v_y, self.paths_))
-        held_probs = self._fit_knn(ids, train_idx, enc.y, device, v_logits, v_pooled, v_y, held_from_train)
-        if held_from_train and len(v_ids):  # rows of an explicit validation set are not training rows
+        held_probs = self._fit_knn(
+            plan.ids, plan.train_idx, plan.all_y, device, v_logits, v_pooled, v_y, plan.held_from_train
+        )
+        if plan.held_from_train and len(v_ids):  # rows of an explicit validation set are not training rows
             if held_probs is None:
                 held_probs = decode_paths(v_logits, self.paths_, self.path_temperature_)
-            self.heldout_ = heldout_scores(held_probs, v_y, self.paths_, len(strings), HELD_OUT_NOTE, hold_idx)
+            self.heldout_ = heldout_scores(held_probs, v_y, self.paths_, plan.n_rows, HELD_OUT_NOTE, plan.hold_idx)
         self.net_.to("cpu")
-        return self
 
     def _fit_knn(
         self,
