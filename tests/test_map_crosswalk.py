@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mwpd_map_data import class_taxonomy, mwpd, write_jsonl
 from typer.testing import CliRunner
 
+from mwpd_map_data import class_taxonomy, mwpd, write_jsonl
 from skutag.cli.main import app
 from skutag.models.mapping.crosswalk import shop_category_key
 from skutag.taxonomy.sources import load_taxonomy_source
