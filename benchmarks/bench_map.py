@@ -21,9 +21,21 @@ the LLM stage), titles/s (product encoding + retrieval + reranking; the taxonomy
 cache, built once), and at threshold 0.5 (``--threshold 0.5``; by default ``skutag map`` auto-accepts
 nothing) the share of rows auto-accepted and their level-1 / deepest-level accuracy.
 
-``python -m benchmarks.bench_map [--sample N] [--fields title|all] [--only classes,gs1]`` prints the table and
-writes ``bench-out/map.{json,md}``; ``--quick`` maps 200 offers onto the classes only (checks the harness, not
-the numbers).
+``crosswalk`` (onto the classes): the shop's ``CategoryText`` as more evidence. Naively (``title | CategoryText``
+as the query), and by ``skutag map --crosswalk CategoryText`` (:mod:`skutag.models.mapping.crosswalk`: each
+normalised shop category mapped once by its own text and its products' mean retrieval probabilities, each row
+mixing its category's evidence in at ``--crosswalk-weight``; 1 = every row takes its category's path). Titles/s
+count the encoding of the products and of the shop categories.
+
+``labels-from`` (onto the classes): ``skutag train --labels-from``: MWPD *train* offers (10,012, labels dropped
+before anything reads them) mapped by ``skutag map`` (plain, and with the crosswalk), a linear model trained on
+those paths (title only; label noise filtered by cleanlab, or not), then scored on validation against the truth,
+beside the mapper that taught it. Titles/s: the linear model's prediction of the validation titles.
+
+``python -m benchmarks.bench_map [--sample N] [--fields title|all] [--only classes,gs1,crosswalk,labels-from]``
+prints the table and writes ``bench-out/map.{json,md}``; ``--train-sample N`` teaches the linear model on N train
+offers; ``--quick`` maps 200 offers onto the classes only, with the crosswalk, and teaches on 300 (checks the
+harness, not the numbers).
 """
 
 from __future__ import annotations
@@ -49,6 +61,9 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("hybrid + hierarchical", {"method": "hybrid", "reranker": "hierarchical"}),
 ]
 EXCLUDES = ("hybrid + hierarchical + Excludes penalty 0.5", {"method": "hybrid", "exclude_weight": 0.5})
+SETTINGS = ("classes", "gs1", "crosswalk", "labels-from")
+#: ``--crosswalk-weight`` values measured (0.7: the default).
+CROSSWALK_WEIGHTS = (0.7, 1.0)
 
 
 def _fix(name: str) -> str:
@@ -68,6 +83,20 @@ def class_paths() -> dict[tuple[str, ...], tuple[str, str, str]]:
             parts = [str(r[lv]).split("_", 1) for lv in LEVELS]
             out[tuple(_fix(p[1]) for p in parts)] = (parts[0][0], parts[1][0], parts[2][0])
     return out
+
+
+def classes_taxonomy(tmp: Path) -> tuple[Any, Any]:
+    """The ``classes`` taxonomy file written to ``tmp``: its source and a function path -> GPC codes."""
+    from skutag.taxonomy.sources import load_taxonomy_source
+
+    paths = class_paths()
+    file = tmp / "gs1-classes.txt"
+    file.write_text("\n".join(" > ".join(p) for p in paths) + "\n", encoding="utf-8")
+    return load_taxonomy_source(file), paths.__getitem__
+
+
+def _gold(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    return [tuple(str(r[lv]).split("_", 1)[0] for lv in LEVELS) for r in rows]
 
 
 def _queries(rows: list[dict[str, Any]], fields: str) -> list[str]:
@@ -96,17 +125,11 @@ def run_setting(setting: str, rows: list[dict[str, Any]], fields: str) -> list[d
     from skutag.taxonomy.sources import load_taxonomy_source
 
     queries = _queries(rows, fields)
-    gold = [tuple(str(r[lv]).split("_", 1)[0] for lv in LEVELS) for r in rows]
+    gold = _gold(rows)
     with tempfile.TemporaryDirectory() as tmp:
         if setting == "classes":
-            paths = class_paths()
-            file = Path(tmp) / "gs1-classes.txt"
-            file.write_text("\n".join(" > ".join(p) for p in paths) + "\n", encoding="utf-8")
-            source = load_taxonomy_source(file)
+            source, codes = classes_taxonomy(Path(tmp))
             levels = 3
-
-            def codes(path: tuple[str, ...]) -> tuple[str, ...]:
-                return paths[path]
         else:
             source = load_taxonomy_source("gs1")
             levels = 2
@@ -145,7 +168,110 @@ def run_setting(setting: str, rows: list[dict[str, Any]], fields: str) -> list[d
     return out
 
 
-def run(quick: bool = False, sample: int | None = None, fields: str = "title", only: tuple[str, ...] = ()) -> str:
+def run_crosswalk(rows: list[dict[str, Any]], fields: str) -> list[dict[str, Any]]:
+    """The shop's ``CategoryText`` as evidence, onto the classes: as part of the query, and by the crosswalk."""
+    from skutag.models.mapping import TaxonomyMapper
+    from skutag.models.mapping.crosswalk import CrosswalkBuilder
+
+    queries = _queries(rows, fields)
+    shop = [_fix(str(r.get("CategoryText") or "")) for r in rows]
+    gold = _gold(rows)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source, codes = classes_taxonomy(Path(tmp))
+        mapper = TaxonomyMapper(source)
+        t0 = time.perf_counter()
+        joined = [f"{q} | {c}" if c.strip() else q for q, c in zip(queries, shop, strict=True)]
+        result = mapper.map(joined, k=1)
+        variants: list[tuple[str, Any, float, dict[str, int]]] = [
+            ("query: title | CategoryText", result, time.perf_counter() - t0, {})
+        ]
+        for weight in CROSSWALK_WEIGHTS:
+            t0 = time.perf_counter()
+            builder = CrosswalkBuilder(mapper, group_weight=weight)
+            builder.add(queries, shop)
+            table = builder.finish(k=1)
+            prob, _ = builder.row_probabilities(len(queries))
+            result = mapper.map(queries, k=1, prob=prob)
+            extra = {"shop_categories": len(table.keys), "rows_with_one": int(table.products.sum())}
+            name = f"--crosswalk CategoryText, weight {weight:g}"
+            variants.append((name, result, time.perf_counter() - t0, extra))
+        for name, result, wall, extra in variants:
+            pred = [codes(p[0]) for p in result.paths]
+            row: dict[str, Any] = {"taxonomy": "classes", "variant": name, **_score(gold, pred, 3), **extra}
+            row["titles_s"] = len(queries) / wall
+            out.append(row)
+            print(markdown_table([row], list(row)), flush=True)
+    return out
+
+
+def _unlabelled(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Offers without their labels, as a catalogue file (what a cold-start shop has)."""
+    keep = ("ID", "Name", "Description", "CategoryText", "URL")
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps({k: r.get(k) for k in keep}, ensure_ascii=False) + "\n")
+    return path
+
+
+def run_labels_from(rows: list[dict[str, Any]], train_sample: int | None) -> list[dict[str, Any]]:
+    """``skutag train --labels-from``: linear models taught by the mapper's paths for MWPD train (no labels read),
+    scored on the validation ``rows`` against the truth."""
+    import pandas as pd
+
+    from skutag.workflows.map import map_files
+    from skutag.workflows.train_labels_from import train_from_mapping
+
+    train = _read("train")
+    if train_sample is not None and train_sample < len(train):
+        train = random.Random(0).sample(train, train_sample)
+    gold = _gold(rows)
+    valid = pd.DataFrame(
+        {"Name": [_fix(str(r.get("Name") or "")) or _fix(str(r.get("Description") or "")) for r in rows]}
+    )
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source, codes = classes_taxonomy(Path(tmp))
+        data = _unlabelled(train, Path(tmp) / "train.jsonl")
+        for teacher, crosswalk in (
+            ("hybrid + hierarchical", None),
+            ("--crosswalk CategoryText, weight 0.7", "CategoryText"),
+        ):
+            mapping = Path(tmp) / "mapping.csv"
+            t0 = time.perf_counter()
+            map_files(data, source.name, mapping, crosswalk=crosswalk, text=["Name", "Description"])
+            map_s = time.perf_counter() - t0
+            for noise in ("cleanlab", "none") if crosswalk else ("cleanlab",):
+                t0 = time.perf_counter()
+                res = train_from_mapping(data, mapping, text=["Name"], noise_filter=noise, progress=False)
+                train_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                pred = res.train.model.predict(valid)
+                wall = time.perf_counter() - t0
+                paths = [codes(tuple(p)) for p in pred.itertuples(index=False, name=None)]
+                row: dict[str, Any] = {
+                    "taxonomy": "classes",
+                    "variant": f"linear --labels-from ({teacher}; noise filter {noise})",
+                    **_score(gold, paths, 3),
+                    "train_rows": res.rows_read,
+                    "rows_used": res.train.rows_used,
+                    "dropped": sum(res.dropped.values()),
+                    "map_train_s": map_s,
+                    "train_s": train_s,
+                    "titles_s": len(rows) / wall,
+                }
+                out.append(row)
+                print(markdown_table([row], list(row)), flush=True)
+    return out
+
+
+def run(
+    quick: bool = False,
+    sample: int | None = None,
+    fields: str = "title",
+    only: tuple[str, ...] = (),
+    train_sample: int | None = None,
+) -> str:
     if not (SHARED_DATA / "mwpd2020" / "validation.json").is_file():
         return "shared data not available: skipped"
     rows = _read("validation")
@@ -153,8 +279,14 @@ def run(quick: bool = False, sample: int | None = None, fields: str = "title", o
     if n is not None and n < len(rows):
         rows = random.Random(0).sample(rows, n)
     results = []
-    for setting in only or (("classes",) if quick else ("classes", "gs1")):  # quick: no 9,734 GS1 texts to encode
-        results += run_setting(setting, rows, fields)
+    # quick: no 9,734 GS1 texts to encode
+    for setting in only or (("classes", "crosswalk", "labels-from") if quick else SETTINGS):
+        if setting == "crosswalk":
+            results += run_crosswalk(rows, fields)
+        elif setting == "labels-from":
+            results += run_labels_from(rows, 300 if quick else train_sample)
+        else:
+            results += run_setting(setting, rows, fields)
     columns = [
         "taxonomy",
         "variant",
@@ -173,6 +305,7 @@ def run(quick: bool = False, sample: int | None = None, fields: str = "title", o
         "auto_deep_acc",
         "titles_s",
     ]
+    columns += [c for c in ("shop_categories", "rows_used", "dropped", "train_s") if any(c in r for r in results)]
     table = markdown_table(results, columns)
     note = f"MWPD validation, {len(rows):,} offers{' (random sample, seed 0)' if n else ''}, mapped by {fields}"
     save_results("map", {"rows": len(rows), "fields": fields, "threshold": THRESHOLD, "results": results}, table)
@@ -184,10 +317,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sample", type=int, default=None, help="Map a fixed random sample of this many offers.")
     parser.add_argument("--fields", choices=("title", "all"), default="title")
-    parser.add_argument("--only", default="", help="Comma-separated settings: classes, gs1.")
+    parser.add_argument("--only", default="", help="Comma-separated settings: " + ", ".join(SETTINGS) + ".")
+    parser.add_argument("--train-sample", type=int, default=None, help="labels-from: teach on this many train offers.")
     args = parser.parse_args()
     only = tuple(s for s in args.only.split(",") if s)
-    print(run(args.quick, args.sample, args.fields, only))
+    print(run(args.quick, args.sample, args.fields, only, args.train_sample))
 
 
 if __name__ == "__main__":

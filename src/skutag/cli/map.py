@@ -38,6 +38,15 @@ def map_catalogue(
     ),
     rejects: Path | None = typer.Option(None, "--rejects", help="Where rejected rows go (default: OUT.rejects.jsonl)."),
     chunksize: int = typer.Option(5000, "--chunksize", help="Rows per chunk (memory stays bounded)."),
+    crosswalk: str | None = typer.Option(
+        None,
+        "--crosswalk",
+        help="The shop's own category column (e.g. CategoryText): each shop category is mapped once, by its name and "
+        "its products together, into OUT.crosswalk.csv, and its rows follow it. Rows without one map on their own.",
+    ),
+    crosswalk_weight: float = typer.Option(
+        0.7, "--crosswalk-weight", help="How far a row follows its shop category (0: not at all, 1: takes its path)."
+    ),
 ) -> None:
     """Give every product a valid path of a standard taxonomy, with a confidence and a decision; no labels."""
     from tqdm import tqdm
@@ -62,6 +71,8 @@ def map_catalogue(
             chunksize=chunksize,
             rejects=rejects,
             on_rows=bar.update,
+            crosswalk=crosswalk,
+            crosswalk_weight=crosswalk_weight,
         )
     if threshold is None:
         console.print("no --threshold: every row is left for review (retrieval's confidence is not calibrated)")
@@ -70,3 +81,8 @@ def map_catalogue(
         f"{stats.auto_accepted:,} auto-accepted, {stats.needs_review:,} to review), {stats.rows_rejected:,} "
         f"rejected -> {out_file}"
     )
+    if stats.crosswalk_file:
+        out.print(
+            f"{stats.crosswalk_categories:,} shop categories crosswalked ({stats.crosswalk_auto_accepted:,} "
+            f"auto-accepted) -> {stats.crosswalk_file}"
+        )

@@ -21,6 +21,7 @@ from skutag.cli.common import (
     split_csv,
     text_option,
 )
+from skutag.cli.train_labels_from import LABELS_FROM_HELP, train_labels_from
 from skutag.models.registry import MODELS
 
 #: the parts a model directory can hold beside its category model
@@ -89,6 +90,16 @@ def train(
         help="With --ray: where checkpoints go, a path every node reaches or s3://... (default: OUT.ray-train, "
         "removed after the run).",
     ),
+    labels_from: Path | None = typer.Option(None, "--labels-from", help=LABELS_FROM_HELP),
+    min_map_score: float | None = typer.Option(
+        None, "--min-map-score", help="--labels-from: drop the rows whose path_score is below this."
+    ),
+    noise_filter: str = typer.Option(
+        "cleanlab", "--noise-filter", help="--labels-from: cleanlab (drop likely mislabelled rows) or none."
+    ),
+    id_column: str | None = typer.Option(
+        None, "--id-column", help="--labels-from: the product id column to join on (default: detected)."
+    ),
 ) -> None:
     """Train a model; prints validation figures when --valid is given."""
     from rich.status import Status
@@ -112,6 +123,27 @@ def train(
             hyper = json.loads(params) if params else {}
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--params is not valid JSON: {exc}") from None
+        if labels_from is not None:
+            if model in PART_MODELS or tune or use_ray:
+                raise ConfigError(
+                    "--labels-from trains a category model; not with --tune, --ray or --model extractor/tags"
+                )
+            train_labels_from(
+                data,
+                labels_from,
+                out_dir,
+                text=text,
+                label=label,
+                label_sep=label_sep,
+                model=model,
+                params=hyper,
+                valid=valid,
+                id_column=id_column,
+                min_map_score=min_map_score,
+                noise_filter=noise_filter,
+                rejects=rejects,
+            )
+            return
         if model in PART_MODELS:
             if tune or use_ray:
                 raise ConfigError(f"{'--ray' if use_ray else '--tune'} is not for --model {model}")

@@ -30,7 +30,7 @@ from skutag.models.card import open_artefact, read_meta, save_artefact
 
 if TYPE_CHECKING:
     from skutag.taxonomy import Taxonomy
-    from skutag.trainer.distributed import LoopRunner
+    from skutag.trainer.runner import LoopRunner
 
 log = get_logger(__name__)
 

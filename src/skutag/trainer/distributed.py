@@ -6,7 +6,7 @@ its figures) and writes checkpoints, and a restarted process resumes from the ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -15,12 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from skutag.trainer.loop import Trainer, TrainOutcome
-
 T = TypeVar("T")
-
-#: Builds, in a worker process, the trainer and the rows it trains on: ``(trainer, ids, targets)``.
-TrainerFactory = Callable[[], "tuple[Trainer, Sequence[Sequence[int]], dict[str, Any]]"]
 
 
 class Distributed(Protocol):
@@ -49,16 +44,6 @@ class Distributed(Protocol):
     def after_step(self, epoch: int, batch: int, step: int) -> None:
         """After each optimizer step (a place to say how far a worker got)."""
         ...
-
-
-class LoopRunner(Protocol):
-    """Runs the training loop somewhere else (on a cluster): each worker builds its trainer with ``build``; returns
-    the outcome and the weights the run ends with."""
-
-    #: what the model card says about the run (where, how many workers, restarts), filled in by the call
-    card: dict[str, Any]
-
-    def __call__(self, build: TrainerFactory) -> tuple[TrainOutcome, dict[str, torch.Tensor]]: ...
 
 
 def shard_batch(idx: np.ndarray, rank: int, world_size: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from skutag.catalogue.schema import ROW_COL, SOURCE_COL
 from skutag.catalogue.writer import write_catalogue
 from skutag.errors import ConfigError, MissingColumnError
 from skutag.log import get_logger
-from skutag.models.mapping import TaxonomyMapper
+from skutag.models.mapping import MapResult, TaxonomyMapper
 from skutag.models.neural.encoder import field_texts
 from skutag.store.tables import DECISION_AUTO, DECISION_REVIEW
 from skutag.taxonomy import PATH_SEP
@@ -49,6 +49,10 @@ class MapStats:
     needs_review: int = 0
     threshold: float | None = None
     text_columns: list[str] = field(default_factory=list)
+    #: ``--crosswalk``: shop categories mapped, how many of them auto-accepted, and the crosswalk table's path.
+    crosswalk_categories: int = 0
+    crosswalk_auto_accepted: int = 0
+    crosswalk_file: str | None = None
 
 
 def query_texts(texts: pd.DataFrame, fields: str = "title") -> list[str]:
@@ -64,8 +68,11 @@ def mapping_frame(
 ) -> pd.DataFrame:
     """One row per query with the output columns (``path``, ``level_i``, ``score_level_i``, ``path_score``,
     ``alternatives``, ``decision``)."""
-    result = mapper.map(queries, k=k)
-    depth = mapper.depth
+    return result_frame(mapper.map(queries, k=k), mapper.depth, threshold)
+
+
+def result_frame(result: MapResult, depth: int, threshold: float | None = None) -> pd.DataFrame:
+    """:func:`mapping_frame`'s columns for a mapper's result over a taxonomy ``depth`` levels deep."""
     best = [p[0] for p in result.paths]
     out: dict[str, Any] = {"path": [PATH_SEP.join(p) for p in best]}
     for lv in range(depth):
@@ -86,6 +93,10 @@ def mapping_frame(
     return pd.DataFrame(out)
 
 
+#: What maps one chunk: (the kept rows' query texts, the kept rows) -> the output columns, one row per query.
+ChunkMapper = Callable[[list[str], pd.DataFrame], pd.DataFrame]
+
+
 def _chunks(
     mapper: TaxonomyMapper,
     paths: Sequence[str | Path],
@@ -100,6 +111,7 @@ def _chunks(
     keep: Sequence[str],
     id_column: str | None,
     on_rows: Callable[[int], None] | None,
+    map_chunk: ChunkMapper | None = None,
 ) -> Iterator[pd.DataFrame]:
     text_fields: TextFields | None = None
     id_col: str | None = None
@@ -131,7 +143,11 @@ def _chunks(
             empty = text_fields.blank(texts)
             reject_rows(rejects, chunk, empty, EMPTY_TEXT, source=str(path), column=text_fields.columns[0])
             kept = chunk.loc[~empty]
-            mapped = mapping_frame(mapper, query_texts(texts.loc[~empty], fields), k=k, threshold=threshold)
+            queries = query_texts(texts.loc[~empty], fields)
+            if map_chunk is not None:
+                mapped = map_chunk(queries, kept)
+            else:
+                mapped = mapping_frame(mapper, queries, k=k, threshold=threshold)
             mapped.index = kept.index
             front_cols = dict.fromkeys(c for c in (SOURCE_COL, ROW_COL, id_col, *keep) if c is not None)
             front = kept[[c for c in front_cols if c in kept.columns]]
@@ -163,6 +179,8 @@ def map_files(
     rejects: str | Path | None = None,
     on_rows: Callable[[int], None] | None = None,
     mapper_options: dict[str, Any] | None = None,
+    crosswalk: str | None = None,
+    crosswalk_weight: float = 0.7,
 ) -> MapStats:
     """Map every row of ``data`` (several files are concatenated) onto ``taxonomy`` (``shopify`` in ``lang``,
     ``google``, ``gs1`` or a file of paths) and write ``out`` (format from its suffix). Rows with no text are
@@ -170,7 +188,9 @@ def map_files(
 
     ``text`` names the text columns (default: the title- and description-like ones); ``fields`` maps by the
     title only (default) or by all of them; ``threshold`` (default None: none) auto-accepts the rows whose
-    ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`."""
+    ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`. ``crosswalk`` names the shop's own
+    category column: its categories are mapped first and each row mixes its category's evidence in at
+    ``crosswalk_weight`` (:mod:`skutag.workflows.map_crosswalk`; the table goes to ``OUT.crosswalk.csv``)."""
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
     if fields not in FIELDS:
@@ -181,6 +201,26 @@ def map_files(
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
     reject_path = Path(rejects) if rejects is not None else out.with_name(out.name + ".rejects.jsonl")
+    if crosswalk:
+        from skutag.workflows.map_crosswalk import map_crosswalk
+
+        return map_crosswalk(
+            mapper,
+            paths,
+            out,
+            reject_path,
+            stats,
+            column=crosswalk,
+            weight=crosswalk_weight,
+            text=text,
+            fields=fields,
+            k=k,
+            threshold=threshold,
+            chunksize=chunksize,
+            keep=keep_columns,
+            id_column=id_column,
+            on_rows=on_rows,
+        )
     with RejectSink(reject_path) as sink:
         write_catalogue(
             _chunks(

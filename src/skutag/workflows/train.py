@@ -23,7 +23,7 @@ from skutag.models.registry import create_model
 from skutag.workflows.evaluate import evaluate_scored
 
 if TYPE_CHECKING:
-    from skutag.trainer.distributed import LoopRunner
+    from skutag.trainer.runner import LoopRunner
 
 log = get_logger(__name__)
 

@@ -36,8 +36,8 @@ from skutag.catalogue.storage import is_uri
 from skutag.errors import ConfigError
 from skutag.log import get_logger
 from skutag.trainer.checkpoint import final_weights, read_state
-from skutag.trainer.distributed import TrainerFactory
 from skutag.trainer.loop import TrainOutcome, outcome_from_state
+from skutag.trainer.runner import WorkerSetup
 from skutag.workflows.predict_ray import _skutag_cause, ray_session
 from skutag.workflows.train import TrainResult, train_model
 
@@ -119,7 +119,7 @@ def _train_worker(config: dict[str, Any]) -> None:
         device = get_device()
         if device.type == "cuda":
             torch.cuda.set_device(device)  # "cuda" is this worker's GPU from here on
-    build: TrainerFactory = ray.get(config["build"][0])
+    build: WorkerSetup = ray.get(config["build"][0])
     trainer, ids, targets = build()
     torch.set_num_threads(threads)  # building resolves the device, which sizes torch's pool to the machine
     trainer.train(ids, targets, dist=RayDistributed(config.get("probe")))
@@ -155,7 +155,7 @@ def _fit_on_cluster(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, torc
 
 
 class RayLoopRunner:
-    """Runs a fit's training loop on a Ray cluster (:class:`~skutag.trainer.distributed.LoopRunner`)."""
+    """Runs a fit's training loop on a Ray cluster (:class:`~skutag.trainer.runner.LoopRunner`)."""
 
     def __init__(
         self,
@@ -179,7 +179,7 @@ class RayLoopRunner:
         self.ray_init = ray_init or {}
         self.card: dict[str, Any] = {}
 
-    def __call__(self, build: TrainerFactory) -> tuple[TrainOutcome, dict[str, torch.Tensor]]:
+    def __call__(self, build: WorkerSetup) -> tuple[TrainOutcome, dict[str, torch.Tensor]]:
         t0 = time.perf_counter()
         with ray_session(self.address, **self.ray_init) as ray:
             resources = ray.cluster_resources()

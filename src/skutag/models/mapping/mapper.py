@@ -122,9 +122,19 @@ class TaxonomyMapper:
             raise ConfigError("lexical retrieval embeds nothing")
         return self.dense.embed(texts, check=True)
 
-    def map(self, texts: Sequence[str], k: int = 3, vectors: np.ndarray | None = None) -> MapResult:
+    def probabilities(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
+        """(products x leaves) retrieval probability: a softmax of :meth:`similarities` at ``temperature``."""
+        z = self.similarities(texts, vectors).astype(np.float64) / self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        prob = np.exp(z)
+        return np.asarray(prob / prob.sum(axis=1, keepdims=True))
+
+    def map(
+        self, texts: Sequence[str], k: int = 3, vectors: np.ndarray | None = None, prob: np.ndarray | None = None
+    ) -> MapResult:
         """The best ``k`` paths per text (fewer when the taxonomy or the shortlist is smaller); ``texts`` must
-        not be blank (callers reject those rows first)."""
+        not be blank (callers reject those rows first). ``prob``: the rows' leaf probabilities when made
+        elsewhere (:meth:`probabilities` blended with other evidence, as the crosswalk does)."""
         k = max(1, min(k, self.shortlist, len(self.leaves)))  # every row has k distinct candidates
         paths: list[list[tuple[str, ...]]] = []
         shortlists: list[list[tuple[str, ...]]] = []
@@ -133,7 +143,8 @@ class TaxonomyMapper:
         for start in range(0, len(texts), self.batch_size):
             batch = list(texts[start : start + self.batch_size])
             vec = vectors[start : start + len(batch)] if vectors is not None else None
-            cands = self._shortlists(batch, vec)
+            part = prob[start : start + len(batch)] if prob is not None else self.probabilities(batch, vec)
+            cands = self._shortlists(part)
             ranked = self.reranker.rerank(batch, cands)
             for i, (row, raw) in enumerate(zip(cands, ranked, strict=True)):
                 conf = _softmax(np.asarray(raw, dtype=np.float64), len(row), self.reranker.name)
@@ -150,17 +161,14 @@ class TaxonomyMapper:
                 shortlists.append([c.path for c in row])
         return MapResult(paths, scores, levels, shortlists)
 
-    def _shortlists(self, texts: list[str], vectors: np.ndarray | None) -> list[list[Candidate]]:
-        sim = self.similarities(texts, vectors)
-        z = sim / self.temperature
-        z -= z.max(axis=1, keepdims=True)
-        prob = np.exp(z)
-        prob /= prob.sum(axis=1, keepdims=True)
+    def _shortlists(self, prob: np.ndarray) -> list[list[Candidate]]:
+        # a candidate's score: the similarity up to a constant per row (the softmax inverted)
+        sim = self.temperature * np.log(np.maximum(prob, 1e-30))
         mass = np.asarray(self.leaves.ancestors.T.dot(prob.T).T)  # (rows x inner nodes)
         n = min(self.shortlist, len(self.leaves))
         top = np.argpartition(-sim, n - 1, axis=1)[:, :n] if n < sim.shape[1] else np.tile(np.arange(n), (len(sim), 1))
         out = []
-        for i in range(len(texts)):
+        for i in range(len(prob)):
             idx = top[i][np.argsort(-sim[i, top[i]], kind="stable")]
             row = []
             for j in idx:
