@@ -1,5 +1,6 @@
 """``skutag map --crosswalk COLUMN``: map a shop's own categories onto the taxonomy category by category
-(:mod:`skutag.models.mapping.crosswalk`), then every product with its category's evidence.
+(:mod:`skutag.models.mapping.crosswalk`), then every product with its category's evidence; ``--catalogue-prior``
+(with or without a crosswalk) re-weights the leaves by how often the whole catalogue seems to use them.
 
 Two passes over the files: the first embeds the products and collects each shop category's evidence (the
 progress bar counts it), the second re-reads the rows (no encoding) and writes them. Beside the output goes the
@@ -51,8 +52,9 @@ def map_crosswalk(
     rejects: Path,
     stats: MapStats,
     *,
-    column: str,
+    column: str | None,
     weight: float,
+    prior: float = 0.0,
     text: Sequence[str],
     fields: str,
     k: int,
@@ -63,10 +65,13 @@ def map_crosswalk(
     on_rows: Callable[[int], None] | None,
 ) -> MapStats:
     """Map ``paths`` to ``out`` through the crosswalk of shop category ``column`` (``weight``: how far a row
-    follows its category's evidence, 1 = the category's path for every row); rejects go to ``rejects``."""
-    builder = CrosswalkBuilder(mapper, group_weight=weight)
+    follows its category's evidence, 1 = the category's path for every row) and with the catalogue prior at
+    ``prior`` (0: none); ``column`` None: the prior only, no crosswalk table. Rejects go to ``rejects``."""
+    builder = CrosswalkBuilder(mapper, group_weight=weight, prior_weight=prior)
 
     def categories(kept: pd.DataFrame) -> list[object]:
+        if column is None:
+            return [None] * len(kept)
         source = str(kept[SOURCE_COL].iloc[0]) if SOURCE_COL in kept.columns and len(kept) else "<input>"
         return kept[find_column(column, [str(c) for c in kept.columns], source)].tolist()
 
@@ -97,30 +102,32 @@ def map_crosswalk(
     for _ in rows(RejectSink(None, keep=0), MapStats(), on_rows, collect):
         pass
     table = builder.finish(k)
-    frame = crosswalk_frame(table, mapper.depth, threshold)
-    where = crosswalk_path(out)
-    write_catalogue(frame, where)
-    stats.crosswalk_categories = len(table.keys)
-    stats.crosswalk_auto_accepted = int((frame["decision"] == DECISION_AUTO).sum())
-    log.info(
-        "crosswalk: %d shop categories (%d products; %d without one) -> %s",
-        len(table.keys),
-        int(table.products.sum()),
-        builder.rows - int(table.products.sum()),
-        where,
-    )
+    if column is not None:
+        frame = crosswalk_frame(table, mapper.depth, threshold)
+        where = crosswalk_path(out)
+        write_catalogue(frame, where)
+        stats.crosswalk_categories = len(table.keys)
+        stats.crosswalk_auto_accepted = int((frame["decision"] == DECISION_AUTO).sum())
+        stats.crosswalk_file = str(where)
+        log.info(
+            "crosswalk: %d shop categories (%d products; %d without one) -> %s",
+            len(table.keys),
+            int(table.products.sum()),
+            builder.rows - int(table.products.sum()),
+            where,
+        )
 
     def assign(queries: list[str], kept: pd.DataFrame) -> pd.DataFrame:
         prob, groups = builder.row_probabilities(len(queries))
         mapped = result_frame(mapper.map(queries, k=k, prob=prob), mapper.depth, threshold)
         keys = np.asarray([*table.keys, None], dtype=object)
-        mapped.insert(0, SHOP_CATEGORY, keys[groups])  # -1 (none) picks the trailing None
+        if column is not None:
+            mapped.insert(0, SHOP_CATEGORY, keys[groups])  # -1 (none) picks the trailing None
         return mapped
 
     with RejectSink(rejects) as sink:
         write_catalogue(rows(sink, stats, None, assign), out)
         stats.rows_rejected = sink.count
-    stats.crosswalk_file = str(where)
     stats.needs_review = stats.rows_written - stats.auto_accepted
     log.info("%d rows read, %d mapped, %d rejected", stats.rows_read, stats.rows_written, stats.rows_rejected)
     return stats
