@@ -203,27 +203,43 @@ def map_files(
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
     reject_path = Path(rejects) if rejects is not None else out.with_name(out.name + ".rejects.jsonl")
-    if crosswalk or catalogue_prior > 0:
-        from skutag.workflows.map_crosswalk import map_crosswalk
+    if crosswalk or catalogue_prior > 0:  # two passes: skutag.workflows.map_crosswalk
+        from skutag.workflows.map_crosswalk import map_two_pass
 
-        return map_crosswalk(
-            mapper,
-            paths,
-            out,
-            reject_path,
-            stats,
-            column=crosswalk or None,
-            weight=crosswalk_weight,
-            prior=catalogue_prior,
-            text=text,
-            fields=fields,
-            k=k,
-            threshold=threshold,
-            chunksize=chunksize,
-            keep=keep_columns,
-            id_column=id_column,
-            on_rows=on_rows,
-        )
+        def rows(first: bool, sink: RejectSink, map_chunk: ChunkMapper) -> Iterator[pd.DataFrame]:
+            return _chunks(
+                mapper,
+                paths,
+                sink,
+                MapStats() if first else stats,
+                text=text,
+                fields=fields,
+                k=k,
+                threshold=threshold,
+                chunksize=chunksize,
+                keep=keep_columns,
+                id_column=id_column,
+                on_rows=on_rows if first else None,
+                map_chunk=map_chunk,
+            )
+
+        with RejectSink(reject_path) as sink:
+            walk = map_two_pass(
+                mapper,
+                rows,
+                result_frame,
+                out,
+                sink,
+                column=crosswalk or None,
+                weight=crosswalk_weight,
+                prior=catalogue_prior,
+                k=k,
+                threshold=threshold,
+            )
+            stats.crosswalk_categories, stats.crosswalk_auto_accepted, stats.crosswalk_file = walk
+            stats.rows_rejected = sink.count
+        stats.needs_review = stats.rows_written - stats.auto_accepted
+        return stats
     with RejectSink(reject_path) as sink:
         write_catalogue(
             _chunks(
