@@ -24,11 +24,13 @@ nothing) the share of rows auto-accepted and their level-1 / deepest-level accur
 ``crosswalk`` (onto the classes): the shop's ``CategoryText`` as more evidence. Naively (``title | CategoryText``
 as the query), and by ``skutag map --crosswalk CategoryText`` (:mod:`skutag.models.mapping.crosswalk`: each
 normalised shop category mapped once by its own text and its products' mean retrieval probabilities, each row
-mixing its category's evidence in at ``--crosswalk-weight``; 1 = every row takes its category's path). Titles/s
-count the encoding of the products and of the shop categories.
+mixing its category's evidence in at ``--crosswalk-weight``; 1 = every row takes its category's path); and with
+``--catalogue-prior 0.5`` (EM over the whole catalogue). Titles/s count the encoding of the products and of the
+shop categories.
 
 ``labels-from`` (onto the classes): ``skutag train --labels-from``: MWPD *train* offers (10,012, labels dropped
-before anything reads them) mapped by ``skutag map`` (plain, and with the crosswalk), a linear model trained on
+before anything reads them) mapped by ``skutag map`` (teachers: plain, with the crosswalk, with the crosswalk and
+the catalogue prior), a linear model trained on
 those paths (title only; label noise filtered by cleanlab, or not), then scored on validation against the truth,
 beside the mapper that taught it. Titles/s: the linear model's prediction of the validation titles.
 
@@ -62,8 +64,19 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
 ]
 EXCLUDES = ("hybrid + hierarchical + Excludes penalty 0.5", {"method": "hybrid", "exclude_weight": 0.5})
 SETTINGS = ("classes", "gs1", "crosswalk", "labels-from")
-#: ``--crosswalk-weight`` values measured (0.7: the default).
-CROSSWALK_WEIGHTS = (0.7, 1.0)
+#: ``skutag map`` two-pass variants: (name, ``--crosswalk-weight`` (0: no crosswalk), ``--catalogue-prior``).
+CROSSWALK_VARIANTS = (
+    ("--crosswalk CategoryText (weight 0.7)", 0.7, 0.0),
+    ("--crosswalk CategoryText --crosswalk-weight 1", 1.0, 0.0),
+    ("--catalogue-prior 0.5", 0.0, 0.5),
+    ("--crosswalk CategoryText --catalogue-prior 0.5", 0.7, 0.5),
+)
+#: ``labels-from`` teachers: name -> ``map_files`` options.
+TEACHERS: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "crosswalk": {"crosswalk": "CategoryText"},
+    "crosswalk+prior": {"crosswalk": "CategoryText", "catalogue_prior": 0.5},
+}
 
 
 def _fix(name: str) -> str:
@@ -169,7 +182,8 @@ def run_setting(setting: str, rows: list[dict[str, Any]], fields: str) -> list[d
 
 
 def run_crosswalk(rows: list[dict[str, Any]], fields: str) -> list[dict[str, Any]]:
-    """The shop's ``CategoryText`` as evidence, onto the classes: as part of the query, and by the crosswalk."""
+    """The shop's ``CategoryText`` as evidence, onto the classes: as part of the query, and by the crosswalk (at
+    each of :data:`CROSSWALK_VARIANTS`); titles/s count the products' encoding (done once, shared) and the rest."""
     from skutag.models.mapping import TaxonomyMapper
     from skutag.models.mapping.crosswalk import CrosswalkBuilder
 
@@ -186,16 +200,18 @@ def run_crosswalk(rows: list[dict[str, Any]], fields: str) -> list[dict[str, Any
         variants: list[tuple[str, Any, float, dict[str, int]]] = [
             ("query: title | CategoryText", result, time.perf_counter() - t0, {})
         ]
-        for weight in CROSSWALK_WEIGHTS:
+        t0 = time.perf_counter()
+        vectors = mapper.embed(queries)
+        encode_s = time.perf_counter() - t0
+        for name, weight, prior in CROSSWALK_VARIANTS:
             t0 = time.perf_counter()
-            builder = CrosswalkBuilder(mapper, group_weight=weight)
-            builder.add(queries, shop)
+            builder = CrosswalkBuilder(mapper, group_weight=weight, prior_weight=prior)
+            builder.add(queries, shop if weight > 0 else [None] * len(queries), vectors)
             table = builder.finish(k=1)
             prob, _ = builder.row_probabilities(len(queries))
             result = mapper.map(queries, k=1, prob=prob)
-            extra = {"shop_categories": len(table.keys), "rows_with_one": int(table.products.sum())}
-            name = f"--crosswalk CategoryText, weight {weight:g}"
-            variants.append((name, result, time.perf_counter() - t0, extra))
+            extra = {"shop_categories": len(table.keys)} if weight > 0 else {}
+            variants.append((name, result, time.perf_counter() - t0 + encode_s, extra))
         for name, result, wall, extra in variants:
             pred = [codes(p[0]) for p in result.paths]
             row: dict[str, Any] = {"taxonomy": "classes", "variant": name, **_score(gold, pred, 3), **extra}
@@ -214,7 +230,9 @@ def _unlabelled(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def run_labels_from(rows: list[dict[str, Any]], train_sample: int | None) -> list[dict[str, Any]]:
+def run_labels_from(
+    rows: list[dict[str, Any]], train_sample: int | None, teachers: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """``skutag train --labels-from``: linear models taught by the mapper's paths for MWPD train (no labels read),
     scored on the validation ``rows`` against the truth."""
     import pandas as pd
@@ -251,7 +269,7 @@ def run_labels_from(rows: list[dict[str, Any]], train_sample: int | None) -> lis
                 paths = [codes(tuple(p)) for p in pred.itertuples(index=False, name=None)]
                 row: dict[str, Any] = {
                     "taxonomy": "classes",
-                    "variant": f"linear --labels-from ({teacher}; noise filter {noise})",
+                    "variant": f"linear --labels-from (teacher: {teacher}; noise filter {noise})",
                     **_score(gold, paths, 3),
                     "train_rows": res.rows_read,
                     "rows_used": res.train.rows_used,
@@ -271,6 +289,7 @@ def run(
     fields: str = "title",
     only: tuple[str, ...] = (),
     train_sample: int | None = None,
+    teachers: tuple[str, ...] = (),
 ) -> str:
     if not (SHARED_DATA / "mwpd2020" / "validation.json").is_file():
         return "shared data not available: skipped"
@@ -284,7 +303,7 @@ def run(
         if setting == "crosswalk":
             results += run_crosswalk(rows, fields)
         elif setting == "labels-from":
-            results += run_labels_from(rows, 300 if quick else train_sample)
+            results += run_labels_from(rows, 300 if quick else train_sample, ("crosswalk",) if quick else teachers)
         else:
             results += run_setting(setting, rows, fields)
     columns = [
@@ -319,9 +338,11 @@ def main() -> None:
     parser.add_argument("--fields", choices=("title", "all"), default="title")
     parser.add_argument("--only", default="", help="Comma-separated settings: " + ", ".join(SETTINGS) + ".")
     parser.add_argument("--train-sample", type=int, default=None, help="labels-from: teach on this many train offers.")
+    parser.add_argument("--teachers", default="", help="labels-from: " + ", ".join(TEACHERS) + " (default: all).")
     args = parser.parse_args()
     only = tuple(s for s in args.only.split(",") if s)
-    print(run(args.quick, args.sample, args.fields, only, args.train_sample))
+    teachers = tuple(t for t in args.teachers.split(",") if t)
+    print(run(args.quick, args.sample, args.fields, only, args.train_sample, teachers))
 
 
 if __name__ == "__main__":

@@ -90,3 +90,21 @@ def test_shop_category_key() -> None:
     assert shop_category_key(" Men >  T-Shirts ") == shop_category_key("men>t-shirts") == "men > t-shirts"
     assert shop_category_key('["Home >> Kitchen"]') == "home > kitchen"
     assert shop_category_key("  ") is None and shop_category_key(None) is None
+
+
+def test_catalogue_prior_without_crosswalk(offers: tuple[Path, Path, list[dict[str, object]]], tmp_path: Path) -> None:
+    """--catalogue-prior alone: no crosswalk table; the categories the catalogue uses most gain rows, never lose."""
+    data, taxonomy, records = offers
+    plain, prior = tmp_path / "plain.csv", tmp_path / "prior.csv"
+    for out, extra in ((plain, []), (prior, ["--catalogue-prior", "0.5"])):
+        res = runner.invoke(app, ["map", str(data), "-t", str(taxonomy), "-o", str(out), *extra])
+        assert res.exit_code == 0, res.output
+    with_prior = pd.read_csv(prior, dtype=str, keep_default_na=False)
+    without = pd.read_csv(plain, dtype=str, keep_default_na=False)
+    assert len(with_prior) == len(records) - 1 and "shop_category" not in with_prior.columns
+    assert not (tmp_path / "prior.csv.crosswalk.csv").exists()
+    tree = load_taxonomy_source(taxonomy).tree
+    assert all(tree.is_valid_path(tuple(p.split(" > "))) for p in with_prior["path"])
+    top = without["level_1"].value_counts().index[0]
+    assert (with_prior["level_1"] == top).sum() >= (without["level_1"] == top).sum()
+    assert with_prior["level_1"].nunique() <= without["level_1"].nunique()

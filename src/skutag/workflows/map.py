@@ -181,6 +181,7 @@ def map_files(
     mapper_options: dict[str, Any] | None = None,
     crosswalk: str | None = None,
     crosswalk_weight: float = 0.7,
+    catalogue_prior: float = 0.0,
 ) -> MapStats:
     """Map every row of ``data`` (several files are concatenated) onto ``taxonomy`` (``shopify`` in ``lang``,
     ``google``, ``gs1`` or a file of paths) and write ``out`` (format from its suffix). Rows with no text are
@@ -190,7 +191,8 @@ def map_files(
     title only (default) or by all of them; ``threshold`` (default None: none) auto-accepts the rows whose
     ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`. ``crosswalk`` names the shop's own
     category column: its categories are mapped first and each row mixes its category's evidence in at
-    ``crosswalk_weight`` (:mod:`skutag.workflows.map_crosswalk`; the table goes to ``OUT.crosswalk.csv``)."""
+    ``crosswalk_weight`` (:mod:`skutag.workflows.map_crosswalk`; the table goes to ``OUT.crosswalk.csv``);
+    ``catalogue_prior`` > 0 re-weights the leaves by the catalogue's EM prior raised to it (both: two passes)."""
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
     if fields not in FIELDS:
@@ -201,26 +203,43 @@ def map_files(
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
     reject_path = Path(rejects) if rejects is not None else out.with_name(out.name + ".rejects.jsonl")
-    if crosswalk:
-        from skutag.workflows.map_crosswalk import map_crosswalk
+    if crosswalk or catalogue_prior > 0:  # two passes: skutag.workflows.map_crosswalk
+        from skutag.workflows.map_crosswalk import map_two_pass
 
-        return map_crosswalk(
-            mapper,
-            paths,
-            out,
-            reject_path,
-            stats,
-            column=crosswalk,
-            weight=crosswalk_weight,
-            text=text,
-            fields=fields,
-            k=k,
-            threshold=threshold,
-            chunksize=chunksize,
-            keep=keep_columns,
-            id_column=id_column,
-            on_rows=on_rows,
-        )
+        def rows(first: bool, sink: RejectSink, map_chunk: ChunkMapper) -> Iterator[pd.DataFrame]:
+            return _chunks(
+                mapper,
+                paths,
+                sink,
+                MapStats() if first else stats,
+                text=text,
+                fields=fields,
+                k=k,
+                threshold=threshold,
+                chunksize=chunksize,
+                keep=keep_columns,
+                id_column=id_column,
+                on_rows=on_rows if first else None,
+                map_chunk=map_chunk,
+            )
+
+        with RejectSink(reject_path) as sink:
+            walk = map_two_pass(
+                mapper,
+                rows,
+                result_frame,
+                out,
+                sink,
+                column=crosswalk or None,
+                weight=crosswalk_weight,
+                prior=catalogue_prior,
+                k=k,
+                threshold=threshold,
+            )
+            stats.crosswalk_categories, stats.crosswalk_auto_accepted, stats.crosswalk_file = walk
+            stats.rows_rejected = sink.count
+        stats.needs_review = stats.rows_written - stats.auto_accepted
+        return stats
     with RejectSink(reject_path) as sink:
         write_catalogue(
             _chunks(

@@ -1,5 +1,6 @@
 """``skutag map --crosswalk COLUMN``: map a shop's own categories onto the taxonomy category by category
-(:mod:`skutag.models.mapping.crosswalk`), then every product with its category's evidence.
+(:mod:`skutag.models.mapping.crosswalk`), then every product with its category's evidence; ``--catalogue-prior``
+(with or without a crosswalk) re-weights the leaves by how often the whole catalogue seems to use them.
 
 Two passes over the files: the first embeds the products and collects each shop category's evidence (the
 progress bar counts it), the second re-reads the rows (no encoding) and writes them. Beside the output goes the
@@ -10,7 +11,7 @@ The output gains ``shop_category`` (the row's normalised category; empty: mapped
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,9 @@ from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.schema import SOURCE_COL
 from skutag.catalogue.writer import write_catalogue
 from skutag.log import get_logger
-from skutag.models.mapping import TaxonomyMapper
-from skutag.models.mapping.crosswalk import CrosswalkBuilder, CrosswalkTable
+from skutag.models.mapping import MapResult, TaxonomyMapper
+from skutag.models.mapping.crosswalk import CrosswalkBuilder
 from skutag.store.tables import DECISION_AUTO, DECISION_REVIEW
-from skutag.workflows.map import ChunkMapper, MapStats, _chunks, result_frame
 
 log = get_logger(__name__)
 
@@ -38,35 +38,35 @@ def crosswalk_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".crosswalk.csv")
 
 
-def crosswalk_frame(table: CrosswalkTable, depth: int, threshold: float | None) -> pd.DataFrame:
-    """The crosswalk table: shop category, the text it was retrieved by, its products, then the mapping columns."""
-    front = pd.DataFrame({SHOP_CATEGORY: table.keys, "category_text": table.texts, "products": table.products})
-    return pd.concat([front, result_frame(table.result, depth, threshold)], axis=1)
+#: One pass over the input: (first pass?, the reject sink, what maps each chunk) -> the output chunks.
+Rows = Callable[[bool, RejectSink, Callable[[list[str], pd.DataFrame], pd.DataFrame]], Iterator[pd.DataFrame]]
+#: A mapper's result -> the output columns (``skutag.workflows.map.result_frame``).
+Frame = Callable[[MapResult, int, float | None], pd.DataFrame]
 
 
-def map_crosswalk(
+def map_two_pass(
     mapper: TaxonomyMapper,
-    paths: Sequence[str | Path],
+    rows: Rows,
+    frame: Frame,
     out: Path,
-    rejects: Path,
-    stats: MapStats,
+    sink: RejectSink,
     *,
-    column: str,
+    column: str | None,
     weight: float,
-    text: Sequence[str],
-    fields: str,
+    prior: float,
     k: int,
     threshold: float | None,
-    chunksize: int,
-    keep: Sequence[str],
-    id_column: str | None,
-    on_rows: Callable[[int], None] | None,
-) -> MapStats:
-    """Map ``paths`` to ``out`` through the crosswalk of shop category ``column`` (``weight``: how far a row
-    follows its category's evidence, 1 = the category's path for every row); rejects go to ``rejects``."""
-    builder = CrosswalkBuilder(mapper, group_weight=weight)
+) -> tuple[int, int, str | None]:
+    """Map the rows ``rows`` yields to ``out`` through the crosswalk of shop category ``column`` (``weight``: how
+    far a row follows its category's evidence, 1 = the category's path for every row) and with the catalogue
+    prior at ``prior`` (0: none); ``column`` None: the prior only, no crosswalk table. The first pass's rejects
+    go nowhere (the second pass meets the same rows and writes them to ``sink``). Returns the shop categories,
+    how many were auto-accepted, and the crosswalk table's path (None without ``column``)."""
+    builder = CrosswalkBuilder(mapper, group_weight=weight, prior_weight=prior)
 
     def categories(kept: pd.DataFrame) -> list[object]:
+        if column is None:
+            return [None] * len(kept)
         source = str(kept[SOURCE_COL].iloc[0]) if SOURCE_COL in kept.columns and len(kept) else "<input>"
         return kept[find_column(column, [str(c) for c in kept.columns], source)].tolist()
 
@@ -74,53 +74,31 @@ def map_crosswalk(
         builder.add(queries, categories(kept))
         return pd.DataFrame({"decision": [DECISION_REVIEW] * len(queries)})
 
-    def rows(
-        sink: RejectSink, stats: MapStats, on_rows: Callable[[int], None] | None, map_chunk: ChunkMapper
-    ) -> Iterator[pd.DataFrame]:
-        return _chunks(
-            mapper,
-            paths,
-            sink,
-            stats,
-            text=text,
-            fields=fields,
-            k=k,
-            threshold=threshold,
-            chunksize=chunksize,
-            keep=keep,
-            id_column=id_column,
-            on_rows=on_rows,
-            map_chunk=map_chunk,
-        )
-
-    # first pass: evidence only; its rejects are counted again (and written) by the second pass
-    for _ in rows(RejectSink(None, keep=0), MapStats(), on_rows, collect):
+    for _ in rows(True, RejectSink(None, keep=0), collect):
         pass
     table = builder.finish(k)
-    frame = crosswalk_frame(table, mapper.depth, threshold)
-    where = crosswalk_path(out)
-    write_catalogue(frame, where)
-    stats.crosswalk_categories = len(table.keys)
-    stats.crosswalk_auto_accepted = int((frame["decision"] == DECISION_AUTO).sum())
-    log.info(
-        "crosswalk: %d shop categories (%d products; %d without one) -> %s",
-        len(table.keys),
-        int(table.products.sum()),
-        builder.rows - int(table.products.sum()),
-        where,
-    )
+    where, auto = None, 0
+    if column is not None:
+        front = pd.DataFrame({SHOP_CATEGORY: table.keys, "category_text": table.texts, "products": table.products})
+        crosswalk = pd.concat([front, frame(table.result, mapper.depth, threshold)], axis=1)
+        where = crosswalk_path(out)
+        write_catalogue(crosswalk, where)
+        auto = int((crosswalk["decision"] == DECISION_AUTO).sum())
+        log.info(
+            "crosswalk: %d shop categories (%d products; %d without one) -> %s",
+            len(table.keys),
+            int(table.products.sum()),
+            builder.rows - int(table.products.sum()),
+            where,
+        )
+    keys = np.asarray([*table.keys, None], dtype=object)
 
     def assign(queries: list[str], kept: pd.DataFrame) -> pd.DataFrame:
         prob, groups = builder.row_probabilities(len(queries))
-        mapped = result_frame(mapper.map(queries, k=k, prob=prob), mapper.depth, threshold)
-        keys = np.asarray([*table.keys, None], dtype=object)
-        mapped.insert(0, SHOP_CATEGORY, keys[groups])  # -1 (none) picks the trailing None
+        mapped = frame(mapper.map(queries, k=k, prob=prob), mapper.depth, threshold)
+        if column is not None:
+            mapped.insert(0, SHOP_CATEGORY, keys[groups])  # -1 (none) picks the trailing None
         return mapped
 
-    with RejectSink(rejects) as sink:
-        write_catalogue(rows(sink, stats, None, assign), out)
-        stats.rows_rejected = sink.count
-    stats.crosswalk_file = str(where)
-    stats.needs_review = stats.rows_written - stats.auto_accepted
-    log.info("%d rows read, %d mapped, %d rejected", stats.rows_read, stats.rows_written, stats.rows_rejected)
-    return stats
+    write_catalogue(rows(False, sink, assign), out)
+    return len(table.keys), auto, None if where is None else str(where)
