@@ -28,6 +28,8 @@ from skutag.catalogue.writer import write_catalogue
 from skutag.errors import ConfigError, MissingColumnError
 from skutag.log import get_logger
 from skutag.models.mapping import TaxonomyMapper
+from skutag.models.mapping.llm import LLMReranker
+from skutag.models.mapping.rerank import closing_reranker
 from skutag.models.neural.encoder import field_texts
 from skutag.store.tables import DECISION_AUTO, DECISION_REVIEW
 from skutag.taxonomy import PATH_SEP
@@ -163,6 +165,7 @@ def map_files(
     rejects: str | Path | None = None,
     on_rows: Callable[[int], None] | None = None,
     mapper_options: dict[str, Any] | None = None,
+    llm_options: dict[str, Any] | None = None,
 ) -> MapStats:
     """Map every row of ``data`` (several files are concatenated) onto ``taxonomy`` (``shopify`` in ``lang``,
     ``google``, ``gs1`` or a file of paths) and write ``out`` (format from its suffix). Rows with no text are
@@ -170,18 +173,20 @@ def map_files(
 
     ``text`` names the text columns (default: the title- and description-like ones); ``fields`` maps by the
     title only (default) or by all of them; ``threshold`` (default None: none) auto-accepts the rows whose
-    ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`."""
+    ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`, ``llm_options`` to the
+    :class:`~skutag.models.mapping.llm.LLMReranker` of ``rerank="llm"`` (whose local server stops at the end)."""
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
     if fields not in FIELDS:
         raise ConfigError(f"fields must be one of {FIELDS}, not {fields!r}")
     source = load_taxonomy_source(taxonomy, lang)
-    mapper = TaxonomyMapper(source, method=method, reranker=rerank, encoder=encoder, **(mapper_options or {}))
+    reranker = LLMReranker(**(llm_options or {})) if rerank == "llm" else rerank
+    mapper = TaxonomyMapper(source, method=method, reranker=reranker, encoder=encoder, **(mapper_options or {}))
     stats = MapStats(taxonomy=source.name, categories=len(mapper.leaves), threshold=threshold)
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
     reject_path = Path(rejects) if rejects is not None else out.with_name(out.name + ".rejects.jsonl")
-    with RejectSink(reject_path) as sink:
+    with RejectSink(reject_path) as sink, closing_reranker(mapper.reranker):
         write_catalogue(
             _chunks(
                 mapper,
