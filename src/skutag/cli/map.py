@@ -40,7 +40,7 @@ def map_catalogue(
     llm_weight: float = typer.Option(
         0.5, "--llm-weight", help="--rerank llm: the LLM's share of the score, the rest is retrieval's (0-1)."
     ),
-    llm_timeout: float = typer.Option(60.0, "--llm-timeout", help="--rerank llm: seconds per request."),
+    llm_timeout: float = typer.Option(120.0, "--llm-timeout", help="--rerank llm: seconds per request."),
     llm_retries: int = typer.Option(
         5, "--llm-retries", help="--rerank llm: retries of a failed request (backoff 0.5 s, doubling) before failing."
     ),
@@ -78,6 +78,8 @@ def map_catalogue(
                 "api_key": llm_key,
                 "top_n": llm_top_n,
                 "weight": llm_weight,
+                "timeout": llm_timeout,
+                "retries": llm_retries,
             }
             if rerank == "llm"
             else None,

@@ -75,7 +75,8 @@ def _logsumexp(values: Sequence[float]) -> float:
 
 class LLMReranker:
     """See the module's description. ``top_n`` candidates go to the model (at most 20); ``weight`` in [0, 1]
-    is the LLM's share of the score; the client's ``timeout``, ``retries`` and ``concurrency`` are per request;
+    is the LLM's share of the score; ``timeout`` (seconds per request, queueing included), ``retries`` and
+    ``concurrency`` (requests in flight; default 2 for the local server, 8 for a URL) go to the client;
     ``cache_dir`` ("default": ``$SKUTAG_CACHE/llm``; None: memory only) keeps answers across runs."""
 
     name = "llm"
@@ -88,9 +89,9 @@ class LLMReranker:
         *,
         top_n: int = 10,
         weight: float = 0.5,
-        timeout: float = 60.0,
+        timeout: float = 120.0,
         retries: int = 5,
-        concurrency: int = 4,
+        concurrency: int | None = None,
         cache_dir: str | Path | None = "default",
     ) -> None:
         if not 2 <= top_n <= len(LETTERS):
@@ -102,6 +103,9 @@ class LLMReranker:
         self.api_key = api_key or next((os.environ[v] for v in API_KEY_ENV if os.environ.get(v)), None)
         self.top_n = top_n
         self.weight = weight
+        # the local server answers one request at a time: a second in flight hides the round trip, more would
+        # only wait in its queue (and time out there); a remote server (vLLM) batches what it is sent
+        concurrency = concurrency or (2 if url is None else 8)
         self.options = {"timeout": timeout, "retries": retries, "concurrency": concurrency}
         self.cache_dir = default_llm_cache() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
         self.base = HierarchicalReranker()
