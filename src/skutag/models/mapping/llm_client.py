@@ -143,6 +143,17 @@ class ChatLogprobClient:
             out.append(got)
         return out
 
+    def first_model(self) -> str:
+        """The first model ``GET {url}/models`` lists (what to ask when no model name was given)."""
+        import httpx
+
+        try:
+            r = self._http.get(self.url + "/models")
+            r.raise_for_status()
+            return str(r.json()["data"][0]["id"])
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMEndpointError(self.url + "/models", f"no model name given and none listed ({exc})") from exc
+
     def _ask(self, key: str, messages: Messages) -> None:
         body = {
             "model": self.model,
