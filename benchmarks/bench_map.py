@@ -34,10 +34,16 @@ the catalogue prior), a linear model trained on
 those paths (title only; label noise filtered by cleanlab, or not), then scored on validation against the truth,
 beside the mapper that taught it. Titles/s: the linear model's prediction of the validation titles.
 
-``python -m benchmarks.bench_map [--sample N] [--fields title|all] [--only classes,gs1,crosswalk,labels-from]``
+``python -m benchmarks.bench_map [--sample N] [--fields title|all] [--only classes,gs1,crosswalk,labels-from,llm]``
 prints the table and writes ``bench-out/map.{json,md}``; ``--train-sample N`` teaches the linear model on N train
 offers; ``--quick`` maps 200 offers onto the classes only, with the crosswalk, and teaches on 300 (checks the
 harness, not the numbers).
+
+``llm`` (``--only llm [--llm-sample N]``, not in the default run: a CPU LLM maps a title or two a second) maps a
+sample (default 200) onto the classes with ``--rerank llm`` and its local default (SmolLM2-135M-Instruct in
+llama-cpp-python's server, started once), beside hybrid + hierarchical on the same sample; the LLM's answers
+are cached in memory, so only the first LLM variant's titles/s counts the model (the others reuse its answers
+and differ in ``top_n`` / ``weight``).
 """
 
 from __future__ import annotations
@@ -133,7 +139,9 @@ def _score(gold: list[tuple[str, ...]], pred: list[tuple[str, ...]], levels: int
     return out
 
 
-def run_setting(setting: str, rows: list[dict[str, Any]], fields: str) -> list[dict[str, Any]]:
+def run_setting(
+    setting: str, rows: list[dict[str, Any]], fields: str, variants: list[tuple[str, dict[str, Any]]] | None = None
+) -> list[dict[str, Any]]:
     from skutag.models.mapping import TaxonomyMapper
     from skutag.taxonomy.sources import load_taxonomy_source
 
@@ -151,7 +159,8 @@ def run_setting(setting: str, rows: list[dict[str, Any]], fields: str) -> list[d
             def codes(path: tuple[str, ...]) -> tuple[str, ...]:
                 return tuple(n.id for n in tree.ancestors(tree.id_of_path(path)))
 
-        variants = VARIANTS + ([EXCLUDES] if setting == "gs1" else [])
+        if variants is None:
+            variants = VARIANTS + ([EXCLUDES] if setting == "gs1" else [])
         vectors: np.ndarray | None = None
         encode_s = 0.0
         out = []
@@ -283,6 +292,32 @@ def run_labels_from(
     return out
 
 
+def llm_variants(url: str, cache: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Hybrid + hierarchical, then the LLM reranker over it against the server at ``url``, per ``top_n`` and
+    weight; the answers go to the disk cache ``cache``, so a later weight reuses an earlier one's (its clients
+    open the cache when their run starts)."""
+    from skutag.models.mapping.llm import LLMReranker
+    from skutag.models.mapping.llm_server import LOCAL_MODEL
+
+    out: list[tuple[str, dict[str, Any]]] = [("hybrid + hierarchical", {"method": "hybrid"})]
+    for top_n in (10, 5):
+        for weight in (0.5, 0.25, 1.0):
+            reused = " (answers cached)" if weight != 0.5 else ""
+            name = f"hybrid + LLM choice (SmolLM2-135M, top {top_n}, weight {weight}){reused}"
+            reranker = LLMReranker(url, LOCAL_MODEL, top_n=top_n, weight=weight, cache_dir=cache)
+            out.append((name, {"method": "hybrid", "reranker": reranker}))
+    return out
+
+
+def run_llm(rows: list[dict[str, Any]], fields: str) -> list[dict[str, Any]]:
+    """The ``llm`` setting: the local default LLM server started once for every LLM variant."""
+    from skutag.models.mapping.llm_server import LocalLLMServer
+
+    with LocalLLMServer() as server, tempfile.TemporaryDirectory() as cache:
+        out = run_setting("classes", rows, fields, llm_variants(server.url, Path(cache)))
+    return [{**r, "taxonomy": f"classes ({len(rows)} offers)"} for r in out]
+
+
 def run(
     quick: bool = False,
     sample: int | None = None,
@@ -290,6 +325,7 @@ def run(
     only: tuple[str, ...] = (),
     train_sample: int | None = None,
     teachers: tuple[str, ...] = (),
+    llm_sample: int = 200,
 ) -> str:
     if not (SHARED_DATA / "mwpd2020" / "validation.json").is_file():
         return "shared data not available: skipped"
@@ -300,7 +336,9 @@ def run(
     results = []
     # quick: no 9,734 GS1 texts to encode
     for setting in only or (("classes", "crosswalk", "labels-from") if quick else SETTINGS):
-        if setting == "crosswalk":
+        if setting == "llm":
+            results += run_llm(random.Random(1).sample(rows, min(llm_sample, len(rows))), fields)
+        elif setting == "crosswalk":
             results += run_crosswalk(rows, fields)
         elif setting == "labels-from":
             results += run_labels_from(rows, 300 if quick else train_sample, ("crosswalk",) if quick else teachers)
@@ -336,13 +374,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sample", type=int, default=None, help="Map a fixed random sample of this many offers.")
     parser.add_argument("--fields", choices=("title", "all"), default="title")
-    parser.add_argument("--only", default="", help="Comma-separated settings: " + ", ".join(SETTINGS) + ".")
+    parser.add_argument(
+        "--only", default="", help="Comma-separated settings: " + ", ".join(SETTINGS) + ", llm (not by default)."
+    )
     parser.add_argument("--train-sample", type=int, default=None, help="labels-from: teach on this many train offers.")
+    parser.add_argument("--llm-sample", type=int, default=200, help="Offers the llm setting maps (a sample).")
     parser.add_argument("--teachers", default="", help="labels-from: " + ", ".join(TEACHERS) + " (default: all).")
     args = parser.parse_args()
     only = tuple(s for s in args.only.split(",") if s)
     teachers = tuple(t for t in args.teachers.split(",") if t)
-    print(run(args.quick, args.sample, args.fields, only, args.train_sample, teachers))
+    print(run(args.quick, args.sample, args.fields, only, args.train_sample, teachers, args.llm_sample))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,27 @@ def map_catalogue(
     text: str = text_option(),
     fields: str = typer.Option("title", "--fields", help="Map by the 'title' (fast) or 'all' text columns."),
     method: str = typer.Option("hybrid", "--method", help="Retrieval: hybrid, dense or lexical."),
-    rerank: str = typer.Option("hierarchical", "--rerank", help="Reranker of the shortlist: hierarchical or none."),
+    rerank: str = typer.Option(
+        "hierarchical", "--rerank", help="Reranker of the shortlist: hierarchical, none, or llm (see --llm-url)."
+    ),
+    llm_url: str | None = typer.Option(
+        None,
+        "--llm-url",
+        help="--rerank llm: an OpenAI-compatible base URL (vLLM, llama.cpp, hosted: http://host:8000/v1); "
+        "default: a local llama-cpp-python server on the packaged SmolLM2-135M-Instruct (skutag[llm]).",
+    ),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="--rerank llm: the model name to ask for."),
+    llm_key: str | None = typer.Option(
+        None, "--llm-key", help="--rerank llm: API key (default: $SKUTAG_LLM_API_KEY or $OPENAI_API_KEY)."
+    ),
+    llm_top_n: int = typer.Option(10, "--llm-top-n", help="--rerank llm: candidates the model chooses among (<= 20)."),
+    llm_weight: float = typer.Option(
+        0.5, "--llm-weight", help="--rerank llm: the LLM's share of the score, the rest is retrieval's (0-1)."
+    ),
+    llm_timeout: float = typer.Option(120.0, "--llm-timeout", help="--rerank llm: seconds per request."),
+    llm_retries: int = typer.Option(
+        5, "--llm-retries", help="--rerank llm: retries of a failed request (backoff 0.5 s, doubling) before failing."
+    ),
     threshold: float | None = typer.Option(
         None,
         "--threshold",
@@ -67,6 +87,17 @@ def map_catalogue(
             lang=lang,
             method=method,
             rerank=rerank,
+            llm_options={
+                "url": llm_url,
+                "model": llm_model,
+                "api_key": llm_key,
+                "top_n": llm_top_n,
+                "weight": llm_weight,
+                "timeout": llm_timeout,
+                "retries": llm_retries,
+            }
+            if rerank == "llm"
+            else None,
             threshold=threshold,
             k=k,
             text=split_csv(text),

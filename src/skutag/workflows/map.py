@@ -28,6 +28,8 @@ from skutag.catalogue.writer import write_catalogue
 from skutag.errors import ConfigError, MissingColumnError
 from skutag.log import get_logger
 from skutag.models.mapping import MapResult, TaxonomyMapper
+from skutag.models.mapping.llm import LLMReranker
+from skutag.models.mapping.rerank import closing_reranker
 from skutag.models.neural.encoder import field_texts
 from skutag.store.tables import DECISION_AUTO, DECISION_REVIEW
 from skutag.taxonomy import PATH_SEP
@@ -182,6 +184,7 @@ def map_files(
     crosswalk: str | None = None,
     crosswalk_weight: float = 0.7,
     catalogue_prior: float = 0.0,
+    llm_options: dict[str, Any] | None = None,
 ) -> MapStats:
     """Map every row of ``data`` (several files are concatenated) onto ``taxonomy`` (``shopify`` in ``lang``,
     ``google``, ``gs1`` or a file of paths) and write ``out`` (format from its suffix). Rows with no text are
@@ -192,13 +195,16 @@ def map_files(
     ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`. ``crosswalk`` names the shop's own
     category column: its categories are mapped first and each row mixes its category's evidence in at
     ``crosswalk_weight`` (:mod:`skutag.workflows.map_crosswalk`; the table goes to ``OUT.crosswalk.csv``);
-    ``catalogue_prior`` > 0 re-weights the leaves by the catalogue's EM prior raised to it (both: two passes)."""
+    ``catalogue_prior`` > 0 re-weights the leaves by the catalogue's EM prior raised to it (both: two passes);
+    ``llm_options`` go to the :class:`~skutag.models.mapping.llm.LLMReranker` of ``rerank="llm"`` (whose local
+    server stops at the end)."""
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
     if fields not in FIELDS:
         raise ConfigError(f"fields must be one of {FIELDS}, not {fields!r}")
     source = load_taxonomy_source(taxonomy, lang)
-    mapper = TaxonomyMapper(source, method=method, reranker=rerank, encoder=encoder, **(mapper_options or {}))
+    reranker = LLMReranker(**(llm_options or {})) if rerank == "llm" else rerank
+    mapper = TaxonomyMapper(source, method=method, reranker=reranker, encoder=encoder, **(mapper_options or {}))
     stats = MapStats(taxonomy=source.name, categories=len(mapper.leaves), threshold=threshold)
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
@@ -223,7 +229,7 @@ def map_files(
                 map_chunk=map_chunk,
             )
 
-        with RejectSink(reject_path) as sink:
+        with RejectSink(reject_path) as sink, closing_reranker(mapper.reranker):
             walk = map_two_pass(
                 mapper,
                 rows,
@@ -240,7 +246,7 @@ def map_files(
             stats.rows_rejected = sink.count
         stats.needs_review = stats.rows_written - stats.auto_accepted
         return stats
-    with RejectSink(reject_path) as sink:
+    with RejectSink(reject_path) as sink, closing_reranker(mapper.reranker):
         write_catalogue(
             _chunks(
                 mapper,

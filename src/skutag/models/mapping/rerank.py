@@ -1,6 +1,7 @@
 """The second stage of a mapping: a reranker scores each product's shortlist of candidate paths.
 
-Any scorer with :class:`Reranker`'s one method plugs in (an LLM choosing among the shortlist is the next one);
+Any scorer with :class:`Reranker`'s one method plugs in (:mod:`skutag.models.mapping.llm`: an LLM choosing among
+the shortlist, ``llm``, built with its endpoint's options, so not by :func:`make_reranker`);
 what it returns is a log-score per candidate, which the mapper turns into confidences (a softmax over the
 shortlist) and checks against the tree, so no reranker can invent a path.
 
@@ -14,9 +15,10 @@ Two built in, both without a model of their own:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -87,5 +89,11 @@ def make_reranker(name: str | Reranker) -> Reranker:
     if not isinstance(name, str):
         return name
     if name not in RERANKERS:
-        raise ConfigError(f"unknown reranker {name!r}; choose from {sorted(RERANKERS)}")
+        hint = " (the llm reranker takes its endpoint's options: pass an LLMReranker)" if name == "llm" else ""
+        raise ConfigError(f"unknown reranker {name!r}; choose from {sorted(RERANKERS)}{hint}")
     return RERANKERS[name]()
+
+
+def closing_reranker(reranker: Reranker) -> contextlib.AbstractContextManager[Any]:
+    """Closes a reranker that holds resources (the LLM's client and local server) at the end of the block."""
+    return contextlib.closing(reranker) if callable(getattr(reranker, "close", None)) else contextlib.nullcontext()
