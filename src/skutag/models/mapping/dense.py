@@ -45,7 +45,7 @@ def non_latin_share(texts: Iterable[str]) -> float:
         for ch in str(text):
             if ch.isalpha():
                 letters += 1
-                other += ch > "\u024f" and not unicodedata.name(ch, "").startswith("LATIN")
+                other += ch > "\u024f" and "LATIN" not in unicodedata.name(ch, "")
     return other / letters if letters else 0.0
 
 
