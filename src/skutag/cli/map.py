@@ -19,7 +19,12 @@ def map_catalogue(
         "Google's 'id - A > B' lines also read).",
     ),
     out_file: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .jsonl or .parquet (by suffix)."),
-    lang: str = typer.Option("en", "--lang", help="Language of the Shopify taxonomy (da de en es fi fr it ja ...)."),
+    lang: str = typer.Option(
+        "en",
+        "--lang",
+        help="Language of the Shopify taxonomy and of the output paths (da de en es fi fr it ja ko nl pl pt-BR "
+        "pt-PT zh-CN); other than en: path_en gives the English path too, and the multilingual encoder is used.",
+    ),
     text: str = text_option(),
     fields: str = typer.Option("title", "--fields", help="Map by the 'title' (fast) or 'all' text columns."),
     method: str = typer.Option("hybrid", "--method", help="Retrieval: hybrid, dense or lexical."),
@@ -53,8 +58,11 @@ def map_catalogue(
     k: int = typer.Option(3, "--top-k", "-k", help="Alternatives to list per row (including the best)."),
     keep: str = typer.Option("", "--keep", help="More input columns to copy into the output, comma-separated."),
     id_column: str | None = typer.Option(None, "--id-column", help="Product id column (default: detected)."),
-    encoder: str | None = typer.Option(
-        None, "--encoder", help="Sentence encoder: a local model directory (default: the packaged all-MiniLM-L6-v2)."
+    encoder: str = typer.Option(
+        "auto",
+        "--encoder",
+        help="Sentence encoder: multilingual (packaged, any language onto any), default (all-MiniLM-L6-v2, "
+        "English), a local model directory, or auto: multilingual for --lang other than en or non-Latin text.",
     ),
     rejects: Path | None = typer.Option(None, "--rejects", help="Where rejected rows go (default: OUT.rejects.jsonl)."),
     chunksize: int = typer.Option(5000, "--chunksize", help="Rows per chunk (memory stays bounded)."),

