@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -169,7 +169,7 @@ def remove_heads(encoder: Any, remove: Sequence[Sequence[int]]) -> None:
         keep = [h for h in range(int(att.num_attention_heads)) if h not in set(heads)]
         if not keep:
             raise ConfigError("a layer must keep at least one attention head")
-        index = torch.cat([torch.arange(h * size, (h + 1) * size) for h in keep])
+        index = cast(torch.LongTensor, torch.cat([torch.arange(h * size, (h + 1) * size) for h in keep]))
         att.query = prune_linear_layer(att.query, index)
         att.key = prune_linear_layer(att.key, index)
         att.value = prune_linear_layer(att.value, index)
