@@ -72,11 +72,13 @@ def mapping_frame(
 ) -> pd.DataFrame:
     """One row per query with the output columns (``path``, ``level_i``, ``score_level_i``, ``path_score``,
     ``alternatives``, ``decision``)."""
-    return result_frame(mapper.map(queries, k=k), mapper.depth, threshold)
+    return result_frame(mapper.map(queries, k=k), mapper, threshold)
 
 
-def result_frame(result: MapResult, depth: int, threshold: float | None = None) -> pd.DataFrame:
-    """:func:`mapping_frame`'s columns for a mapper's result over a taxonomy ``depth`` levels deep."""
+def result_frame(result: MapResult, mapper: TaxonomyMapper, threshold: float | None = None) -> pd.DataFrame:
+    """:func:`mapping_frame`'s columns for ``mapper``'s ``result`` (a taxonomy in another language also gets each
+    path in English, ``path_en``)."""
+    depth = mapper.depth
     best = [p[0] for p in result.paths]
     out: dict[str, Any] = {"path": [PATH_SEP.join(p) for p in best]}
     tree, english = mapper.source.tree, mapper.source.english
@@ -197,9 +199,9 @@ def map_files(
 
     ``text`` names the text columns (default: the title- and description-like ones); ``fields`` maps by the
     title only (default) or by all of them; ``encoder="auto"`` takes the packaged multilingual encoder for a
-    taxonomy in another language or products in a non-Latin script, else MiniLM; ``threshold`` (default None: none) auto-accepts the rows whose
-    ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`. ``crosswalk`` names the shop's own
-    category column: its categories are mapped first and each row mixes its category's evidence in at
+    taxonomy in another language or products in a non-Latin script, else MiniLM; ``threshold`` (default None:
+    none) auto-accepts the rows whose ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`.
+    ``crosswalk`` names the shop's own category column: its categories are mapped first and each row mixes its category's evidence in at
     ``crosswalk_weight`` (:mod:`skutag.workflows.map_crosswalk`; the table goes to ``OUT.crosswalk.csv``);
     ``catalogue_prior`` > 0 re-weights the leaves by the catalogue's EM prior raised to it (both: two passes);
     ``llm_options`` go to the :class:`~skutag.models.mapping.llm.LLMReranker` of ``rerank="llm"`` (whose local

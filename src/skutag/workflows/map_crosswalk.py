@@ -41,7 +41,7 @@ def crosswalk_path(out: str | Path) -> Path:
 #: One pass over the input: (first pass?, the reject sink, what maps each chunk) -> the output chunks.
 Rows = Callable[[bool, RejectSink, Callable[[list[str], pd.DataFrame], pd.DataFrame]], Iterator[pd.DataFrame]]
 #: A mapper's result -> the output columns (``skutag.workflows.map.result_frame``).
-Frame = Callable[[MapResult, int, float | None], pd.DataFrame]
+Frame = Callable[[MapResult, TaxonomyMapper, float | None], pd.DataFrame]
 
 
 def map_two_pass(
@@ -80,7 +80,7 @@ def map_two_pass(
     where, auto = None, 0
     if column is not None:
         front = pd.DataFrame({SHOP_CATEGORY: table.keys, "category_text": table.texts, "products": table.products})
-        crosswalk = pd.concat([front, frame(table.result, mapper.depth, threshold)], axis=1)
+        crosswalk = pd.concat([front, frame(table.result, mapper, threshold)], axis=1)
         where = crosswalk_path(out)
         write_catalogue(crosswalk, where)
         auto = int((crosswalk["decision"] == DECISION_AUTO).sum())
@@ -95,7 +95,7 @@ def map_two_pass(
 
     def assign(queries: list[str], kept: pd.DataFrame) -> pd.DataFrame:
         prob, groups = builder.row_probabilities(len(queries))
-        mapped = frame(mapper.map(queries, k=k, prob=prob), mapper.depth, threshold)
+        mapped = frame(mapper.map(queries, k=k, prob=prob), mapper, threshold)
         if column is not None:
             mapped.insert(0, SHOP_CATEGORY, keys[groups])  # -1 (none) picks the trailing None
         return mapped

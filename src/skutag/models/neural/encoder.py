@@ -110,9 +110,16 @@ def keep_layers(encoder: Any, k: int) -> list[int]:
     if k >= n:
         return list(range(n))
     kept = sorted({int(i) for i in np.linspace(0, n - 1, k).round()})
+    select_layers(encoder, kept)
+    return kept
+
+
+def select_layers(encoder: Any, kept: Sequence[int]) -> None:
+    """Keep the encoder's transformer layers at indices ``kept`` (in that order), drop the others; the config says
+    how many remain."""
+    stack = encoder.encoder.layer
     encoder.encoder.layer = torch.nn.ModuleList([stack[i] for i in kept])
     encoder.config.num_hidden_layers = len(kept)
-    return kept
 
 
 def freeze_lower_layers(encoder: Any, train_layers: int | None, word_embeddings: bool = True) -> None:

@@ -1,0 +1,316 @@
+"""Pruning's accuracy/speed curve on MWPD: ``skutag compress --prune-layers K --prune-heads F --recover FILE``.
+
+The base: the bundled MiniLM-L6 fine-tuned once on MWPD train (title only, :data:`BASE_PARAMS`: 1 epoch, 32 tokens,
+no neighbour index, so the curve is the network's) and cached in ``bench-out/prune/base``. Each variant keeps K of its
+6 encoder layers (greedy on held-out recovery rows unless the row says ``even``) and removes the fraction F of its 72
+attention heads (gradient importance), then recovers for one epoch on :data:`RECOVER_ROWS` random MWPD train offers
+(distilling the unpruned model), and is exported fp32 (``--int8 none``) and int8 (``--int8 dynamic``, from the fp32
+edge directory). ``recovery: none`` rows rank with the same rows but do not fine-tune (``--recover-epochs 0``).
+
+Figures: weighted / macro F1 (mean over the three levels) on all of MWPD validation; titles/s at batch 1 (one title
+a call) and 64 (calls of 64 titles) through the edge model's ``predict_path_proba`` (tokenising, ONNX Runtime, path
+decoding) on :data:`THREADS` thread, the best of :data:`ROUNDS` interleaved rounds (the machine is shared: best-of
+rounds are the least disturbed); ``model.onnx`` size. Results are cached per variant in ``bench-out/prune/results.json``
+(a rerun skips what is done).
+
+``python -m benchmarks.bench_prune [--quick]``; ``run(quick)`` is the harness entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.common import OUT_DIR, SHARED_DATA, markdown_table, save_results
+
+LEVELS = ("lvl1", "lvl2", "lvl3")
+#: the base transformer: title only, short titles, one epoch (2 shared cores); no neighbour index
+BASE_PARAMS: dict[str, Any] = {
+    "epochs": 1,
+    "max_length": 32,
+    "batch_size": 32,
+    "encoder_lr": 1e-4,
+    "head_lr": 4e-3,
+    "knn": 0,
+    "num_threads": 2,
+    "progress_bar": False,
+    "log_every": 20,
+}
+QUICK_PARAMS: dict[str, Any] = {**BASE_PARAMS, "max_length": 16, "max_steps": 4, "batch_size": 16}
+RECOVER_ROWS = 2_000
+QUICK_ROWS = 160
+THREADS = 1
+ROUNDS = 3
+BATCH1_TITLES = 200
+BATCH64_TITLES = 1_024
+#: (layers kept, heads removed, layer choice, recovery epochs)
+GRID: list[tuple[int, float, str, int]] = [
+    *[(k, f, "greedy", 1) for k in (6, 4, 3, 2) for f in (0.0, 0.25, 0.5)],
+    *[(k, 0.0, "even", 1) for k in (4, 3, 2)],
+    *[(k, f, "greedy", 0) for k, f in ((4, 0.0), (2, 0.0), (6, 0.5), (2, 0.5))],
+]
+QUICK_GRID: list[tuple[int, float, str, int]] = [(6, 0.0, "greedy", 1), (2, 0.5, "greedy", 1), (2, 0.5, "greedy", 0)]
+
+
+def _work(quick: bool) -> Path:
+    return OUT_DIR / ("prune-quick" if quick else "prune")
+
+
+def _mwpd(split: str, n: int | None = None) -> pd.DataFrame:
+    frame = pd.read_json(SHARED_DATA / "mwpd2020" / f"{split}.json", lines=True, dtype=False)
+    frame = frame[["Name", *LEVELS]].fillna("").astype(str)
+    return frame.head(n) if n else frame
+
+
+def base_model(quick: bool) -> Path:
+    """The fine-tuned base transformer, trained once (``skutag train`` on MWPD train) and cached."""
+    from skutag.workflows.train import train_model
+
+    out = _work(quick) / "base"
+    if (out / "meta.json").is_file():
+        return out
+    data = _work(quick) / "train.jsonl"
+    train = _mwpd("train", QUICK_ROWS if quick else None)
+    train.to_json(data, orient="records", lines=True)
+    train_model(
+        data,
+        text=["Name"],
+        label=list(LEVELS),
+        model="transformer",
+        params=dict(QUICK_PARAMS if quick else BASE_PARAMS),
+        out=out,
+        progress=not quick,
+    )
+    return out
+
+
+def recover_file(quick: bool) -> Path:
+    """``RECOVER_ROWS`` random MWPD train offers (seed 0): rows the base model was trained on, as a user would
+    recover on their training data."""
+    path = _work(quick) / "recover.jsonl"
+    if not path.is_file():
+        train = _mwpd("train")
+        n = QUICK_ROWS if quick else RECOVER_ROWS
+        train.sample(n=n, random_state=0).to_json(path, orient="records", lines=True)
+    return path
+
+
+def variant_name(k: int, f: float, choice: str, epochs: int) -> str:
+    return f"L{k}-H{round(f * 100)}-{choice}-e{epochs}"
+
+
+def build_variant(base: Path, recover: Path, k: int, f: float, choice: str, epochs: int, quick: bool) -> dict[str, Any]:
+    """The fp32 and int8 edge directories of one variant (pruned and recovered once); what pruning reported."""
+    from skutag.workflows.compress import compress_model
+
+    name = variant_name(k, f, choice, epochs)
+    fp32, int8 = _work(quick) / f"{name}-fp32", _work(quick) / f"{name}-int8"
+    t0 = time.perf_counter()
+    stats = compress_model(
+        base,
+        fp32,
+        int8="none",
+        prune_layers=k,
+        prune_heads=f,
+        recover=recover,
+        recover_epochs=epochs,
+        layer_choice=choice,
+    )
+    seconds = time.perf_counter() - t0
+    compress_model(fp32, int8, int8="dynamic")
+    pruning = stats.pruning or {}
+    return {
+        "name": name,
+        "layers": k,
+        "heads_removed": f,
+        "layer_choice": choice,
+        "recovery_epochs": epochs,
+        "layers_kept": [i + 1 for i in pruning.get("layers_kept", [])],
+        "heads_after": pruning.get("heads_after"),
+        "held_out": pruning.get("held_out"),
+        "prune_s": round(seconds, 1),
+        "dirs": {"fp32": str(fp32), "int8": str(int8)},
+    }
+
+
+def base_variant(base: Path, quick: bool) -> dict[str, Any]:
+    from skutag.workflows.compress import compress_model
+
+    fp32, int8 = _work(quick) / "base-fp32", _work(quick) / "base-int8"
+    compress_model(base, fp32, int8="none")
+    compress_model(base, int8, int8="dynamic")
+    return {
+        "name": "base",
+        "layers": 6,
+        "heads_removed": 0.0,
+        "layer_choice": "-",
+        "recovery_epochs": None,
+        "heads_after": 72,
+        "dirs": {"fp32": str(fp32), "int8": str(int8)},
+    }
+
+
+def score(model_dir: str, valid: pd.DataFrame) -> dict[str, float]:
+    from skutag.models.registry import load_model
+    from skutag.workflows.evaluate import evaluate_model
+
+    model = load_model(model_dir)
+    labels = valid[list(LEVELS)].set_axis(["level_1", "level_2", "level_3"], axis=1)
+    result = evaluate_model(model, valid[["Name"]], labels)
+    return {
+        "f1_weighted": round(float(result.mean["f1_weighted"]), 4),
+        "f1_macro": round(float(result.mean["f1_macro"]), 4),
+    }
+
+
+def throughput(dirs: dict[str, str], titles: list[str], rounds: int) -> dict[str, dict[str, float]]:
+    """Titles/s at batch 1 and 64 of each directory's edge model, best of ``rounds`` interleaved rounds."""
+    from skutag.models.registry import load_model
+
+    models = {}
+    for key, path in dirs.items():
+        model: Any = load_model(path)
+        model.set_params(num_threads=THREADS)
+        model.predict_path_proba(titles[:64])  # warm: the session is built, the first runs allocate
+        models[key] = model
+    one = titles[:BATCH1_TITLES]
+    many = (titles * (1 + BATCH64_TITLES // max(1, len(titles))))[:BATCH64_TITLES]
+    best: dict[str, dict[str, float]] = {k: {"b1": float("inf"), "b64": float("inf")} for k in models}
+    for _ in range(rounds):
+        for key, model in models.items():
+            t0 = time.perf_counter()
+            for title in one:
+                model.predict_path_proba([title])
+            best[key]["b1"] = min(best[key]["b1"], time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for i in range(0, len(many), 64):
+                model.predict_path_proba(many[i : i + 64])
+            best[key]["b64"] = min(best[key]["b64"], time.perf_counter() - t0)
+    out = {}
+    for key, t in best.items():
+        out[key] = {
+            "b1_titles_s": round(len(one) / t["b1"], 1),
+            "b64_titles_s": round(len(many) / t["b64"], 1),
+            "b1_ms": round(1000 * t["b1"] / len(one), 2),
+            "b64_ms_per_batch": round(1000 * t["b64"] / (len(many) / 64), 1),
+        }
+    return out
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def run(quick: bool = False) -> str:
+    work = _work(quick)
+    work.mkdir(parents=True, exist_ok=True)
+    results_path = work / "results.json"
+    results = _load(results_path)
+    base = base_model(quick)
+    recover = recover_file(quick)
+    valid = _mwpd("validation", QUICK_ROWS if quick else None)
+    grid = QUICK_GRID if quick else GRID
+    if "base" not in results:
+        results["base"] = base_variant(base, quick)
+        _save(results_path, results)
+    for k, f, choice, epochs in grid:
+        name = variant_name(k, f, choice, epochs)
+        if name not in results:
+            print(f"pruning {name}", flush=True)
+            results[name] = build_variant(base, recover, k, f, choice, epochs, quick)
+            _save(results_path, results)
+    for row in results.values():
+        for precision, path in row["dirs"].items():
+            if f"{precision}_f1_weighted" not in row:
+                figures = score(path, valid)
+                row.update({f"{precision}_{k}": v for k, v in figures.items()})
+                row[f"{precision}_onnx_mb"] = round((Path(path) / "model.onnx").stat().st_size / 1e6, 1)
+                _save(results_path, results)
+    titles = valid["Name"].tolist()
+    todo = {f"{n}:{p}": d for n, r in results.items() for p, d in r["dirs"].items() if f"{p}_b64_titles_s" not in r}
+    load0 = os.getloadavg()[0]
+    names = sorted(todo)
+    group = 8  # sessions loaded at once (memory), each group timed in interleaved rounds
+    for i in range(0, len(names), group):
+        chunk = {n: todo[n] for n in names[i : i + group]}
+        speeds = throughput(chunk, titles, 1 if quick else ROUNDS)
+        for key, figures in speeds.items():
+            name, precision = key.split(":")
+            results[name].update({f"{precision}_{k}": v for k, v in figures.items()})
+            results[name]["load_avg_1m"] = round(os.getloadavg()[0], 2)
+        _save(results_path, results)
+    rows = table_rows(results)
+    md = markdown_table(rows, COLUMNS, LABELS)
+    note = (
+        f"\n\nBase: MiniLM-L6 fine-tuned on MWPD train ({json.dumps(QUICK_PARAMS if quick else BASE_PARAMS)}); "
+        f"recovery on {QUICK_ROWS if quick else RECOVER_ROWS} MWPD train offers; F1 on {len(valid)} validation offers; "
+        f"titles/s on {THREADS} thread, best of {1 if quick else ROUNDS} rounds, load average "
+        f"{load0:.1f} at the start."
+    )
+    save_results("prune-quick" if quick else "prune", {"quick": quick, "rows": list(results.values())}, md + note)
+    return md + note
+
+
+COLUMNS = [
+    "variant",
+    "heads",
+    "fp32_f1_weighted",
+    "fp32_f1_macro",
+    "int8_f1_weighted",
+    "int8_f1_macro",
+    "fp32_b1_titles_s",
+    "fp32_b64_titles_s",
+    "int8_b1_titles_s",
+    "int8_b64_titles_s",
+    "fp32_onnx_mb",
+    "int8_onnx_mb",
+]
+LABELS = {
+    "fp32_f1_weighted": "fp32 wF1",
+    "fp32_f1_macro": "fp32 mF1",
+    "int8_f1_weighted": "int8 wF1",
+    "int8_f1_macro": "int8 mF1",
+    "fp32_b1_titles_s": "fp32 titles/s b1",
+    "fp32_b64_titles_s": "fp32 titles/s b64",
+    "int8_b1_titles_s": "int8 titles/s b1",
+    "int8_b64_titles_s": "int8 titles/s b64",
+    "fp32_onnx_mb": "fp32 MB",
+    "int8_onnx_mb": "int8 MB",
+}
+
+
+def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results.values():
+        if r["name"] == "base":
+            label = "base (6 layers, no pruning, no recovery)"
+        else:
+            recovery = "recovered 1 epoch" if r["recovery_epochs"] else "no recovery"
+            label = f"{r['layers']} layers ({r['layer_choice']}: {', '.join(map(str, r['layers_kept']))}), "
+            label += f"{round(r['heads_removed'] * 100)}% heads off, {recovery}"
+        rows.append({**r, "variant": label, "heads": r.get("heads_after")})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_prune", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    print(run(quick=args.quick))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
