@@ -201,8 +201,9 @@ def map_files(
     title only (default) or by all of them; ``encoder="auto"`` takes the packaged multilingual encoder for a
     taxonomy in another language or products in a non-Latin script, else MiniLM; ``threshold`` (default None:
     none) auto-accepts the rows whose ``path_score`` reaches it; ``mapper_options`` go to :class:`TaxonomyMapper`.
-    ``crosswalk`` names the shop's own category column: its categories are mapped first and each row mixes its category's evidence in at
-    ``crosswalk_weight`` (:mod:`skutag.workflows.map_crosswalk`; the table goes to ``OUT.crosswalk.csv``);
+    ``crosswalk`` names the shop's own category column: its categories are mapped first and each row mixes its
+    category's evidence in at ``crosswalk_weight`` (:mod:`skutag.workflows.map_crosswalk`; the table goes to
+    ``OUT.crosswalk.csv``);
     ``catalogue_prior`` > 0 re-weights the leaves by the catalogue's EM prior raised to it (both: two passes);
     ``llm_options`` go to the :class:`~skutag.models.mapping.llm.LLMReranker` of ``rerank="llm"`` (whose local
     server stops at the end)."""
