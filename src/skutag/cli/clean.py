@@ -50,8 +50,7 @@ def clean(
     use_ray: bool = typer.Option(
         False,
         "--ray",
-        help="Clean on a Ray cluster (the ray extra): duplicates found across all shards, Parquet "
-        "shards in --out.",
+        help="Clean on a Ray cluster (the ray extra): duplicates found across all shards, Parquet shards in --out.",
     ),
     address: str | None = typer.Option(
         None, "--address", help="With --ray: the cluster, 'auto', HOST:PORT or ray://HOST:PORT (default: a local one)."
