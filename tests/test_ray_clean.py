@@ -2,7 +2,7 @@
 MWPD offers in three files, with exact and near duplicates spread across the files, a line that is no JSON and an
 offer without text, cleaned with near-duplicate removal. The shards hold the rows, columns, values and duplicate
 group ids one-process `clean` writes, the rejects are the same rows for the same reasons, the counts match, rows
-in = rows out + rows rejected, and both nodes cleaned.
+in = rows out + rows rejected, and both nodes cleaned; a worker killed in the middle of the run changes nothing.
 
 Select with ``-m ray``."""
 
@@ -78,16 +78,21 @@ def cluster() -> Iterator[LocalCluster]:
         yield c
 
 
+def clean_ray(inputs: list[Path], out: Path, cluster: LocalCluster, env: dict[str, str] | None = None) -> str:
+    result = skutag(
+        "clean", *map(str, inputs), "--out", str(out), *OPTIONS, "--ray", "--address", cluster.address,
+        "--workers", "2", "--cpus-per-worker", "0.75", env={**cluster.auth, **(env or {})},
+    )  # fmt: skip
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-6000:]}\n{cluster.logs()[-3000:]}"
+    return result.stdout
+
+
 def test_two_nodes_clean_what_one_process_cleans(
     inputs: list[Path], single: tuple[pd.DataFrame, Path, dict[str, int]], cluster: LocalCluster, tmp_path: Path
 ) -> None:
     want, want_rejects, want_counts = single
     out = tmp_path / "out"
-    result = skutag(
-        "clean", *map(str, inputs), "--out", str(out), *OPTIONS, "--ray", "--address", cluster.address,
-        "--workers", "2", "--cpus-per-worker", "0.75", env=cluster.auth,
-    )  # fmt: skip
-    assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-6000:]}\n{cluster.logs()[-3000:]}"
+    printed = clean_ray(inputs, out, cluster)
 
     got = read_shards(out)
     pd.testing.assert_frame_equal(got, want)  # rows, columns, values, duplicate group ids and flags
@@ -99,4 +104,18 @@ def test_two_nodes_clean_what_one_process_cleans(
     assert manifest["rows_out"] == len(want)
     assert len(manifest["nodes"]) == 2 and all(n > 0 for n in manifest["nodes"].values())  # both nodes cleaned
     assert not list(out.glob("_park-*")) and not list(out.glob("_keys-*"))  # the parked files are gone
-    assert f"{rows_in:,} rows in, {len(want):,} out" in result.stdout
+    assert f"{rows_in:,} rows in, {len(want):,} out" in printed
+
+
+def test_a_worker_killed_mid_run_changes_nothing(
+    inputs: list[Path], single: tuple[pd.DataFrame, Path, dict[str, int]], cluster: LocalCluster, tmp_path: Path
+) -> None:
+    want, want_rejects, want_counts = single
+    out = tmp_path / "out"
+    marker = tmp_path / "killed"
+    # the first worker to reach its 2nd block parks it, then its process exits before answering
+    clean_ray(inputs, out, cluster, env={"SKUTAG_RAY_FAULT": f"2:{marker}"})
+    assert marker.exists()  # the worker did die
+    pd.testing.assert_frame_equal(read_shards(out), want)
+    assert reject_keys(out / "_rejects.jsonl") == reject_keys(want_rejects)  # each reject once
+    assert json.loads((out / "_manifest.json").read_text())["counts"] == want_counts
