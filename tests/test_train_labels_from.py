@@ -7,7 +7,9 @@ paths. A mapping of other data, or one that cannot be joined, is refused with a 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -28,8 +30,20 @@ def invoke(*args: str) -> tuple[int, str]:
     return res.exit_code, " ".join(res.output.split())
 
 
+@dataclass
+class Case:
+    """The offers (with a ``truth`` column of name paths), the class taxonomy, the `skutag map` output, the same
+    with the true paths and ten T-shirts relabelled, and those ten ids."""
+
+    data: Path
+    taxonomy: Path
+    mapping: Path
+    noisy: Path
+    flipped: set[str]
+
+
 @pytest.fixture(scope="module")
-def case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def case(tmp_path_factory: pytest.TempPathFactory) -> Case:
     tmp = tmp_path_factory.mktemp("labels-from")
     records = [{**r, "truth": name_path(r)} for r in mwpd("validation")[:ROWS]]
     records.insert(20, {**records[0], "ID": "no-text", "Name": "", "Description": ""})
@@ -44,55 +58,49 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     frame.loc[flipped, "path"] = NOISE
     noisy = tmp / "noisy.csv"
     frame.to_csv(noisy, index=False)
-    return {
-        "data": data,
-        "taxonomy": taxonomy,
-        "mapping": mapping,
-        "noisy": noisy,
-        "flipped": set(frame.loc[flipped, "ID"]),
-    }
+    return Case(data, taxonomy, mapping, noisy, set(frame.loc[flipped, "ID"]))
 
 
-def rejects(path: Path) -> list[dict[str, object]]:
+def rejects(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_labels_from_joins_filters_and_trains(case: dict[str, object], tmp_path: Path) -> None:
+def test_labels_from_joins_filters_and_trains(case: Case, tmp_path: Path) -> None:
     model = tmp_path / "model"
-    args = ["train", str(case["data"]), "--labels-from", str(case["noisy"]), "--out", str(model), "--text", "Name"]
-    code, output = invoke(*args, "--valid", str(case["data"]), "--label", "truth", "--label-sep", " > ")
+    args = ["train", str(case.data), "--labels-from", str(case.noisy), "--out", str(model), "--text", "Name"]
+    code, output = invoke(*args, "--valid", str(case.data), "--label", "truth", "--label-sep", " > ")
     assert code == 0, output
     assert "joined by id column 'ID'" in output and "label issue (cleanlab)" in output
     assert "model level_1: accuracy" in output and "mapper level_3: accuracy" in output
 
     dropped = rejects(tmp_path / "model.rejects.jsonl")
-    noisy = {str(r["record"]["ID"]) for r in dropped if str(r["reason"]).startswith("label issue (cleanlab)")}  # type: ignore[index]
-    assert len(noisy & case["flipped"]) >= 8  # type: ignore[operator]
-    assert len(noisy - case["flipped"]) < 0.2 * ROWS  # type: ignore[operator]
-    assert [str(r["record"]["ID"]) for r in dropped if "empty" in str(r["reason"]).lower()] == ["no-text"]  # type: ignore[index]
+    noisy = {str(r["record"]["ID"]) for r in dropped if str(r["reason"]).startswith("label issue (cleanlab)")}
+    assert len(noisy & case.flipped) >= 8
+    assert len(noisy - case.flipped) < 0.2 * ROWS
+    assert [str(r["record"]["ID"]) for r in dropped if "empty" in str(r["reason"]).lower()] == ["no-text"]
 
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
     assert meta["rows_used"] + meta["rows_rejected"] == ROWS + 1 == meta["labels_from"]["rows_read"]
     assert meta["rows_rejected"] == len(dropped)
-    assert meta["labels_from"]["mapping"] == str(case["noisy"]) and meta["labels_from"]["noise_filter"] == "cleanlab"
+    assert meta["labels_from"]["mapping"] == str(case.noisy) and meta["labels_from"]["noise_filter"] == "cleanlab"
     assert meta["validation"]["mapper_metrics"]["level_1"]["accuracy"] > 0.9  # the (edited) mapping is nearly the truth
 
     pred = tmp_path / "pred.csv"
-    code, output = invoke("predict", str(model), str(case["data"]), "--out", str(pred))
+    code, output = invoke("predict", str(model), str(case.data), "--out", str(pred))
     assert code == 0, output
-    tree = load_taxonomy_source(case["taxonomy"]).tree  # type: ignore[arg-type]
+    tree = load_taxonomy_source(case.taxonomy).tree
     paths = pd.read_csv(pred, dtype=str, keep_default_na=False)["path"]
     assert len(paths) == ROWS and all(tree.is_valid_path(tuple(p.split(" > "))) for p in paths)
 
 
-def test_labels_from_by_record_number_and_min_score(case: dict[str, object], tmp_path: Path) -> None:
+def test_labels_from_by_record_number_and_min_score(case: Case, tmp_path: Path) -> None:
     """Without an id in the mapping, rows join by file and record number (the blank row shifts the order)."""
-    mapping = pd.read_csv(case["mapping"], dtype=str, keep_default_na=False).drop(columns=["ID"])  # type: ignore[call-overload]
+    mapping = pd.read_csv(case.mapping, dtype=str, keep_default_na=False).drop(columns=["ID"])
     no_ids = tmp_path / "no-ids.csv"
     mapping.to_csv(no_ids, index=False)
     floor = float(mapping["path_score"].astype(float).median())
     model = tmp_path / "model"
-    args = ["train", str(case["data"]), "--labels-from", str(no_ids), "--out", str(model), "--text", "Name"]
+    args = ["train", str(case.data), "--labels-from", str(no_ids), "--out", str(model), "--text", "Name"]
     code, output = invoke(*args, "--noise-filter", "none", "--min-map-score", str(floor))
     assert code == 0, output
     assert "joined by file and record number" in output
@@ -105,18 +113,18 @@ def test_labels_from_by_record_number_and_min_score(case: dict[str, object], tmp
     assert meta["label_set"]["level_1"] == sorted(set(kept))
 
 
-def test_labels_from_mapping_of_other_rows(case: dict[str, object], tmp_path: Path) -> None:
-    mapping = pd.read_csv(case["mapping"], dtype=str, keep_default_na=False).iloc[25:]  # type: ignore[call-overload]
+def test_labels_from_mapping_of_other_rows(case: Case, tmp_path: Path) -> None:
+    mapping = pd.read_csv(case.mapping, dtype=str, keep_default_na=False).iloc[25:]
     partial = tmp_path / "partial.csv"
     mapping.to_csv(partial, index=False)
-    args = ["train", str(case["data"]), "--labels-from", str(partial), "--out", str(tmp_path / "m"), "--text", "Name"]
+    args = ["train", str(case.data), "--labels-from", str(partial), "--out", str(tmp_path / "m"), "--text", "Name"]
     code, output = invoke(*args)
     assert code == 2
     assert "25 of 300 rows with text have no row in MAPPING" in output and "was MAPPING made from this data?" in output
     # no id, no record numbers, other length: refused, with what to do
     bare = tmp_path / "bare.csv"
     mapping[["path", "path_score", "decision"]].to_csv(bare, index=False)
-    data = pd.read_json(case["data"], lines=True, dtype=False).drop(columns=["ID"])  # type: ignore[arg-type]
+    data = pd.read_json(case.data, lines=True, dtype=False).drop(columns=["ID"])
     plain = tmp_path / "plain.csv"
     data.to_csv(plain, index=False)
     code, output = invoke(

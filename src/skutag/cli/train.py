@@ -135,6 +135,7 @@ def train(
                 text=text,
                 label=label,
                 label_sep=label_sep,
+                levels=label_levels,
                 model=model,
                 params=hyper,
                 valid=valid,

@@ -172,6 +172,7 @@ def train_from_mapping(
     out: str | Path | None = None,
     text: Sequence[str] = (),
     id_column: str | None = None,
+    levels: int | None = None,
     model: str = "linear",
     params: dict[str, Any] | None = None,
     min_map_score: float | None = None,
@@ -183,8 +184,9 @@ def train_from_mapping(
     rejects: str | Path | None = None,
     progress: Callable[[str], None] | bool | None = True,
 ) -> LabelsFromResult:
-    """Train ``model`` on DATA with MAPPING's paths as labels (see the module); ``valid`` (true labels in
-    ``valid_label``) scores the model, and the mapper too where MAPPING holds the validation rows."""
+    """Train ``model`` on DATA with MAPPING's paths as labels (see the module; ``levels`` keeps their first levels
+    only); ``valid`` (true labels in ``valid_label``) scores the model, and the mapper too where MAPPING holds the
+    validation rows."""
     if noise_filter not in NOISE_FILTERS:
         raise ConfigError(f"noise filter must be one of {', '.join(NOISE_FILTERS)}, not {noise_filter!r}")
     if min_map_score is not None and not 0.0 <= min_map_score <= 1.0:
@@ -201,7 +203,7 @@ def train_from_mapping(
         rows_read = len(frame) + sink.count
         mapped = read_mapping(mapping)
         text_cols = resolve_spec([str(c) for c in frame.columns], text=text, source=source).text
-        spec = ColumnSpec(text=text_cols, label=(LABEL,), label_sep=PATH_SEP)
+        spec = ColumnSpec(text=text_cols, label=(LABEL,), label_sep=PATH_SEP, levels=levels)
         texts = frame[list(spec.text)].astype(object)
         has_text = texts.apply(lambda r: any(isinstance(v, str) and v.strip() for v in r), axis=1).to_numpy(bool)
         frame, how = join_mapping(frame, mapped, id_column, source, str(mapping))
@@ -244,6 +246,7 @@ def train_from_mapping(
                 text=spec.text,
                 label=[LABEL],
                 label_sep=PATH_SEP,
+                levels=levels,
                 model=model,
                 params=params,
                 rejects=sink,
@@ -254,7 +257,7 @@ def train_from_mapping(
     if valid is not None:
         if say:
             say("evaluating on validation data")
-        truth = load_labelled(valid, text=spec.text, label=valid_label, label_sep=valid_label_sep)
+        truth = load_labelled(valid, text=spec.text, label=valid_label, label_sep=valid_label_sep, levels=levels)
         validation, scored = evaluate_scored(result.model, truth.texts, truth.labels)
         result.validation = validation
         result.meta["validation"] = {
