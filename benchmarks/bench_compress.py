@@ -60,7 +60,7 @@ TEACHER_PARAMS: dict[str, Any] = {
     ]
 }
 #: The transformer student: MiniLM's layers 1, 3 and 6 (``encoder_layers: 3``), heads without neighbour votes.
-TF_STUDENT_PARAMS: dict[str, Any] = {"encoder_layers": 3, "knn": 0, "progress_bar": False}
+TF_STUDENT_PARAMS: dict[str, Any] = {"encoder_layers": 3, "knn": 0, "epochs": 4, "progress_bar": False}
 
 
 def _data(split: str) -> Path:
@@ -320,19 +320,21 @@ def fit_all(
     specs: list[dict[str, Any]], fits: Path, quick: bool, only: set[str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Fit every system whose cached fit (``fits/NAME.json`` and its model directory) does not match its config;
-    each fit in a fresh process (quick: in this one). Returns each system's fit record."""
+    each fit in a fresh process (quick: in this one). ``only``: fit these names alone (the others are taken from
+    the cache when it matches, else left out). Returns each system's fit record."""
     fits.mkdir(parents=True, exist_ok=True)
     records: dict[str, dict[str, Any]] = {}
     stamps: dict[str, float] = {}
     for s in specs:
         name, config = s["name"], _config(s, stamps)
         path = fits / f"{name}.json"
-        cached = json.loads(path.read_text()) if path.is_file() else None
+        cached = json.loads(path.read_text()) if path.is_file() and not quick else None
         model_dir = Path(s["args"][0])
         if cached and cached.get("config") == config and (model_dir / "meta.json").is_file():
             records[name] = cached
         elif only is not None and name not in only:
-            raise RuntimeError(f"{name}: no cached fit matches its configuration; fit it (--fit {name})")
+            print(f"{name}: no cached fit matches its configuration; left out", file=sys.stderr, flush=True)
+            continue
         else:
             print(f"fitting {name} ...", file=sys.stderr, flush=True)
             m = (measure_here if quick else measure)(s["fit"], *s["args"])
@@ -513,7 +515,7 @@ def _quick_files(work: Path) -> tuple[str, str, str, str]:
     return paths[0], paths[1], str(unl), tiny_encoder(work / "tiny-encoder")
 
 
-def run(quick: bool = False, fit_only: set[str] | None = None, one_title: bool = True) -> str:
+def run(quick: bool = False, fit_only: set[str] | None = None, one_title: bool = True, score: bool = True) -> str:
     """Fit what the cache lacks, score every system in its own process, time the one-title calls, save
     ``bench-out/compress.{json,md}`` (quick: ``compress-quick``, tiny slices in a temporary folder, no cache)."""
     import tempfile
@@ -533,6 +535,9 @@ def run(quick: bool = False, fit_only: set[str] | None = None, one_title: bool =
     specs = systems(models, train, valid, unl, encoder)
     started = time.time()
     fit_records = fit_all(specs, fits, quick, fit_only)
+    if not score:
+        return json.dumps({k: v["fit"] for k, v in fit_records.items()}, indent=1, default=str)
+    specs = [s for s in specs if s["name"] in fit_records]
     scores = score_all(specs, valid, quick)
     one = None
     if one_title:
@@ -570,14 +575,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--fit",
         default=None,
-        help="fit only these systems when their cache is stale (comma-separated); the others must be cached",
+        help="fit only these systems when their cache is stale (comma-separated); the others come from the cache",
     )
+    ap.add_argument("--no-score", action="store_true", help="fit (what is stale), score nothing")
     ap.add_argument("--no-one-title", action="store_true", help="skip the linear vs fastText one-title calls")
+    ap.add_argument("--docs", action="store_true", help="then rewrite the compression table of docs/benchmarks.md")
     args = ap.parse_args(argv)
     only = {s.strip() for s in args.fit.split(",")} if args.fit else None
-    print(run(args.quick, only, not args.no_one_title))
+    print(run(args.quick, only, not args.no_one_title, not args.no_score))
+    if args.docs and not args.quick:
+        from benchmarks.readme_table import DOC, update_doc
+
+        print(f"{DOC}: {'rewritten' if update_doc(DOC) else 'already up to date'}")
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def section(saved: dict[str, Any]) -> str:
+    """The generated part of docs/benchmarks.md from ``bench-out/compress.json``: machine, table, targets."""
+    from benchmarks.readme_table import machine_line
+
+    parts = [
+        "_Written by `python -m benchmarks --only compress --docs` from `bench-out/compress.json`; do not edit._",
+        f"Machine: {machine_line(saved['machine'])}",
+        render(saved["rows"]),
+        targets_text(saved["targets"]),
+    ]
+    return "\n\n".join(parts)

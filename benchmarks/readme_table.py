@@ -17,6 +17,9 @@ from benchmarks.common import OUT_DIR, REPO, markdown_table
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
+#: markers of the compression table (``benchmarks/bench_compress.py``), under its own heading
+COMPRESS_START = "<!-- bench:compress:start -->"
+COMPRESS_END = "<!-- bench:compress:end -->"
 VERSIONS = ("numpy", "scikit-learn", "torch", "transformers", "fasttext-wheel")
 #: The page whose section between the markers holds the generated tables.
 DOC = REPO / "docs" / "benchmarks.md"
@@ -104,6 +107,11 @@ def update_doc(doc: Path = DOC, out_dir: Path = OUT_DIR) -> bool:
 
     old = doc.read_text(encoding="utf-8")
     new = replace_section(old, build_section(out_dir))
+    compress = _load(out_dir, "compress")
+    if compress and COMPRESS_START in new:
+        from benchmarks.bench_compress import section
+
+        new = replace_section(new, section(compress), COMPRESS_START, COMPRESS_END)
     if new != old:
         atomic_write_text(doc, new)
     return new != old

@@ -126,7 +126,8 @@ def test_compress_writes_an_edge_directory(saved: Path, rows: pd.DataFrame, tmp_
         agree = float((model.predict_path_proba(test).argmax(1) == reference).mean())
         assert agree == 1.0 if scheme == "none" else agree >= 0.8, (scheme, agree)
         assert model.card_.get("calibration") == load_model(saved).card_.get("calibration")
-    assert (tmp_path / "dynamic" / "model.onnx").stat().st_size < 0.5 * (saved / "model.onnx").stat().st_size
+    # dense layers int8, the token table float16 (half): the tiny encoder is mostly token table
+    assert (tmp_path / "dynamic" / "model.onnx").stat().st_size < 0.6 * (saved / "model.onnx").stat().st_size
     proc = _run_without_torch(
         f"""
         from skutag.models.registry import load_model
