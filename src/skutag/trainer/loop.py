@@ -154,6 +154,10 @@ class Trainer:
             resumed = step
             resumes = [*state.get("resumes", []), step]
             log.info("resuming from checkpoint at epoch %d, batch %d (step %d)", start_epoch + 1, skip, step)
+        if dist is not None:
+            # the ranks start from one seed (one initial network); from here each draws its own dropout masks, or the
+            # shares of a batch would be dropped alike (a restart re-derives the stream from the step it resumes at)
+            torch.manual_seed(args.seed + 7919 * (dist.rank + 1) + 104_729 * step)
 
         def checkpoint(epoch: int, batch: int) -> None:
             if dist is None and args.checkpoint_dir is None:
