@@ -2,10 +2,10 @@
 products (the same ids in every language), mapped onto an English tree.
 
 A slice keeps it fast: 120 English leaves drawn across Shopify's tree (a file of paths) and 30 of them as
-products, named in Japanese or French. The multilingual encoder must find most of them; MiniLM, which reads
-English only, refuses the Japanese ones (most characters are [UNK] to it) and scores below the same floor on
-the French ones. ``--lang`` on Shopify by name (lexical retrieval: no 8,251 leaves to encode here) gives paths
-in the chosen language with ``path_en`` beside them.
+products, each leaf's Japanese or French name with its parent's. The multilingual encoder must find most of
+them; MiniLM, which reads English only, must stay below the same floor (its vocabulary has the kana, so it
+does not refuse Japanese, but it cannot align it with English). ``--lang`` on Shopify by name (lexical
+retrieval: no 8,251 leaves to encode here) gives paths in the chosen language with ``path_en`` beside them.
 """
 
 from __future__ import annotations
