@@ -118,6 +118,9 @@ def load_taxonomy_source(spec: str | Path, lang: str = "en") -> TaxonomySource:
             file = root / "gs1-gpc" / "gs1.json.bz2"
             frame = taxonomies.load_gs1_taxonomy(file)
             name = "gs1"
+        # translations carry stray spaces ('Düfte ', pt-BR 'Cabos ópticos de áudio '): a path of unstripped names
+        # would fail the tree's own path check (which strips)
+        frame = frame.assign(name=frame["name"].astype(str).str.strip())
         return TaxonomySource(
             name=name,
             tree=Taxonomy.from_frame(frame),

@@ -81,9 +81,9 @@ def result_frame(result: MapResult, mapper: TaxonomyMapper, threshold: float | N
     depth = mapper.depth
     best = [p[0] for p in result.paths]
     out: dict[str, Any] = {"path": [PATH_SEP.join(p) for p in best]}
-    tree, english = mapper.source.tree, mapper.source.english
+    english = mapper.source.english
     if english is not None:  # a taxonomy in another language: each path in English too (same ids)
-        out["path_en"] = [PATH_SEP.join(english.path(tree.id_of_path(p))) for p in best]
+        out["path_en"] = [PATH_SEP.join(english.path(ids[0])) for ids in result.ids]
     for lv in range(depth):
         out[f"level_{lv + 1}"] = [p[lv] if lv < len(p) else None for p in best]
     for lv in range(depth):

@@ -18,7 +18,7 @@ node at each level (the confidence mass of the shortlisted paths through that no
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,14 @@ METHODS = ("hybrid", "dense", "lexical")
 class MapResult:
     """``paths[i]``: row ``i``'s best paths (best first); ``scores[i, j]``: confidence of ``paths[i][j]``;
     ``level_scores[i, d]``: confidence of the best path's level-``d+1`` node (NaN below a shallow leaf);
-    ``shortlists[i]``: every candidate the reranker saw, in retrieval order."""
+    ``shortlists[i]``: every candidate the reranker saw, in retrieval order; ``ids[i]``: the node ids of
+    ``paths[i]`` (a translated taxonomy can name two siblings alike)."""
 
     paths: list[list[tuple[str, ...]]]
     scores: np.ndarray
     level_scores: np.ndarray
     shortlists: list[list[tuple[str, ...]]]
+    ids: list[list[str]] = field(default_factory=list)
 
 
 class TaxonomyMapper:
@@ -149,6 +151,7 @@ class TaxonomyMapper:
         elsewhere (:meth:`probabilities` blended with other evidence, as the crosswalk does)."""
         k = max(1, min(k, self.shortlist, len(self.leaves)))  # every row has k distinct candidates
         paths: list[list[tuple[str, ...]]] = []
+        ids: list[list[str]] = []
         shortlists: list[list[tuple[str, ...]]] = []
         scores = np.zeros((len(texts), k))
         levels = np.full((len(texts), self.depth), np.nan)
@@ -166,12 +169,13 @@ class TaxonomyMapper:
                     if not self.source.tree.is_valid_path(p):
                         raise TaxonomyError(f"reranker {self.reranker.name} returned a path not in the taxonomy: {p}")
                 paths.append(best)
+                ids.append([row[j].node_id for j in order[:k]])
                 scores[start + i] = conf[order[:k]]
                 top = row[order[0]].path
                 for d in range(len(top)):
                     levels[start + i, d] = sum(conf[j] for j, c in enumerate(row) if c.path[: d + 1] == top[: d + 1])
                 shortlists.append([c.path for c in row])
-        return MapResult(paths, scores, levels, shortlists)
+        return MapResult(paths, scores, levels, shortlists, ids)
 
     def _shortlists(self, prob: np.ndarray) -> list[list[Candidate]]:
         # a candidate's score: the similarity up to a constant per row (the softmax inverted)
