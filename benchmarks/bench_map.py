@@ -36,8 +36,8 @@ beside the mapper that taught it. Titles/s: the linear model's prediction of the
 
 ``python -m benchmarks.bench_map [--sample N] [--fields title|all] [--only classes,gs1,crosswalk,labels-from,llm]``
 prints the table and writes ``bench-out/map.{json,md}``; ``--train-sample N`` teaches the linear model on N train
-offers; ``--quick`` maps 200 offers onto the classes only, with the crosswalk, and teaches on 300 (checks the
-harness, not the numbers).
+offers; ``--quick`` maps 200 offers onto the classes only, with the crosswalk and the prior, and teaches on 300
+(checks the harness, not the numbers).
 
 ``llm`` (``--only llm [--llm-sample N]``, not in the default run: a CPU LLM maps a title or two a second) maps a
 sample (default 200) onto the classes with ``--rerank llm`` and its local default (SmolLM2-135M-Instruct in
@@ -187,7 +187,7 @@ def run_setting(
     return out
 
 
-def run_crosswalk(rows: list[dict[str, Any]], fields: str) -> list[dict[str, Any]]:
+def run_crosswalk(rows: list[dict[str, Any]], fields: str, quick: bool = False) -> list[dict[str, Any]]:
     """The shop's ``CategoryText`` as evidence, onto the classes: as part of the query, and by the crosswalk (at
     each of :data:`CROSSWALK_VARIANTS`); titles/s count the products' encoding (done once, shared) and the rest."""
     from skutag.models.mapping import TaxonomyMapper
@@ -209,7 +209,7 @@ def run_crosswalk(rows: list[dict[str, Any]], fields: str) -> list[dict[str, Any
         t0 = time.perf_counter()
         vectors = mapper.embed(queries)
         encode_s = time.perf_counter() - t0
-        for name, weight, prior in CROSSWALK_VARIANTS:
+        for name, weight, prior in CROSSWALK_VARIANTS[-1:] if quick else CROSSWALK_VARIANTS:
             t0 = time.perf_counter()
             builder = CrosswalkBuilder(mapper, group_weight=weight, prior_weight=prior)
             builder.add(queries, shop if weight > 0 else [None] * len(queries), vectors)
@@ -237,7 +237,7 @@ def _unlabelled(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def run_labels_from(
-    rows: list[dict[str, Any]], train_sample: int | None, teachers: tuple[str, ...] = ()
+    rows: list[dict[str, Any]], train_sample: int | None, teachers: tuple[str, ...] = (), quick: bool = False
 ) -> list[dict[str, Any]]:
     """``skutag train --labels-from``: linear models taught by the mapper's paths for MWPD train (no labels read),
     scored on the validation ``rows`` against the truth. The train titles are encoded once for every teacher (on
@@ -282,7 +282,7 @@ def run_labels_from(
                 [pd.DataFrame({"ID": [r["ID"] for r in train]}), result_frame(result, mapper.depth)], axis=1
             )
             frame.to_csv(mapping, index=False)
-            for noise in ("cleanlab", "none") if teacher == "crosswalk" else ("cleanlab",):
+            for noise in ("cleanlab", "none") if teacher == "crosswalk" and not quick else ("cleanlab",):
                 t0 = time.perf_counter()
                 res = train_from_mapping(data, mapping, text=["Name"], noise_filter=noise, progress=False)
                 train_s = time.perf_counter() - t0
@@ -353,9 +353,11 @@ def run(
         if setting == "llm":
             results += run_llm(random.Random(1).sample(rows, min(llm_sample, len(rows))), fields)
         elif setting == "crosswalk":
-            results += run_crosswalk(rows, fields)
+            results += run_crosswalk(rows, fields, quick)
         elif setting == "labels-from":
-            results += run_labels_from(rows, 300 if quick else train_sample, ("crosswalk",) if quick else teachers)
+            results += run_labels_from(
+                rows, 300 if quick else train_sample, ("crosswalk",) if quick else teachers, quick
+            )
         else:
             results += run_setting(setting, rows, fields)
     columns = [

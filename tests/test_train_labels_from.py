@@ -94,14 +94,15 @@ def test_labels_from_joins_filters_and_trains(case: Case, tmp_path: Path) -> Non
 
 
 def test_labels_from_by_record_number_and_min_score(case: Case, tmp_path: Path) -> None:
-    """Without an id in the mapping, rows join by file and record number (the blank row shifts the order)."""
+    """Without an id in the mapping, rows join by file and record number (the blank row shifts the order); the
+    mapper's unsure rows dropped, its paths cut to two levels."""
     mapping = pd.read_csv(case.mapping, dtype=str, keep_default_na=False).drop(columns=["ID"])
     no_ids = tmp_path / "no-ids.csv"
     mapping.to_csv(no_ids, index=False)
     floor = float(mapping["path_score"].astype(float).median())
     model = tmp_path / "model"
     args = ["train", str(case.data), "--labels-from", str(no_ids), "--out", str(model), "--text", "Name"]
-    code, output = invoke(*args, "--noise-filter", "none", "--min-map-score", str(floor))
+    code, output = invoke(*args, "--noise-filter", "none", "--min-map-score", str(floor), "--levels", "2")
     assert code == 0, output
     assert "joined by file and record number" in output
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
@@ -111,6 +112,7 @@ def test_labels_from_by_record_number_and_min_score(case: Case, tmp_path: Path) 
     # each row kept its own mapped path: the model's classes are the paths of the rows at or above the floor
     kept = mapping[mapping["path_score"].astype(float) >= floor]["path"].str.split(" > ").str[0]
     assert meta["label_set"]["level_1"] == sorted(set(kept))
+    assert sorted(meta["label_set"]) == ["level_1", "level_2"]  # --levels 2: the mapped paths cut to two levels
 
 
 def test_labels_from_mapping_of_other_rows(case: Case, tmp_path: Path) -> None:

@@ -218,30 +218,33 @@ def map_files(
     paths = [data] if isinstance(data, str | Path) else list(data)
     out = Path(out)
     reject_path = Path(rejects) if rejects is not None else out.with_name(out.name + ".rejects.jsonl")
+
+    def rows(
+        sink: RejectSink, counts: MapStats, bar: Callable[[int], None] | None, map_chunk: ChunkMapper | None = None
+    ) -> Iterator[pd.DataFrame]:
+        return _chunks(
+            mapper,
+            paths,
+            sink,
+            counts,
+            text=text,
+            fields=fields,
+            k=k,
+            threshold=threshold,
+            chunksize=chunksize,
+            keep=keep_columns,
+            id_column=id_column,
+            on_rows=bar,
+            map_chunk=map_chunk,
+        )
+
     if crosswalk or catalogue_prior > 0:  # two passes: skutag.workflows.map_crosswalk
         from skutag.workflows.map_crosswalk import map_two_pass
-
-        def rows(first: bool, sink: RejectSink, map_chunk: ChunkMapper) -> Iterator[pd.DataFrame]:
-            return _chunks(
-                mapper,
-                paths,
-                sink,
-                MapStats() if first else stats,
-                text=text,
-                fields=fields,
-                k=k,
-                threshold=threshold,
-                chunksize=chunksize,
-                keep=keep_columns,
-                id_column=id_column,
-                on_rows=on_rows if first else None,
-                map_chunk=map_chunk,
-            )
 
         with RejectSink(reject_path) as sink, closing_reranker(mapper.reranker):
             walk = map_two_pass(
                 mapper,
-                rows,
+                lambda first, into, fn: rows(into, MapStats() if first else stats, on_rows if first else None, fn),
                 result_frame,
                 out,
                 sink,
@@ -256,23 +259,7 @@ def map_files(
         stats.needs_review = stats.rows_written - stats.auto_accepted
         return stats
     with RejectSink(reject_path) as sink, closing_reranker(mapper.reranker):
-        write_catalogue(
-            _chunks(
-                mapper,
-                paths,
-                sink,
-                stats,
-                text=text,
-                fields=fields,
-                k=k,
-                threshold=threshold,
-                chunksize=chunksize,
-                keep=keep_columns,
-                id_column=id_column,
-                on_rows=on_rows,
-            ),
-            out,
-        )
+        write_catalogue(rows(sink, stats, on_rows), out)
         stats.rows_rejected = sink.count
     stats.needs_review = stats.rows_written - stats.auto_accepted
     log.info("%d rows read, %d mapped, %d rejected", stats.rows_read, stats.rows_written, stats.rows_rejected)
