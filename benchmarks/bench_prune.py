@@ -184,7 +184,10 @@ def score(model_dir: str, valid: pd.DataFrame) -> dict[str, float]:
 
 
 def throughput(dirs: dict[str, str], titles: list[str], rounds: int) -> dict[str, dict[str, float]]:
-    """Titles/s at batch 1 and 64 of each directory's edge model, best of ``rounds`` interleaved rounds."""
+    """Per directory: titles/s at batch 1 and 64 through the edge model's ``predict_path_proba`` (tokenising, ONNX
+    Runtime, path decoding), and milliseconds per batch of ONNX Runtime alone (``ort_*``: the session's ``run`` on
+    pre-tokenised titles, what pruning changes); best of ``rounds`` interleaved rounds."""
+    from skutag.models.neural.text import tokenize
     from skutag.models.registry import load_model
 
     models = {}
@@ -195,17 +198,17 @@ def throughput(dirs: dict[str, str], titles: list[str], rounds: int) -> dict[str
         models[key] = model
     one = titles[:BATCH1_TITLES]
     many = (titles * (1 + BATCH64_TITLES // max(1, len(titles))))[:BATCH64_TITLES]
-    best: dict[str, dict[str, float]] = {k: {"b1": float("inf"), "b64": float("inf")} for k in models}
+    first = next(iter(models.values()))
+    one_ids = tokenize(first.tokenizer_, one, int(first.max_length))
+    many_ids = tokenize(first.tokenizer_, many, int(first.max_length))
+    pad = first.tokenizer_.pad_token_id
+    timers = ("b1", "b64", "ort_b1", "ort_b64")
+    best: dict[str, dict[str, float]] = {k: dict.fromkeys(timers, float("inf")) for k in models}
+
     for _ in range(rounds):
         for key, model in models.items():
-            t0 = time.perf_counter()
-            for title in one:
-                model.predict_path_proba([title])
-            best[key]["b1"] = min(best[key]["b1"], time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            for i in range(0, len(many), 64):
-                model.predict_path_proba(many[i : i + 64])
-            best[key]["b64"] = min(best[key]["b64"], time.perf_counter() - t0)
+            for timer, seconds in _timed(model, one, many, one_ids, many_ids, pad).items():
+                best[key][timer] = min(best[key][timer], seconds)
     out = {}
     for key, t in best.items():
         out[key] = {
@@ -213,7 +216,32 @@ def throughput(dirs: dict[str, str], titles: list[str], rounds: int) -> dict[str
             "b64_titles_s": round(len(many) / t["b64"], 1),
             "b1_ms": round(1000 * t["b1"] / len(one), 2),
             "b64_ms_per_batch": round(1000 * t["b64"] / (len(many) / 64), 1),
+            "ort_b1_ms": round(1000 * t["ort_b1"] / len(one), 2),
+            "ort_b64_ms_per_batch": round(1000 * t["ort_b64"] / (len(many) / 64), 1),
         }
+    return out
+
+
+def _timed(model: Any, one: list[str], many: list[str], one_ids: list, many_ids: list, pad: int) -> dict[str, float]:
+    """Seconds of one round: ``one`` title a call, ``many`` in calls of 64, then the same through the ORT session."""
+    runner = model._runner()
+    out = {}
+    t0 = time.perf_counter()
+    for title in one:
+        model.predict_path_proba([title])
+    out["b1"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(0, len(many), 64):
+        model.predict_path_proba(many[i : i + 64])
+    out["b64"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for ids in one_ids:
+        runner.run([ids], 1, pad)
+    out["ort_b1"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(0, len(many_ids), 64):
+        runner.run(many_ids[i : i + 64], 64, pad)
+    out["ort_b64"] = time.perf_counter() - t0
     return out
 
 
@@ -242,9 +270,13 @@ def measure_speed(results: dict[str, Any], titles: list[str], rounds: int, group
             for precision in row["dirs"]:
                 figures = speeds[f"{name}:{precision}"]
                 row.update({f"{precision}_{k}": v for k, v in figures.items()})
+                base = speeds[f"base:{precision}"]
                 for batch in ("b1", "b64"):
-                    base_rate = speeds[f"base:{precision}"][f"{batch}_titles_s"]
-                    row[f"{precision}_{batch}_speedup"] = round(figures[f"{batch}_titles_s"] / base_rate, 3)
+                    row[f"{precision}_{batch}_speedup"] = round(
+                        figures[f"{batch}_titles_s"] / base[f"{batch}_titles_s"], 3
+                    )
+                for timer in ("ort_b1_ms", "ort_b64_ms_per_batch"):
+                    row[f"{precision}_{timer}_speedup"] = round(base[timer] / figures[timer], 3)
             row["load_avg_1m"] = load
         first = False
 
@@ -288,6 +320,8 @@ def run(quick: bool = False, build: bool = True) -> str:
     _save(results_path, results)
     rows = table_rows(results)
     md = markdown_table(rows, COLUMNS, LABELS)
+    md += "\n\nONNX Runtime alone (ms per call on pre-tokenised titles; speed-up over the base in brackets):\n\n"
+    md += markdown_table(rows, ORT_COLUMNS, LABELS)
     note = (
         f"\n\nBase: MiniLM-L6 fine-tuned on MWPD train ({json.dumps(QUICK_PARAMS if quick else BASE_PARAMS)}); "
         f"recovery on {QUICK_ROWS if quick else RECOVER_ROWS} MWPD train offers; F1 on {len(valid)} validation offers; "
@@ -312,7 +346,19 @@ COLUMNS = [
     "fp32_onnx_mb",
     "int8_onnx_mb",
 ]
+ORT_COLUMNS = [
+    "variant",
+    "heads",
+    "fp32_ort_b1_ms",
+    "fp32_ort_b64_ms_per_batch",
+    "int8_ort_b1_ms",
+    "int8_ort_b64_ms_per_batch",
+]
 LABELS = {
+    "fp32_ort_b1_ms": "fp32 ms, batch 1",
+    "fp32_ort_b64_ms_per_batch": "fp32 ms, batch 64",
+    "int8_ort_b1_ms": "int8 ms, batch 1",
+    "int8_ort_b64_ms_per_batch": "int8 ms, batch 64",
     "fp32_f1_weighted": "fp32 wF1",
     "fp32_f1_macro": "fp32 mF1",
     "int8_f1_weighted": "int8 wF1",
@@ -351,6 +397,10 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 rate, ratio = r.get(f"{precision}_{batch}_titles_s"), r.get(f"{precision}_{batch}_speedup")
                 if rate is not None:
                     cells[f"{precision}_{batch}_titles_s"] = f"{rate:.0f}" + (f" ({ratio:.2f}×)" if ratio else "")
+            for timer in ("ort_b1_ms", "ort_b64_ms_per_batch"):
+                ms, ratio = r.get(f"{precision}_{timer}"), r.get(f"{precision}_{timer}_speedup")
+                if ms is not None:
+                    cells[f"{precision}_{timer}"] = f"{ms:.2f}" + (f" ({ratio:.2f}×)" if ratio else "")
         rows.append({**r, **cells, "variant": label, "heads": r.get("heads_after")})
     return rows
 
