@@ -49,11 +49,25 @@ THREADS = 1
 ROUNDS = 3
 BATCH1_TITLES = 200
 BATCH64_TITLES = 1_024
-#: (layers kept, heads removed, layer choice, recovery epochs)
+#: (layers kept, heads removed, layer choice, recovery epochs), most telling first (a run can stop part way: every
+#: variant is saved when built and scored)
 GRID: list[tuple[int, float, str, int]] = [
-    *[(k, f, "greedy", 1) for k in (6, 4, 3, 2) for f in (0.0, 0.25, 0.5)],
-    *[(k, 0.0, "even", 1) for k in (4, 3, 2)],
-    *[(k, f, "greedy", 0) for k, f in ((4, 0.0), (2, 0.0), (6, 0.5), (2, 0.5))],
+    (6, 0.0, "greedy", 1),  # the control: recovery alone, nothing pruned
+    (2, 0.5, "greedy", 1),
+    (4, 0.0, "greedy", 1),
+    (3, 0.0, "greedy", 1),
+    (2, 0.0, "greedy", 1),
+    (6, 0.5, "greedy", 1),
+    (6, 0.25, "greedy", 1),
+    (2, 0.0, "even", 1),
+    (3, 0.0, "even", 1),
+    (2, 0.5, "greedy", 0),
+    (4, 0.25, "greedy", 1),
+    (4, 0.5, "greedy", 1),
+    (3, 0.25, "greedy", 1),
+    (3, 0.5, "greedy", 1),
+    (2, 0.25, "greedy", 1),
+    (4, 0.0, "greedy", 0),
 ]
 QUICK_GRID: list[tuple[int, float, str, int]] = [(6, 0.0, "greedy", 1), (2, 0.5, "greedy", 1), (2, 0.5, "greedy", 0)]
 
@@ -170,7 +184,10 @@ def score(model_dir: str, valid: pd.DataFrame) -> dict[str, float]:
 
 
 def throughput(dirs: dict[str, str], titles: list[str], rounds: int) -> dict[str, dict[str, float]]:
-    """Titles/s at batch 1 and 64 of each directory's edge model, best of ``rounds`` interleaved rounds."""
+    """Per directory: titles/s at batch 1 and 64 through the edge model's ``predict_path_proba`` (tokenising, ONNX
+    Runtime, path decoding), and milliseconds per batch of ONNX Runtime alone (``ort_*``: the session's ``run`` on
+    pre-tokenised titles, what pruning changes); best of ``rounds`` interleaved rounds."""
+    from skutag.models.neural.text import tokenize
     from skutag.models.registry import load_model
 
     models = {}
@@ -181,17 +198,17 @@ def throughput(dirs: dict[str, str], titles: list[str], rounds: int) -> dict[str
         models[key] = model
     one = titles[:BATCH1_TITLES]
     many = (titles * (1 + BATCH64_TITLES // max(1, len(titles))))[:BATCH64_TITLES]
-    best: dict[str, dict[str, float]] = {k: {"b1": float("inf"), "b64": float("inf")} for k in models}
+    first = next(iter(models.values()))
+    one_ids = tokenize(first.tokenizer_, one, int(first.max_length))
+    many_ids = tokenize(first.tokenizer_, many, int(first.max_length))
+    pad = first.tokenizer_.pad_token_id
+    timers = ("b1", "b64", "ort_b1", "ort_b64")
+    best: dict[str, dict[str, float]] = {k: dict.fromkeys(timers, float("inf")) for k in models}
+
     for _ in range(rounds):
         for key, model in models.items():
-            t0 = time.perf_counter()
-            for title in one:
-                model.predict_path_proba([title])
-            best[key]["b1"] = min(best[key]["b1"], time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            for i in range(0, len(many), 64):
-                model.predict_path_proba(many[i : i + 64])
-            best[key]["b64"] = min(best[key]["b64"], time.perf_counter() - t0)
+            for timer, seconds in _timed(model, one, many, one_ids, many_ids, pad).items():
+                best[key][timer] = min(best[key][timer], seconds)
     out = {}
     for key, t in best.items():
         out[key] = {
@@ -199,8 +216,69 @@ def throughput(dirs: dict[str, str], titles: list[str], rounds: int) -> dict[str
             "b64_titles_s": round(len(many) / t["b64"], 1),
             "b1_ms": round(1000 * t["b1"] / len(one), 2),
             "b64_ms_per_batch": round(1000 * t["b64"] / (len(many) / 64), 1),
+            "ort_b1_ms": round(1000 * t["ort_b1"] / len(one), 2),
+            "ort_b64_ms_per_batch": round(1000 * t["ort_b64"] / (len(many) / 64), 1),
         }
     return out
+
+
+def _timed(model: Any, one: list[str], many: list[str], one_ids: list, many_ids: list, pad: int) -> dict[str, float]:
+    """Seconds of one round: ``one`` title a call, ``many`` in calls of 64, then the same through the ORT session."""
+    runner = model._runner()
+    out = {}
+    t0 = time.perf_counter()
+    for title in one:
+        model.predict_path_proba([title])
+    out["b1"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(0, len(many), 64):
+        model.predict_path_proba(many[i : i + 64])
+    out["b64"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for ids in one_ids:
+        runner.run([ids], 1, pad)
+    out["ort_b1"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(0, len(many_ids), 64):
+        runner.run(many_ids[i : i + 64], 64, pad)
+    out["ort_b64"] = time.perf_counter() - t0
+    return out
+
+
+def _score_row(row: dict[str, Any], valid: pd.DataFrame) -> None:
+    for precision, path in row["dirs"].items():
+        if f"{precision}_f1_weighted" not in row:
+            row.update({f"{precision}_{k}": v for k, v in score(path, valid).items()})
+            row[f"{precision}_onnx_mb"] = round((Path(path) / "model.onnx").stat().st_size / 1e6, 1)
+
+
+def measure_speed(results: dict[str, Any], titles: list[str], rounds: int, group: int = 6) -> None:
+    """Throughput of every variant not measured yet, ``group`` variants at a time (memory), each group timed with the
+    base in the same interleaved rounds: ``*_speedup`` is a variant's titles/s over the base's of the same precision
+    in its own rounds, fair on a machine whose load drifts between groups."""
+    todo = [n for n, r in results.items() if n != "base" and "fp32_b64_titles_s" not in r]
+    first = "fp32_b64_titles_s" not in results["base"]
+    for i in range(0, max(1, len(todo)), group):
+        chunk = todo[i : i + group]
+        if not chunk and not first:
+            break
+        dirs = {f"{n}:{p}": d for n in ["base", *chunk] for p, d in results[n]["dirs"].items()}
+        speeds = throughput(dirs, titles, rounds)
+        load = round(os.getloadavg()[0], 2)
+        for name in ["base", *chunk] if first else chunk:
+            row = results[name]
+            for precision in row["dirs"]:
+                figures = speeds[f"{name}:{precision}"]
+                row.update({f"{precision}_{k}": v for k, v in figures.items()})
+                base = speeds[f"base:{precision}"]
+                for batch in ("b1", "b64"):
+                    row[f"{precision}_{batch}_speedup"] = round(
+                        figures[f"{batch}_titles_s"] / base[f"{batch}_titles_s"], 3
+                    )
+                for timer in ("ort_b1_ms", "ort_b64_ms_per_batch"):
+                    row[f"{precision}_{timer}_speedup"] = round(base[timer] / figures[timer], 3)
+            row["load_avg_1m"] = load
+        first = False
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -213,46 +291,37 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def run(quick: bool = False) -> str:
+def run(quick: bool = False, build: bool = True) -> str:
+    """Build and score what is missing (``build``), measure the throughput of what is built, write the table."""
     work = _work(quick)
     work.mkdir(parents=True, exist_ok=True)
     results_path = work / "results.json"
     results = _load(results_path)
-    base = base_model(quick)
-    recover = recover_file(quick)
     valid = _mwpd("validation", QUICK_ROWS if quick else None)
-    grid = QUICK_GRID if quick else GRID
-    if "base" not in results:
-        results["base"] = base_variant(base, quick)
-        _save(results_path, results)
-    for k, f, choice, epochs in grid:
-        name = variant_name(k, f, choice, epochs)
-        if name not in results:
-            print(f"pruning {name}", flush=True)
-            results[name] = build_variant(base, recover, k, f, choice, epochs, quick)
+    if build:
+        base = base_model(quick)
+        recover = recover_file(quick)
+        if "base" not in results:
+            results["base"] = base_variant(base, quick)
             _save(results_path, results)
-    for row in results.values():
-        for precision, path in row["dirs"].items():
-            if f"{precision}_f1_weighted" not in row:
-                figures = score(path, valid)
-                row.update({f"{precision}_{k}": v for k, v in figures.items()})
-                row[f"{precision}_onnx_mb"] = round((Path(path) / "model.onnx").stat().st_size / 1e6, 1)
+        for k, f, choice, epochs in QUICK_GRID if quick else GRID:
+            name = variant_name(k, f, choice, epochs)
+            if name not in results:
+                print(f"pruning {name}", flush=True)
+                results[name] = build_variant(base, recover, k, f, choice, epochs, quick)
                 _save(results_path, results)
+            _score_row(results[name], valid)
+            _save(results_path, results)
+    _score_row(results["base"], valid)
+    _save(results_path, results)
     titles = valid["Name"].tolist()
-    todo = {f"{n}:{p}": d for n, r in results.items() for p, d in r["dirs"].items() if f"{p}_b64_titles_s" not in r}
     load0 = os.getloadavg()[0]
-    names = sorted(todo)
-    group = 8  # sessions loaded at once (memory), each group timed in interleaved rounds
-    for i in range(0, len(names), group):
-        chunk = {n: todo[n] for n in names[i : i + group]}
-        speeds = throughput(chunk, titles, 1 if quick else ROUNDS)
-        for key, figures in speeds.items():
-            name, precision = key.split(":")
-            results[name].update({f"{precision}_{k}": v for k, v in figures.items()})
-            results[name]["load_avg_1m"] = round(os.getloadavg()[0], 2)
-        _save(results_path, results)
+    measure_speed(results, titles, 1 if quick else ROUNDS)
+    _save(results_path, results)
     rows = table_rows(results)
     md = markdown_table(rows, COLUMNS, LABELS)
+    md += "\n\nONNX Runtime alone (ms per call on pre-tokenised titles; speed-up over the base in brackets):\n\n"
+    md += markdown_table(rows, ORT_COLUMNS, LABELS)
     note = (
         f"\n\nBase: MiniLM-L6 fine-tuned on MWPD train ({json.dumps(QUICK_PARAMS if quick else BASE_PARAMS)}); "
         f"recovery on {QUICK_ROWS if quick else RECOVER_ROWS} MWPD train offers; F1 on {len(valid)} validation offers; "
@@ -277,7 +346,19 @@ COLUMNS = [
     "fp32_onnx_mb",
     "int8_onnx_mb",
 ]
+ORT_COLUMNS = [
+    "variant",
+    "heads",
+    "fp32_ort_b1_ms",
+    "fp32_ort_b64_ms_per_batch",
+    "int8_ort_b1_ms",
+    "int8_ort_b64_ms_per_batch",
+]
 LABELS = {
+    "fp32_ort_b1_ms": "fp32 ms, batch 1",
+    "fp32_ort_b64_ms_per_batch": "fp32 ms, batch 64",
+    "int8_ort_b1_ms": "int8 ms, batch 1",
+    "int8_ort_b64_ms_per_batch": "int8 ms, batch 64",
     "fp32_f1_weighted": "fp32 wF1",
     "fp32_f1_macro": "fp32 mF1",
     "int8_f1_weighted": "int8 wF1",
@@ -293,22 +374,43 @@ LABELS = {
 
 def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
-    for r in results.values():
+
+    def order(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            r["name"] != "base",
+            -r["layers"],
+            r["layer_choice"] != "greedy",
+            -(r["recovery_epochs"] or 0),
+            r["heads_removed"],
+        )
+
+    for r in sorted(results.values(), key=order):
         if r["name"] == "base":
             label = "base (6 layers, no pruning, no recovery)"
         else:
             recovery = "recovered 1 epoch" if r["recovery_epochs"] else "no recovery"
             label = f"{r['layers']} layers ({r['layer_choice']}: {', '.join(map(str, r['layers_kept']))}), "
             label += f"{round(r['heads_removed'] * 100)}% heads off, {recovery}"
-        rows.append({**r, "variant": label, "heads": r.get("heads_after")})
+        cells = {}
+        for precision in ("fp32", "int8"):
+            for batch in ("b1", "b64"):
+                rate, ratio = r.get(f"{precision}_{batch}_titles_s"), r.get(f"{precision}_{batch}_speedup")
+                if rate is not None:
+                    cells[f"{precision}_{batch}_titles_s"] = f"{rate:.0f}" + (f" ({ratio:.2f}×)" if ratio else "")
+            for timer in ("ort_b1_ms", "ort_b64_ms_per_batch"):
+                ms, ratio = r.get(f"{precision}_{timer}"), r.get(f"{precision}_{timer}_speedup")
+                if ms is not None:
+                    cells[f"{precision}_{timer}"] = f"{ms:.2f}" + (f" ({ratio:.2f}×)" if ratio else "")
+        rows.append({**r, **cells, "variant": label, "heads": r.get("heads_after")})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_prune", description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--measure-only", action="store_true", help="no new variants: time and tabulate the built ones")
     args = parser.parse_args(argv)
-    print(run(quick=args.quick))
+    print(run(quick=args.quick, build=not args.measure_only))
     return 0
 
 
