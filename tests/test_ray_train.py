@@ -2,7 +2,8 @@
 this machine): two Ray Train workers fine-tune MiniLM data-parallel (DDP over gloo) on real MWPD titles; one worker
 process is SIGKILLed in the middle of the second (last) epoch; Ray Train restarts the group, the loop resumes from the
 checkpoint of the first epoch, the run finishes, and the model directory it writes predicts valid paths with
-`skutag predict`. Select with ``-m ray``; about 2 minutes on 2 idle cores, most of it Ray starting processes."""
+`skutag predict`. Select with ``-m ray``; 4.5 minutes on the 2-core machine at a load average of 21, most of it
+Ray starting processes."""
 
 from __future__ import annotations
 
