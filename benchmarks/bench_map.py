@@ -279,7 +279,7 @@ def run_labels_from(
             map_s = time.perf_counter() - t0 + encode_s
             mapping = Path(tmp) / f"mapping-{teacher}.csv"
             frame = pd.concat(
-                [pd.DataFrame({"ID": [r["ID"] for r in train]}), result_frame(result, mapper.depth)], axis=1
+                [pd.DataFrame({"ID": [r["ID"] for r in train]}), result_frame(result, mapper)], axis=1
             )
             frame.to_csv(mapping, index=False)
             for noise in ("cleanlab", "none") if teacher == "crosswalk" and not quick else ("cleanlab",):
