@@ -94,7 +94,6 @@ def test_prune_and_recover_through_the_cli(trained: dict[str, Path]) -> None:
         [
             *("compress", str(trained["model"]), "--out", str(pruned)),
             *("--prune-layers", "2", "--prune-heads", "0.5", "--recover", str(trained["train"])),
-            *("--recover-epochs", "2"),
         ],
     )
     assert res.exit_code == 0, res.output
@@ -116,7 +115,7 @@ def test_prune_and_recover_through_the_cli(trained: dict[str, Path]) -> None:
     assert isinstance(model, EdgeTransformer) and model.int8_scheme_ == "dynamic"
     pruning = model.compressed_from_["pruning"]  # type: ignore[index]
     assert len(pruning["layers_kept"]) == 2 and pruning["heads_after"] == 12 and pruning["head_ranking"] == "gradient"
-    assert pruning["layer_choice"] == "greedy" and pruning["epochs"] == 2
+    assert pruning["layer_choice"] == "greedy" and pruning["epochs"] == 1
     held = pruning["held_out"]
     assert set(held) == {"unpruned", "pruned", "recovered"} and held["recovered"]["loss"] < held["pruned"]["loss"]
     config = json.loads((pruned / "config.json").read_text())
@@ -145,7 +144,7 @@ def test_prune_and_recover_through_the_cli(trained: dict[str, Path]) -> None:
     # recovery beats the same pruning without it on offers neither saw (fixed seeds; int8 against fp32, the
     # recovered model's handicap)
     after, before_ = _held_out(pruned, trained["held"]), _held_out(bare, trained["held"])
-    assert after["loss"] < 0.97 * before_["loss"] and after["accuracy"] >= before_["accuracy"], (after, before_)
+    assert after["loss"] < 0.9 * before_["loss"] and after["accuracy"] > before_["accuracy"], (after, before_)
 
 
 def test_pruning_without_recovery_and_bad_requests(trained: dict[str, Path], tmp_path: Path) -> None:

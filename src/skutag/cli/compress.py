@@ -35,6 +35,9 @@ def compress(
         "they also rank the layers and heads. Without them the pruned model is not fine-tuned.",
     ),
     recover_epochs: int = typer.Option(1, "--recover-epochs", min=0, help="Recovery epochs (0: rank only)."),
+    recover_lr: float | None = typer.Option(
+        None, "--recover-lr", help="Recovery learning rate (default: 3x the model's encoder_lr)."
+    ),
     layer_choice: str = typer.Option(
         "greedy",
         "--layer-choice",
@@ -59,6 +62,7 @@ def compress(
             prune_heads=prune_heads,
             recover=recover or None,
             recover_epochs=recover_epochs,
+            recover_lr=recover_lr,
             layer_choice=layer_choice,
             rejects=rejects,
             progress=lambda msg: status.update(msg),

@@ -64,6 +64,7 @@ def compress_model(
     prune_heads: float = 0.0,
     recover: str | Path | Sequence[str | Path] | None = None,
     recover_epochs: int = 1,
+    recover_lr: float | None = None,
     layer_choice: str = "greedy",
     rejects: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
@@ -74,14 +75,15 @@ def compress_model(
 
     Pruning first (a transformer directory only): keep ``prune_layers`` encoder layers (chosen ``greedy`` on held-out
     recovery rows, or ``even``ly spaced: ``layer_choice``), remove the ``prune_heads`` fraction of attention heads
-    (by gradient importance on the recovery rows), then fine-tune ``recover_epochs`` on ``recover`` (labelled
+    (by gradient importance on the recovery rows), then fine-tune ``recover_epochs`` at ``recover_lr`` (None: 3x the
+    model's ``encoder_lr``) on ``recover`` (labelled
     catalogue files with the model card's text and label columns; rejected rows go to ``rejects``, by default
     ``OUT.rejects.jsonl``). Without ``recover`` the pruned model is not fine-tuned (a warning says so)."""
     from skutag.models.neural.prune import PruneSettings
 
     if int8 not in QUANTISATIONS:
         raise ConfigError(f"--int8 must be one of {', '.join(QUANTISATIONS)}, not {int8!r}")
-    settings = PruneSettings(prune_layers, prune_heads, layer_choice, recover_epochs, seed=seed)
+    settings = PruneSettings(prune_layers, prune_heads, layer_choice, recover_epochs, lr=recover_lr, seed=seed)
     settings.check()
     if recover is not None and not settings.active:
         raise ConfigError("--recover fine-tunes a pruned model: give --prune-layers and/or --prune-heads")

@@ -47,6 +47,10 @@ LAYER_CHOICES = ("greedy", "even")
 HELD_OUT_MAX = 800
 #: labelled rows whose gradients rank the heads (Michel et al. used a few batches too)
 IMPORTANCE_ROWS = 512
+#: the recovery's learning rate unless told: this times the model's ``encoder_lr``. MWPD, MiniLM cut to 2 layers and
+#: half its heads, one epoch on 1,800 offers: the model's 1e-4 recovered to 0.636 / 0.300 weighted / macro F1 on
+#: validation, 3e-4 to 0.680 / 0.338, 1e-3 to 0.681 / 0.329
+RECOVER_LR_FACTOR = 3.0
 #: what the encoder's config records of the pruning (``config.json`` of the saved directory)
 CONFIG_KEY = "skutag_pruning"
 
@@ -56,8 +60,8 @@ class PruneSettings:
     """What to prune and how to recover. ``layers``: keep this many encoder layers (None: all), chosen by
     ``layer_choice`` (``greedy`` or ``even``); ``heads``: the fraction of the attention heads removed; ``epochs`` of
     recovery (0: the rows only rank layers and heads); the recovery distils the unpruned model at ``temperature``,
-    ``alpha`` being the teacher's share of a labelled row's loss; ``lr``: the recovery's learning rate (None: the
-    model's ``encoder_lr``, heads included: they are trained already)."""
+    ``alpha`` being the teacher's share of a labelled row's loss; ``lr``: the recovery's learning rate, heads included
+    (they are trained already; None: :data:`RECOVER_LR_FACTOR` times the model's ``encoder_lr``)."""
 
     layers: int | None = None
     heads: float = 0.0
@@ -81,6 +85,8 @@ class PruneSettings:
             raise ConfigError(f"temperature must be > 0, not {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha must be in [0, 1], not {self.alpha}")
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"--recover-lr must be > 0, not {self.lr}")
 
     @property
     def active(self) -> bool:
@@ -433,7 +439,7 @@ def _recover(
     for param in net.parameters():
         param.requires_grad = True
     freeze_lower_layers(net.encoder, None, word_embeddings=args.freeze_embeddings)
-    lr = settings.lr if settings.lr is not None else args.encoder_lr
+    lr = settings.lr if settings.lr is not None else RECOVER_LR_FACTOR * args.encoder_lr
     groups = [{"params": [p for p in net.parameters() if p.requires_grad], "lr": lr}]
     labelled = train.labelled
     y = np.where(labelled[:, None], model.paths_[np.maximum(train.path, 0)], 0).astype(np.int64)
