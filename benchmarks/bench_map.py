@@ -282,7 +282,7 @@ def run_labels_from(
                 [pd.DataFrame({"ID": [r["ID"] for r in train]}), result_frame(result, mapper)], axis=1
             )
             frame.to_csv(mapping, index=False)
-            for noise in ("cleanlab", "none") if teacher == "crosswalk" and not quick else ("cleanlab",):
+            for noise in ("cleanlab",) if quick or teacher == "plain" else ("cleanlab", "none"):
                 t0 = time.perf_counter()
                 res = train_from_mapping(data, mapping, text=["Name"], noise_filter=noise, progress=False)
                 train_s = time.perf_counter() - t0
