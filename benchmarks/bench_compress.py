@@ -118,12 +118,15 @@ def fit_distill(
     }
 
 
-def fit_compress(out: str, source: str, int8: str, calibration: list[str]) -> dict[str, Any]:
-    """``skutag compress`` (its workflow) of the transformer at ``source``."""
+def fit_compress(
+    out: str, source: str, int8: str, calibration: list[str], prune: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``skutag compress`` (its workflow) of the transformer at ``source``; ``prune``: its pruning keywords
+    (``prune_layers``, ``prune_heads``, ``recover``, ...)."""
     from skutag.workflows.compress import compress_model
 
     t0 = time.perf_counter()
-    stats = compress_model(source, out, int8=int8, calibration=calibration or None)
+    stats = compress_model(source, out, int8=int8, calibration=calibration or None, **(prune or {}))
     return {"train_s": time.perf_counter() - t0, "bytes_before": stats.bytes_before, "bytes_after": stats.bytes_after}
 
 
@@ -255,8 +258,10 @@ def systems(models: Path, train: str, valid: str, unlabelled: str, quick_encoder
     if quick_encoder:
         tiny = {"encoder": quick_encoder, "epochs": 1, "max_length": 24, "progress_bar": False}
         teacher_params["members"][1]["params"] = {**tiny, "knn": 5}
-        tf_params = {**tiny, "encoder_layers": 1, "knn": 0}
+        tf_params = {**tiny, "encoder_layers": 2, "knn": 0}
     m = {name: str(models / name) for name in ("teacher", "linear", "linear-student", "tf-student")}
+    prune_heads = {"prune_heads": 0.5, "recover": [train], "recover_epochs": 1}
+    prune_layers = {"prune_layers": 1 if quick_encoder else 2, "recover": [train], "recover_epochs": 1}
     return [
         {
             "name": "teacher",
@@ -298,12 +303,22 @@ def systems(models: Path, train: str, valid: str, unlabelled: str, quick_encoder
             "args": [str(models / "tf-student-int8-static"), m["tf-student"], "static", [train]],
             "after": ["tf-student"],
         },
-        # ---- PRUNED ROWS (issue 20 item 3) --------------------------------------------------------------------
-        # The pruning helper adds prune_layers= / prune_heads= / recover= to workflows.compress.compress_model;
-        # the lead wires the pruned variants of the transformer student in here, e.g.
-        #   {"name": "tf-student-pruned-heads", "what": "... heads pruned, recovered, dynamic int8",
-        #    "fit": fit_compress, "args": [..., m["tf-student"], "dynamic", []], "after": ["tf-student"]},
-        # with fit_compress passing the pruning keywords through. Nothing else in this file changes.
+        {
+            "name": "tf-student-pruned-heads",
+            "what": "transformer student, half its attention heads pruned, 1 recovery epoch, dynamic int8 "
+            "(`skutag compress --prune-heads 0.5 --recover train.json`)",
+            "fit": fit_compress,
+            "args": [str(models / "tf-student-pruned-heads"), m["tf-student"], "dynamic", [], prune_heads],
+            "after": ["tf-student"],
+        },
+        {
+            "name": "tf-student-2-layers",
+            "what": "transformer student cut to 2 layers, 1 recovery epoch, dynamic int8 "
+            "(`skutag compress --prune-layers 2 --recover train.json`)",
+            "fit": fit_compress,
+            "args": [str(models / "tf-student-2-layers"), m["tf-student"], "dynamic", [], prune_layers],
+            "after": ["tf-student"],
+        },
     ]
 
 

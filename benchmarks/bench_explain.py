@@ -245,19 +245,19 @@ def run(quick: bool) -> dict[str, Any]:
         work = Path(tmp)
         lin_dir = _linear_model(quick, work)
         lin = load_model(lin_dir)
-        lin_rows = _rows(40 if quick else 300, list(lin.text_columns_))
+        lin_rows = _rows(12 if quick else 300, list(lin.text_columns_))
         table = _run_methods(lin, lin_rows, ["linear", "occlusion", "erasure"], 5000, "linear")
-        out["api"] = _api_latency(lin_dir, lin_rows, work, 50 if quick else 300)
+        out["api"] = _api_latency(lin_dir, lin_rows, work, 20 if quick else 300)
         tr = load_model(_transformer_model(work))
-        tr_rows = _rows(10 if quick else 60, list(tr.text_columns_))
+        tr_rows = _rows(4 if quick else 60, list(tr.text_columns_))
         table += _run_methods(tr, tr_rows, ["erasure", "occlusion", "ig", "gradient"], 500, "transformer")
         fast = load_model(_fast_model(quick, work))
         fast.set_params(cache_dir=None)  # predictions computed, not read from (or written to) the embedding cache
-        table += _run_methods(fast, _rows(10 if quick else 60, list(fast.text_columns_)), ["erasure", "occlusion"],
+        table += _run_methods(fast, _rows(4 if quick else 60, list(fast.text_columns_)), ["erasure", "occlusion"],
                               500, "fast")  # fmt: skip
         ens = _ensemble(lin, tr, quick)
         out["ensemble"] = {"weights": list(ens.weights_), "blend": ens.blend_}
-        table += _run_methods(ens, _rows(5 if quick else 30, list(ens.text_columns_)), ["blend", "occlusion"], 0,
+        table += _run_methods(ens, _rows(3 if quick else 30, list(ens.text_columns_)), ["blend", "occlusion"], 0,
                               "ensemble")  # fmt: skip
     out["rows"] = table
     return out

@@ -278,9 +278,7 @@ def run_labels_from(
                 result = mapper.map(titles, k=1, prob=builder.row_probabilities(len(titles))[0])
             map_s = time.perf_counter() - t0 + encode_s
             mapping = Path(tmp) / f"mapping-{teacher}.csv"
-            frame = pd.concat(
-                [pd.DataFrame({"ID": [r["ID"] for r in train]}), result_frame(result, mapper)], axis=1
-            )
+            frame = pd.concat([pd.DataFrame({"ID": [r["ID"] for r in train]}), result_frame(result, mapper)], axis=1)
             frame.to_csv(mapping, index=False)
             for noise in ("cleanlab",) if quick or teacher == "plain" else ("cleanlab", "none"):
                 t0 = time.perf_counter()

@@ -69,7 +69,7 @@ GRID: list[tuple[int, float, str, int]] = [
     (2, 0.25, "greedy", 1),
     (4, 0.0, "greedy", 0),
 ]
-QUICK_GRID: list[tuple[int, float, str, int]] = [(6, 0.0, "greedy", 1), (2, 0.5, "greedy", 1), (2, 0.5, "greedy", 0)]
+QUICK_GRID: list[tuple[int, float, str, int]] = [(2, 0.5, "greedy", 1), (2, 0.5, "greedy", 0)]
 
 
 def _work(quick: bool) -> Path:
