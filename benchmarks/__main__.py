@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
+import subprocess
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,45 @@ def discover() -> list[str]:
     return sorted(
         m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_")
     )
+
+
+#: benchmarks that share a cached model in bench-out/ (bench_serve's fine-tuned transformer): one after the other
+CHAINS: tuple[tuple[str, ...], ...] = (("explain", "serve"),)
+
+
+def _chains(names: list[str]) -> list[list[str]]:
+    """``names`` cut into runs that may go side by side: each chain's members in one run, the rest alone."""
+    runs: list[list[str]] = []
+    for chain in CHAINS:
+        if members := [n for n in names if n in chain]:
+            runs.append(members)
+    chained = {n for chain in CHAINS for n in chain}
+    return runs + [[n] for n in names if n not in chained]
+
+
+def _run_child(names: list[str], quick: bool) -> tuple[list[str], int, str, float]:
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "benchmarks", "--only", *names, *(["--quick"] if quick else [])]
+    env = {**os.environ, "SKUTAG_BENCH_CHILD": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    return names, proc.returncode, proc.stdout + proc.stderr, time.perf_counter() - t0
+
+
+def run_side_by_side(names: list[str], quick: bool, jobs: int) -> int:
+    """Each run of :func:`_chains` in its own ``python -m benchmarks`` process, ``jobs`` at a time; a run's output is
+    printed whole when it ends. For ``make test``'s quick pass: the numbers of benchmarks sharing the CPU mean
+    nothing, and their smoke runs finish sooner side by side (many are single-threaded)."""
+    failed: list[str] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for done, rc, output, wall in pool.map(lambda r: _run_child(r, quick), _chains(names)):
+            print(output, end="", flush=True)
+            print(f"[{', '.join(done)}: {wall:.1f} s, exit {rc}]\n", flush=True)
+            if rc != 0:
+                failed += done
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def write_combined(path: Path, info: dict[str, Any], quick: bool, since: float) -> Path:
@@ -45,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="then rewrite the generated section of docs/benchmarks.md (benchmarks.readme_table)",
     )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="run up to this many benchmarks side by side, each in its own process"
+    )
     args = parser.parse_args(argv)
     started = time.time()
 
     names = args.only or discover()
+    if args.jobs > 1:
+        return run_side_by_side(names, args.quick, args.jobs)
     info = machine_info()
     sections = [
         f"# skutag benchmarks{' (quick)' if args.quick else ''}",
@@ -69,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"({time.perf_counter() - t0:.1f} s)\n", flush=True)
         sections.append(f"## {name}\n\n{table}")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("SKUTAG_BENCH_CHILD"):  # one of run_side_by_side's processes: no shared summary files
+        return 1 if failed else 0
     summary = OUT_DIR / ("summary-quick.md" if args.quick else "summary.md")
     summary.write_text("\n\n".join(sections) + "\n")
     combined = write_combined(summary.with_suffix(".json"), info, args.quick, started)
