@@ -43,6 +43,10 @@ def test_from_frame_and_errors() -> None:
     tax = Taxonomy.from_frame(frame)
     assert tax.node("3").level == 3 and tax.path("3") == ("A", "B", "C")
     assert list(tax.to_frame()["path"]) == ["A", "A > B", "A > B > C"]
+    spaced = Taxonomy.from_frame(frame.assign(name=[" A", "B  ", "\tC\n"]))
+    assert spaced.path("3") == ("A", "B", "C")
+    with pytest.raises(TaxonomyError, match="empty name"):
+        Taxonomy.from_frame(frame.assign(name=["A", "  ", "C"]))
     with pytest.raises(TaxonomyError, match="unknown parent"):
         Taxonomy.from_frame(pd.DataFrame({"id": ["1"], "name": ["A"], "parent_id": ["9"]}))
     with pytest.raises(TaxonomyError, match="cycle"):

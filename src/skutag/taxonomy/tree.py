@@ -81,7 +81,8 @@ class Taxonomy:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Taxonomy:
-        """From a table with columns id, name, parent_id (NaN/None/'' for top level); level is recomputed."""
+        """From a table with columns id, name, parent_id (NaN/None/'' for top level); level is recomputed. Names are
+        stripped: a published file's stray spaces ("Vêtements ") would otherwise make paths no label can match."""
         missing = {"id", "name", "parent_id"} - set(frame.columns)
         if missing:
             raise TaxonomyError(f"taxonomy table lacks column(s) {sorted(missing)}")
@@ -91,7 +92,7 @@ class Taxonomy:
             key = str(node_id)
             if key in names:
                 raise TaxonomyError(f"duplicate node id {key!r}")
-            names[key] = str(name)
+            names[key] = str(name).strip()
             parents[key] = None if _blank(parent) else str(parent)
         levels: dict[str, int] = {}
         for key in names:
