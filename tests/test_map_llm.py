@@ -197,3 +197,31 @@ def test_choice_scores_read_the_letters_of_the_first_token() -> None:
     assert np.allclose(got, expect - np.logaddexp.reduce(expect))
     assert np.allclose(np.exp(got).sum(), 1.0)
     assert np.allclose(choice_scores({"Sure": -0.1}, 4), np.log(0.25))  # no letter at all: no preference
+
+
+@needs_llm
+def test_the_local_server_goes_when_skutag_is_killed() -> None:
+    """SIGKILL runs no atexit handler: the server must still not outlive the process that started it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time; from skutag.models.mapping.llm_server import LocalLLMServer; "
+        "s = LocalLLMServer(threads=1).start(); print(s.proc.pid, flush=True); time.sleep(600)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        os.kill(pid, 0)  # the server is up
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                break  # exited, a zombie waiting for init to reap it
+            time.sleep(0.2)
+        else:
+            assert not Path(f"/proc/{pid}").exists(), "the LLM server outlived the killed skutag"
+    finally:
+        parent.kill()

@@ -34,6 +34,25 @@ _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlett
 _INSTALL = "pip install 'skutag[llm]'"
 
 
+#: The server runs through this launcher: a daemon thread watches the parent and ends the server when it is gone
+#: (the server is re-parented), so a skutag killed by a signal, which runs no atexit handler, does not leave its
+#: server behind. (prctl's PR_SET_PDEATHSIG would fire when the *thread* that started the server ends, and skutag
+#: restarts a dead server from its client threads.)
+_LAUNCHER = """
+import os, runpy, sys, threading, time
+parent = int(sys.argv[1])
+def watch():
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+if os.getppid() != parent:
+    sys.exit(1)
+threading.Thread(target=watch, daemon=True).start()
+sys.argv = [sys.argv[2], *sys.argv[3:]]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
 class LLMServerError(SkutagError):
     """The local LLM server would not start, or kept dying."""
 
@@ -64,8 +83,9 @@ def free_port() -> int:
 
 
 class LocalLLMServer:
-    """``python -m llama_cpp.server`` on ``model`` (default: the packaged SmolLM2), started by :meth:`start` (or
-    ``with``), stopped by :meth:`stop`. ``url`` is its OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
+    """``python -m llama_cpp.server`` (through :data:`_LAUNCHER`) on ``model`` (default: the packaged SmolLM2),
+    started by :meth:`start` (or ``with``), stopped by :meth:`stop`. ``url`` is its OpenAI base URL
+    (``http://127.0.0.1:PORT/v1``)."""
 
     def __init__(
         self,
@@ -121,7 +141,9 @@ class LocalLLMServer:
     def _start(self) -> None:
         cmd = [
             sys.executable,
-            "-m",
+            "-c",
+            _LAUNCHER,
+            str(os.getpid()),
             "llama_cpp.server",
             "--model",
             str(self.model),
@@ -138,7 +160,7 @@ class LocalLLMServer:
             "--verbose",
             "False",
         ]
-        log.info("starting the local LLM server: %s", " ".join(cmd))
+        log.info("starting the local LLM server: python -m %s", " ".join(cmd[4:]))
         with self.log_path.open("ab") as fh:
             self.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._wait_ready()
