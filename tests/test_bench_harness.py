@@ -137,6 +137,15 @@ def test_readme_table_cli_without_markers(tmp_path: Path) -> None:
     assert doc.read_text() == "no markers here\n"
 
 
+def test_a_machine_without_the_results_keeps_the_published_tables(tmp_path: Path) -> None:
+    """Running one benchmark with ``--docs`` on a machine that never ran the others must not blank their tables."""
+    doc = tmp_path / "benchmarks.md"
+    text = f"intro\n{readme_table.START}\n| published | table |\n{readme_table.END}\n"
+    doc.write_text(text)
+    assert readme_table.update_doc(doc, tmp_path / "empty") is False
+    assert doc.read_text() == text
+
+
 def test_generated_tables_go_to_docs_benchmarks() -> None:
     """The default target is docs/benchmarks.md, whose section between the markers is already in place."""
     assert readme_table.DOC == readme_table.REPO / "docs" / "benchmarks.md"
