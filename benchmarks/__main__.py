@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import pkgutil
 import subprocess
 import sys
@@ -45,9 +44,8 @@ def _chains(names: list[str]) -> list[list[str]]:
 
 def _run_child(names: list[str], quick: bool) -> tuple[list[str], int, str, float]:
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "benchmarks", "--only", *names, *(["--quick"] if quick else [])]
-    env = {**os.environ, "SKUTAG_BENCH_CHILD": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    cmd = [sys.executable, "-m", "benchmarks", "--only", *names, "--no-summary", *(["--quick"] if quick else [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     return names, proc.returncode, proc.stdout + proc.stderr, time.perf_counter() - t0
 
 
@@ -90,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=1, help="run up to this many benchmarks side by side, each in its own process"
     )
+    # run_side_by_side's processes: no shared summary files (their parent prints every output)
+    parser.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     started = time.time()
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"({time.perf_counter() - t0:.1f} s)\n", flush=True)
         sections.append(f"## {name}\n\n{table}")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    if os.environ.get("SKUTAG_BENCH_CHILD"):  # one of run_side_by_side's processes: no shared summary files
+    if args.no_summary:
         return 1 if failed else 0
     summary = OUT_DIR / ("summary-quick.md" if args.quick else "summary.md")
     summary.write_text("\n\n".join(sections) + "\n")
