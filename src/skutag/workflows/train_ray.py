@@ -38,7 +38,7 @@ from skutag.log import get_logger
 from skutag.trainer.checkpoint import final_weights, read_state
 from skutag.trainer.loop import TrainOutcome, outcome_from_state
 from skutag.trainer.runner import WorkerSetup
-from skutag.workflows.predict_ray import _skutag_cause, ray_session
+from skutag.workflows.predict_ray import ray_session, run_driver
 from skutag.workflows.train import TrainResult, train_model
 
 log = get_logger(__name__)
@@ -125,6 +125,13 @@ def _train_worker(config: dict[str, Any]) -> None:
     trainer.train(ids, targets, dist=RayDistributed(config.get("probe")))
 
 
+def _fit_job(
+    job: dict[str, Any], on_rows: Callable[[int], None] | None
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
+    """:func:`_fit_on_cluster` in :func:`run_driver`'s shape (a fine-tune reports no rows)."""
+    return _fit_on_cluster(job)
+
+
 def _fit_on_cluster(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
     """Run the Ray Train job (from a process connected to the cluster); the last checkpoint's trainer state and the
     weights the run ended with, and where the checkpoint is."""
@@ -198,17 +205,8 @@ class RayLoopRunner:
                 "max_failures": self.max_failures,
             }
             log.info("fine-tuning on %d Ray Train worker(s) (%s), run %s", workers, job["backend"], self.name)
-            try:
-                if self.address is not None and self.address.startswith("ray://"):
-                    # a Ray Client cannot drive a Ray Train run: its driver runs as a task on the cluster
-                    state, weights, where = ray.get(ray.remote(num_cpus=0)(_fit_on_cluster).remote(job))
-                else:
-                    state, weights, where = _fit_on_cluster(job)
-            except Exception as exc:
-                cause = _skutag_cause(exc)
-                if cause is not None:
-                    raise cause from None
-                raise
+            # a Ray Client cannot drive a Ray Train run either: run_driver runs it as a task on the cluster
+            state, weights, where = run_driver(ray, self.address, _fit_job, job, None, rows=lambda _: 0)
         outcome = outcome_from_state(state)
         outcome.seconds = time.perf_counter() - t0
         self.card = {
