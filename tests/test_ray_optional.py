@@ -13,7 +13,7 @@ import pytest
 from skutag.catalogue.rejects import RejectSink
 from skutag.catalogue.storage import _glob_regex, expand_inputs, join, remove_matching
 from skutag.errors import ConfigError, InputError
-from skutag.workflows.predict_ray import READ_CPUS, pool_size
+from skutag.workflows.ray_common import READ_CPUS, pool_size
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -75,7 +75,7 @@ from skutag.workflows.clean import (
     duplicate_reason,
     key_columns,
 )
-from skutag.workflows.predict_ray import (
+from skutag.workflows.ray_common import (
     FILE_COL,
     MANIFEST_FILE,
     READ_CPUS,
@@ -90,6 +90,7 @@ from skutag.workflows.predict_ray import (
     ray_session,
     reject_file,
     run_driver,
+    split_block,
 )
 
 log = get_logger(__name__)
@@ -162,8 +163,6 @@ class BlockCleaner:
         return ChunkJob(spec=spec, options=self.s.options, key_columns=tuple(keys))
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from skutag.workflows.predict_ray import split_block
-
         rows, entries = split_block(batch)
         key = block_key(batch)
         kept, counts = 0, {}

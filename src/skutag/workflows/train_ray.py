@@ -38,7 +38,7 @@ from skutag.log import get_logger
 from skutag.trainer.checkpoint import final_weights, read_state
 from skutag.trainer.loop import TrainOutcome, outcome_from_state
 from skutag.trainer.runner import WorkerSetup
-from skutag.workflows.predict_ray import ray_session, run_driver
+from skutag.workflows.ray_common import ray_session, run_driver
 from skutag.workflows.train import TrainResult, train_model
 
 log = get_logger(__name__)
