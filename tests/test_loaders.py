@@ -45,7 +45,7 @@ def test_mwpd(split: str, n: int) -> None:
     assert len(df) == n and df["ID"].is_unique
     assert spec.text == ("Name", "Description", "CategoryText") and spec.label == ("lvl1", "lvl2", "lvl3")
     lf = label_frame(df, spec)
-    if split == "train":  # the README's 283 level-3 classes include the official test set; these files hold 281
+    if split == "train":  # docs/benchmarks.md's 283 level-3 classes include the official test set; these files hold 281
         assert [lf[c].nunique() for c in lf.columns] == [37, 76, 281]
     assert lf["level_3"].str.match(r"^\d{8}_").all()
     assert (text_series(df, spec) != "").all()

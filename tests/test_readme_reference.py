@@ -29,7 +29,7 @@ def readme_section(title: str) -> str:
 
 def test_readme_stays_a_guide() -> None:
     lines = README.splitlines()
-    assert len(lines) <= 280
+    assert len(lines) <= 250
     start = "\n".join(lines[:40])
     assert "make demo" in start and "make test" in start
 
