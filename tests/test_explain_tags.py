@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -233,3 +234,65 @@ def test_api_explain_returns_the_tags(client: TestClient, rows: pd.DataFrame) ->
     for body in ({"products": products[:1]}, {"products": products[:1], "tags": False}):  # asked for only
         r = client.post("/v1/explain", json=body, headers=AUTH)
         assert r.status_code == 200 and r.json()["results"][0]["tags"] is None
+
+
+def _products(rows: pd.DataFrame, n: int) -> list[dict[str, str]]:
+    return [
+        {"id": f"p{i}", "name": r["input_title"], "category": r["category"]}
+        for i, (_, r) in enumerate(rows.head(n).iterrows())
+    ]
+
+
+def test_review_evidence_explains_the_stored_products_tags(client: TestClient, rows: pd.DataFrame) -> None:
+    products = _products(rows, 2)
+    assert client.post("/v1/tag", json={"products": products}, headers=AUTH).status_code == 200
+    r = client.get("/v1/review/evidence", params={"id": "p1", "tags": "true"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    found = r.json()["tags"][ATTR]
+    assert found["value"] == rows["planted"].iloc[1] and found["context"][0]["text"] == CUE
+    plain = client.get("/v1/review/evidence", params={"id": "p1"}, headers=AUTH)
+    assert plain.status_code == 200 and plain.json()["tags"] is None and plain.json()["spans"]  # asked for only
+
+
+def test_review_page_shows_why_each_tag(data: dict[str, Path], rows: pd.DataFrame, tmp_path: Path) -> None:
+    """In a real browser: "Why these tags?" puts each value's deciding words beside it (the planted cue first);
+    an edited value no longer claims the explanation."""
+    from conftest_store import ServerThread
+    from skutag.serving.app import create_app
+    from skutag.serving.settings import ServeSettings
+    from test_review_browser import CHROMIUM_ARGS, chromium, playwright_sync_api
+
+    sync_api = playwright_sync_api()
+    settings = ServeSettings(model_dir=data["model"], db_url=f"sqlite:///{tmp_path / 'review.db'}", api_keys=KEY,
+                             threshold=1.0)  # fmt: skip
+    errors: list[str] = []
+    with ServerThread(create_app(settings)) as srv:
+        products = _products(rows, 3)
+        r = httpx.post(f"{srv.url}/v1/tag", json={"products": products}, headers=AUTH, timeout=60)
+        assert r.status_code == 200, r.text
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"{srv.url}/review")
+                page.fill("#api-key", KEY)
+                page.click("#save-key")
+                page.wait_for_selector("#queue-list li")
+                page.locator("#queue-list li", has_text=products[2]["name"][:30]).click()
+                page.wait_for_function("document.getElementById('item-id').textContent === 'p2'")
+                row = page.locator(f"#tag-rows tr[data-tag='{ATTR}']")
+                assert row.locator(".tag-value").text_content() == rows["planted"].iloc[2]
+                assert row.locator("td.why").text_content() == ""  # nothing computed before it is asked for
+                page.click("#explain-tags")
+                page.wait_for_selector(f"#tag-rows tr[data-tag='{ATTR}'] td.why .why-word")
+                first = page.locator(f"#tag-rows tr[data-tag='{ATTR}'] td.why .why-word").first
+                assert (first.text_content() or "").startswith(CUE + " +")
+                assert "tags explained" in (page.text_content("#status") or "")
+                page.locator(f"#tag-rows tr[data-tag='{ATTR}'] .tag-edit").click()
+                page.fill(f"#tag-rows tr[data-tag='{ATTR}'] .tag-value-input", "12345")
+                page.keyboard.press("Enter")
+                assert page.locator(f"#tag-rows tr[data-tag='{ATTR}'] td.why").text_content() == "-"
+            finally:
+                browser.close()
+    assert errors == []

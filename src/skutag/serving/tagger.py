@@ -179,10 +179,11 @@ class Tagger:
             )
         return out
 
-    def explain(self, product: dict[str, str], path: list[str] | None = None) -> dict[str, Any]:
+    def explain(self, product: dict[str, str], path: list[str] | None = None, tags: bool = False) -> dict[str, Any]:
         """The review page's evidence: the product's explanation (:meth:`explain_products`, default method) plus
-        its heaviest words as ``tokens`` (the older answer's shape)."""
-        found = self.explain_products([product], path)[0]
+        its heaviest words as ``tokens`` (the older answer's shape); with ``tags``, its tags' explanations too (asked
+        for apart: they cost a tagger run per context word)."""
+        found = self.explain_products([product], path, tags=tags)[0]
         spans = sorted(found["spans"], key=lambda s: -abs(s["weight"]))[:_MAX_EVIDENCE_TOKENS]
         tokens = [{"field": s["field"], "token": s["text"], "weight": s["weight"]} for s in spans]
         return {**found, "base_score": found["probability"], "tokens": tokens}

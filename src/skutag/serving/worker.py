@@ -84,8 +84,8 @@ class Worker:
             r.fields = {}  # the caller has the text already: do not ship it back
         return records
 
-    def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]:
-        return self.tagger.explain(product, path)
+    def explain(self, product: dict[str, str], path: list[str] | None, tags: bool = False) -> dict[str, Any]:
+        return self.tagger.explain(product, path, tags)
 
     def explain_products(
         self, products: list[dict[str, str]], path: list[str] | None, method: str, tags: bool = False
@@ -114,7 +114,7 @@ class WorkerHandle(Protocol):
 
     async def process(self, products: list[dict[str, str]], top_k: int | None) -> list[PredictionRecord]: ...
 
-    async def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]: ...
+    async def explain(self, product: dict[str, str], path: list[str] | None, tags: bool = False) -> dict[str, Any]: ...
 
     async def explain_products(
         self, products: list[dict[str, str]], path: list[str] | None, method: str, tags: bool = False
@@ -143,8 +143,8 @@ class ThreadWorker:
         result: list[PredictionRecord] = await self._run(self.local.process, products, top_k)
         return result
 
-    async def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._run(self.local.explain, product, path)
+    async def explain(self, product: dict[str, str], path: list[str] | None, tags: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(self.local.explain, product, path, tags)
         return result
 
     async def explain_products(
@@ -402,8 +402,8 @@ class ProcessWorker:
         result: list[PredictionRecord] = await self._call("process", products, top_k)
         return result
 
-    async def explain(self, product: dict[str, str], path: list[str] | None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("explain", product, path)
+    async def explain(self, product: dict[str, str], path: list[str] | None, tags: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("explain", product, path, tags)
         return result
 
     async def explain_products(

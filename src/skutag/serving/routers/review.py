@@ -97,7 +97,19 @@ async def product(store: Store, caller: Caller, id: ProductKey) -> QueueItem:
     responses={**_ERRORS, 404: {"description": "No such product"}},
     summary="Words that drove the prediction (the model kind's default explanation)",
 )
-async def evidence(state: State, store: Store, caller: Caller, id: ProductKey) -> Evidence:
+async def evidence(
+    state: State,
+    store: Store,
+    caller: Caller,
+    id: ProductKey,
+    tags: Annotated[
+        bool,
+        Query(
+            description="Also explain the product's attribute values and free tags: each one's span and the words "
+            "that decided it (a model with those parts; costly: a tagger run per context word tried)."
+        ),
+    ] = False,
+) -> Evidence:
     try:
         item = await run_in_threadpool(store.product, id)
     except NotFoundError as exc:
@@ -107,7 +119,7 @@ async def evidence(state: State, store: Store, caller: Caller, id: ProductKey) -
     path = pred.get("path") if pred.get("model_version") == state.served.version else None
     if path is not None and not state.served.knows_path(path):
         path = None
-    return Evidence(**await state.worker.explain(fields, path))
+    return Evidence(**await state.worker.explain(fields, path, tags))
 
 
 @router.post(

@@ -7,6 +7,8 @@
     items: [], index: -1, key: sessionStorage.getItem("skutag-key") || "", searchHits: [],
     // the tags of the product under review, in order: {name, entry, status: model|accepted|edited|added}
     tags: [], tagsDirty: false, texts: {}, selection: null,
+    // the tags' explanations (GET /v1/review/evidence?tags=true), asked for per product: name -> explanation
+    tagWhy: null,
   };
   const ENTRY_KEYS = ["value", "field", "start", "end", "confidence", "decision", "kind"];
 
@@ -110,6 +112,7 @@
     const start = reviewed ? item.review.tags : pred.tags;
     state.tags = Object.entries(start || {}).map(([name, entry]) => ({ name: name, entry: copyEntry(entry), status: "model" }));
     state.tagsDirty = false;
+    state.tagWhy = null;
     state.selection = null;
     $("selection-info").textContent = "";
     $("new-tag-name").value = "";
@@ -315,6 +318,7 @@
       tr.appendChild(value);
       tr.appendChild(el("td", typeof e.confidence === "number" ? e.confidence.toFixed(2) : "-", "confidence"));
       tr.appendChild(el("td", (e.decision || "-") + (tag.status === "model" ? "" : " \u2192 " + tag.status), "decision"));
+      tr.appendChild(whyCell(tag));
       const actions = el("td", null, "tag-actions");
       const accept = button("accept", "tag-accept", () => { tag.status = "accepted"; changed(); });
       accept.disabled = tag.status !== "model";
@@ -324,6 +328,36 @@
       tr.appendChild(actions);
       body.appendChild(tr);
     });
+  }
+
+  // The words that decided a tag, as the server explained it: only while the value is the one explained.
+  function whyCell(tag) {
+    const td = el("td", null, "why");
+    if (state.tagWhy === null) return td;
+    const why = state.tagWhy[tag.name];
+    if (!why || why.value !== tag.entry.value) { td.appendChild(el("span", "-", "muted")); return td; }
+    for (const c of (why.context || []).slice(0, 3)) {
+      const w = el("span", null, "why-word");
+      w.appendChild(el("span", c.text));
+      w.appendChild(el("span", " " + (c.weight >= 0 ? "+" : "") + c.weight.toFixed(2), c.weight >= 0 ? "pos" : "neg"));
+      w.title = c.field + " [" + c.start + ", " + c.end + ")";
+      td.appendChild(w);
+    }
+    if (!td.firstChild) td.appendChild(el("span", "no deciding word", "muted"));
+    return td;
+  }
+
+  async function explainTags() {
+    const item = current();
+    if (!item) return;
+    say("explaining the tags of " + item.id + " (a tagger run per context word)...");
+    try {
+      const ev = await api("GET", "/v1/review/evidence?tags=true&id=" + encodeURIComponent(item.id));
+      if (current() !== item) return;
+      state.tagWhy = ev.tags || {};
+      renderTags();
+      say(ev.tags ? "tags explained: " + item.id : "this model has no attribute or tag parts to explain");
+    } catch (e) { say("could not explain the tags: " + e.message, true); }
   }
 
   function changed() {
@@ -482,6 +516,7 @@
     $("accept").addEventListener("click", () => choose(null, true));
     $("save-tags").addEventListener("click", () => decide({ action: "edit_tags", tags: tagMap() }, "tags saved"));
     $("add-tag").addEventListener("click", () => addTag(false));
+    $("explain-tags").addEventListener("click", () => explainTags());
     $("show-explain").addEventListener("change", (ev) => { $("explain-view").classList.toggle("hidden", !ev.target.checked); });
     $("add-tag-selection").addEventListener("click", () => addTag(true));
     for (const id of ["new-tag-name", "new-tag-value"]) {
