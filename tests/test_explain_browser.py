@@ -4,45 +4,33 @@ stays inert) and the neighbour evidence of the product under review; the toggle 
 from __future__ import annotations
 
 from conftest_store import ServerThread
-from test_review_browser import CHROMIUM_ARGS, KEY, XSS_NAME, chromium, playwright_sync_api, server  # noqa: F401
+from test_review_browser import KEY, XSS_NAME, server, signed_in_review_page  # noqa: F401
 
 
 def test_review_page_shows_explanation_highlights(server: tuple[ServerThread, str]) -> None:  # noqa: F811
-    sync_api = playwright_sync_api()
     srv, _db = server
-    errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{srv.url}/review")
-            page.fill("#api-key", KEY)
-            page.click("#save-key")
-            page.wait_for_selector("#queue-list li")
-            page.locator("#queue-list li", has_text="Evil kettle").click()
-            page.wait_for_function("document.getElementById('item-id').textContent === 'evil'")
-            page.wait_for_selector("#explain-view mark")
-            view = page.locator("#explain-view")
-            assert page.locator("#explain-view mark.ex-pos").count() >= 1
-            assert page.locator("#explain-view script, #explain-view img, #explain-view b, mark *").count() == 0
-            first = page.locator("#explain-view p.explain-field").first.text_content()
-            assert first == XSS_NAME  # the highlighted text is the product's text, character for character
-            assert page.text_content("#explain-method") == "linear"
-            assert page.locator("#neighbours li").count() >= 1
-            page.uncheck("#show-explain")
-            assert not view.is_visible()
-            page.check("#show-explain")
-            assert view.is_visible()
-            # another product: the highlights follow the product under review
-            page.locator("#queue-list li").first.click()
-            page.wait_for_function("document.getElementById('item-id').textContent !== 'evil'")
-            page.wait_for_function(
-                "document.querySelector('#explain-view p') && "
-                "document.querySelector('#explain-view p').textContent === document.getElementById('item-name')"
-                ".textContent"
-            )
-            assert page.evaluate("window.__xss === undefined")
-        finally:
-            browser.close()
+    with signed_in_review_page(srv.url, KEY) as (page, errors):
+        page.locator("#queue-list li", has_text="Evil kettle").click()
+        page.wait_for_function("document.getElementById('item-id').textContent === 'evil'")
+        page.wait_for_selector("#explain-view mark")
+        view = page.locator("#explain-view")
+        assert page.locator("#explain-view mark.ex-pos").count() >= 1
+        assert page.locator("#explain-view script, #explain-view img, #explain-view b, mark *").count() == 0
+        first = page.locator("#explain-view p.explain-field").first.text_content()
+        assert first == XSS_NAME  # the highlighted text is the product's text, character for character
+        assert page.text_content("#explain-method") == "linear"
+        assert page.locator("#neighbours li").count() >= 1
+        page.uncheck("#show-explain")
+        assert not view.is_visible()
+        page.check("#show-explain")
+        assert view.is_visible()
+        # another product: the highlights follow the product under review
+        page.locator("#queue-list li").first.click()
+        page.wait_for_function("document.getElementById('item-id').textContent !== 'evil'")
+        page.wait_for_function(
+            "document.querySelector('#explain-view p') && "
+            "document.querySelector('#explain-view p').textContent === document.getElementById('item-name')"
+            ".textContent"
+        )
+        assert page.evaluate("window.__xss === undefined")
     assert errors == []

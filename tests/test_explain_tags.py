@@ -260,39 +260,27 @@ def test_review_page_shows_why_each_tag(data: dict[str, Path], rows: pd.DataFram
     from conftest_store import ServerThread
     from skutag.serving.app import create_app
     from skutag.serving.settings import ServeSettings
-    from test_review_browser import CHROMIUM_ARGS, chromium, playwright_sync_api
+    from test_review_browser import signed_in_review_page
 
-    sync_api = playwright_sync_api()
     settings = ServeSettings(model_dir=data["model"], db_url=f"sqlite:///{tmp_path / 'review.db'}", api_keys=KEY,
                              threshold=1.0)  # fmt: skip
-    errors: list[str] = []
     with ServerThread(create_app(settings)) as srv:
         products = _products(rows, 3)
         r = httpx.post(f"{srv.url}/v1/tag", json={"products": products}, headers=AUTH, timeout=60)
         assert r.status_code == 200, r.text
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(f"{srv.url}/review")
-                page.fill("#api-key", KEY)
-                page.click("#save-key")
-                page.wait_for_selector("#queue-list li")
-                page.locator("#queue-list li", has_text=products[2]["name"][:30]).click()
-                page.wait_for_function("document.getElementById('item-id').textContent === 'p2'")
-                row = page.locator(f"#tag-rows tr[data-tag='{ATTR}']")
-                assert row.locator(".tag-value").text_content() == rows["planted"].iloc[2]
-                assert row.locator("td.why").text_content() == ""  # nothing computed before it is asked for
-                page.click("#explain-tags")
-                page.wait_for_selector(f"#tag-rows tr[data-tag='{ATTR}'] td.why .why-word")
-                first = page.locator(f"#tag-rows tr[data-tag='{ATTR}'] td.why .why-word").first
-                assert (first.text_content() or "").startswith(CUE + " +")
-                assert "tags explained" in (page.text_content("#status") or "")
-                page.locator(f"#tag-rows tr[data-tag='{ATTR}'] .tag-edit").click()
-                page.fill(f"#tag-rows tr[data-tag='{ATTR}'] .tag-value-input", "12345")
-                page.keyboard.press("Enter")
-                assert page.locator(f"#tag-rows tr[data-tag='{ATTR}'] td.why").text_content() == "-"
-            finally:
-                browser.close()
+        with signed_in_review_page(srv.url, KEY, height=1000) as (page, errors):
+            page.locator("#queue-list li", has_text=products[2]["name"][:30]).click()
+            page.wait_for_function("document.getElementById('item-id').textContent === 'p2'")
+            row = page.locator(f"#tag-rows tr[data-tag='{ATTR}']")
+            assert row.locator(".tag-value").text_content() == rows["planted"].iloc[2]
+            assert row.locator("td.why").text_content() == ""  # nothing computed before it is asked for
+            page.click("#explain-tags")
+            page.wait_for_selector(f"#tag-rows tr[data-tag='{ATTR}'] td.why .why-word")
+            first = page.locator(f"#tag-rows tr[data-tag='{ATTR}'] td.why .why-word").first
+            assert (first.text_content() or "").startswith(CUE + " +")
+            assert "tags explained" in (page.text_content("#status") or "")
+            page.locator(f"#tag-rows tr[data-tag='{ATTR}'] .tag-edit").click()
+            page.fill(f"#tag-rows tr[data-tag='{ATTR}'] .tag-value-input", "12345")
+            page.keyboard.press("Enter")
+            assert page.locator(f"#tag-rows tr[data-tag='{ATTR}'] td.why").text_content() == "-"
     assert errors == []

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -62,6 +64,35 @@ def playwright_sync_api() -> ModuleType:
     return pytest.importorskip("playwright.sync_api")
 
 
+@contextmanager
+def signed_in_review_page(
+    url: str, key: str, *, height: int = 900, before_load: Callable[[Any], None] | None = None
+) -> Iterator[tuple[Any, list[str]]]:
+    """Chromium on ``url``/review as a reviewer finds it: the page refuses until ``key`` is entered, then the queue
+    loads. Yields the page and the page errors seen so far (the caller asserts there are none at the end);
+    ``before_load(page)`` registers listeners (a dialog handler) before the page's first script runs."""
+    sync_api = playwright_sync_api()
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            # bypass_csp: Playwright evaluates its wait predicates as strings, which the page's CSP forbids; the
+            # tests show that hostile text is rendered inert without the CSP's help
+            page = browser.new_page(viewport={"width": 1400, "height": height}, bypass_csp=True)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            if before_load is not None:
+                before_load(page)
+            response = page.goto(f"{url}/review")
+            assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
+            page.wait_for_selector("#status.error")  # no key yet: the API refuses, the page says so
+            page.fill("#api-key", key)
+            page.click("#save-key")
+            page.wait_for_selector("#queue-list li")
+            yield page, errors
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[ServerThread, str]]:
     db = f"sqlite:///{tmp_path / 'review.db'}"
@@ -85,82 +116,69 @@ def server(tmp_path: Path) -> Iterator[tuple[ServerThread, str]]:
 
 
 def test_review_page_accept_correct_and_inert_html(server: tuple[ServerThread, str]) -> None:
-    sync_api = playwright_sync_api()
     srv, db = server
     ARTIFACTS.mkdir(exist_ok=True)
     dialogs: list[str] = []
-    errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS, headless=True)
-        try:
-            # bypass_csp: the page's CSP would block injected scripts anyway; without it the test shows that the
-            # text itself is rendered inert (and lets Playwright evaluate its wait predicates)
-            page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            response = page.goto(f"{srv.url}/review")
-            assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
-            page.wait_for_selector("#status.error")  # no key yet: the API refuses, the page says so
-            page.fill("#api-key", KEY)
-            page.click("#save-key")
-            page.wait_for_selector("#queue-list li")
-            assert page.locator("#queue-list li").count() == 13
 
-            # hostile text is shown literally and nothing runs
-            page.locator("#queue-list li", has_text="Evil kettle").click()
-            page.wait_for_function("document.getElementById('item-id').textContent === 'evil'")
-            assert page.text_content("#item-name") == XSS_NAME
-            assert page.text_content("#item-description") == XSS_DESC
-            assert (
-                page.locator(
-                    "#item-name *:not(mark), #item-description *, #item-fields dd *, #item img, #item script, mark *"
-                ).count()
-                == 0
-            )
-            assert page.locator("#item-fields dd").first.text_content() == "<svg onload=alert(1)>"
-            # the hostile tag: its span is highlighted, its name and value are text in the mark's title and table
-            mark = page.locator("#item-name mark")
-            assert mark.count() == 1 and mark.text_content() == "Evil kettle"
-            assert mark.get_attribute("title") == f"{XSS_ATTR} · 0.50"
-            row = page.locator("#tag-rows tr")
-            assert row.count() == 1
-            assert row.locator("td.attr").text_content() == XSS_ATTR
-            assert row.locator(".tag-value").text_content() == XSS_VALUE
-            assert page.locator("#tag-table img, #tag-table script, #tag-table b").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "review-xss.png"), full_page=True)
+    def on_dialog(page: Any) -> None:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
-            # accept the first suggestion of one product with the keyboard
-            first = page.locator("#queue-list li").first
-            first.click()
-            accepted_id = page.text_content("#item-id")
-            predicted = page.locator("#suggestions .suggestion").first.text_content() or ""
-            page.wait_for_selector("#evidence li")
-            page.screenshot(path=str(ARTIFACTS / "review-before-accept.png"), full_page=True)
-            page.keyboard.press("a")
-            page.wait_for_function(f"document.getElementById('status').textContent === 'accepted: {accepted_id}'")
+    with signed_in_review_page(srv.url, KEY, before_load=on_dialog) as (page, errors):
+        assert page.locator("#queue-list li").count() == 13
 
-            # correct another through the taxonomy picker
-            page.locator("#queue-list li").first.click()
-            corrected_id = page.text_content("#item-id")
-            assert corrected_id != accepted_id
-            best = page.locator("#suggestions .suggestion").first.text_content() or ""
-            page.keyboard.press("/")
-            page.keyboard.type("Jewellery")
-            page.wait_for_selector("#taxonomy-results .pick")
-            picks = page.locator("#taxonomy-results .pick")
-            target = next(t for t in (picks.nth(i).text_content() or "" for i in range(picks.count())) if t not in best)
-            page.screenshot(path=str(ARTIFACTS / "review-picker.png"), full_page=True)
-            picks.filter(has_text=target).first.click()
-            page.wait_for_function(
-                f"document.getElementById('status').textContent.startsWith('corrected to') && "
-                f"document.getElementById('status').textContent.endsWith(': {corrected_id}')"
-            )
-            page.wait_for_function("document.querySelectorAll('#stats-body tr').length > 0")
-            assert page.locator("#queue-list li").count() == 11
-            page.screenshot(path=str(ARTIFACTS / "review-after.png"), full_page=True)
-            assert page.evaluate("window.__xss === undefined")
-        finally:
-            browser.close()
+        # hostile text is shown literally and nothing runs
+        page.locator("#queue-list li", has_text="Evil kettle").click()
+        page.wait_for_function("document.getElementById('item-id').textContent === 'evil'")
+        assert page.text_content("#item-name") == XSS_NAME
+        assert page.text_content("#item-description") == XSS_DESC
+        assert (
+            page.locator(
+                "#item-name *:not(mark), #item-description *, #item-fields dd *, #item img, #item script, mark *"
+            ).count()
+            == 0
+        )
+        assert page.locator("#item-fields dd").first.text_content() == "<svg onload=alert(1)>"
+        # the hostile tag: its span is highlighted, its name and value are text in the mark's title and table
+        mark = page.locator("#item-name mark")
+        assert mark.count() == 1 and mark.text_content() == "Evil kettle"
+        assert mark.get_attribute("title") == f"{XSS_ATTR} · 0.50"
+        row = page.locator("#tag-rows tr")
+        assert row.count() == 1
+        assert row.locator("td.attr").text_content() == XSS_ATTR
+        assert row.locator(".tag-value").text_content() == XSS_VALUE
+        assert page.locator("#tag-table img, #tag-table script, #tag-table b").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "review-xss.png"), full_page=True)
+
+        # accept the first suggestion of one product with the keyboard
+        first = page.locator("#queue-list li").first
+        first.click()
+        accepted_id = page.text_content("#item-id")
+        predicted = page.locator("#suggestions .suggestion").first.text_content() or ""
+        page.wait_for_selector("#evidence li")
+        page.screenshot(path=str(ARTIFACTS / "review-before-accept.png"), full_page=True)
+        page.keyboard.press("a")
+        page.wait_for_function(f"document.getElementById('status').textContent === 'accepted: {accepted_id}'")
+
+        # correct another through the taxonomy picker
+        page.locator("#queue-list li").first.click()
+        corrected_id = page.text_content("#item-id")
+        assert corrected_id != accepted_id
+        best = page.locator("#suggestions .suggestion").first.text_content() or ""
+        page.keyboard.press("/")
+        page.keyboard.type("Jewellery")
+        page.wait_for_selector("#taxonomy-results .pick")
+        picks = page.locator("#taxonomy-results .pick")
+        target = next(t for t in (picks.nth(i).text_content() or "" for i in range(picks.count())) if t not in best)
+        page.screenshot(path=str(ARTIFACTS / "review-picker.png"), full_page=True)
+        picks.filter(has_text=target).first.click()
+        page.wait_for_function(
+            f"document.getElementById('status').textContent.startsWith('corrected to') && "
+            f"document.getElementById('status').textContent.endsWith(': {corrected_id}')"
+        )
+        page.wait_for_function("document.querySelectorAll('#stats-body tr').length > 0")
+        assert page.locator("#queue-list li").count() == 11
+        page.screenshot(path=str(ARTIFACTS / "review-after.png"), full_page=True)
+        assert page.evaluate("window.__xss === undefined")
     assert dialogs == [] and errors == []
     with TagStore(db) as store:
         a = store.product(str(accepted_id))
@@ -213,75 +231,62 @@ def select_word(page: object, selector: str, word: str) -> None:
 
 
 def test_review_page_tags_highlight_correct_add_save_export(server: tuple[ServerThread, str], tmp_path: Path) -> None:
-    sync_api = playwright_sync_api()
     srv, db = server
     seed_prediction(db, "tagged", TAGGED_FIELDS, TAGGED_TAGS)
     ARTIFACTS.mkdir(exist_ok=True)
-    errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS, headless=True)
-        try:
-            # bypass_csp: Playwright evaluates its wait predicates as strings, which the page's CSP forbids
-            page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{srv.url}/review")
-            page.fill("#api-key", KEY)
-            page.click("#save-key")
-            page.wait_for_selector("#queue-list li")
-            page.locator("#queue-list li", has_text="Acme Steel Kettle").click()
-            page.wait_for_function("document.getElementById('item-id').textContent === 'tagged'")
+    with signed_in_review_page(srv.url, KEY, height=1000) as (page, errors):
+        page.locator("#queue-list li", has_text="Acme Steel Kettle").click()
+        page.wait_for_function("document.getElementById('item-id').textContent === 'tagged'")
 
-            # every span is highlighted where it is, with its attribute and confidence in the title
-            assert page.text_content("#item-name") == TAGGED_NAME  # the marks leave the text as it was
-            assert page.text_content("#item-description") == TAGGED_DESC
-            brand = page.locator("#item-name mark[data-tag='Brand']")
-            assert brand.text_content() == "Acme" and brand.get_attribute("title") == "Brand · 0.93"
-            # Material (Steel) lies inside Product (Steel Kettle): "Steel" carries both, " Kettle" only Product
-            steel = page.locator("#item-name mark", has_text="Steel")
-            assert steel.text_content() == "Steel"
-            assert json.loads(steel.get_attribute("data-tags") or "") == ["Material", "Product"]
-            assert steel.get_attribute("title") == "Material · 0.41\nProduct · 0.77"
-            assert page.locator("#item-name mark[data-tag='Product']").text_content() == " Kettle"
-            assert page.locator("#item-name mark[data-tag='Capacity']").text_content() == "1.7 l"
-            assert page.locator("#item-description mark[data-tag='Colour']").text_content() == "red"
-            assert page.locator("#item-fields dd mark[data-tag='Maker']").text_content() == "Acme Ltd"
-            rows = page.locator("#tag-rows tr")
-            assert rows.count() == len(TAGGED_TAGS)
-            material = page.locator("#tag-rows tr[data-tag='Material']")
-            assert material.locator(".confidence").text_content() == "0.41"
-            assert material.locator(".decision").text_content() == "review"
-            page.screenshot(path=str(ARTIFACTS / "review-tags-before.png"), full_page=True)
+        # every span is highlighted where it is, with its attribute and confidence in the title
+        assert page.text_content("#item-name") == TAGGED_NAME  # the marks leave the text as it was
+        assert page.text_content("#item-description") == TAGGED_DESC
+        brand = page.locator("#item-name mark[data-tag='Brand']")
+        assert brand.text_content() == "Acme" and brand.get_attribute("title") == "Brand · 0.93"
+        # Material (Steel) lies inside Product (Steel Kettle): "Steel" carries both, " Kettle" only Product
+        steel = page.locator("#item-name mark", has_text="Steel")
+        assert steel.text_content() == "Steel"
+        assert json.loads(steel.get_attribute("data-tags") or "") == ["Material", "Product"]
+        assert steel.get_attribute("title") == "Material · 0.41\nProduct · 0.77"
+        assert page.locator("#item-name mark[data-tag='Product']").text_content() == " Kettle"
+        assert page.locator("#item-name mark[data-tag='Capacity']").text_content() == "1.7 l"
+        assert page.locator("#item-description mark[data-tag='Colour']").text_content() == "red"
+        assert page.locator("#item-fields dd mark[data-tag='Maker']").text_content() == "Acme Ltd"
+        rows = page.locator("#tag-rows tr")
+        assert rows.count() == len(TAGGED_TAGS)
+        material = page.locator("#tag-rows tr[data-tag='Material']")
+        assert material.locator(".confidence").text_content() == "0.41"
+        assert material.locator(".decision").text_content() == "review"
+        page.screenshot(path=str(ARTIFACTS / "review-tags-before.png"), full_page=True)
 
-            # correct one value, accept one, remove one
-            material.locator(".tag-edit").click()
-            page.fill("#tag-rows tr[data-tag='Material'] .tag-value-input", "stainless steel")
-            page.keyboard.press("Enter")
-            material = page.locator("#tag-rows tr[data-tag='Material']")
-            assert material.locator(".tag-value").text_content() == "stainless steel"
-            assert material.locator(".decision").text_content() == "review → edited"
-            assert material.locator(".confidence").text_content() == "-"
-            page.locator("#tag-rows tr[data-tag='Brand'] .tag-accept").click()
-            assert page.locator("#tag-rows tr[data-tag='Brand'] .decision").text_content() == "auto → accepted"
-            page.locator("#tag-rows tr[data-tag='Colour'] .tag-remove").click()
-            assert page.locator("#item-description mark").count() == 0
+        # correct one value, accept one, remove one
+        material.locator(".tag-edit").click()
+        page.fill("#tag-rows tr[data-tag='Material'] .tag-value-input", "stainless steel")
+        page.keyboard.press("Enter")
+        material = page.locator("#tag-rows tr[data-tag='Material']")
+        assert material.locator(".tag-value").text_content() == "stainless steel"
+        assert material.locator(".decision").text_content() == "review → edited"
+        assert material.locator(".confidence").text_content() == "-"
+        page.locator("#tag-rows tr[data-tag='Brand'] .tag-accept").click()
+        assert page.locator("#tag-rows tr[data-tag='Brand'] .decision").text_content() == "auto → accepted"
+        page.locator("#tag-rows tr[data-tag='Colour'] .tag-remove").click()
+        assert page.locator("#item-description mark").count() == 0
 
-            # add one from a selection: double-click a word of the name (after the emoji), then name the attribute
-            select_word(page, "#item-name", "Kettle")
-            page.wait_for_function("document.getElementById('selection-info').textContent.includes('Kettle')")
-            page.fill("#new-tag-name", "Type")
-            page.click("#add-tag-selection")
-            added = page.locator("#tag-rows tr[data-tag='Type']")
-            assert added.locator(".tag-value").text_content() == "Kettle"
-            assert added.locator(".span").text_content() == "name [13, 19)"
-            page.wait_for_selector("#item-name mark[data-tag='Type']")
-            assert page.text_content("#item-name") == TAGGED_NAME
-            page.screenshot(path=str(ARTIFACTS / "review-tags-edited.png"), full_page=True)
+        # add one from a selection: double-click a word of the name (after the emoji), then name the attribute
+        select_word(page, "#item-name", "Kettle")
+        page.wait_for_function("document.getElementById('selection-info').textContent.includes('Kettle')")
+        page.fill("#new-tag-name", "Type")
+        page.click("#add-tag-selection")
+        added = page.locator("#tag-rows tr[data-tag='Type']")
+        assert added.locator(".tag-value").text_content() == "Kettle"
+        assert added.locator(".span").text_content() == "name [13, 19)"
+        page.wait_for_selector("#item-name mark[data-tag='Type']")
+        assert page.text_content("#item-name") == TAGGED_NAME
+        page.screenshot(path=str(ARTIFACTS / "review-tags-edited.png"), full_page=True)
 
-            page.click("#save-tags")
-            page.wait_for_function("document.getElementById('status').textContent === 'tags saved: tagged'")
-            assert page.locator("#queue-list li", has_text="Acme Steel Kettle").count() == 0
-        finally:
-            browser.close()
+        page.click("#save-tags")
+        page.wait_for_function("document.getElementById('status').textContent === 'tags saved: tagged'")
+        assert page.locator("#queue-list li", has_text="Acme Steel Kettle").count() == 0
     assert errors == []
 
     with TagStore(db) as store:
