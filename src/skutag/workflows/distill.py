@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from skutag.catalogue.columns import deepest_level_warning, find_column, resolve_spec
-from skutag.catalogue.labelled import data_hash, load_labelled, split_labelled
+from skutag.catalogue.labelled import load_labelled, split_labelled
 from skutag.catalogue.reader import read_catalogue
 from skutag.catalogue.rejects import RejectSink
 from skutag.errors import ConfigError, MissingColumnError
@@ -22,12 +21,18 @@ from skutag.evaluation.metrics import EvaluationResult
 from skutag.fsutil import pinned
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
-from skutag.models.card import library_versions, read_meta
+from skutag.models.card import read_meta
 from skutag.models.distill import STUDENTS, Distiller, DistillSettings, TransferRows
 from skutag.models.registry import create_model, load_model
 from skutag.serving.tagger import model_version
-from skutag.workflows.evaluate import evaluate_scored
-from skutag.workflows.train import StderrProgress, _calibration, _jsonable_params, _paths, _short
+from skutag.workflows.model_card import (
+    add_validation,
+    as_paths,
+    as_progress,
+    base_card,
+    save_with_card,
+    score_validation,
+)
 
 log = get_logger(__name__)
 
@@ -82,10 +87,7 @@ def distill_model(
     ``rejects``). ``settings``: temperature, alpha, confidence threshold, augmentation
     (:class:`~skutag.models.distill.DistillSettings`). ``valid``: labelled files the student is evaluated on, and
     its card's calibration table made of (else of the labelled rows its fit scored out of fold)."""
-    if progress is True:
-        progress = StderrProgress()
-    elif progress is False:
-        progress = None
+    progress = as_progress(progress)
     settings = settings or DistillSettings()
     settings.check()
     if student not in STUDENTS:
@@ -121,13 +123,13 @@ def distill_model(
         teacher_cols = list(teacher_model.text_columns_)
         extra_s = extra_t = None
         n_unlabelled = unlabelled_rejected = 0
-        if unlabelled is not None and _paths(unlabelled):
+        if unlabelled is not None and as_paths(unlabelled):
             if progress is not None:
                 progress("reading unlabelled data")
             before = sink.count
             frame = read_catalogue(unlabelled, rejects=sink, lines=True)
             read_rejects = sink.count - before
-            source = ", ".join(map(str, _paths(unlabelled)))
+            source = ", ".join(map(str, as_paths(unlabelled)))
             given = tuple(unlabelled_text) or tuple(student_cols)
             if len(given) != len(student_cols):
                 raise ConfigError(
@@ -144,7 +146,7 @@ def distill_model(
             n_unlabelled = len(kept.texts)
             extra_s = kept.texts[student_cols].reset_index(drop=True)
             extra_t = _teacher_view(kept.frame, teacher_cols, source, strict=False)
-        teacher_view = _teacher_view(train.frame, teacher_cols, ", ".join(map(str, _paths(data))), strict=True)
+        teacher_view = _teacher_view(train.frame, teacher_cols, ", ".join(map(str, as_paths(data))), strict=True)
         rows = TransferRows.build(
             train.texts[student_cols].reset_index(drop=True),
             teacher_view,
@@ -163,77 +165,46 @@ def distill_model(
         distiller.fit(rows)
         seconds = time.perf_counter() - t0
         stats = distiller.stats_
-        validation = None
-        scored: tuple[np.ndarray, np.ndarray] | None = None
-        valid_rejected = 0
-        if valid is not None:
-            if progress is not None:
-                progress("evaluating on validation data")
-            before = sink.count
-            vd = load_labelled(
-                valid, text=spec.text, label=spec.label, label_sep=spec.label_sep, levels=spec.levels, rejects=sink
-            )
-            valid_rejected = sink.count - before
-            validation, scored = evaluate_scored(est, vd.texts, vd.labels)
+        score = score_validation(est, valid, spec, sink, progress) if valid is not None else None
     finally:
         if not isinstance(rejects, RejectSink):
             sink.close()
-    paths = _paths(data)
     counts = stats["rows"]
-    meta: dict[str, Any] = {
-        "model": student,
-        "params": _jsonable_params(est.get_params()),
-        "text_columns": student_cols,
-        "label_columns": list(spec.label),
-        "label_sep": spec.label_sep,
-        "label_levels": spec.levels,
-        "data": [str(p) for p in paths],
-        "data_sha256": data_hash(paths),
-        "rows_used": len(train.texts),
-        "rows_rejected": rejected,
-        "label_set": {
-            f"level_{i + 1}": sorted({str(v) for v in train.labels.iloc[:, i].dropna()})
-            for i in range(train.labels.shape[1])
+    meta = base_card(
+        student,
+        est,
+        text_columns=student_cols,
+        spec=spec,
+        data=data,
+        labels=train.labels,
+        rows_used=len(train.texts),
+        rows_rejected=rejected,
+        seconds=seconds,
+    )
+    meta["distillation"] = {
+        "teacher": {
+            "directory": str(Path(teacher)),
+            "kind": teacher_model.kind,
+            "version": model_version(teacher_meta),
+            "text_columns": teacher_cols,
+            "validation": (card.get("validation") or {}).get("metrics"),
         },
-        "train_seconds": round(seconds, 3),
-        "versions": library_versions(),
-        "distillation": {
-            "teacher": {
-                "directory": str(Path(teacher)),
-                "kind": teacher_model.kind,
-                "version": model_version(teacher_meta),
-                "text_columns": teacher_cols,
-                "validation": (card.get("validation") or {}).get("metrics"),
-            },
-            "settings": distiller.settings.to_dict(),
-            "unlabelled": {
-                "data": [str(p) for p in _paths(unlabelled)] if unlabelled is not None else [],
-                "text_columns": list(unlabelled_text) or student_cols,
-                "rows_used": counts["unlabelled"]["kept"],
-                "rows_rejected": unlabelled_rejected,
-                "rows_left_out": counts["unlabelled"]["in"] - counts["unlabelled"]["kept"],
-            },
-            "stats": {k: v for k, v in stats.items() if k != "rows"} | {"rows": counts},
-            "path_table": "the teacher's paths that some row's target reaches (see skutag.models.distill)",
+        "settings": distiller.settings.to_dict(),
+        "unlabelled": {
+            "data": [str(p) for p in as_paths(unlabelled)] if unlabelled is not None else [],
+            "text_columns": list(unlabelled_text) or student_cols,
+            "rows_used": counts["unlabelled"]["kept"],
+            "rows_rejected": unlabelled_rejected,
+            "rows_left_out": counts["unlabelled"]["in"] - counts["unlabelled"]["kept"],
         },
+        "stats": {k: v for k, v in stats.items() if k != "rows"} | {"rows": counts},
+        "path_table": "the teacher's paths that some row's target reaches (see skutag.models.distill)",
     }
     if warnings:
         meta["warnings"] = warnings
-    if validation is not None:
-        meta["validation"] = {
-            "data": [str(p) for p in _paths(valid)] if valid is not None else [],
-            "rows_rejected": valid_rejected,
-            "metrics": {**{k: _short(v) for k, v in validation.levels.items()}, "mean": validation.mean},
-        }
-    meta["calibration"] = _calibration(est, scored, _paths(valid) if valid is not None else [])
-    est.card_ = meta
-    model_dir = None
-    if out is not None:
-        if progress is not None:
-            progress("saving")
-        model_dir = est.save(out)
-    if progress is not None:
-        progress(f"done: distilled in {seconds:.1f} s" + (f", saved to {model_dir}" if model_dir else ""))
+    add_validation(meta, est, valid, score)
+    model_dir = save_with_card(est, meta, out, progress, f"distilled in {seconds:.1f} s")
+    validation = score.result if score is not None else None
     return DistillResult(
         est,
         model_dir,

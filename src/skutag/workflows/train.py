@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from skutag.catalogue.columns import deepest_level_warning
-from skutag.catalogue.labelled import data_hash, load_labelled
+from skutag.catalogue.labelled import load_labelled
 from skutag.catalogue.rejects import RejectSink
 from skutag.errors import ConfigError
-from skutag.evaluation.metrics import EvaluationResult, calibration_table
+from skutag.evaluation.metrics import EvaluationResult
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel
-from skutag.models.card import library_versions
 from skutag.models.registry import create_model
-from skutag.workflows.evaluate import evaluate_scored
+from skutag.workflows.model_card import (
+    add_validation,
+    as_paths,
+    as_progress,
+    base_card,
+    save_with_card,
+    score_validation,
+)
 
 if TYPE_CHECKING:
     from skutag.trainer.runner import LoopRunner
@@ -54,12 +57,8 @@ def _shared_files(a: str | Path | Sequence[str | Path], b: str | Path | Sequence
     """Files named in both ``a`` and ``b`` (resolved paths)."""
     if b is None:
         return []
-    second = {Path(p).resolve() for p in _paths(b)}
-    return [str(p) for p in _paths(a) if Path(p).resolve() in second]
-
-
-def _paths(data: str | Path | Sequence[str | Path]) -> list[str | Path]:
-    return [data] if isinstance(data, str | Path) else list(data)
+    second = {Path(p).resolve() for p in as_paths(b)}
+    return [str(p) for p in as_paths(a) if Path(p).resolve() in second]
 
 
 def train_model(
@@ -98,10 +97,7 @@ def train_model(
     steps before and after it, and the directory written, are those of a local run, plus the card's ``distributed``
     entry (the runner's ``card``).
     """
-    if progress is True:
-        progress = StderrProgress()
-    elif progress is False:
-        progress = None
+    progress = as_progress(progress)
     sink = rejects if isinstance(rejects, RejectSink) else RejectSink(rejects)
     try:
         before = sink.count
@@ -153,110 +149,33 @@ def train_model(
             est.fit(texts, train.labels)
         seconds = time.perf_counter() - t0
         log.info("trained %s on %d rows in %.1f s", model, len(texts), seconds)
-        validation = None
-        scored: tuple[np.ndarray, np.ndarray] | None = None
-        valid_rejected = 0
-        if valid is not None:
-            if progress is not None:
-                progress("evaluating on validation data")
-            before = sink.count
-            vd = load_labelled(
-                valid, text=spec.text, label=spec.label, label_sep=spec.label_sep, levels=spec.levels, rejects=sink
-            )
-            valid_rejected = sink.count - before
-            validation, scored = evaluate_scored(est, vd.texts, vd.labels)
+        score = score_validation(est, valid, spec, sink, progress) if valid is not None else None
     finally:
         if not isinstance(rejects, RejectSink):
             sink.close()
-    paths = _paths(data)
-    meta: dict[str, Any] = {
-        "model": model,
-        "params": _jsonable_params(est.get_params()),
-        "text_columns": list(spec.text),
-        "label_columns": list(spec.label),
-        "label_sep": spec.label_sep,
-        "label_levels": spec.levels,
-        "data": [str(p) for p in paths],
-        "data_sha256": data_hash(paths),
-        "rows_used": len(texts),
-        "rows_rejected": train_rejected,
-        "label_set": {
-            f"level_{i + 1}": sorted({str(v) for v in train.labels.iloc[:, i].dropna()})
-            for i in range(train.labels.shape[1])
-        },
-        "train_seconds": round(seconds, 3),
-        "versions": library_versions(),
-    }
+    meta = base_card(
+        model,
+        est,
+        text_columns=spec.text,
+        spec=spec,
+        data=data,
+        labels=train.labels,
+        rows_used=len(texts),
+        rows_rejected=train_rejected,
+        seconds=seconds,
+    )
     if warnings:
         meta["warnings"] = warnings
     if loop_runner is not None:
         meta["distributed"] = dict(loop_runner.card)
     if tuning is not None and tune is not None:
         meta["tuning"] = {
-            "data": [str(p) for p in _paths(tune)],
+            "data": [str(p) for p in as_paths(tune)],
             "rows_rejected": tune_rejected,
             **(est.tuning_ or {}),
             "note": TUNING_NOTE,
         }
-    if validation is not None:
-        meta["validation"] = {
-            "data": [str(p) for p in _paths(valid)] if valid is not None else [],
-            "rows_rejected": valid_rejected,
-            "metrics": {**{k: _short(v) for k, v in validation.levels.items()}, "mean": validation.mean},
-        }
-    meta["calibration"] = _calibration(est, scored, _paths(valid) if valid is not None else [])
-    est.card_ = meta
-    model_dir = None
-    if out is not None:
-        if progress is not None:
-            progress("saving")
-        model_dir = est.save(out)
-    if progress is not None:
-        progress(f"done: trained in {seconds:.1f} s" + (f", saved to {model_dir}" if model_dir else ""))
+    add_validation(meta, est, valid, score)
+    model_dir = save_with_card(est, meta, out, progress, f"trained in {seconds:.1f} s")
+    validation = score.result if score is not None else None
     return TrainResult(est, model_dir, meta, validation, len(texts), train_rejected, seconds, warnings)
-
-
-class StderrProgress:
-    """``train_model``'s default progress: one line per step on stderr, with the seconds since the start."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        print(f"skutag [{time.perf_counter() - self.start:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-def _calibration(
-    model: CategoryModel, scored: tuple[np.ndarray, np.ndarray] | None, valid: list[str | Path]
-) -> dict[str, Any]:
-    """The card's calibration: the precision-coverage table the server takes its auto-accept threshold from, made of
-    the validation rows when given, else of the training rows the model scored out of fold (cross-validation or its
-    own held-out split); without either the model is marked uncalibrated (served, it auto-accepts nothing)."""
-    if scored is not None:
-        table = calibration_table(*scored)
-        return {
-            "source": "validation",
-            "description": f"validation file ({table['rows']:,} rows)",
-            "data": [str(p) for p in valid],
-            **table,
-        }
-    held = model.heldout_
-    if held is not None and len(held.confidence):
-        return {
-            "source": "cross-validation" if held.folds > 1 else "held-out",
-            "description": held.describe(),
-            "folds": held.folds,
-            "training_rows": held.n_rows,
-            **calibration_table(held.confidence, held.correct),
-        }
-    reason = f"no validation file, and the {model.kind!r} fit scored no training rows out of fold"
-    log.warning("model not calibrated (%s): served, it auto-accepts nothing", reason)
-    return {"source": None, "description": f"not calibrated: {reason}"}
-
-
-def _short(level: dict[str, Any]) -> dict[str, Any]:
-    return {k: level[k] for k in ("accuracy", "f1_weighted", "f1_macro", "top3_accuracy", "ece") if k in level}
-
-
-def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if v is None or isinstance(v, str | int | float | bool | dict | list)}

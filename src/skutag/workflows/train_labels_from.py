@@ -39,7 +39,8 @@ from skutag.errors import ConfigError, InputError, MissingColumnError
 from skutag.evaluation.metrics import EvaluationResult
 from skutag.log import get_logger
 from skutag.workflows.evaluate import evaluate_scored
-from skutag.workflows.train import StderrProgress, TrainResult, _calibration, _paths, _short, train_model
+from skutag.workflows.model_card import as_paths, as_progress, calibration_card, metrics_card
+from skutag.workflows.train import TrainResult, train_model
 
 log = get_logger(__name__)
 
@@ -193,8 +194,8 @@ def train_from_mapping(
         raise ConfigError(f"--min-map-score must be in [0, 1], got {min_map_score}")
     if valid is not None and not valid_label:
         raise ConfigError("--valid with --labels-from needs --label: the validation file's true label column(s)")
-    say: Callable[[str], None] | None = StderrProgress() if progress is True else (progress or None)
-    paths = _paths(data)
+    say = as_progress(progress)
+    paths = as_paths(data)
     source = ", ".join(map(str, paths))
     with RejectSink(rejects) as sink:
         if say:
@@ -261,17 +262,14 @@ def train_from_mapping(
         validation, scored = evaluate_scored(result.model, truth.texts, truth.labels)
         result.validation = validation
         result.meta["validation"] = {
-            "data": [str(p) for p in _paths(valid)],
+            "data": [str(p) for p in as_paths(valid)],
             "rows_rejected": truth.rows_rejected,
-            "metrics": {**{k: _short(v) for k, v in validation.levels.items()}, "mean": validation.mean},
+            "metrics": metrics_card(validation),
         }
-        result.meta["calibration"] = _calibration(result.model, scored, _paths(valid))
+        result.meta["calibration"] = calibration_card(result.model, scored, as_paths(valid))
         mapper_validation = mapper_on(truth.frame, truth.labels, mapped, id_column)
         if mapper_validation is not None:
-            result.meta["validation"]["mapper_metrics"] = {
-                **{k: _short(v) for k, v in mapper_validation.levels.items()},
-                "mean": mapper_validation.mean,
-            }
+            result.meta["validation"]["mapper_metrics"] = metrics_card(mapper_validation)
     result.meta.update(
         data=[str(p) for p in paths],
         data_sha256=data_hash(paths),
