@@ -38,6 +38,11 @@ def test_targets_read_the_rows() -> None:
     assert not bc.targets(rows, None)["near_teacher_at_10x"]["met"]
     text = bc.targets_text(t)
     assert text.count("**met**") == 2 and text.count("**not met**") == 1
+    # the teacher compressed is in the table but is no student: it cannot meet a student's target
+    rows = [r for r in _rows() if r["name"] != "tf-student-int8"]
+    rows.append({**_rows()[2], "name": "teacher-int8", "system": "T8", "student": False})
+    assert not bc.targets(rows, None)["near_teacher_at_10x"]["met"]
+    assert {c["system"] for c in bc.targets(rows, None)["near_teacher_at_10x"]["candidates"]} == {"linear-student"}
 
 
 def test_table_has_points_and_ratios_against_the_teacher(tmp_path: Path) -> None:

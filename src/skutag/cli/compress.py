@@ -13,7 +13,7 @@ from skutag.cli.common import cli_errors, console, out
 
 
 def compress(
-    model_dir: Path = typer.Argument(..., help="Transformer model directory written by skutag train."),
+    model_dir: Path = typer.Argument(..., help="Transformer (or ensemble) model directory written by skutag train."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Edge model directory to write."),
     int8: str = typer.Option(
         "dynamic", "--int8", help="dynamic (default), static (needs --calibration) or none (fp32 graph)."
@@ -48,7 +48,8 @@ def compress(
         None, "--rejects", help="Where rejected --recover rows go (default: OUT.rejects.jsonl)."
     ),
 ) -> None:
-    """Compress a transformer for the edge: it then predicts with numpy, onnxruntime and tokenizers alone."""
+    """Compress a transformer for the edge: it then predicts with numpy, onnxruntime and tokenizers alone. An
+    ensemble is compressed member by member: its transformer becomes int8 (--int8 only, no pruning)."""
     from skutag.workflows.compress import compress_model
 
     with cli_errors(), Status("compressing", console=console) as status:

@@ -5,7 +5,11 @@ calibration rows, or fp32), the tokenizer, the path table and the neighbour inde
 Before the export the encoder can be pruned (needs torch: :mod:`skutag.models.neural.prune`): encoder layers dropped
 (``prune_layers``), attention heads removed (``prune_heads``), then a short recovery fine-tune on labelled rows
 (``recover``) distilling the unpruned model. The pruned model is exported like any transformer and compressed as
-above; the edge directory's ``config.json`` and card record what was pruned."""
+above; the edge directory's ``config.json`` and card record what was pruned.
+
+An ensemble directory is compressed member by member: each transformer member becomes its edge model (int8 as
+above), the other members, the blend and the neighbour index stay; its card's ``compressed_from`` says so. No pruning
+there: the neighbour index holds the unpruned encoder's features of the training rows."""
 
 from __future__ import annotations
 
@@ -28,6 +32,9 @@ from skutag.models.neural.text import field_texts, tokenize
 
 log = get_logger(__name__)
 
+#: What the card says of a compressed model's auto-accept threshold.
+CALIBRATION_NOTE = "calibrated thresholds were measured on the source model's probabilities"
+
 
 @dataclass
 class CompressStats:
@@ -49,7 +56,8 @@ class CompressStats:
 
 
 def _size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    """Bytes of the files in ``folder`` and its subfolders (an ensemble's members)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def compress_model(
@@ -89,48 +97,27 @@ def compress_model(
         raise ConfigError("--recover fine-tunes a pruned model: give --prune-layers and/or --prune-heads")
     source = pinned(Path(model_dir))
     kind = read_meta(source).get("kind")
+    if kind == "ensemble":
+        if settings.active:
+            raise ConfigError(
+                f"{model_dir}: an ensemble is compressed by --int8 alone (its neighbour index holds the transformer "
+                "member's features of the training rows, which a pruned encoder would no longer match); prune a "
+                "transformer model, or distil the ensemble into one (skutag distill) and compress that"
+            )
+        return _compress_ensemble(source, str(model_dir), Path(out), int8, calibration, calibration_rows, seed)
     if kind not in ("transformer", "edge"):
-        raise ConfigError(f"{model_dir}: skutag compress takes a transformer model, not a {kind!r} one")
+        raise ConfigError(f"{model_dir}: skutag compress takes a transformer or an ensemble model, not a {kind!r} one")
     if settings.active and kind != "transformer":
         raise ConfigError(f"{model_dir}: pruning needs the torch weights of a transformer directory, not an edge one")
     with _pruned(source, Path(out), settings, recover, rejects, progress) as (loaded, pruning, rejected):
         model = loaded if loaded is not None else EdgeTransformer.load(source)
-        if model.graph_int8_ and int8 != "none":
-            raise ConfigError(
-                f"{model_dir}: already int8 ({model.int8_scheme_}); compress the fp32 transformer instead"
-            )
-        graph = model.graph_path_.read_bytes()
-        rows = 0
-        if int8 == "dynamic":
-            graph = quantize_onnx(graph)
-        elif int8 == "static":
-            if calibration is None:
-                raise ConfigError("--int8 static needs --calibration FILES: catalogue rows the model will see")
-            frame = read_catalogue(calibration)
-            missing = [c for c in model.text_columns_ if c not in frame.columns]
-            if len(missing) == len(model.text_columns_):
-                raise MissingColumnError(
-                    f"the calibration rows have none of the model's text columns {model.text_columns_}",
-                    column=missing[0],
-                )
-            frame = frame.assign(**{c: "" for c in missing})
-            if len(frame) > calibration_rows:
-                frame = frame.sample(n=calibration_rows, random_state=seed)
-            ids = tokenize(
-                model.tokenizer_, field_texts(frame[model.text_columns_], model.fields), int(model.max_length)
-            )
-            rows = len(ids)
-            log.info("static int8: measuring activation ranges on %d rows", rows)
-            graph = quantize_static_onnx(graph, ids, model.tokenizer_.pad_token_id)
-        model.graph_bytes_ = graph
-        model.int8_scheme_ = None if int8 == "none" else int8
-        model.quantize = False  # the saved graph is what runs
+        rows = _quantise(model, int8, calibration, calibration_rows, seed, str(model_dir))
         model.compressed_from_ = {
             "kind": str(kind),
             "directory": str(Path(model_dir)),
             "int8": model.int8_scheme_,
             "calibration_rows": rows,
-            "note": "calibrated thresholds were measured on the source model's probabilities",
+            "note": CALIBRATION_NOTE,
             **({"pruning": pruning} if pruning is not None else {}),
         }
         saved = model.save(out)
@@ -146,6 +133,101 @@ def compress_model(
         pruning=pruning,
         recover_rows_rejected=rejected,
         warnings=list((pruning or {}).get("warnings", [])),
+    )
+
+
+def _quantise(
+    model: EdgeTransformer,
+    int8: str,
+    calibration: str | Path | Sequence[str | Path] | None,
+    calibration_rows: int,
+    seed: int,
+    name: str,
+) -> int:
+    """Make ``model``'s graph the ``int8`` one it will save (``graph_bytes_``); returns the calibration rows used."""
+    if model.graph_int8_ and int8 != "none":
+        raise ConfigError(f"{name}: already int8 ({model.int8_scheme_}); compress the fp32 transformer instead")
+    graph = model.graph_path_.read_bytes()
+    rows = 0
+    if int8 == "dynamic":
+        graph = quantize_onnx(graph)
+    elif int8 == "static":
+        if calibration is None:
+            raise ConfigError("--int8 static needs --calibration FILES: catalogue rows the model will see")
+        frame = read_catalogue(calibration)
+        missing = [c for c in model.text_columns_ if c not in frame.columns]
+        if len(missing) == len(model.text_columns_):
+            raise MissingColumnError(
+                f"the calibration rows have none of the model's text columns {model.text_columns_}",
+                column=missing[0],
+            )
+        frame = frame.assign(**{c: "" for c in missing})
+        if len(frame) > calibration_rows:
+            frame = frame.sample(n=calibration_rows, random_state=seed)
+        ids = tokenize(model.tokenizer_, field_texts(frame[model.text_columns_], model.fields), int(model.max_length))
+        rows = len(ids)
+        log.info("static int8: measuring activation ranges on %d rows", rows)
+        graph = quantize_static_onnx(graph, ids, model.tokenizer_.pad_token_id)
+    model.graph_bytes_ = graph
+    model.int8_scheme_ = None if int8 == "none" else int8
+    model.quantize = False  # the saved graph is what runs
+    return rows
+
+
+def _compress_ensemble(
+    source: Path,
+    name: str,
+    out: Path,
+    int8: str,
+    calibration: str | Path | Sequence[str | Path] | None,
+    calibration_rows: int,
+    seed: int,
+) -> CompressStats:
+    """The ensemble at ``source`` with each transformer member replaced by its edge model (its graph int8, or fp32
+    with ``none``); the other members, the blend weights and the neighbour index are kept as they are, so it still
+    needs what those members need (the linear member: scikit-learn), but no torch."""
+    from skutag.models.registry import load_model
+
+    ensemble: Any = load_model(source)
+    compressed: list[int] = []
+    rows = 0
+    for i, member in enumerate(ensemble.models_):
+        if member.kind not in ("transformer", "edge"):
+            continue
+        edge = EdgeTransformer.load(pinned(source / f"member_{i}"))
+        rows = _quantise(edge, int8, calibration, calibration_rows, seed, f"{name} (member {i})")
+        edge.compressed_from_ = {
+            "kind": member.kind,
+            "directory": f"{name}/member_{i}",
+            "int8": edge.int8_scheme_,
+            "calibration_rows": rows,
+            "note": CALIBRATION_NOTE,
+        }
+        ensemble.models_[i] = edge
+        compressed.append(i)
+    if not compressed:
+        raise ConfigError(f"{name}: the ensemble has no transformer member to compress")
+    ensemble.card_ = {
+        **(ensemble.card_ or {}),
+        "compressed_from": {
+            "kind": "ensemble",
+            "directory": name,
+            "int8": int8,
+            "members": compressed,
+            "calibration_rows": rows,
+            "note": CALIBRATION_NOTE,
+        },
+    }
+    saved = ensemble.save(out)
+    folder = pinned(saved)
+    return CompressStats(
+        source=name,
+        out=str(saved),
+        int8=int8,
+        bytes_before=_size(source),
+        bytes_after=_size(folder),
+        calibration_rows=rows,
+        files=sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()),
     )
 
 
