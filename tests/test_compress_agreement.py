@@ -130,6 +130,17 @@ def test_an_ensemble_compresses_member_by_member(ensemble_dir: Path, tmp_path: P
     res = CliRunner().invoke(app, ["predict", str(out), str(data), "--out", str(pred)])
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(pred)) == 50
+    # and it predicts the same without torch or transformers, as on an edge install (+ scikit-learn)
+    from test_edge_runtime import _run_without_torch
+
+    edge_pred = tmp_path / "edge.csv"
+    code = (
+        f"from skutag.cli.main import app\napp(['predict', {str(out)!r}, {str(data)!r}, '--out', {str(edge_pred)!r}])\n"
+    )
+    proc = _run_without_torch(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    full, edge_only = pd.read_csv(pred), pd.read_csv(edge_pred)
+    assert full["path"].tolist() == edge_only["path"].tolist()
 
     res = CliRunner().invoke(app, ["compress", str(ensemble_dir), "--out", str(tmp_path / "p"), "--prune-layers", "1"])
     assert res.exit_code != 0 and "neighbour index" in res.output and not (tmp_path / "p").exists()
