@@ -173,7 +173,6 @@ def distill_model(
     meta = base_card(
         student,
         est,
-        text_columns=student_cols,
         spec=spec,
         data=data,
         labels=train.labels,

@@ -90,7 +90,6 @@ def base_card(
     kind: str,
     model: CategoryModel,
     *,
-    text_columns: Sequence[str],
     spec: ColumnSpec,
     data: DataArg,
     labels: pd.DataFrame,
@@ -103,7 +102,7 @@ def base_card(
     return {
         "model": kind,
         "params": jsonable_params(model.get_params()),
-        "text_columns": list(text_columns),
+        "text_columns": list(spec.text),
         "label_columns": list(spec.label),
         "label_sep": spec.label_sep,
         "label_levels": spec.levels,

@@ -156,7 +156,6 @@ def train_model(
     meta = base_card(
         model,
         est,
-        text_columns=spec.text,
         spec=spec,
         data=data,
         labels=train.labels,

@@ -39,7 +39,7 @@ from skutag.errors import ConfigError, InputError, MissingColumnError
 from skutag.evaluation.metrics import EvaluationResult
 from skutag.log import get_logger
 from skutag.workflows.evaluate import evaluate_scored
-from skutag.workflows.model_card import as_paths, as_progress, calibration_card, metrics_card
+from skutag.workflows.model_card import ValidationScore, add_validation, as_paths, as_progress, metrics_card
 from skutag.workflows.train import TrainResult, train_model
 
 log = get_logger(__name__)
@@ -261,12 +261,7 @@ def train_from_mapping(
         truth = load_labelled(valid, text=spec.text, label=valid_label, label_sep=valid_label_sep, levels=levels)
         validation, scored = evaluate_scored(result.model, truth.texts, truth.labels)
         result.validation = validation
-        result.meta["validation"] = {
-            "data": [str(p) for p in as_paths(valid)],
-            "rows_rejected": truth.rows_rejected,
-            "metrics": metrics_card(validation),
-        }
-        result.meta["calibration"] = calibration_card(result.model, scored, as_paths(valid))
+        add_validation(result.meta, result.model, valid, ValidationScore(validation, scored, truth.rows_rejected))
         mapper_validation = mapper_on(truth.frame, truth.labels, mapped, id_column)
         if mapper_validation is not None:
             result.meta["validation"]["mapper_metrics"] = metrics_card(mapper_validation)
