@@ -36,6 +36,7 @@ INVALID: dict[str, dict[str, Any]] = {
     "transformer": {"runtime": "tensorrt"},
     "fast": {"fields": "everything"},
     "ensemble": {"blends": ["median"]},
+    "cascade": {"threshold": 1.5},
 }
 
 #: how far probabilities may move through save -> load (predictions and top-k paths must stay identical). The
@@ -61,6 +62,14 @@ def tiny_params(kind: str, encoder: str) -> dict[str, Any]:
         "ensemble": {
             "members": [{"model": "linear", "params": {"n_jobs": 1}}, {"model": "fast", "params": fast}],
             "grid_step": 0.25,
+        },
+        # a threshold most rows fall under, so the slow member answers some of the probe rows too
+        "cascade": {
+            "members": [
+                {"model": "linear", "params": {"n_jobs": 1}},
+                {"model": "linear", "params": {"n_jobs": 1, "class_weight": "balanced"}},
+            ],
+            "threshold": 0.5,
         },
     }
     if kind not in params or kind not in INVALID:

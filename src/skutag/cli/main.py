@@ -28,6 +28,7 @@ def version() -> None:
 
 
 # --- command registrations (one line per command module) ---
+from skutag.cli import cascade as cascade_cmd  # noqa: E402
 from skutag.cli import clean as clean_cmd  # noqa: E402
 from skutag.cli import compress as compress_cmd  # noqa: E402
 from skutag.cli import distill as distill_cmd  # noqa: E402
@@ -51,6 +52,7 @@ app.command("map")(map_cmd.map_catalogue)
 app.command("explain")(explain_cmd.explain)
 app.command("compress")(compress_cmd.compress)
 app.command("distill")(distill_cmd.distill)
+app.command("cascade")(cascade_cmd.cascade)
 app.command("serve")(serve_cmd.serve)
 app.command("export-reviews")(export_reviews_cmd.export_reviews)
 # --- end of command registrations ---

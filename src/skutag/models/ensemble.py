@@ -24,9 +24,9 @@ from skutag.evaluation.metrics import level_f1
 from skutag.log import get_logger
 from skutag.models.base import CategoryModel, level_columns
 from skutag.models.neighbours.hybrid import HybridIndex, part_weights
-from skutag.models.paths import PathModel, encode_labels, heldout_scores, holdout_split
+from skutag.models.paths import PathModel, encode_labels, heldout_scores, holdout_split, joint_paths
 from skutag.models.registry import create_model, load_model
-from skutag.taxonomy import Taxonomy, clean_path
+from skutag.taxonomy import clean_path
 
 log = get_logger(__name__)
 
@@ -233,28 +233,12 @@ class EnsembleModel(PathModel):
     def _attach(self, models: list[CategoryModel]) -> None:
         if not models:
             raise ConfigError("an ensemble needs at least one member")
-        for m in models:
-            if not m.scores_paths:
-                raise ConfigError(f"model kind {m.kind!r} cannot be blended (no path probabilities)")
         self.models_ = list(models)
-        union: dict[tuple[str, ...], int] = {}
-        for m in models:
-            for p in m.path_names():  # type: ignore[attr-defined]
-                union.setdefault(p, len(union))
-        n_levels = max(len(m.levels_) for m in models)
-        names = list(union)
-        padded = [p + ("",) * (n_levels - len(p)) for p in names]
-        self.classes_ = [sorted({p[lv] for p in padded}) for lv in range(n_levels)]
-        index = [{c: i for i, c in enumerate(cl)} for cl in self.classes_]
-        self.paths_ = np.array([[index[lv][p[lv]] for lv in range(n_levels)] for p in padded], dtype=np.int32)
-        self.paths_ = self.paths_.reshape(len(padded), n_levels)
-        self.member_index_ = [np.array([union[p] for p in m.path_names()]) for m in models]  # type: ignore[attr-defined]
-        self.taxonomy_ = Taxonomy.from_paths(names)
-        self.levels_ = level_columns(n_levels)
-        cols: list[str] = []
-        for m in models:
-            cols.extend(c for c in m.text_columns_ if c not in cols)
-        self.text_columns_ = cols
+        joint = joint_paths(self.models_)
+        self.classes_, self.paths_, self.member_index_ = joint.classes, joint.paths, joint.member_index
+        self.taxonomy_ = joint.taxonomy
+        self.levels_ = level_columns(len(joint.classes))
+        self.text_columns_ = joint.text_columns
 
     def member_probs(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[np.ndarray]:
         """Each member's path distribution, aligned to the ensemble's path table, then (with a neighbour index)

@@ -123,6 +123,44 @@ def path_targets(y: np.ndarray, paths: np.ndarray) -> np.ndarray:
     return np.array([lookup.get(tuple(r), -1) for r in y.tolist()], dtype=np.int64)
 
 
+@dataclass
+class JointPaths:
+    """The union of several fitted path models' path tables (an ensemble's, a cascade's): ``member_index[m][j]`` is
+    the joint index of member ``m``'s path ``j``."""
+
+    names: list[tuple[str, ...]]
+    classes: list[list[str]]
+    paths: np.ndarray
+    member_index: list[np.ndarray]
+    text_columns: list[str]
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return Taxonomy.from_paths(self.names)
+
+
+def joint_paths(models: list[CategoryModel]) -> JointPaths:
+    """Join the path tables of ``models`` (each must score paths), in the order first seen; text columns likewise."""
+    for m in models:
+        if not m.scores_paths:
+            raise ConfigError(f"model kind {m.kind!r} cannot be combined (no path probabilities)")
+    union: dict[tuple[str, ...], int] = {}
+    for m in models:
+        for p in m.path_names():  # type: ignore[attr-defined]
+            union.setdefault(p, len(union))
+    n_levels = max(len(m.levels_) for m in models)
+    names = list(union)
+    padded = [p + ("",) * (n_levels - len(p)) for p in names]
+    classes = [sorted({p[lv] for p in padded}) for lv in range(n_levels)]
+    index = [{c: i for i, c in enumerate(cl)} for cl in classes]
+    paths = np.array([[index[lv][p[lv]] for lv in range(n_levels)] for p in padded], dtype=np.int32)
+    member_index = [np.array([union[p] for p in m.path_names()]) for m in models]  # type: ignore[attr-defined]
+    cols: list[str] = []
+    for m in models:
+        cols.extend(c for c in m.text_columns_ if c not in cols)
+    return JointPaths(names, classes, paths.reshape(len(padded), n_levels), member_index, cols)
+
+
 #: Per chunk: path indices (rows x k, best first), their probabilities, and the best path's level scores.
 TopRows = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 

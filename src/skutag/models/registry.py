@@ -23,6 +23,7 @@ MODELS: dict[str, str] = {
     "transformer": "skutag.models.neural.transformer:TransformerModel",
     "fast": "skutag.models.neural.fast:FastModel",
     "ensemble": "skutag.models.ensemble:EnsembleModel",
+    "cascade": "skutag.models.cascade:CascadeModel",
 }
 
 
