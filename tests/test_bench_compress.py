@@ -43,6 +43,10 @@ def test_targets_read_the_rows() -> None:
     rows.append({**_rows()[2], "name": "teacher-int8", "system": "T8", "student": False})
     assert not bc.targets(rows, None)["near_teacher_at_10x"]["met"]
     assert {c["system"] for c in bc.targets(rows, None)["near_teacher_at_10x"]["candidates"]} == {"linear-student"}
+    # it is listed apart, with its gap and speed
+    (other,) = bc.targets(rows, None)["not_students"]
+    assert other["system"] == "teacher-int8" and other["weighted_gap_points"] == 0.4 and other["speedup_b64"] == 10.0
+    assert "Not students" in bc.targets_text(bc.targets(rows, None))
 
 
 def test_table_has_points_and_ratios_against_the_teacher(tmp_path: Path) -> None:
