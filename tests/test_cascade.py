@@ -107,7 +107,13 @@ def test_a_tuned_cascade_answers_by_its_rule_on_every_road(pair: dict[str, Any])
         r = client.post("/v1/tag", json={"products": products}, headers={"Authorization": f"Bearer {KEY}"})
         assert r.status_code == 200, r.text
         api = [tuple(x["path"]) for x in r.json()["results"]]
+        # POST /v1/explain: each product by the member that answered it
+        r = client.post("/v1/explain", json={"products": products[:8]}, headers={"Authorization": f"Bearer {KEY}"})
+        assert r.status_code == 200, r.text
+        roles = [x["members"][0]["role"] for x in r.json()["results"]]
+        assert [tuple(x["path"]) for x in r.json()["results"]] == paths[:8]
     assert api == paths[:60]
+    assert roles == ["slow" if d else "fast" for d in deferred[:8]]
 
     # skutag evaluate reads the card's label columns
     res = runner.invoke(app, ["evaluate", str(out), str(tmp / "rows.json"), "--out", str(tmp / "eval")])
@@ -170,3 +176,30 @@ def test_errors_say_what_is_wrong(pair: dict[str, Any]) -> None:
     )
     assert res.tuning is not None and res.tuning["rows"] + res.rows_rejected == len(lines)
     assert res.rows_rejected == 1 and len((tmp / "y.rejects.jsonl").read_text().splitlines()) == 1
+
+
+def test_each_row_is_explained_by_the_member_that_answers_it(pair: dict[str, Any]) -> None:
+    """`skutag explain` on a cascade: the rows the fast model keeps get its exact linear weights, the deferred rows
+    the slow model's, and the first `members` entry says which answered and with what probability."""
+    from skutag.explain import explain
+
+    tmp = pair["tmp"]
+    out = tmp / "explained"
+    cascade_dir = tmp / "for-explain"
+    build_cascade(tmp / "fast", tmp / "slow", cascade_dir, threshold=0.6)
+    res = runner.invoke(app, ["explain", str(cascade_dir), str(tmp / "rows.json"), "--out", str(out), "--limit", "40"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
+    assert len(rows) == 40
+    _, deferred = expected(pair, 0.6)
+    frame = pair["rows"].head(40)
+    for i, row in enumerate(rows):
+        answered = row["members"][0]
+        assert answered["role"] == ("slow" if deferred[i] else "fast") and row["method"] == "member:linear"
+        assert (answered["fast_probability"] < 0.6) == bool(deferred[i]) and answered["threshold"] == 0.6
+    # the kept rows' weights are the fast model's own explanation of the same path
+    kept = [i for i in range(40) if not deferred[i]][:5]
+    own = explain(pair["fast"], frame.iloc[kept], [rows[i]["path"] for i in kept])
+    for i, ex in zip(kept, own, strict=True):
+        assert [round(s.weight, 6) for s in ex.spans] == [s["weight"] for s in rows[i]["spans"]]
+    assert 0 < deferred[:40].sum() < 40

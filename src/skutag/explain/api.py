@@ -33,6 +33,8 @@ def methods_for(model: CategoryModel) -> list[str]:
         return ["linear", "occlusion", "erasure"]
     if kind == "ensemble":
         return ["blend", "occlusion", "erasure"]
+    if kind == "cascade":  # each row by the member that answers it, with that member's own default method
+        return ["member", "erasure", "occlusion"]
     # greedy erasure first: on MWPD titles (transformer and fast models) it measured more comprehensive than
     # LIME (500 samples) at under a tenth of its time, occlusion and IG less (docs/benchmarks.md)
     if kind == "transformer":
@@ -73,6 +75,8 @@ def explain(
     frame = model_frame(model, rows)
     chosen = resolve_method(model, method)
     paths = _paths(model, frame, path)
+    if chosen == "member":
+        return _by_member(model, frame, paths, ids=ids, neighbours=neighbours, steps=steps, on_row=on_row)
     # occlusion and erasure predict the unchanged text in their own batch: no separate call for its probability
     prob = None if chosen in ("occlusion", "erasure") else path_probability(model, frame, paths)
     near = _neighbours(model, frame, neighbours)
@@ -90,6 +94,53 @@ def explain(
         if on_row is not None:
             on_row(1)
     return out
+
+
+def _by_member(
+    model: Any,
+    frame: pd.DataFrame,
+    paths: list[list[str]],
+    *,
+    ids: Sequence[str] | None,
+    neighbours: int,
+    steps: int,
+    on_row: Callable[[int], None] | None,
+) -> list[Explanation]:
+    """A cascade's rows, each explained by the member that answers it (the fast one where its top path probability
+    reaches the threshold, else the slow one) with that member's default method: exact linear weights for the rows
+    the linear model keeps. The first ``members`` entry says which member answered and why."""
+    fast_prob = model.fast_.predict_path_proba(model_frame(model.fast_, frame))
+    deferred = model.deferred(fast_prob)
+    conf = fast_prob.max(axis=1) if fast_prob.shape[1] else np.zeros(len(frame))
+    out: list[Explanation | None] = [None] * len(frame)
+    for role, member, rows in (
+        ("fast", model.fast_, np.flatnonzero(~deferred)),
+        ("slow", model.slow_, np.flatnonzero(deferred)),
+    ):
+        if not len(rows):
+            continue
+        part = explain(
+            member,
+            frame.iloc[rows],
+            [paths[i] for i in rows],
+            "auto",
+            ids=None if ids is None else [ids[i] for i in rows],
+            neighbours=neighbours,
+            steps=steps,
+            on_row=on_row,
+        )
+        for i, ex in zip(rows, part, strict=True):
+            answered = {
+                "kind": member.kind,
+                "role": role,
+                "method": ex.method,
+                "fast_probability": float(conf[i]),
+                "threshold": float(model.threshold),
+            }
+            ex.members = [answered, *ex.members]
+            ex.method = f"member:{ex.method}"
+            out[i] = ex
+    return [ex for ex in out if ex is not None]
 
 
 def _paths(
