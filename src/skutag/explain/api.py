@@ -124,7 +124,7 @@ def _by_member(
             frame.iloc[rows],
             [paths[i] for i in rows],
             "auto",
-            ids=None if ids is None else [ids[i] for i in rows],
+            ids=None if ids is None else [ids[int(i)] for i in rows],
             neighbours=neighbours,
             steps=steps,
             on_row=on_row,
