@@ -37,6 +37,15 @@ def shared_data() -> Path:
     return Path(os.environ.get("SKUTAG_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+def mwpd_lines(split: str, n: int) -> list[str]:
+    """The first ``n`` offers (JSON lines) of MWPD ``split`` (train, validation); the test is skipped without it."""
+    path = shared_data() / "mwpd2020" / f"{split}.json"
+    if not path.is_file():
+        pytest.skip(f"shared data not found at {path}")
+    with path.open(encoding="utf-8") as src:
+        return list(itertools.islice(src, n))
+
+
 def postgres_url() -> str | None:
     """URL of a running throwaway PostgreSQL (started on first use)."""
     if "pg" in _cache:

@@ -5,7 +5,6 @@ and the slow model's elsewhere; the threshold's two ends are the two models; err
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest_store import shared_data
+from conftest_store import mwpd_lines
 from skutag.cli.main import app
 from skutag.models.registry import load_model
 from skutag.serving.app import create_app
@@ -33,14 +32,9 @@ runner = CliRunner()
 def pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A title-only linear model (fast) and one reading title, shop category and URL (slow, more accurate) on 1,500
     MWPD training offers; 300 validation offers to tune on, 300 others to predict."""
-    data = shared_data() / "mwpd2020"
-    if not (data / "train.json").is_file():
-        pytest.skip(f"shared data not found at {data}")
+    train, lines = mwpd_lines("train", 1500), mwpd_lines("validation", 600)
     tmp = tmp_path_factory.mktemp("cascade")
-    with (data / "train.json").open(encoding="utf-8") as src, (tmp / "train.json").open("w", encoding="utf-8") as dst:
-        dst.writelines(itertools.islice(src, 1500))
-    with (data / "validation.json").open(encoding="utf-8") as src:
-        lines = list(itertools.islice(src, 600))
+    (tmp / "train.json").write_text("".join(train), encoding="utf-8")
     (tmp / "tune.json").write_text("".join(lines[:300]), encoding="utf-8")
     (tmp / "rows.json").write_text("".join(lines[300:]), encoding="utf-8")
     for name, text in (("fast", ["Name"]), ("slow", SLOW_TEXT)):

@@ -7,7 +7,6 @@ The model reads three fields (Name, CategoryText, URL). The bulk road used to st
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest_store import shared_data
+from conftest_store import mwpd_lines
 from skutag.catalogue.fields import TextFields
 from skutag.cli.main import app
 from skutag.serving.app import create_app
@@ -32,16 +31,12 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def roads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A linear model on 1,500 MWPD training offers read from three fields, and 200 validation offers to tag."""
-    data = shared_data() / "mwpd2020"
-    if not (data / "train.json").is_file():
-        pytest.skip(f"shared data not found at {data}")
     from skutag.workflows.train import train_model
 
+    train = mwpd_lines("train", 1500)
+    lines = mwpd_lines("validation", N_ROWS + 400)
     tmp = tmp_path_factory.mktemp("roads")
-    with (data / "train.json").open(encoding="utf-8") as src, (tmp / "train.json").open("w", encoding="utf-8") as dst:
-        dst.writelines(itertools.islice(src, 1500))
-    with (data / "validation.json").open(encoding="utf-8") as src:
-        lines = list(itertools.islice(src, N_ROWS + 400))
+    (tmp / "train.json").write_text("".join(train), encoding="utf-8")
     (tmp / "rows.json").write_text("".join(lines[:N_ROWS]), encoding="utf-8")
     (tmp / "valid.json").write_text("".join(lines[N_ROWS:]), encoding="utf-8")
     model = tmp / "model"
