@@ -508,14 +508,8 @@ def targets(rows: list[dict[str, Any]], one_title: dict[str, Any] | None) -> dic
             and f["over_linear_macro_points"] >= 100 * TARGET_OVER_LINEAR[1]
         ]
         out["beats_linear_at_its_speed"] = {"met": bool(met), "candidates": fast}
-    others = [
-        r
-        for r in rows
-        if r["name"] not in ("teacher", "linear")
-        and r not in students
-        and "f1_weighted" in r
-        and teacher.get("rows_s_b64")
-    ]
+    named = {"teacher", "linear", *(r["name"] for r in students)}
+    others = [r for r in rows if r["name"] not in named and "f1_weighted" in r and teacher.get("rows_s_b64")]
     if others:
         out["not_students"] = [
             {

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.status import Status
 
-from skutag.cli.common import cli_errors, console, out
+from skutag.cli.common import cli_errors, console, out, split_csv
 
 
 def cascade(
@@ -53,7 +53,7 @@ def cascade(
             threshold=threshold,
             tune=tune or None,
             tolerance=tolerance,
-            label=[c.strip() for c in label.split(",") if c.strip()] if label else (),
+            label=split_csv(label),
             label_sep=label_sep,
             rejects=rejects,
             progress=lambda msg: status.update(msg),

@@ -22,8 +22,8 @@ import pandas as pd
 
 from skutag.errors import ConfigError
 from skutag.log import get_logger
-from skutag.models.base import CategoryModel, TopK, level_columns
-from skutag.models.paths import PathModel, encode_labels, joint_paths
+from skutag.models.base import CategoryModel, TopK
+from skutag.models.paths import PathModel, encode_labels
 from skutag.models.registry import create_model, load_model
 
 log = get_logger(__name__)
@@ -39,6 +39,11 @@ DEFAULT_MEMBERS: list[dict[str, Any]] = [
 DEFAULT_THRESHOLD = 0.6
 
 
+def _check_threshold(threshold: object) -> None:
+    if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
+        raise ConfigError(f"threshold must be a probability in [0, 1], not {threshold!r}")
+
+
 class CascadeModel(PathModel):
     """``members``: the fast model, then the slow one (``{"model": kind, "params": {...}}`` each; None: linear, then
     ensemble). ``threshold``: the fast model's top path probability under which a row is deferred (0: never, above
@@ -51,8 +56,7 @@ class CascadeModel(PathModel):
         self.threshold = threshold
 
     def _validate_params(self) -> None:
-        if not isinstance(self.threshold, int | float) or not 0.0 <= float(self.threshold) <= 1.0:
-            raise ConfigError(f"threshold must be a probability in [0, 1], not {self.threshold!r}")
+        _check_threshold(self.threshold)
         specs = self._member_specs()
         if len(specs) != 2:
             raise ConfigError(f"a cascade has two members (the fast model, then the slow one), not {len(specs)}")
@@ -71,8 +75,7 @@ class CascadeModel(PathModel):
         model = cls(
             members=[{"model": fast.kind, "params": {}}, {"model": slow.kind, "params": {}}], threshold=threshold
         )
-        if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
-            raise ConfigError(f"threshold must be a probability in [0, 1], not {threshold!r}")
+        _check_threshold(threshold)
         model._attach(fast, slow)
         return model
 
@@ -83,11 +86,7 @@ class CascadeModel(PathModel):
                 "needs models of the same taxonomy levels"
             )
         self.models_ = [fast, slow]
-        joint = joint_paths(self.models_)
-        self.classes_, self.paths_, self.member_index_ = joint.classes, joint.paths, joint.member_index
-        self.taxonomy_ = joint.taxonomy
-        self.levels_ = level_columns(len(joint.classes))
-        self.text_columns_ = joint.text_columns
+        self.member_index_ = self._join(self.models_)
 
     def fit(self, texts: pd.DataFrame, labels: pd.DataFrame) -> Self:
         """Fit both members on every row (each with its own defaults for held-out rows and calibration)."""

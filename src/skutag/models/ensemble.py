@@ -22,9 +22,9 @@ import scipy.sparse as sp
 from skutag.errors import ConfigError
 from skutag.evaluation.metrics import level_f1
 from skutag.log import get_logger
-from skutag.models.base import CategoryModel, level_columns
+from skutag.models.base import CategoryModel
 from skutag.models.neighbours.hybrid import HybridIndex, part_weights
-from skutag.models.paths import PathModel, encode_labels, heldout_scores, holdout_split, joint_paths
+from skutag.models.paths import PathModel, encode_labels, heldout_scores, holdout_split
 from skutag.models.registry import create_model, load_model
 from skutag.taxonomy import clean_path
 
@@ -234,11 +234,7 @@ class EnsembleModel(PathModel):
         if not models:
             raise ConfigError("an ensemble needs at least one member")
         self.models_ = list(models)
-        joint = joint_paths(self.models_)
-        self.classes_, self.paths_, self.member_index_ = joint.classes, joint.paths, joint.member_index
-        self.taxonomy_ = joint.taxonomy
-        self.levels_ = level_columns(len(joint.classes))
-        self.text_columns_ = joint.text_columns
+        self.member_index_ = self._join(self.models_)
 
     def member_probs(self, texts: pd.DataFrame | pd.Series | list[str]) -> list[np.ndarray]:
         """Each member's path distribution, aligned to the ensemble's path table, then (with a neighbour index)

@@ -188,6 +188,15 @@ class PathModel(CategoryModel):
         paths) or run chunks on threads. Every decoding from texts goes through it."""
         return [fn(self.predict_path_proba(frame))]
 
+    def _join(self, models: list[CategoryModel]) -> list[np.ndarray]:
+        """Take the joint path table of ``models`` (:func:`joint_paths`) as this model's; each member's path
+        indices in it, for aligning their distributions."""
+        joint = joint_paths(models)
+        self.classes_, self.paths_, self.taxonomy_ = joint.classes, joint.paths, joint.taxonomy
+        self.levels_ = level_columns(len(joint.classes))
+        self.text_columns_ = joint.text_columns
+        return joint.member_index
+
     def _set_labels(self, enc: EncodedLabels) -> None:
         self.taxonomy_ = enc.taxonomy
         self.classes_ = enc.classes

@@ -24,7 +24,6 @@ from skutag.catalogue.rejects import RejectSink
 from skutag.errors import ConfigError
 from skutag.evaluation.metrics import level_f1
 from skutag.log import get_logger
-from skutag.models.base import CategoryModel
 from skutag.models.card import library_versions
 from skutag.models.cascade import DEFAULT_THRESHOLD, CascadeModel
 from skutag.models.registry import load_model
@@ -195,7 +194,7 @@ def build_cascade(
         }
     meta = _card(card, model, fast, slow, source, tuning, curve, time.perf_counter() - t0)
     tune_paths = as_paths(tune) if tune is not None else []
-    meta["calibration"] = calibration_card(model, scored, tune_paths) if scored else _member_calibration(slow_model)
+    meta["calibration"] = calibration_card(model, scored, tune_paths)  # without --tune: uncalibrated, with the reason
     model_dir = save_with_card(model, meta, out, say, f"threshold {model.threshold:.3f} ({source})")
     return CascadeResult(model, model_dir, float(model.threshold), source, tuning, rejected, curve)
 
@@ -230,15 +229,4 @@ def _card(
         },
         "train_seconds": round(seconds, 3),
         "versions": library_versions(),
-    }
-
-
-def _member_calibration(slow: CategoryModel) -> dict[str, Any]:
-    """Without tuning rows the cascade's confidences were never measured: uncalibrated (the server auto-accepts
-    nothing), with the reason."""
-    return {
-        "source": None,
-        "calibrated": False,
-        "description": "not measured: give --tune FILE to measure the cascade's confidences on labelled rows",
-        "slow_member_calibrated": bool((getattr(slow, "card_", {}) or {}).get("calibration", {}).get("calibrated")),
     }
